@@ -1,0 +1,161 @@
+//! The Kafka record for an accepted detection (`StoredDetection`, topic
+//! `camtrail.detections.v1`): the ingest node encodes it, the sink decodes it. Both go
+//! through this module, so the two sides cannot drift apart.
+
+use camtrail_model::{Detection, EventId, VehicleAttributes};
+use prost::Message;
+
+use crate::convert::{object_class_from_wire, object_class_to_wire};
+use crate::v1;
+
+/// Layout version written by this build. Readers reject any other version.
+pub const RECORD_VERSION: u32 = 1;
+
+/// Why a record could not be decoded. Such records go to the dead-letter topic.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RecordError {
+    /// Not a protobuf `StoredDetection`.
+    #[error("record is not a valid StoredDetection: {0}")]
+    Decode(String),
+    /// A version this build does not know.
+    #[error("unsupported record version {0} (this build reads {RECORD_VERSION})")]
+    Version(u32),
+    /// Decoded, but a field breaks an invariant the ingest node guarantees.
+    #[error("invalid record field {field}: {message}")]
+    Field {
+        /// Field name.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Encode an accepted detection as its Kafka record value.
+pub fn encode(detection: &Detection) -> Vec<u8> {
+    let event = v1::DetectionEvent {
+        event_id: detection.event_id.as_bytes().to_vec(),
+        camera_id: detection.camera_id.clone(),
+        captured_at_ms: detection.captured_at_ms,
+        object_class: object_class_to_wire(detection.object_class) as i32,
+        plate: detection.plate.clone(),
+        plate_confidence: detection.plate_confidence,
+        subject_key: String::new(),
+        vehicle_color: i32::from(detection.attributes.color),
+        vehicle_type: i32::from(detection.attributes.kind),
+        bbox: Some(v1::BoundingBox {
+            x: detection.bbox[0],
+            y: detection.bbox[1],
+            width: detection.bbox[2],
+            height: detection.bbox[3],
+        }),
+        snapshot: detection.thumbnail_jpeg.clone().unwrap_or_default(),
+    };
+    let record = v1::StoredDetection {
+        record_version: RECORD_VERSION,
+        event: Some(event),
+        gateway_id: detection.gateway_id.clone(),
+        received_at_ms: detection.received_at_ms,
+        subject_key: detection.subject_key.clone(),
+    };
+    record.encode_to_vec()
+}
+
+/// Decode a Kafka record value into a detection.
+pub fn decode(bytes: &[u8]) -> Result<Detection, RecordError> {
+    let record =
+        v1::StoredDetection::decode(bytes).map_err(|e| RecordError::Decode(e.to_string()))?;
+    if record.record_version != RECORD_VERSION {
+        return Err(RecordError::Version(record.record_version));
+    }
+    let event = record.event.ok_or_else(|| field("event", "missing"))?;
+    let event_id =
+        EventId::from_slice(&event.event_id).ok_or_else(|| field("event_id", "not 16 bytes"))?;
+    let object_class = object_class_from_wire(event.object_class)
+        .ok_or_else(|| field("object_class", "unknown value"))?;
+    if event.camera_id.is_empty() {
+        return Err(field("camera_id", "empty"));
+    }
+    let bbox = event.bbox.unwrap_or_default();
+    Ok(Detection {
+        event_id,
+        camera_id: event.camera_id,
+        captured_at_ms: event.captured_at_ms,
+        object_class,
+        plate: event.plate,
+        plate_confidence: event.plate_confidence,
+        subject_key: record.subject_key,
+        attributes: VehicleAttributes {
+            color: u8::try_from(event.vehicle_color).unwrap_or(0),
+            kind: u8::try_from(event.vehicle_type).unwrap_or(0),
+        },
+        bbox: [bbox.x, bbox.y, bbox.width, bbox.height],
+        thumbnail_jpeg: (!event.snapshot.is_empty()).then_some(event.snapshot),
+        gateway_id: record.gateway_id,
+        received_at_ms: record.received_at_ms,
+    })
+}
+
+fn field(field: &'static str, message: &str) -> RecordError {
+    RecordError::Field {
+        field,
+        message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camtrail_model::ObjectClass;
+    use proptest::prelude::*;
+
+    fn sample() -> Detection {
+        Detection {
+            event_id: EventId([7; 16]),
+            camera_id: "44030000001310000001".into(),
+            captured_at_ms: 1_764_000_000_123,
+            object_class: ObjectClass::Vehicle,
+            plate: "粤S·12345".into(),
+            plate_confidence: 0.93,
+            subject_key: "粤S12345".into(),
+            attributes: VehicleAttributes { color: 2, kind: 1 },
+            bbox: [10, 20, 300, 200],
+            thumbnail_jpeg: Some(vec![0xff, 0xd8, 0xff]),
+            gateway_id: "gw-001".into(),
+            received_at_ms: 1_764_000_000_456,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let detection = sample();
+        assert_eq!(decode(&encode(&detection)), Ok(detection));
+    }
+
+    #[test]
+    fn rejects_other_versions_and_bad_fields() {
+        let mut record = v1::StoredDetection::decode(encode(&sample()).as_slice()).expect("ok");
+        record.record_version = 2;
+        assert_eq!(
+            decode(&record.encode_to_vec()),
+            Err(RecordError::Version(2))
+        );
+        record.record_version = RECORD_VERSION;
+        if let Some(event) = record.event.as_mut() {
+            event.event_id = vec![1; 3];
+        }
+        assert!(matches!(
+            decode(&record.encode_to_vec()),
+            Err(RecordError::Field {
+                field: "event_id",
+                ..
+            })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&bytes);
+        }
+    }
+}

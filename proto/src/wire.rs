@@ -1,0 +1,126 @@
+//! Lenient server-side decoding of `camtrail.v1.EventBatch`.
+//!
+//! In the public schema every text field is a proto3 `string`, and prost refuses a whole
+//! message when one string is not valid UTF-8. A gateway's batch must instead get a
+//! per-event `REJECTION_CODE_INVALID_UTF8`, so the ingest server decodes batches into these
+//! wire-compatible mirrors, where each `string` is `bytes` (same wire type, same field
+//! numbers), and validates UTF-8 itself. [`lenient_ingest_server`](crate::lenient_ingest_server)
+//! is the tonic server generated for them; clients and reflection use the public types.
+
+/// Wire-compatible mirror of `camtrail.v1.EventBatch` with text as raw bytes.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RawEventBatch {
+    /// `gateway_id` (UTF-8 not yet checked).
+    #[prost(bytes = "vec", tag = "1")]
+    pub gateway_id: Vec<u8>,
+    /// `batch_seq`.
+    #[prost(uint64, tag = "2")]
+    pub batch_seq: u64,
+    /// `events`.
+    #[prost(message, repeated, tag = "3")]
+    pub events: Vec<RawDetectionEvent>,
+}
+
+/// Wire-compatible mirror of `camtrail.v1.DetectionEvent` with text as raw bytes.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RawDetectionEvent {
+    /// `event_id`.
+    #[prost(bytes = "vec", tag = "1")]
+    pub event_id: Vec<u8>,
+    /// `camera_id` (UTF-8 not yet checked).
+    #[prost(bytes = "vec", tag = "2")]
+    pub camera_id: Vec<u8>,
+    /// `captured_at_ms`.
+    #[prost(int64, tag = "3")]
+    pub captured_at_ms: i64,
+    /// `object_class` (enum number, not yet checked).
+    #[prost(int32, tag = "4")]
+    pub object_class: i32,
+    /// `plate` (UTF-8 not yet checked).
+    #[prost(bytes = "vec", tag = "5")]
+    pub plate: Vec<u8>,
+    /// `plate_confidence`.
+    #[prost(float, tag = "6")]
+    pub plate_confidence: f32,
+    /// `subject_key` (UTF-8 not yet checked).
+    #[prost(bytes = "vec", tag = "7")]
+    pub subject_key: Vec<u8>,
+    /// `vehicle_color` (enum number).
+    #[prost(int32, tag = "8")]
+    pub vehicle_color: i32,
+    /// `vehicle_type` (enum number).
+    #[prost(int32, tag = "9")]
+    pub vehicle_type: i32,
+    /// `bbox`.
+    #[prost(message, optional, tag = "10")]
+    pub bbox: Option<crate::v1::BoundingBox>,
+    /// `snapshot` (JPEG, not yet checked).
+    #[prost(bytes = "vec", tag = "11")]
+    pub snapshot: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1;
+    use prost::Message;
+
+    fn event(plate: &str) -> v1::DetectionEvent {
+        v1::DetectionEvent {
+            event_id: vec![9; 16],
+            camera_id: "44030000001310000001".into(),
+            captured_at_ms: 1_764_000_000_000,
+            object_class: v1::ObjectClass::Vehicle as i32,
+            plate: plate.into(),
+            plate_confidence: 0.5,
+            subject_key: "k".into(),
+            vehicle_color: 2,
+            vehicle_type: 1,
+            bbox: Some(v1::BoundingBox {
+                x: 1,
+                y: 2,
+                width: 3,
+                height: 4,
+            }),
+            snapshot: vec![0xff, 0xd8],
+        }
+    }
+
+    #[test]
+    fn mirrors_the_public_encoding_field_for_field() {
+        let batch = v1::EventBatch {
+            gateway_id: "gw-1".into(),
+            batch_seq: 42,
+            events: vec![event("粤S·12345"), event("")],
+        };
+        let bytes = batch.encode_to_vec();
+        let raw = RawEventBatch::decode(bytes.as_slice()).expect("decode raw");
+        assert_eq!(raw.gateway_id, b"gw-1");
+        assert_eq!(raw.batch_seq, 42);
+        assert_eq!(raw.events[0].plate, "粤S·12345".as_bytes());
+        // And back: the raw form re-encodes to the very same bytes.
+        assert_eq!(raw.encode_to_vec(), bytes);
+    }
+
+    #[test]
+    fn invalid_utf8_in_one_event_does_not_fail_the_batch() {
+        let mut raw = RawEventBatch::decode(
+            v1::EventBatch {
+                gateway_id: "gw".into(),
+                batch_seq: 1,
+                events: vec![event("A")],
+            }
+            .encode_to_vec()
+            .as_slice(),
+        )
+        .expect("decode");
+        raw.events[0].plate = vec![0xff, 0xfe, b'A'];
+        let bytes = raw.encode_to_vec();
+        assert!(
+            v1::EventBatch::decode(bytes.as_slice()).is_err(),
+            "public type refuses it"
+        );
+        let lenient = RawEventBatch::decode(bytes.as_slice()).expect("lenient accepts");
+        assert_eq!(lenient.events[0].plate, vec![0xff, 0xfe, b'A']);
+    }
+}

@@ -1,0 +1,94 @@
+//! Command-line interface: one subcommand per role or tool.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+/// camtrail: detection events from city cameras into durable storage, and accountable
+/// cross-camera track reconstruction for investigators.
+///
+/// Configuration comes from built-in defaults, then the TOML file given with --config (or
+/// $CAMTRAIL_CONFIG), then environment variables named CAMTRAIL_<SECTION>__<KEY>, e.g.
+/// CAMTRAIL_KAFKA__BROKERS=10.0.0.5:9092 or CAMTRAIL_CLICKHOUSE__URL=http://ch:8123.
+/// `camtrail config` prints the result.
+#[derive(Debug, Parser)]
+#[command(name = "camtrail", version, about, long_about)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "CAMTRAIL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log detail (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prepare the distributed mode's storage: create the ClickHouse database and tables
+    /// (numbered DDL from deploy/clickhouse/, each applied once and recorded in
+    /// schema_migrations), create the Kafka topics, and optionally load a camera registry.
+    /// Safe to run again: what exists is left as it is.
+    Migrate(crate::migrate::MigrateArgs),
+    /// Run an ingest node (distributed mode): gateways publish detection batches over gRPC
+    /// (`camtrail.v1.Ingest` on ingest.grpc_addr, default :50051); each event is validated
+    /// against the camera registry, accepted events are produced to Kafka with acks=all and
+    /// the batch is acked only once they are durable. Metrics on ingest.http_addr (:8081).
+    /// SIGTERM drains in-flight batches and flushes the producer before exiting.
+    Ingest,
+    /// Gateway credentials.
+    #[command(subcommand)]
+    Gateways(GatewaysCommand),
+    /// Generate the synthetic city from a seed: cameras.csv (the camera registry) and
+    /// districts.geojson, optionally city.png and a traffic sample with ground truth.
+    City(crate::city::CityArgs),
+    /// Load-test an ingest endpoint as the city's gateways would: one gRPC Publish stream per
+    /// gateway, batches of --batch-size, a bounded window of unacked batches per stream,
+    /// resends after --ack-timeout, reconnects with capped backoff. Traffic comes from the
+    /// synthetic city (generated from --city-seed, or --registry cameras.csv). Prints and
+    /// optionally writes a JSON report (--report) and a PNG chart (--chart).
+    Loadgen(crate::loadgen::LoadgenArgs),
+    /// Print the effective configuration (defaults + file + environment) as TOML.
+    Config,
+}
+
+/// `camtrail gateways ...`
+#[derive(Debug, Subcommand)]
+pub enum GatewaysCommand {
+    /// Mint a random bearer token for every gateway of a camera registry: writes
+    /// gateway_tokens.csv (secrets, one line per gateway) and gateway_token_hashes.csv
+    /// (SHA-256 hashes, what ingest nodes are configured with).
+    Issue(crate::ingest::IssueArgs),
+}
+
+/// Run one subcommand.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate(args) => crate::migrate::run(args, config).await,
+        Command::Ingest => crate::ingest::run(config).await,
+        Command::Gateways(GatewaysCommand::Issue(args)) => crate::ingest::issue(args),
+        Command::City(args) => crate::city::run(args).await,
+        Command::Loadgen(args) => crate::loadgen::run(args).await,
+        Command::Config => {
+            print!("{}", config.to_toml()?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The `camtrail` binary: parses the command line, loads configuration, starts telemetry
+//! and hands over to the command. Behaviour lives in the library crates.
+
+mod city;
+mod cli;
+mod config;
+mod ingest;
+mod loadgen;
+mod migrate;
+mod shutdown;
+mod telemetry;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    telemetry::init(cli.log_format, cli.verbose)?;
+    let config = config::Config::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(cli::run(cli.command, config))
+}

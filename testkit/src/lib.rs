@@ -1,0 +1,117 @@
+//! Integration-test support. Tests talk to the real services that
+//! `deploy/local/services.sh up` starts (the README's test command does that):
+//!
+//! - [`clickhouse`] gives each test its own freshly created database;
+//! - [`kafka_brokers`] and [`unique_name`] give each test its own topics and groups;
+//!
+//! so tests run in parallel and never see each other's data. A service that cannot be
+//! reached fails the test with a message naming the service and the command that starts it;
+//! it never silently skips.
+
+use std::time::Duration;
+
+use camtrail_store::clickhouse::ClickhouseConfig;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+const START_HINT: &str = "start it with `deploy/local/services.sh up` (or run the whole suite \
+    with `deploy/local/test.sh`)";
+
+/// A name unique to this test run: `{prefix}_{12 hex digits}`. Valid as a ClickHouse
+/// database name and as a Kafka topic or group name.
+pub fn unique_name(prefix: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &random[..12])
+}
+
+/// Kafka bootstrap servers: `CAMTRAIL_KAFKA__BROKERS`, default `127.0.0.1:9092`.
+pub fn kafka_brokers() -> String {
+    std::env::var("CAMTRAIL_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// ClickHouse HTTP URL: `CAMTRAIL_CLICKHOUSE__URL`, default `http://127.0.0.1:8123`.
+pub fn clickhouse_url() -> String {
+    std::env::var("CAMTRAIL_CLICKHOUSE__URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// A ClickHouse config pointing at a new, empty database named after `test_name`.
+/// Panics (failing the test) when ClickHouse cannot be reached.
+pub async fn clickhouse(test_name: &str) -> ClickhouseConfig {
+    let config = ClickhouseConfig {
+        url: clickhouse_url(),
+        database: unique_name(&format!("t_{test_name}")),
+        ..ClickhouseConfig::default()
+    };
+    let ping = config.server_client().query("SELECT 1").fetch_one::<u8>();
+    match tokio::time::timeout(Duration::from_secs(10), ping).await {
+        Ok(Ok(1)) => {}
+        Ok(Ok(other)) => panic!(
+            "ClickHouse at {} answered SELECT 1 with {other}",
+            config.url
+        ),
+        Ok(Err(error)) => panic!(
+            "ClickHouse is not reachable at {} ({error}); {START_HINT}",
+            config.url
+        ),
+        Err(_) => panic!(
+            "ClickHouse at {} did not answer within 10 s; {START_HINT}",
+            config.url
+        ),
+    }
+    config
+}
+
+/// Fail the test unless a Kafka broker answers a metadata request within 10 s.
+pub fn require_kafka() -> String {
+    let brokers = kafka_brokers();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap_or_else(|e| panic!("cannot create a Kafka client for {brokers}: {e}"));
+    if let Err(error) = consumer.fetch_metadata(None, Duration::from_secs(10)) {
+        panic!("Kafka is not reachable at {brokers} ({error}); {START_HINT}");
+    }
+    brokers
+}
+
+/// Read every record of `topic` (all `partitions`) from the beginning, decoding each as a
+/// `StoredDetection`, until at least `expected` arrived or `timeout` passed; records already
+/// in the topic beyond `expected` are returned too. Panics on an undecodable record.
+pub fn read_detections(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<camtrail_model::Detection> {
+    use rdkafka::{Message, Offset, TopicPartitionList};
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create Kafka consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("partition offset");
+    }
+    consumer.assign(&assignment).expect("assign partitions");
+    let decode = |message: rdkafka::message::BorrowedMessage<'_>| {
+        let payload = message.payload().expect("record has a payload");
+        camtrail_proto::record::decode(payload).expect("decode StoredDetection")
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    let mut records = Vec::new();
+    while records.len() < expected && std::time::Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            records.push(decode(message.expect("Kafka message")));
+        }
+    }
+    while let Some(Ok(message)) = consumer.poll(Duration::from_millis(500)) {
+        records.push(decode(message));
+    }
+    records
+}
