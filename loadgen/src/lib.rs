@@ -1,0 +1,312 @@
+//! `camtrail loadgen`: drives an ingest endpoint as a fleet of edge gateways would.
+//!
+//! One gRPC `Publish` stream per gateway; events are routed to the stream of the gateway
+//! that serves their camera, cut into batches, sent within a bounded window of unacked
+//! batches per stream, resent when no ack arrives in time (on a new stream when the old one
+//! broke, reconnecting with capped backoff), and paced at a target rate or as fast as the
+//! node takes them.
+//!
+//! Layout:
+//! - [`config`]: [`LoadgenConfig`], the gateway token file.
+//! - [`rate`]: the [`rate::Pacer`].
+//! - [`dispatch`]: pulls events from the generator, routes and batches them.
+//! - `stream`: one gateway's `Publish` stream: window, acks, resends, reconnects.
+//! - [`report`]: counters, latency histogram, per-second timeline, the [`LoadReport`].
+//! - [`chart`]: the PNG chart (labels in the built-in `font`); [`progress`]: the live
+//!   progress bar.
+//!
+//! [`run`] is the entry point, for the CLI as for in-process callers (`camtrail demo`,
+//! integration tests); [`RunHooks::on_ack`] reports exactly which event ids were acked
+//! and rejected.
+
+pub mod chart;
+pub mod config;
+pub mod dispatch;
+mod font;
+pub mod progress;
+pub mod rate;
+pub mod report;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use camtrail_city::SyntheticEvent;
+use camtrail_model::CameraRegistry;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Endpoint;
+
+pub use config::{LoadgenConfig, Throttle, read_tokens};
+pub use dispatch::{Routes, StopReason};
+pub use report::{LatencySummary, LoadReport, SecondPoint};
+
+use dispatch::{DispatchSettings, Dispatcher};
+use progress::Progress;
+use rate::Pacer;
+use report::Stats;
+use stream::{GatewayOutcome, GatewayStream, StreamSettings};
+
+/// Errors of a load run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadgenError {
+    /// A configuration value is out of range.
+    #[error("invalid loadgen configuration: {0}")]
+    InvalidConfig(String),
+    /// The token file could not be read or parsed.
+    #[error("gateway tokens {path}: {message}")]
+    Tokens {
+        /// File.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// No registry camera is served by a used gateway.
+    #[error("the camera registry has no cameras")]
+    NoCameras,
+    /// The node refused a gateway's stream in a way resending cannot fix.
+    #[error("gateway {gateway_id}: ingest refused the stream: {code:?}: {message}")]
+    Rejected {
+        /// Gateway.
+        gateway_id: String,
+        /// gRPC status code.
+        code: tonic::Code,
+        /// Status message.
+        message: String,
+    },
+    /// A gateway could not open a stream for too long.
+    #[error("gateway {gateway_id}: no stream could be opened for {after:?}")]
+    GaveUp {
+        /// Gateway.
+        gateway_id: String,
+        /// How long it tried.
+        after: Duration,
+    },
+    /// A report or chart file could not be written.
+    #[error("writing {path}: {message}")]
+    Output {
+        /// File.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A gateway task panicked.
+    #[error("a gateway task failed: {0}")]
+    Task(String),
+}
+
+/// The first ack of one batch: which events were accepted and which rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckedBatch {
+    /// Gateway whose stream carried it.
+    pub gateway_id: String,
+    /// Its sequence number on that gateway.
+    pub batch_seq: u64,
+    /// Ids of the accepted events.
+    pub accepted: Vec<[u8; 16]>,
+    /// Ids of the rejected events with their `RejectionCode` number.
+    pub rejected: Vec<([u8; 16], i32)>,
+    /// How many times the batch had been sent when the ack came (1 = no resend).
+    pub sends: u32,
+}
+
+/// Called once per acked batch, from the gateway's stream task; keep it quick.
+pub type AckObserver = Arc<dyn Fn(&AckedBatch) + Send + Sync>;
+
+/// How a caller steers and observes a run.
+#[derive(Clone, Default)]
+pub struct RunHooks {
+    /// Cancel to stop offering events; outstanding batches are then drained (up to
+    /// `drain_timeout`) and the report covers what was sent.
+    pub shutdown: CancellationToken,
+    /// Told about every acked batch (for tests that check what the node stored).
+    pub on_ack: Option<AckObserver>,
+    /// Draw the progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl std::fmt::Debug for RunHooks {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RunHooks")
+            .field("shutdown", &self.shutdown)
+            .field("on_ack", &self.on_ack.is_some())
+            .field("progress", &self.progress)
+            .finish()
+    }
+}
+
+/// Drive `config.target` with `events` (camera indices into `registry`) and report.
+///
+/// Events are pulled only as the pacing and the streams allow, so the iterator may be
+/// endless. See [`LoadgenConfig::shift_timestamps`] for how capture times are kept near
+/// "now". Returns an error for an invalid config, an empty registry, or a gateway the node
+/// refuses (e.g. UNAUTHENTICATED) or that cannot connect for `give_up_after`.
+pub async fn run(
+    config: LoadgenConfig,
+    registry: &CameraRegistry,
+    events: impl Iterator<Item = SyntheticEvent> + Send,
+    hooks: RunHooks,
+) -> Result<LoadReport, LoadgenError> {
+    config.validate()?;
+    let routes = Routes::new(registry, config.gateways);
+    if routes.gateway_ids.is_empty() {
+        return Err(LoadgenError::NoCameras);
+    }
+    let endpoint = endpoint(&config)?;
+    let origin = Instant::now();
+    let stats = Arc::new(Stats::new(origin));
+    let abort = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    // Check every credential before the first task starts.
+    let mut tokens = Vec::with_capacity(routes.gateway_ids.len());
+    for gateway_id in &routes.gateway_ids {
+        tokens.push(bearer(&config, gateway_id)?);
+    }
+    let mut senders = Vec::with_capacity(routes.gateway_ids.len());
+    for (gateway_id, token) in routes.gateway_ids.iter().zip(tokens) {
+        // One slot: the gateway's window is the buffer; the dispatcher waits when it is full.
+        let (batches_tx, batches_rx) = mpsc::channel(1);
+        senders.push(batches_tx);
+        let gateway = GatewayStream {
+            gateway_id: gateway_id.clone(),
+            token,
+            endpoint: endpoint.clone(),
+            settings: stream_settings(&config),
+            batches_rx,
+            stats: Arc::clone(&stats),
+            on_ack: hooks.on_ack.clone(),
+            abort: abort.clone(),
+        };
+        tasks.spawn(gateway.run());
+    }
+    let progress = Progress::start(Arc::clone(&stats), config.max_events, hooks.progress);
+    let settings = DispatchSettings {
+        batch_size: config.batch_size,
+        linger: config.linger,
+        max_events: config.max_events,
+        deadline: config.duration.map(|duration| origin + duration),
+        pacer: match config.throttle {
+            Throttle::Open => None,
+            Throttle::EventsPerSecond(rate) => Some(Pacer::new(rate, origin)),
+        },
+        shift_timestamps: config.shift_timestamps,
+    };
+    let dispatcher = Dispatcher::new(
+        registry,
+        &routes,
+        senders,
+        settings,
+        origin,
+        hooks.shutdown.clone(),
+    );
+    let dispatched = dispatcher.run(events).await;
+    tracing::debug!(offered = dispatched.offered, stop = ?dispatched.stop, "dispatch finished");
+    let joined = drain(&mut tasks, &abort, config.drain_timeout).await;
+    progress.finish().await;
+    let outcomes = joined?;
+    let mut report = LoadReport {
+        target: config.target.clone(),
+        gateways: routes.gateway_ids.len(),
+        batch_size: config.batch_size,
+        target_rate_eps: match config.throttle {
+            Throttle::Open => None,
+            Throttle::EventsPerSecond(rate) => Some(rate),
+        },
+        offered: dispatched.offered,
+        pacing_forgiven: dispatched.pacing_forgiven,
+        ..LoadReport::default()
+    };
+    stats.finish(Instant::now(), &mut report);
+    for outcome in outcomes {
+        report.unacked += outcome.unacked_events;
+        report.batches_sent += outcome.batches_sent;
+        report.batches_acked += outcome.batches_acked;
+        report.duplicate_acks += outcome.duplicate_acks;
+        report.unknown_acks += outcome.unknown_acks;
+        report.inconsistent_acks += outcome.inconsistent_acks;
+    }
+    report.unsent = report.offered.saturating_sub(report.sent);
+    Ok(report)
+}
+
+/// Wait for every gateway task; after `drain_timeout`, abort them (they return what is still
+/// unacked) and wait again. The first gateway error aborts the others and is returned.
+async fn drain(
+    tasks: &mut JoinSet<Result<GatewayOutcome, LoadgenError>>,
+    abort: &CancellationToken,
+    drain_timeout: Duration,
+) -> Result<Vec<GatewayOutcome>, LoadgenError> {
+    let deadline = tokio::time::sleep(drain_timeout);
+    tokio::pin!(deadline);
+    let mut outcomes = Vec::new();
+    let mut first_error = None;
+    loop {
+        let joined = tokio::select! {
+            joined = tasks.join_next() => joined,
+            _ = &mut deadline, if !abort.is_cancelled() => {
+                tracing::warn!("drain timeout: giving up on outstanding acks");
+                abort.cancel();
+                continue;
+            }
+        };
+        let Some(joined) = joined else {
+            break;
+        };
+        match joined {
+            Ok(Ok(outcome)) => outcomes.push(outcome),
+            Ok(Err(error)) => {
+                abort.cancel();
+                first_error.get_or_insert(error);
+            }
+            Err(join_error) => {
+                abort.cancel();
+                first_error.get_or_insert(LoadgenError::Task(join_error.to_string()));
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(outcomes),
+    }
+}
+
+fn endpoint(config: &LoadgenConfig) -> Result<Endpoint, LoadgenError> {
+    let endpoint = Endpoint::from_shared(config.target.clone()).map_err(|error| {
+        LoadgenError::InvalidConfig(format!("target {}: {error}", config.target))
+    })?;
+    Ok(endpoint
+        .connect_timeout(config.ack_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20)))
+}
+
+fn bearer(
+    config: &LoadgenConfig,
+    gateway_id: &str,
+) -> Result<Option<MetadataValue<tonic::metadata::Ascii>>, LoadgenError> {
+    let Some(token) = config.tokens.get(gateway_id) else {
+        return Ok(None);
+    };
+    MetadataValue::try_from(format!("Bearer {token}"))
+        .map(Some)
+        .map_err(|_| {
+            LoadgenError::InvalidConfig(format!(
+                "token of gateway {gateway_id} is not printable ASCII"
+            ))
+        })
+}
+
+fn stream_settings(config: &LoadgenConfig) -> StreamSettings {
+    StreamSettings {
+        ack_timeout: config.ack_timeout,
+        max_in_flight: config.max_in_flight,
+        backoff_initial: config.reconnect_backoff_initial,
+        backoff_max: config.reconnect_backoff_max,
+        give_up_after: config.give_up_after,
+    }
+}
