@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Ingest benchmark (issue 4): on this machine, with Kafka on the same box,
+#   (a) events/s acked end to end through `camtrail ingest` (loadgen, open throttle),
+#   (b) the same records produced by a bare rdkafka producer with the same settings,
+#   (c) ack latency p50/p99 at half of (a),
+#   (d) peak RSS of the ingest process,
+# and appends the figures to BENCHMARKS.md.
+#
+#   benches/ingest.sh                 # EVENTS=1000000 BATCH=1000 PARTITIONS=12 HALF_SECS=30
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+EVENTS="${EVENTS:-1000000}"
+BATCH="${BATCH:-1000}"
+PARTITIONS="${PARTITIONS:-12}"
+HALF_SECS="${HALF_SECS:-30}"
+OUT="${OUT:-target/bench-ingest}"
+BROKERS=127.0.0.1:9092
+BIN=target/release/camtrail
+
+cargo build --release -q -p camtrail
+cargo build --release -q -p camtrail-ingest --example bare_producer
+deploy/local/services.sh up >&2
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+RUN="bench$(date +%s)"
+export CAMTRAIL_KAFKA__BROKERS="$BROKERS"
+export CAMTRAIL_KAFKA__DETECTIONS_TOPIC="$RUN.detections.v1"
+export CAMTRAIL_KAFKA__DEAD_LETTER_TOPIC="$RUN.dlq.v1"
+export CAMTRAIL_KAFKA__AUDIT_TOPIC="$RUN.audit.v1"
+export CAMTRAIL_KAFKA__DETECTIONS_PARTITIONS="$PARTITIONS"
+export CAMTRAIL_CLICKHOUSE__DATABASE="$RUN"
+"$BIN" migrate >&2
+CAMTRAIL_KAFKA__DETECTIONS_TOPIC="$RUN.bare.v1" "$BIN" migrate >&2
+
+"$BIN" city --seed 7 --out "$OUT/city" >&2
+"$BIN" gateways issue --registry "$OUT/city/cameras.csv" --out "$OUT/tokens" >&2
+
+export CAMTRAIL_INGEST__GRPC_ADDR=127.0.0.1:50051
+export CAMTRAIL_INGEST__HTTP_ADDR=127.0.0.1:8081
+export CAMTRAIL_INGEST__REGISTRY_PATH="$OUT/city/cameras.csv"
+export CAMTRAIL_INGEST__GATEWAY_TOKENS_PATH="$OUT/tokens/gateway_token_hashes.csv"
+"$BIN" ingest 2>"$OUT/ingest.log" &
+INGEST_PID=$!
+trap 'kill "$INGEST_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    curl -sf http://127.0.0.1:8081/healthz >/dev/null && break
+    sleep 0.1
+done
+
+loadgen() {
+    "$BIN" loadgen --target http://127.0.0.1:50051 --tokens "$OUT/tokens/gateway_tokens.csv" \
+        --batch-size "$BATCH" --quiet "$@"
+}
+echo "(a) end to end, open throttle, $EVENTS events" >&2
+loadgen --open --events "$EVENTS" --report "$OUT/a.json" --chart "$OUT/a.png" >&2
+A=$(python3 -c "import json;print(round(json.load(open('$OUT/a.json'))['achieved_rate_eps']))")
+
+echo "(b) bare rdkafka producer, $EVENTS events" >&2
+target/release/examples/bare_producer "$BROKERS" "$RUN.bare.v1" "$EVENTS" >"$OUT/b.json"
+B=$(python3 -c "import json;print(round(json.load(open('$OUT/b.json'))['events_per_second']))")
+
+HALF=$((A / 2))
+echo "(c) paced at $HALF events/s for ${HALF_SECS}s" >&2
+loadgen --rate "$HALF" --duration "$HALF_SECS" --report "$OUT/c.json" --chart "$OUT/c.png" >&2
+
+RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$INGEST_PID/status")
+kill -TERM "$INGEST_PID"
+wait "$INGEST_PID" || true
+trap - EXIT
+
+python3 - "$OUT" "$A" "$B" "$RSS_KB" "$EVENTS" "$BATCH" "$PARTITIONS" <<'PY'
+import json, sys, datetime, platform, subprocess
+out, a, b, rss_kb, events, batch, partitions = sys.argv[1:]
+a, b, rss_kb = int(a), int(b), int(rss_kb)
+ra = json.load(open(f"{out}/a.json")); rc = json.load(open(f"{out}/c.json"))
+lat = rc["ack_latency"]
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+text = f"""
+## Ingest node (issue 4) — {datetime.date.today()}
+
+Command: `benches/ingest.sh` (EVENTS={events}, BATCH={batch}, {partitions} partitions). One
+2-core machine ({cpu}) runs Kafka 4.1 (KRaft, 512 MiB heap), the ingest node and the load
+generator (140,000 cameras, 300 gateway streams, no snapshots).
+
+| figure | value | target |
+|---|---|---|
+| (a) events/s acked end to end through `camtrail ingest` | {a:,} (acked {ra['acked']:,} of {ra['sent']:,}, resends {ra['resends']}) | |
+| (b) events/s, bare rdkafka producer, same records and settings | {b:,} | |
+| a/b | {a / b:.2f} | ≥ 0.6 |
+| (c) ack latency at {int(rc['achieved_rate_eps']):,} events/s (half of a): p50 / p99 / max | {lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} / {lat['max_ms']:.1f} ms | p99 < 50 ms |
+| (d) peak RSS of the ingest process (VmHWM) | {rss_kb / 1024:.0f} MiB | |
+
+Charts: `{out}/a.png`, `{out}/c.png` (not committed).
+"""
+with open("BENCHMARKS.md", "a") as f:
+    f.write(text)
+print(text)
+PY

@@ -1,0 +1,20 @@
+//! camtrail ingest: the gateway-facing side of the distributed mode.
+//!
+//! - [`server`]: [`IngestNode`](server::IngestNode): binds the gRPC and HTTP ports and runs
+//!   until shutdown, in order (stop reading → drain in-flight batches → flush → close).
+//! - [`service`]: the `camtrail.v1.Ingest` gRPC service: authenticate, validate, publish, ack.
+//! - [`auth`]: gateway credentials (bearer tokens, stored hashed).
+//! - [`kafka`]: Kafka settings, topics (created by `camtrail migrate`) and the producer.
+//! - [`metrics`] / [`http`]: Prometheus metrics on `/metrics`, `/healthz`.
+//! - [`config`]: the `[ingest]` configuration section.
+//! - [`validate`]: per-event validation, plate-key normalisation and snapshot thumbnails.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod server;
+pub mod service;
+pub mod tls;
+pub mod validate;

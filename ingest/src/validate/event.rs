@@ -1,0 +1,452 @@
+//! The checks of one event, in order: identity, camera, time, classification, text,
+//! confidence, subject key, snapshot (the costly one last, so a bad event never costs a
+//! decode). The first failure is the event's rejection.
+
+use camtrail_model::plate::normalize;
+use camtrail_model::{CameraRegistry, Detection, EventId, ObjectClass, VehicleAttributes};
+use camtrail_proto::convert::object_class_from_wire;
+use camtrail_proto::v1::{RejectionCode, VehicleColor, VehicleType};
+use camtrail_proto::wire::RawDetectionEvent;
+
+use super::snapshot::make_thumbnail;
+use super::{EventRejection, ValidationLimits, text};
+
+/// Validate one event and build the detection to store.
+pub(super) fn validate_event(
+    limits: &ValidationLimits,
+    registry: &CameraRegistry,
+    gateway_id: &str,
+    event: RawDetectionEvent,
+    now_ms: i64,
+) -> Result<Detection, EventRejection> {
+    let event_id = check_event_id(&event.event_id)?;
+    let camera_id = check_camera(registry, gateway_id, &event.camera_id)?;
+    check_captured_at(limits, event.captured_at_ms, now_ms)?;
+    let object_class = object_class_from_wire(event.object_class).ok_or_else(|| {
+        EventRejection::new(
+            RejectionCode::InvalidClass,
+            format!(
+                "object_class {} is unspecified or unknown",
+                event.object_class
+            ),
+        )
+    })?;
+    let attributes = check_attributes(event.vehicle_color, event.vehicle_type)?;
+    let plate = text::free_text("plate", &event.plate, limits.max_plate_bytes)?;
+    let upstream_key = text::free_text(
+        "subject_key",
+        &event.subject_key,
+        limits.max_subject_key_bytes,
+    )?;
+    check_confidence(event.plate_confidence)?;
+    let subject_key = subject_key(object_class, plate, upstream_key)?;
+    let thumbnail_jpeg = if event.snapshot.is_empty() {
+        None
+    } else {
+        Some(make_thumbnail(&event.snapshot, limits)?)
+    };
+    let bbox = event.bbox.map_or([0; 4], |b| [b.x, b.y, b.width, b.height]);
+    Ok(Detection {
+        event_id,
+        camera_id: camera_id.to_owned(),
+        captured_at_ms: event.captured_at_ms,
+        object_class,
+        plate: plate.to_owned(),
+        plate_confidence: event.plate_confidence,
+        subject_key,
+        attributes,
+        bbox,
+        thumbnail_jpeg,
+        gateway_id: gateway_id.to_owned(),
+        received_at_ms: now_ms,
+    })
+}
+
+fn check_event_id(bytes: &[u8]) -> Result<EventId, EventRejection> {
+    EventId::from_slice(bytes).ok_or_else(|| {
+        let message = if bytes.len() == 16 {
+            "event_id is all zeros".to_string()
+        } else {
+            format!("event_id must be 16 bytes, got {}", bytes.len())
+        };
+        EventRejection::new(RejectionCode::InvalidEventId, message)
+    })
+}
+
+/// The camera must be registered and assigned to the publishing gateway. The message names
+/// the camera (not personal data) but never the gateway that owns it.
+fn check_camera<'a>(
+    registry: &CameraRegistry,
+    gateway_id: &str,
+    bytes: &'a [u8],
+) -> Result<&'a str, EventRejection> {
+    let camera_id = text::camera_id(bytes)?;
+    let Some(camera) = registry.get(camera_id) else {
+        return Err(EventRejection::new(
+            RejectionCode::UnknownCamera,
+            format!("camera {camera_id} is not in the registry"),
+        ));
+    };
+    if camera.gateway_id != gateway_id {
+        return Err(EventRejection::new(
+            RejectionCode::CameraNotOwned,
+            format!("camera {camera_id} is assigned to another gateway"),
+        ));
+    }
+    Ok(camera_id)
+}
+
+fn check_captured_at(
+    limits: &ValidationLimits,
+    captured_at_ms: i64,
+    now_ms: i64,
+) -> Result<(), EventRejection> {
+    if captured_at_ms > now_ms.saturating_add(limits.max_future_skew_ms) {
+        return Err(EventRejection::new(
+            RejectionCode::TimestampInFuture,
+            format!(
+                "captured_at_ms is {} ms ahead of the node clock, allowed skew {} ms",
+                captured_at_ms.saturating_sub(now_ms),
+                limits.max_future_skew_ms
+            ),
+        ));
+    }
+    if captured_at_ms < now_ms.saturating_sub(limits.max_age_ms) {
+        return Err(EventRejection::new(
+            RejectionCode::TimestampTooOld,
+            format!(
+                "captured_at_ms is {} ms old, accepted age {} ms",
+                now_ms.saturating_sub(captured_at_ms),
+                limits.max_age_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Vehicle colour and type: UNSPECIFIED (0) is fine, a number this build does not know is
+/// `INVALID_CLASS` (the proto doc: "another enum field holds an unknown value").
+fn check_attributes(color: i32, kind: i32) -> Result<VehicleAttributes, EventRejection> {
+    let unknown = |field: &str, value: i32| {
+        EventRejection::new(
+            RejectionCode::InvalidClass,
+            format!("{field} {value} is not a known value"),
+        )
+    };
+    let color = VehicleColor::try_from(color).map_err(|_| unknown("vehicle_color", color))?;
+    let kind = VehicleType::try_from(kind).map_err(|_| unknown("vehicle_type", kind))?;
+    // Known enum numbers are 0–15, so they fit the domain's u8 codes.
+    let code = |value: i32| u8::try_from(value).unwrap_or(0);
+    Ok(VehicleAttributes {
+        color: code(color as i32),
+        kind: code(kind as i32),
+    })
+}
+
+fn check_confidence(confidence: f32) -> Result<(), EventRejection> {
+    if (0.0..=1.0).contains(&confidence) {
+        return Ok(());
+    }
+    let message = if confidence.is_nan() {
+        "plate_confidence is nan, must be a number in 0.0–1.0".to_string()
+    } else {
+        format!("plate_confidence {confidence} is outside 0.0–1.0")
+    };
+    Err(EventRejection::new(
+        RejectionCode::InvalidConfidence,
+        message,
+    ))
+}
+
+/// The stored lookup key: the upstream `subject_key` (trimmed) when set, else the normalised
+/// plate. Only a vehicle must have one; see the module doc of [`super`] for persons and
+/// non-motor vehicles.
+fn subject_key(
+    object_class: ObjectClass,
+    plate: &str,
+    upstream_key: &str,
+) -> Result<String, EventRejection> {
+    let upstream_key = upstream_key.trim();
+    let key = if upstream_key.is_empty() {
+        normalize(plate)
+    } else {
+        upstream_key.to_owned()
+    };
+    if key.is_empty() && object_class == ObjectClass::Vehicle {
+        return Err(EventRejection::new(
+            RejectionCode::MissingPlate,
+            "vehicle event has neither a readable plate nor a subject_key".into(),
+        ));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::fixtures::{self, GATEWAY, NOW_MS, OTHER_CAMERA, bomb_jpeg, jpeg, png};
+    use std::collections::BTreeSet;
+
+    type Mutation = fn(&mut RawDetectionEvent);
+
+    /// Every rejection code with at least one event that earns it.
+    const BAD_INPUTS: &[(&str, Mutation, RejectionCode)] = &[
+        (
+            "unregistered camera",
+            |e| e.camera_id = b"44039999999999999999".to_vec(),
+            RejectionCode::UnknownCamera,
+        ),
+        (
+            "empty camera id",
+            |e| e.camera_id.clear(),
+            RejectionCode::UnknownCamera,
+        ),
+        (
+            "camera of another gateway",
+            |e| e.camera_id = OTHER_CAMERA.into(),
+            RejectionCode::CameraNotOwned,
+        ),
+        (
+            "beyond the skew",
+            |e| e.captured_at_ms = NOW_MS + 300_001,
+            RejectionCode::TimestampInFuture,
+        ),
+        (
+            "far future",
+            |e| e.captured_at_ms = i64::MAX,
+            RejectionCode::TimestampInFuture,
+        ),
+        (
+            "eight days old",
+            |e| e.captured_at_ms = NOW_MS - 8 * 86_400_000,
+            RejectionCode::TimestampTooOld,
+        ),
+        (
+            "before the epoch",
+            |e| e.captured_at_ms = i64::MIN,
+            RejectionCode::TimestampTooOld,
+        ),
+        (
+            "no event id",
+            |e| e.event_id.clear(),
+            RejectionCode::InvalidEventId,
+        ),
+        (
+            "15-byte event id",
+            |e| e.event_id.truncate(15),
+            RejectionCode::InvalidEventId,
+        ),
+        (
+            "zero event id",
+            |e| e.event_id = vec![0; 16],
+            RejectionCode::InvalidEventId,
+        ),
+        (
+            "vehicle without plate",
+            |e| e.plate.clear(),
+            RejectionCode::MissingPlate,
+        ),
+        (
+            "plate of separators only",
+            |e| e.plate = "·- ".into(),
+            RejectionCode::MissingPlate,
+        ),
+        (
+            "blank subject key, no plate",
+            |e| {
+                e.plate.clear();
+                e.subject_key = b"  ".to_vec()
+            },
+            RejectionCode::MissingPlate,
+        ),
+        (
+            "plate not utf-8",
+            |e| e.plate = vec![0xE7, 0xB2, b'S'],
+            RejectionCode::InvalidUtf8,
+        ),
+        (
+            "subject key not utf-8",
+            |e| e.subject_key = vec![0xFF],
+            RejectionCode::InvalidUtf8,
+        ),
+        (
+            "camera id not utf-8",
+            |e| e.camera_id = vec![b'4', 0xC0],
+            RejectionCode::InvalidUtf8,
+        ),
+        (
+            "plate too long",
+            |e| e.plate = vec![b'A'; 33],
+            RejectionCode::InvalidText,
+        ),
+        (
+            "plate with a newline",
+            |e| e.plate = b"AB\n123".to_vec(),
+            RejectionCode::InvalidText,
+        ),
+        (
+            "subject key too long",
+            |e| e.subject_key = vec![b'k'; 65],
+            RejectionCode::InvalidText,
+        ),
+        (
+            "camera id with a space",
+            |e| e.camera_id = b"4403 0001".to_vec(),
+            RejectionCode::InvalidText,
+        ),
+        (
+            "camera id too long",
+            |e| e.camera_id = vec![b'4'; 65],
+            RejectionCode::InvalidText,
+        ),
+        (
+            "snapshot over 512 KiB",
+            |e| e.snapshot = vec![0xFF; 512 * 1024 + 1],
+            RejectionCode::SnapshotTooLarge,
+        ),
+        (
+            "png snapshot",
+            |e| e.snapshot = png(16, 16),
+            RejectionCode::SnapshotNotJpeg,
+        ),
+        (
+            "text snapshot",
+            |e| e.snapshot = b"not an image".to_vec(),
+            RejectionCode::SnapshotNotJpeg,
+        ),
+        (
+            "4097 px wide",
+            |e| e.snapshot = jpeg(4097, 4),
+            RejectionCode::SnapshotTooBigDecoded,
+        ),
+        (
+            "decompression bomb",
+            |e| e.snapshot = bomb_jpeg(60_000, 60_000),
+            RejectionCode::SnapshotTooBigDecoded,
+        ),
+        (
+            "jpeg signature, garbage body",
+            |e| e.snapshot = [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[0x5A; 300]].concat(),
+            RejectionCode::SnapshotUndecodable,
+        ),
+        (
+            "unspecified class",
+            |e| e.object_class = 0,
+            RejectionCode::InvalidClass,
+        ),
+        (
+            "unknown class",
+            |e| e.object_class = 9,
+            RejectionCode::InvalidClass,
+        ),
+        (
+            "unknown colour",
+            |e| e.vehicle_color = 10,
+            RejectionCode::InvalidClass,
+        ),
+        (
+            "unknown vehicle type",
+            |e| e.vehicle_type = -1,
+            RejectionCode::InvalidClass,
+        ),
+        (
+            "confidence above one",
+            |e| e.plate_confidence = 1.01,
+            RejectionCode::InvalidConfidence,
+        ),
+        (
+            "negative confidence",
+            |e| e.plate_confidence = -0.1,
+            RejectionCode::InvalidConfidence,
+        ),
+        (
+            "nan confidence",
+            |e| e.plate_confidence = f32::NAN,
+            RejectionCode::InvalidConfidence,
+        ),
+        (
+            "infinite confidence",
+            |e| e.plate_confidence = f32::INFINITY,
+            RejectionCode::InvalidConfidence,
+        ),
+    ];
+
+    fn validate(event: RawDetectionEvent) -> Result<Detection, EventRejection> {
+        let registry = fixtures::registry();
+        validate_event(
+            &ValidationLimits::default(),
+            &registry,
+            GATEWAY,
+            event,
+            NOW_MS,
+        )
+    }
+
+    #[test]
+    fn every_bad_input_gets_its_rejection_code() {
+        let mut covered = BTreeSet::new();
+        for (name, mutate, expected) in BAD_INPUTS {
+            let mut event = fixtures::vehicle_event(1);
+            mutate(&mut event);
+            let rejection = validate(event).expect_err(name);
+            assert_eq!(rejection.code, *expected, "{name}: {}", rejection.message);
+            assert!(!rejection.message.is_empty(), "{name}");
+            assert_eq!(
+                rejection.message,
+                rejection.message.to_lowercase(),
+                "{name}"
+            );
+            assert!(!rejection.message.contains("12345"), "{name}: plate leaked");
+            covered.insert(*expected as i32);
+        }
+        let all_codes: BTreeSet<i32> = (1..=14).collect();
+        assert_eq!(
+            covered, all_codes,
+            "every RejectionCode except UNSPECIFIED is exercised"
+        );
+        assert!(
+            RejectionCode::try_from(15).is_err(),
+            "a new code needs a row in BAD_INPUTS"
+        );
+    }
+
+    #[test]
+    fn window_edges_are_inclusive() {
+        for captured_at_ms in [NOW_MS + 300_000, NOW_MS - 7 * 86_400_000] {
+            let event = RawDetectionEvent {
+                captured_at_ms,
+                ..fixtures::vehicle_event(1)
+            };
+            assert!(validate(event).is_ok(), "{captured_at_ms}");
+        }
+    }
+
+    #[test]
+    fn subject_key_rules() {
+        let vehicle = ObjectClass::Vehicle;
+        assert_eq!(
+            subject_key(vehicle, "粤s·12345", "").expect("plate"),
+            "粤S12345"
+        );
+        assert_eq!(
+            subject_key(vehicle, "粤s·12345", " reid-7 ").expect("key"),
+            "reid-7"
+        );
+        assert_eq!(
+            subject_key(vehicle, "", "reid-7").expect("key only"),
+            "reid-7"
+        );
+        assert_eq!(
+            subject_key(ObjectClass::Person, "", "").expect("person"),
+            ""
+        );
+        assert_eq!(
+            subject_key(ObjectClass::NonMotor, "", "").expect("bicycle"),
+            ""
+        );
+        assert_eq!(
+            subject_key(ObjectClass::NonMotor, "ｂ１２３", "").expect("e-bike"),
+            "B123"
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! `camtrail ingest` and `camtrail gateways issue`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use camtrail_ingest::auth::{IssuedToken, render_token_files};
+use camtrail_ingest::server::IngestNode;
+use camtrail_model::CameraRegistry;
+
+use crate::config::Config;
+
+/// Run an ingest node until SIGTERM / Ctrl-C.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let node = IngestNode::bind(config.ingest, &config.kafka).await?;
+    node.run_until_stopped(crate::shutdown::signal()).await
+}
+
+/// Options of `camtrail gateways issue`.
+#[derive(Debug, clap::Args)]
+pub struct IssueArgs {
+    /// Camera registry CSV; one token is minted for every gateway it names.
+    #[arg(long)]
+    pub registry: PathBuf,
+    /// Folder for `gateway_tokens.csv` (secrets: give each gateway its line) and
+    /// `gateway_token_hashes.csv` (for the ingest nodes' `ingest.gateway_tokens_path`).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Mint a fresh token for every gateway of a registry.
+pub fn issue(args: IssueArgs) -> anyhow::Result<()> {
+    let registry = CameraRegistry::from_csv_path(&args.registry)?;
+    let mut gateways: Vec<&str> = registry
+        .cameras()
+        .iter()
+        .map(|c| c.gateway_id.as_str())
+        .collect();
+    gateways.sort_unstable();
+    gateways.dedup();
+    let tokens: Vec<IssuedToken> = gateways.iter().map(|g| IssuedToken::mint(g)).collect();
+    let (secrets, hashes) = render_token_files(&tokens);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let secrets_path = args.out.join("gateway_tokens.csv");
+    let hashes_path = args.out.join("gateway_token_hashes.csv");
+    std::fs::write(&secrets_path, secrets)?;
+    std::fs::write(&hashes_path, hashes)?;
+    println!(
+        "{} gateways: tokens in {}, hashes in {}",
+        tokens.len(),
+        secrets_path.display(),
+        hashes_path.display()
+    );
+    Ok(())
+}
