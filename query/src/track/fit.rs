@@ -1,0 +1,219 @@
+//! Which fuzzy (misread) candidates fit the track.
+//!
+//! A sighting found under a misreading of the plate may be the asked vehicle read wrongly —
+//! or another vehicle whose plate is one character away. In a dense plate population the
+//! second is common, so a candidate is kept only where the asked vehicle could have been:
+//!
+//! - **in time**: within `fuzzy_max_gap_ms` (default 10 min) of its nearest anchor (an exact
+//!   or pattern sighting) before or after it — a misread inside a stretch of the asked
+//!   vehicle's track, not a lone sighting long before or after it, where reachability at
+//!   120 km/h would admit half the city;
+//! - **in space**: the nearest anchor before it and the nearest anchor after it (each where
+//!   one exists) are reachable from it at `fuzzy_max_speed_kmh` in the elapsed time plus
+//!   `clock_slack_ms` (camera clocks disagree by seconds).
+//!
+//! Anchors are never filtered, so every candidate is judged against the same anchors and the
+//! result does not depend on which other candidates exist. When there is no anchor at all
+//! (only misreads were found) nothing can be judged and every candidate is kept.
+
+use super::geo::{great_circle_km, reach_km};
+use super::params::TrackParams;
+use super::sighting::{DropReason, Dropped, TrackSighting};
+
+/// Split time-ordered `sightings` into those that fit (still time-ordered) and the fuzzy
+/// candidates that do not.
+pub fn keep_fitting(
+    sightings: Vec<TrackSighting>,
+    params: &TrackParams,
+) -> (Vec<TrackSighting>, Vec<Dropped>) {
+    if !sightings.iter().any(|s| s.match_kind.is_anchor()) {
+        return (sightings, Vec::new());
+    }
+    let previous = nearest_anchors(sightings.iter().enumerate());
+    let mut next = nearest_anchors(sightings.iter().enumerate().rev());
+    next.reverse();
+
+    let mut keep = Vec::with_capacity(sightings.len());
+    let mut dropped = Vec::new();
+    for (index, sighting) in sightings.iter().enumerate() {
+        let before = previous[index].map(|i| &sightings[i]);
+        let after = next[index].map(|i| &sightings[i]);
+        let fitting = sighting.match_kind.is_anchor() || fits(sighting, before, after, params);
+        if !fitting {
+            dropped.push(Dropped::from_sighting(
+                sighting,
+                DropReason::FuzzyDoesNotFit,
+            ));
+        }
+        keep.push(fitting);
+    }
+    let out = sightings
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(sighting, fitting)| fitting.then_some(sighting))
+        .collect();
+    (out, dropped)
+}
+
+/// For each position in iteration order, the index of the nearest anchor strictly before it
+/// in that order.
+fn nearest_anchors<'a>(
+    sightings: impl Iterator<Item = (usize, &'a TrackSighting)>,
+) -> Vec<Option<usize>> {
+    let mut nearest = Vec::new();
+    let mut last_anchor = None;
+    for (index, sighting) in sightings {
+        nearest.push(last_anchor);
+        if sighting.match_kind.is_anchor() {
+            last_anchor = Some(index);
+        }
+    }
+    nearest
+}
+
+/// Whether a fuzzy `candidate` fits between its nearest anchors (at least one exists).
+fn fits(
+    candidate: &TrackSighting,
+    before: Option<&TrackSighting>,
+    after: Option<&TrackSighting>,
+    params: &TrackParams,
+) -> bool {
+    let close_in_time = [before, after]
+        .into_iter()
+        .flatten()
+        .any(|anchor| elapsed_ms(anchor, candidate) <= params.fuzzy_max_gap_ms);
+    close_in_time
+        && before.is_none_or(|anchor| reachable(anchor, candidate, params))
+        && after.is_none_or(|anchor| reachable(candidate, anchor, params))
+}
+
+/// Whether `to` can be reached from `from` at the plausible speed, allowing for clock slack.
+fn reachable(from: &TrackSighting, to: &TrackSighting, params: &TrackParams) -> bool {
+    let distance = great_circle_km(from.lat, from.lon, to.lat, to.lon);
+    let allowed_ms = elapsed_ms(from, to).saturating_add(params.clock_slack_ms);
+    distance <= reach_km(params.fuzzy_max_speed_kmh, allowed_ms)
+}
+
+/// Time between two sightings, ms, whichever comes first.
+fn elapsed_ms(a: &TrackSighting, b: &TrackSighting) -> i64 {
+    b.captured_at_ms
+        .abs_diff(a.captured_at_ms)
+        .try_into()
+        .unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::track::sighting::MatchKind;
+    use crate::track::test_support::{BASE_MS, at, event, sighting};
+
+    fn kinds(sightings: &[TrackSighting]) -> Vec<(i64, MatchKind)> {
+        sightings
+            .iter()
+            .map(|s| ((s.captured_at_ms - BASE_MS) / 1_000, s.match_kind))
+            .collect()
+    }
+
+    /// A point about `km` east of a fixed origin (a degree of longitude is 102.7 km at 22.5°N).
+    fn east(km: f64) -> (f64, f64) {
+        (22.5, 114.0 + km / 102.8)
+    }
+
+    #[test]
+    fn keeps_a_candidate_between_reachable_anchors() {
+        let params = TrackParams::default();
+        let input = vec![
+            sighting(1, at(0), east(0.0), MatchKind::Exact),
+            sighting(2, at(60), east(1.0), MatchKind::Fuzzy),
+            sighting(3, at(120), east(2.0), MatchKind::Exact),
+        ];
+        let (kept, dropped) = keep_fitting(input, &params);
+        assert_eq!(kept.len(), 3);
+        assert!(dropped.is_empty());
+    }
+
+    #[test]
+    fn drops_a_candidate_too_far_from_the_track() {
+        let params = TrackParams::default();
+        // 30 km away one minute after the vehicle was seen: 30 km in 2 min (with slack) is
+        // 900 km/h.
+        let input = vec![
+            sighting(1, at(0), east(0.0), MatchKind::Exact),
+            sighting(2, at(60), east(30.0), MatchKind::Fuzzy),
+            sighting(3, at(120), east(1.0), MatchKind::Exact),
+        ];
+        let (kept, dropped) = keep_fitting(input, &params);
+        assert_eq!(
+            kinds(&kept),
+            [(0, MatchKind::Exact), (120, MatchKind::Exact)]
+        );
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].reason, DropReason::FuzzyDoesNotFit);
+        assert_eq!(dropped[0].event_id, event(2));
+    }
+
+    #[test]
+    fn must_reach_the_following_anchor_too() {
+        let params = TrackParams::default();
+        // Reachable from the first exact sighting (long ago), not on to the next one.
+        let input = vec![
+            sighting(1, at(0), east(0.0), MatchKind::Exact),
+            sighting(2, at(1_200), east(20.0), MatchKind::Fuzzy),
+            sighting(3, at(1_230), east(0.0), MatchKind::Exact),
+        ];
+        let (kept, _) = keep_fitting(input, &params);
+        assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn clock_slack_allows_small_disagreements() {
+        let params = TrackParams::default();
+        // 1.5 km "at the same instant": impossible without slack, fine with 60 s of it.
+        let input = vec![
+            sighting(1, at(0), east(0.0), MatchKind::Exact),
+            sighting(2, at(0), east(1.5), MatchKind::Fuzzy),
+        ];
+        assert_eq!(keep_fitting(input.clone(), &params).0.len(), 2);
+        let strict = TrackParams {
+            clock_slack_ms: 0,
+            ..TrackParams::default()
+        };
+        assert_eq!(keep_fitting(input, &strict).0.len(), 1);
+    }
+
+    #[test]
+    fn drops_a_candidate_far_in_time_from_every_anchor() {
+        let params = TrackParams::default();
+        let input = vec![
+            sighting(1, at(0), east(0.0), MatchKind::Exact),
+            sighting(2, at(11 * 60), east(1.0), MatchKind::Fuzzy),
+        ];
+        let (kept, dropped) = keep_fitting(input, &params);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(dropped.len(), 1);
+    }
+
+    #[test]
+    fn without_anchors_every_candidate_stays() {
+        let params = TrackParams::default();
+        let input = vec![
+            sighting(1, at(0), east(0.0), MatchKind::Fuzzy),
+            sighting(2, at(1), east(500.0), MatchKind::Fuzzy),
+        ];
+        assert_eq!(keep_fitting(input, &params).0.len(), 2);
+    }
+
+    #[test]
+    fn pattern_matches_are_anchors() {
+        let params = TrackParams::default();
+        let input = vec![
+            sighting(1, at(0), east(0.0), MatchKind::Pattern),
+            sighting(2, at(10), east(300.0), MatchKind::Pattern),
+            sighting(3, at(20), east(600.0), MatchKind::Fuzzy),
+        ];
+        let (kept, dropped) = keep_fitting(input, &params);
+        assert_eq!(kept.len(), 2, "patterns kept whatever their speed");
+        assert_eq!(dropped.len(), 1);
+    }
+}

@@ -1,0 +1,133 @@
+//! The tunables of track reconstruction.
+
+use serde::{Deserialize, Serialize};
+
+/// Parameters of [`crate::track::TrackBuilder`]. Serde-ready so the query node's config can
+/// embed them; every field has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackParams {
+    /// Consecutive sightings at one camera whose gaps are all at most this long collapse into
+    /// one burst (a vehicle waiting at a light is read many times). Default 60 s.
+    pub burst_window_ms: i64,
+    /// A gap longer than this between consecutive sightings starts a new trip. Default 30 min.
+    pub trip_gap_ms: i64,
+    /// A hop faster than this (great-circle distance over elapsed time) is flagged impossible:
+    /// probably a misread or a cloned plate. Default 200 km/h.
+    pub max_speed_kmh: f64,
+    /// The fastest ordinary urban travel. A fuzzy (misread) candidate is kept only if its
+    /// nearest exact neighbours are reachable at this speed, and links faster than this lose
+    /// confidence. Default 120 km/h.
+    pub fuzzy_max_speed_kmh: f64,
+    /// A fuzzy candidate must lie within this of its nearest exact sighting: a misread inside
+    /// a stretch of the asked vehicle's track, not a lone sighting long before or after it,
+    /// where reachability says little. Default 10 min (consecutive sightings of a moving
+    /// vehicle are a minute or two apart).
+    pub fuzzy_max_gap_ms: i64,
+    /// Camera clocks may be off by this much (the synthetic city skews them by up to 2 s, real
+    /// gateways drift more); added to the elapsed time when checking a fuzzy candidate's fit.
+    /// Default 60 s.
+    pub clock_slack_ms: i64,
+    /// Most sightings a track keeps (after burst collapse); later ones are dropped with
+    /// [`crate::track::DropReason::BeyondLimit`] and the track is marked truncated.
+    /// Default 10,000.
+    pub max_sightings: usize,
+}
+
+impl Default for TrackParams {
+    fn default() -> Self {
+        Self {
+            burst_window_ms: 60_000,
+            trip_gap_ms: 30 * 60_000,
+            max_speed_kmh: 200.0,
+            fuzzy_max_speed_kmh: 120.0,
+            fuzzy_max_gap_ms: 10 * 60_000,
+            clock_slack_ms: 60_000,
+            max_sightings: 10_000,
+        }
+    }
+}
+
+/// Why a [`TrackParams`] was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid track parameter {field}: {message}")]
+pub struct ParamsError {
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl TrackParams {
+    /// Check the parameters: non-negative windows, positive gaps, finite positive
+    /// speeds with the fuzzy bound not above the impossible one, and room for one sighting.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        let fail = |field, message: &str| {
+            Err(ParamsError {
+                field,
+                message: message.to_string(),
+            })
+        };
+        if self.burst_window_ms < 0 {
+            return fail("burst_window_ms", "must not be negative");
+        }
+        if self.trip_gap_ms <= 0 {
+            return fail("trip_gap_ms", "must be positive");
+        }
+        if self.fuzzy_max_gap_ms <= 0 {
+            return fail("fuzzy_max_gap_ms", "must be positive");
+        }
+        if self.clock_slack_ms < 0 {
+            return fail("clock_slack_ms", "must not be negative");
+        }
+        if !(self.max_speed_kmh.is_finite() && self.max_speed_kmh > 0.0) {
+            return fail("max_speed_kmh", "must be a positive number");
+        }
+        if !(self.fuzzy_max_speed_kmh.is_finite() && self.fuzzy_max_speed_kmh > 0.0) {
+            return fail("fuzzy_max_speed_kmh", "must be a positive number");
+        }
+        if self.fuzzy_max_speed_kmh > self.max_speed_kmh {
+            return fail("fuzzy_max_speed_kmh", "must not exceed max_speed_kmh");
+        }
+        if self.max_sightings == 0 {
+            return fail("max_sightings", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(TrackParams::default().validate(), Ok(()));
+    }
+
+    /// Makes one field of valid parameters invalid.
+    type Breaker = fn(&mut TrackParams);
+
+    #[test]
+    fn rejects_nonsense() {
+        let cases: [(&str, Breaker); 7] = [
+            ("burst_window_ms", |p| p.burst_window_ms = -1),
+            ("trip_gap_ms", |p| p.trip_gap_ms = 0),
+            ("max_speed_kmh", |p| p.max_speed_kmh = f64::NAN),
+            ("fuzzy_max_speed_kmh", |p| p.fuzzy_max_speed_kmh = 300.0),
+            ("fuzzy_max_gap_ms", |p| p.fuzzy_max_gap_ms = 0),
+            ("clock_slack_ms", |p| p.clock_slack_ms = -5),
+            ("max_sightings", |p| p.max_sightings = 0),
+        ];
+        for (field, break_it) in cases {
+            let mut params = TrackParams::default();
+            break_it(&mut params);
+            let err = params.validate().expect_err(field);
+            assert_eq!(err.field, field);
+            assert!(
+                err.to_string().starts_with("invalid track parameter"),
+                "{err}"
+            );
+        }
+    }
+}
