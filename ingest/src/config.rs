@@ -25,7 +25,8 @@ pub struct IngestConfig {
     pub max_message_bytes: usize,
     /// Unacked batches one `Publish` stream may have before the node stops reading it.
     pub max_in_flight_per_stream: usize,
-    /// Batches the whole node processes at once.
+    /// Batches the whole node validates or publishes at once; batches read beyond this wait
+    /// (each stream reads at most `max_in_flight_per_stream` ahead).
     pub max_in_flight_batches: usize,
     /// How long shutdown waits for in-flight batches and the producer flush, ms.
     pub shutdown_grace_ms: u64,
@@ -59,7 +60,7 @@ impl Default for IngestConfig {
             gateway_tokens_path: PathBuf::from("gateway_token_hashes.csv"),
             max_message_bytes: 16 * 1024 * 1024,
             max_in_flight_per_stream: 8,
-            max_in_flight_batches: 256,
+            max_in_flight_batches: 128,
             shutdown_grace_ms: 20_000,
             tls: None,
             producer: ProducerConfig::default(),

@@ -60,6 +60,7 @@ impl IngestNode {
             publisher,
             metrics,
             node_permits: Arc::new(Semaphore::new(config.max_in_flight_batches)),
+            validation_permits: Semaphore::new(validation_parallelism()),
             max_in_flight_per_stream: config.max_in_flight_per_stream,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -135,6 +136,11 @@ impl IngestNode {
         tracing::info!("ingest node stopped");
         Ok(())
     }
+}
+
+/// Two validations per core keep every core busy while one waits to be scheduled.
+fn validation_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
 }
 
 /// The gRPC server future: Ingest (lenient decoding), health and reflection.

@@ -38,6 +38,9 @@ pub struct IngestState {
     pub metrics: Arc<IngestMetrics>,
     /// Node-wide bound on batches being processed.
     pub node_permits: Arc<Semaphore>,
+    /// Bound on batches being validated at once: snapshot decoding may take up to
+    /// `validation.max_decode_bytes` per batch, so this caps that memory and CPU.
+    pub validation_permits: Semaphore,
     /// Per-stream bound on unacked batches.
     pub max_in_flight_per_stream: usize,
     /// Cancelled when the node begins to shut down.
@@ -116,12 +119,20 @@ impl IngestState {
         let validator = Arc::clone(&self.validator);
         let gateway_owned = gateway.to_string();
         let now = now_ms();
-        // Snapshot decoding is CPU work: keep it off the async workers.
-        let validated = tokio::task::spawn_blocking(move || {
-            validator.validate_batch(&gateway_owned, batch, now)
-        })
-        .await
-        .map_err(|e| Status::internal(format!("validation task failed: {e}")))?;
+        let validated = {
+            // Held for the validation only, never across the Kafka round trip.
+            let _validating = self
+                .validation_permits
+                .acquire()
+                .await
+                .map_err(|_| Status::unavailable("ingest node shutting down"))?;
+            // Snapshot decoding is CPU work: keep it off the async workers.
+            tokio::task::spawn_blocking(move || {
+                validator.validate_batch(&gateway_owned, batch, now)
+            })
+            .await
+            .map_err(|e| Status::internal(format!("validation task failed: {e}")))?
+        };
         if let Err(error) = self.publisher.publish(&validated.accepted).await {
             return Err(self.publish_status(error));
         }
@@ -218,6 +229,11 @@ impl Ingest for IngestService {
 
 /// Serve one `Publish` stream until the gateway closes it, an error ends it, or the node
 /// shuts down; in every case, batches already read are finished and acked first.
+///
+/// A stream reads at most `max_in_flight_per_stream` batches ahead of its acks; each batch
+/// then waits for one of the node's permits before it is validated and published. (Taking
+/// the permit before reading would let idle gateways' streams hold permits while busy ones
+/// wait.)
 async fn run_stream(
     state: Arc<IngestState>,
     gateway: String,
@@ -246,14 +262,19 @@ async fn run_stream(
             }
             () = state.shutdown.cancelled(), if reading => {
                 reading = false;
-                final_status.get_or_insert(Status::unavailable("ingest node shutting down; reconnect and resend unacked batches"));
+                final_status.get_or_insert(Status::unavailable(
+                    "ingest node shutting down; reconnect and resend unacked batches",
+                ));
             }
             next = input.message(), if may_read => match next {
                 Ok(Some(batch)) => {
                     let state = Arc::clone(&state);
                     let gateway = gateway.clone();
                     in_flight.push(async move {
-                        let _permit = state.node_permits.acquire().await
+                        let _permit = state
+                            .node_permits
+                            .acquire()
+                            .await
                             .map_err(|_| Status::unavailable("ingest node shutting down"))?;
                         state.process(&gateway, batch).await
                     });

@@ -5,10 +5,10 @@
 //! `camera_id,district,lat,lon,heading_deg,road,gateway_id` (written by `camtrail city`,
 //! loaded by `camtrail migrate --cameras` and by the ingest node).
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// The CSV header, in order.
@@ -99,13 +99,16 @@ impl Camera {
 #[derive(Debug, Clone, Default)]
 pub struct CameraRegistry {
     cameras: Vec<Camera>,
-    by_id: HashMap<String, usize>,
+    // Looked up once per ingested event: a fast non-cryptographic hash (ids come from the
+    // registry file, not from attackers choosing collisions at run time).
+    by_id: FxHashMap<String, usize>,
 }
 
 impl CameraRegistry {
     /// Build from cameras; a later duplicate id is an error.
     pub fn new(cameras: Vec<Camera>) -> Result<Self, RegistryError> {
-        let mut by_id = HashMap::with_capacity(cameras.len());
+        let mut by_id = FxHashMap::default();
+        by_id.reserve(cameras.len());
         for (index, camera) in cameras.iter().enumerate() {
             let line = index as u64 + 2;
             camera

@@ -32,6 +32,13 @@ pub enum RecordError {
 
 /// Encode an accepted detection as its Kafka record value.
 pub fn encode(detection: &Detection) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    encode_into(detection, &mut buffer);
+    buffer
+}
+
+/// Append the record value of `detection` to `buffer` (reuse one buffer per batch).
+pub fn encode_into(detection: &Detection, buffer: &mut Vec<u8>) {
     let event = v1::DetectionEvent {
         event_id: detection.event_id.as_bytes().to_vec(),
         camera_id: detection.camera_id.clone(),
@@ -57,7 +64,9 @@ pub fn encode(detection: &Detection) -> Vec<u8> {
         received_at_ms: detection.received_at_ms,
         subject_key: detection.subject_key.clone(),
     };
-    record.encode_to_vec()
+    buffer.reserve(record.encoded_len());
+    // Encoding into a Vec cannot fail: it grows as needed.
+    let _ = record.encode(buffer);
 }
 
 /// Decode a Kafka record value into a detection.

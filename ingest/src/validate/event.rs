@@ -185,191 +185,56 @@ fn subject_key(
 mod tests {
     use super::*;
     use crate::validate::fixtures::{self, GATEWAY, NOW_MS, OTHER_CAMERA, bomb_jpeg, jpeg, png};
+    use RejectionCode::*;
     use std::collections::BTreeSet;
 
     type Mutation = fn(&mut RawDetectionEvent);
 
-    /// Every rejection code with at least one event that earns it.
+    /// Every rejection code with at least one event that earns it: (case, change to a
+    /// valid event, expected code).
+    #[rustfmt::skip]
     const BAD_INPUTS: &[(&str, Mutation, RejectionCode)] = &[
-        (
-            "unregistered camera",
-            |e| e.camera_id = b"44039999999999999999".to_vec(),
-            RejectionCode::UnknownCamera,
-        ),
-        (
-            "empty camera id",
-            |e| e.camera_id.clear(),
-            RejectionCode::UnknownCamera,
-        ),
-        (
-            "camera of another gateway",
-            |e| e.camera_id = OTHER_CAMERA.into(),
-            RejectionCode::CameraNotOwned,
-        ),
-        (
-            "beyond the skew",
-            |e| e.captured_at_ms = NOW_MS + 300_001,
-            RejectionCode::TimestampInFuture,
-        ),
-        (
-            "far future",
-            |e| e.captured_at_ms = i64::MAX,
-            RejectionCode::TimestampInFuture,
-        ),
-        (
-            "eight days old",
-            |e| e.captured_at_ms = NOW_MS - 8 * 86_400_000,
-            RejectionCode::TimestampTooOld,
-        ),
-        (
-            "before the epoch",
-            |e| e.captured_at_ms = i64::MIN,
-            RejectionCode::TimestampTooOld,
-        ),
-        (
-            "no event id",
-            |e| e.event_id.clear(),
-            RejectionCode::InvalidEventId,
-        ),
-        (
-            "15-byte event id",
-            |e| e.event_id.truncate(15),
-            RejectionCode::InvalidEventId,
-        ),
-        (
-            "zero event id",
-            |e| e.event_id = vec![0; 16],
-            RejectionCode::InvalidEventId,
-        ),
-        (
-            "vehicle without plate",
-            |e| e.plate.clear(),
-            RejectionCode::MissingPlate,
-        ),
-        (
-            "plate of separators only",
-            |e| e.plate = "·- ".into(),
-            RejectionCode::MissingPlate,
-        ),
-        (
-            "blank subject key, no plate",
-            |e| {
-                e.plate.clear();
-                e.subject_key = b"  ".to_vec()
-            },
-            RejectionCode::MissingPlate,
-        ),
-        (
-            "plate not utf-8",
-            |e| e.plate = vec![0xE7, 0xB2, b'S'],
-            RejectionCode::InvalidUtf8,
-        ),
-        (
-            "subject key not utf-8",
-            |e| e.subject_key = vec![0xFF],
-            RejectionCode::InvalidUtf8,
-        ),
-        (
-            "camera id not utf-8",
-            |e| e.camera_id = vec![b'4', 0xC0],
-            RejectionCode::InvalidUtf8,
-        ),
-        (
-            "plate too long",
-            |e| e.plate = vec![b'A'; 33],
-            RejectionCode::InvalidText,
-        ),
-        (
-            "plate with a newline",
-            |e| e.plate = b"AB\n123".to_vec(),
-            RejectionCode::InvalidText,
-        ),
-        (
-            "subject key too long",
-            |e| e.subject_key = vec![b'k'; 65],
-            RejectionCode::InvalidText,
-        ),
-        (
-            "camera id with a space",
-            |e| e.camera_id = b"4403 0001".to_vec(),
-            RejectionCode::InvalidText,
-        ),
-        (
-            "camera id too long",
-            |e| e.camera_id = vec![b'4'; 65],
-            RejectionCode::InvalidText,
-        ),
-        (
-            "snapshot over 512 KiB",
-            |e| e.snapshot = vec![0xFF; 512 * 1024 + 1],
-            RejectionCode::SnapshotTooLarge,
-        ),
-        (
-            "png snapshot",
-            |e| e.snapshot = png(16, 16),
-            RejectionCode::SnapshotNotJpeg,
-        ),
-        (
-            "text snapshot",
-            |e| e.snapshot = b"not an image".to_vec(),
-            RejectionCode::SnapshotNotJpeg,
-        ),
-        (
-            "4097 px wide",
-            |e| e.snapshot = jpeg(4097, 4),
-            RejectionCode::SnapshotTooBigDecoded,
-        ),
-        (
-            "decompression bomb",
-            |e| e.snapshot = bomb_jpeg(60_000, 60_000),
-            RejectionCode::SnapshotTooBigDecoded,
-        ),
-        (
-            "jpeg signature, garbage body",
-            |e| e.snapshot = [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[0x5A; 300]].concat(),
-            RejectionCode::SnapshotUndecodable,
-        ),
-        (
-            "unspecified class",
-            |e| e.object_class = 0,
-            RejectionCode::InvalidClass,
-        ),
-        (
-            "unknown class",
-            |e| e.object_class = 9,
-            RejectionCode::InvalidClass,
-        ),
-        (
-            "unknown colour",
-            |e| e.vehicle_color = 10,
-            RejectionCode::InvalidClass,
-        ),
-        (
-            "unknown vehicle type",
-            |e| e.vehicle_type = -1,
-            RejectionCode::InvalidClass,
-        ),
-        (
-            "confidence above one",
-            |e| e.plate_confidence = 1.01,
-            RejectionCode::InvalidConfidence,
-        ),
-        (
-            "negative confidence",
-            |e| e.plate_confidence = -0.1,
-            RejectionCode::InvalidConfidence,
-        ),
-        (
-            "nan confidence",
-            |e| e.plate_confidence = f32::NAN,
-            RejectionCode::InvalidConfidence,
-        ),
-        (
-            "infinite confidence",
-            |e| e.plate_confidence = f32::INFINITY,
-            RejectionCode::InvalidConfidence,
-        ),
+        ("unregistered camera",       |e| e.camera_id = b"44039999999999990".to_vec(),   UnknownCamera),
+        ("empty camera id",           |e| e.camera_id.clear(),                           UnknownCamera),
+        ("camera of another gateway", |e| e.camera_id = OTHER_CAMERA.into(),             CameraNotOwned),
+        ("beyond the skew",           |e| e.captured_at_ms = NOW_MS + 300_001,           TimestampInFuture),
+        ("far future",                |e| e.captured_at_ms = i64::MAX,                   TimestampInFuture),
+        ("eight days old",            |e| e.captured_at_ms = NOW_MS - 8 * 86_400_000,    TimestampTooOld),
+        ("before the epoch",          |e| e.captured_at_ms = i64::MIN,                   TimestampTooOld),
+        ("no event id",               |e| e.event_id.clear(),                            InvalidEventId),
+        ("15-byte event id",          |e| e.event_id.truncate(15),                       InvalidEventId),
+        ("zero event id",             |e| e.event_id = vec![0; 16],                      InvalidEventId),
+        ("vehicle without plate",     |e| e.plate.clear(),                               MissingPlate),
+        ("plate of separators only",  |e| e.plate = "·- ".into(),                        MissingPlate),
+        ("blank key, no plate", |e| { e.plate.clear(); e.subject_key = b"  ".to_vec() }, MissingPlate),
+        ("plate not utf-8",           |e| e.plate = vec![0xE7, 0xB2, b'S'],              InvalidUtf8),
+        ("subject key not utf-8",     |e| e.subject_key = vec![0xFF],                    InvalidUtf8),
+        ("camera id not utf-8",       |e| e.camera_id = vec![b'4', 0xC0],                InvalidUtf8),
+        ("plate too long",            |e| e.plate = vec![b'A'; 33],                      InvalidText),
+        ("plate with a newline",      |e| e.plate = b"AB\n123".to_vec(),                 InvalidText),
+        ("subject key too long",      |e| e.subject_key = vec![b'k'; 65],                InvalidText),
+        ("camera id with a space",    |e| e.camera_id = b"4403 0001".to_vec(),           InvalidText),
+        ("camera id too long",        |e| e.camera_id = vec![b'4'; 65],                  InvalidText),
+        ("snapshot over 512 KiB",     |e| e.snapshot = vec![0xFF; 512 * 1024 + 1],       SnapshotTooLarge),
+        ("png snapshot",              |e| e.snapshot = png(16, 16),                      SnapshotNotJpeg),
+        ("text snapshot",             |e| e.snapshot = b"not an image".to_vec(),         SnapshotNotJpeg),
+        ("4097 px wide",              |e| e.snapshot = jpeg(4097, 4),                    SnapshotTooBigDecoded),
+        ("decompression bomb",        |e| e.snapshot = bomb_jpeg(60_000, 60_000),        SnapshotTooBigDecoded),
+        ("jpeg signature, garbage",   |e| e.snapshot = garbage_after_signature(),        SnapshotUndecodable),
+        ("unspecified class",         |e| e.object_class = 0,                            InvalidClass),
+        ("unknown class",             |e| e.object_class = 9,                            InvalidClass),
+        ("unknown colour",            |e| e.vehicle_color = 10,                          InvalidClass),
+        ("unknown vehicle type",      |e| e.vehicle_type = -1,                           InvalidClass),
+        ("confidence above one",      |e| e.plate_confidence = 1.01,                     InvalidConfidence),
+        ("negative confidence",       |e| e.plate_confidence = -0.1,                     InvalidConfidence),
+        ("nan confidence",            |e| e.plate_confidence = f32::NAN,                 InvalidConfidence),
+        ("infinite confidence",       |e| e.plate_confidence = f32::INFINITY,            InvalidConfidence),
     ];
+
+    /// A JPEG signature, then an APP0 segment whose length runs past the end.
+    fn garbage_after_signature() -> Vec<u8> {
+        [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[0x5A; 300]].concat()
+    }
 
     fn validate(event: RawDetectionEvent) -> Result<Detection, EventRejection> {
         let registry = fixtures::registry();
