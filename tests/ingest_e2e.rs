@@ -1,5 +1,5 @@
 //! The `camtrail ingest` process driven by the load generator against the real Kafka broker:
-//! counts that match the load report, and durability across `kill -9`.
+//! counts that match the load report, and durability across `kill -9` and SIGTERM.
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
@@ -242,9 +242,27 @@ async fn acked_events_are_in_the_topic_as_often_as_acked_and_rejected_ones_are_n
     );
 }
 
+/// How the node is stopped in the middle of a run.
+#[derive(Clone, Copy, PartialEq)]
+enum Interrupt {
+    /// SIGKILL: no chance to drain or flush.
+    Kill,
+    /// SIGTERM: the node must drain in-flight batches, flush and exit 0.
+    Terminate,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_run_loses_no_acked_event() {
-    let setup = Setup::new("durability", 1.0).await;
+    interrupted_run_loses_no_acked_event("durability", Interrupt::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_run_drains_exits_cleanly_and_loses_nothing() {
+    interrupted_run_loses_no_acked_event("sigterm", Interrupt::Terminate).await;
+}
+
+async fn interrupted_run_loses_no_acked_event(test: &str, interrupt: Interrupt) {
+    let setup = Setup::new(test, 1.0).await;
     let log = setup.log();
     let mut child = setup.process.spawn(&log);
     let observed: Arc<Mutex<Observed>> = Arc::default();
@@ -258,25 +276,53 @@ async fn kill_9_mid_run_loses_no_acked_event() {
         camtrail_loadgen::run(config, &runner.city.registry, events, hooks).await
     });
 
-    // Let acks flow, then kill the node without warning, mid-stream.
+    // Let acks flow, then stop the node mid-stream.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let acked_before_kill = observed.lock().expect("lock").acked.len();
+    let acked_before = observed.lock().expect("lock").acked.len();
     assert!(
-        acked_before_kill > 0,
-        "nothing acked before the kill; see {}",
+        acked_before > 0,
+        "nothing acked before the interruption; see {}",
         log.display()
     );
-    child.kill().expect("kill -9");
-    child.wait().expect("reap");
+    match interrupt {
+        Interrupt::Kill => {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+        }
+        Interrupt::Terminate => {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success());
+            let exit = child.wait().expect("wait for graceful exit");
+            assert!(
+                exit.success(),
+                "ingest exited with {exit}; see {}",
+                log.display()
+            );
+            let text = std::fs::read_to_string(&log).expect("log");
+            assert!(
+                text.contains("ingest node stopped"),
+                "no orderly shutdown:\n{text}"
+            );
+        }
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut restarted = setup.process.spawn(&log);
 
     let report = run.await.expect("join").expect("load run");
     let _ = restarted.kill();
     let _ = restarted.wait();
-    assert!(
-        report.resends > 0,
-        "the kill should have forced resends: {report:?}"
+    if interrupt == Interrupt::Kill {
+        assert!(
+            report.resends > 0,
+            "the kill should have forced resends: {report:?}"
+        );
+    }
+    assert_eq!(
+        report.unacked, 0,
+        "every batch is acked in the end: {report:?}"
     );
     let acked: HashSet<[u8; 16]> = observed
         .lock()
@@ -285,7 +331,7 @@ async fn kill_9_mid_run_loses_no_acked_event() {
         .keys()
         .copied()
         .collect();
-    assert!(acked.len() > acked_before_kill);
+    assert!(acked.len() > acked_before);
 
     let records = setup.read_topic(acked.len());
     let stored: HashSet<[u8; 16]> = records.iter().map(|d| *d.event_id.as_bytes()).collect();

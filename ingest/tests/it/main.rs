@@ -1,7 +1,8 @@
-//! Integration tests against the real Kafka broker (started by
+//! The ingest crate's integration tests, against the real Kafka broker (started by
 //! `deploy/local/services.sh up`). Each test uses its own topic names.
 
 mod support;
+mod tls;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -84,6 +84,11 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start(test: &str) -> Self {
+        Self::start_with(test, |_| {}).await
+    }
+
+    /// Start with a customised configuration (e.g. TLS).
+    pub async fn start_with(test: &str, customize: impl FnOnce(&mut IngestConfig)) -> Self {
         let kafka = kafka_config(test);
         ensure_topics(&kafka, Duration::from_secs(30))
             .await
@@ -96,13 +101,14 @@ impl TestNode {
             camera(CAMERA_B, GATEWAY_B),
         ])
         .expect("registry");
-        let config = IngestConfig {
+        let mut config = IngestConfig {
             grpc_addr: "127.0.0.1:0".parse().expect("addr"),
             http_addr: "127.0.0.1:0".parse().expect("addr"),
             max_message_bytes: 1024 * 1024,
             shutdown_grace_ms: 5_000,
             ..IngestConfig::default()
         };
+        customize(&mut config);
         let node = IngestNode::bind_with(config, &kafka, Arc::new(cameras), auth)
             .await
             .expect("bind");
@@ -120,6 +126,15 @@ impl TestNode {
             stop: Some(stop_tx),
             task: Some(task),
         }
+    }
+
+    /// The bound gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
     }
 
     pub async fn client(&self) -> IngestClient<Channel> {
