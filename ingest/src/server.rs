@@ -155,6 +155,10 @@ fn grpc_server(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(camtrail_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // The descriptor set holds the whole camtrail.v1 package; advertise only what this
+        // node serves.
+        .with_service_name("camtrail.v1.Ingest")
+        .with_service_name("grpc.health.v1.Health")
         .build_v1()?;
     let (health_reporter, health) = tonic_health::server::health_reporter();
     let mut builder = tonic::transport::Server::builder();
