@@ -53,6 +53,13 @@ pub enum Command {
     /// the batch is acked only once they are durable. Metrics on ingest.http_addr (:8081).
     /// SIGTERM drains in-flight batches and flushes the producer before exiting.
     Ingest,
+    /// Run a sink (distributed mode): a member of the Kafka consumer group sink.group_id that
+    /// moves the detections topic into ClickHouse (`detections`, thumbnails into
+    /// `snapshots`) in batches (sink.max_batch_rows / sink.max_batch_age_ms), committing
+    /// offsets only after the insert succeeded; failed inserts are retried with capped
+    /// backoff, undecodable records go to the dead-letter topic. Metrics on sink.http_addr
+    /// (:8082). SIGTERM flushes and commits the last batch before exiting.
+    Sink,
     /// Gateway credentials.
     #[command(subcommand)]
     Gateways(GatewaysCommand),
@@ -83,6 +90,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Migrate(args) => crate::migrate::run(args, config).await,
         Command::Ingest => crate::ingest::run(config).await,
+        Command::Sink => crate::sink::run(config).await,
         Command::Gateways(GatewaysCommand::Issue(args)) => crate::ingest::issue(args),
         Command::City(args) => crate::city::run(args).await,
         Command::Loadgen(args) => crate::loadgen::run(args).await,

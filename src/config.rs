@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use camtrail_ingest::config::IngestConfig;
 use camtrail_ingest::kafka::KafkaConfig;
+use camtrail_ingest::sink::SinkConfig;
 use camtrail_store::clickhouse::ClickhouseConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -20,6 +21,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Ingest node (`camtrail ingest`).
     pub ingest: IngestConfig,
+    /// Sink (`camtrail sink`).
+    pub sink: SinkConfig,
 }
 
 impl Config {
@@ -47,6 +50,7 @@ impl Config {
             clickhouse: self.clickhouse.validate()?,
             kafka: self.kafka.validate().map_err(anyhow::Error::msg)?,
             ingest: self.ingest.validate().map_err(anyhow::Error::msg)?,
+            sink: self.sink.validate().map_err(anyhow::Error::msg)?,
         })
     }
 

@@ -8,6 +8,7 @@ mod ingest;
 mod loadgen;
 mod migrate;
 mod shutdown;
+mod sink;
 mod telemetry;
 
 use clap::Parser;

@@ -8,6 +8,8 @@
 //! - [`metrics`] / [`http`]: Prometheus metrics on `/metrics`, `/healthz`.
 //! - [`config`]: the `[ingest]` configuration section.
 //! - [`validate`]: per-event validation, plate-key normalisation and snapshot thumbnails.
+//! - [`sink`]: `camtrail sink`: the Kafka → ClickHouse loader (at-least-once, ordered
+//!   offset commits, dead-letter topic).
 
 pub mod auth;
 pub mod config;
@@ -16,5 +18,6 @@ pub mod kafka;
 pub mod metrics;
 pub mod server;
 pub mod service;
+pub mod sink;
 pub mod tls;
 pub mod validate;

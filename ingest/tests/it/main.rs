@@ -1,6 +1,7 @@
 //! The ingest crate's integration tests, against the real Kafka broker (started by
 //! `deploy/local/services.sh up`). Each test uses its own topic names.
 
+mod sink;
 mod support;
 mod tls;
 

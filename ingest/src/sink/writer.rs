@@ -1,0 +1,228 @@
+//! [`ClickhouseWriter`]: inserts a batch into `detections` and `snapshots`, retrying the
+//! same rows until ClickHouse takes them.
+//!
+//! The crate's `Insert` drops its buffer when it fails, so every attempt starts a fresh
+//! INSERT from the batch the sink keeps. Rows go as RowBinary with the crate's default LZ4
+//! compression and no extra settings: ClickHouse 18.16 rejects settings it does not know
+//! (e.g. `async_insert`, `insert_deduplication_token`). Retried inserts can store a row
+//! twice; `detections` is a ReplacingMergeTree on `event_id` and reads dedup, so that is
+//! harmless (DESIGN.md, Guarantees 3).
+
+use std::time::{Duration, Instant};
+
+use clickhouse::Client;
+use clickhouse::error::Error as ClickhouseError;
+use tokio_util::sync::CancellationToken;
+
+use super::batch::{Batch, DetectionRow, SnapshotRow};
+use super::config::Backoff;
+use super::metrics::{SinkMetrics, TableLabel};
+
+/// The insert was given up because shutdown began while ClickHouse kept failing. Nothing of
+/// the batch is committed, so its records are delivered again after a restart.
+#[derive(Debug, thiserror::Error)]
+#[error("insert abandoned at shutdown after {attempts} failed attempts: {last_error}")]
+pub struct Abandoned {
+    /// Failed attempts.
+    pub attempts: u64,
+    /// The last error.
+    pub last_error: String,
+}
+
+/// Writes batches to ClickHouse.
+pub struct ClickhouseWriter {
+    client: Client,
+    timeout: Duration,
+    deduplication_token: bool,
+    backoff: Backoff,
+    metrics: SinkMetrics,
+}
+
+impl ClickhouseWriter {
+    /// A writer using `client` (bound to the camtrail database, validation off). With
+    /// `deduplication_token`, inserts carry `insert_deduplication_token` (current servers only).
+    pub fn new(
+        client: Client,
+        timeout: Duration,
+        deduplication_token: bool,
+        backoff: Backoff,
+        metrics: SinkMetrics,
+    ) -> Self {
+        Self {
+            client,
+            timeout,
+            deduplication_token,
+            backoff,
+            metrics,
+        }
+    }
+
+    /// Insert the batch's rows, retrying with capped exponential backoff until it succeeds.
+    /// Never skips rows; gives up only when `shutdown` is cancelled and an attempt made
+    /// after that also failed.
+    pub async fn write(
+        &mut self,
+        batch: &Batch,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Abandoned> {
+        let mut attempts = 0u64;
+        let mut detections_done = batch.detections.is_empty();
+        self.backoff.reset();
+        loop {
+            let started = Instant::now();
+            let result = self.try_write(batch, &mut detections_done).await;
+            let error = match result {
+                Ok(()) => {
+                    self.record_success(batch, started.elapsed());
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            attempts += 1;
+            let class = classify(&error);
+            if shutdown.is_cancelled() {
+                return Err(Abandoned {
+                    attempts,
+                    last_error: error.to_string(),
+                });
+            }
+            self.metrics.retry("insert", class);
+            let pause = self.backoff.next_pause();
+            tracing::warn!(
+                %error, class, attempts, rows = batch.detections.len(),
+                pause_ms = pause.as_millis() as u64, "ClickHouse insert failed; retrying"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+    }
+
+    /// One attempt: detections (unless an earlier attempt stored them), then snapshots.
+    async fn try_write(
+        &self,
+        batch: &Batch,
+        detections_done: &mut bool,
+    ) -> Result<(), ClickhouseError> {
+        if !*detections_done {
+            let token = self.token(batch, "detections");
+            self.insert_detections(&batch.detections, token).await?;
+            *detections_done = true;
+        }
+        if !batch.snapshots.is_empty() {
+            let token = self.token(batch, "snapshots");
+            self.insert_snapshots(&batch.snapshots, token).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_detections(
+        &self,
+        rows: &[DetectionRow],
+        token: Option<String>,
+    ) -> Result<(), ClickhouseError> {
+        let mut insert = self
+            .client
+            .insert::<DetectionRow>("detections")
+            .await?
+            .with_timeouts(Some(self.timeout), Some(self.timeout));
+        if let Some(token) = token {
+            insert = insert.with_setting("insert_deduplication_token", token);
+        }
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await
+    }
+
+    async fn insert_snapshots(
+        &self,
+        rows: &[SnapshotRow],
+        token: Option<String>,
+    ) -> Result<(), ClickhouseError> {
+        let mut insert = self
+            .client
+            .insert::<SnapshotRow>("snapshots")
+            .await?
+            .with_timeouts(Some(self.timeout), Some(self.timeout));
+        if let Some(token) = token {
+            insert = insert.with_setting("insert_deduplication_token", token);
+        }
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await
+    }
+
+    /// The batch's deduplication token for `table`, when enabled.
+    fn token(&self, batch: &Batch, table: &str) -> Option<String> {
+        self.deduplication_token
+            .then(|| format!("camtrail-sink:{table}:{}", batch.offsets.token()))
+    }
+
+    fn record_success(&self, batch: &Batch, elapsed: Duration) {
+        let metrics = &self.metrics;
+        metrics
+            .rows_inserted
+            .get_or_create(&TableLabel {
+                table: "detections",
+            })
+            .inc_by(batch.detections.len() as u64);
+        metrics
+            .rows_inserted
+            .get_or_create(&TableLabel { table: "snapshots" })
+            .inc_by(batch.snapshots.len() as u64);
+        metrics.batch_rows.observe(batch.detections.len() as f64);
+        metrics.insert_seconds.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// `transient` for failures that go away by themselves (network, timeouts, server errors
+/// such as too many parts or memory limits), `permanent` for requests the server will keep
+/// rejecting until someone changes the schema or the code. Both are retried: skipping would
+/// lose data; the class tells the operator whether to wait or to act.
+fn classify(error: &ClickhouseError) -> &'static str {
+    match error {
+        ClickhouseError::Network(_) | ClickhouseError::TimedOut => "transient",
+        ClickhouseError::BadResponse(message) if is_transient_server_error(message) => "transient",
+        _ => "permanent",
+    }
+}
+
+/// Server error codes that clear up on their own: TOO_MANY_PARTS (252), MEMORY_LIMIT_EXCEEDED
+/// (241), TOO_MANY_SIMULTANEOUS_QUERIES (202), TIMEOUT_EXCEEDED (159), and the HTTP 5xx
+/// "Code: 210" network errors between servers.
+fn is_transient_server_error(message: &str) -> bool {
+    [
+        "Code: 252",
+        "Code: 241",
+        "Code: 202",
+        "Code: 159",
+        "Code: 210",
+    ]
+    .iter()
+    .any(|code| message.contains(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_and_overload_errors_are_transient() {
+        assert_eq!(classify(&ClickhouseError::TimedOut), "transient");
+        assert_eq!(
+            classify(&ClickhouseError::BadResponse(
+                "Code: 252, e.displayText() = DB::Exception: Too many parts".into()
+            )),
+            "transient"
+        );
+        assert_eq!(
+            classify(&ClickhouseError::BadResponse(
+                "Code: 16, e.displayText() = DB::Exception: No such column".into()
+            )),
+            "permanent"
+        );
+    }
+}
