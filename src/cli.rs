@@ -72,8 +72,22 @@ pub enum Command {
     /// synthetic city (generated from --city-seed, or --registry cameras.csv). Prints and
     /// optionally writes a JSON report (--report) and a PNG chart (--chart).
     Loadgen(crate::loadgen::LoadgenArgs),
+    /// Data retention in ClickHouse.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Print the effective configuration (defaults + file + environment) as TOML.
     Config,
+}
+
+/// `camtrail retention ...`
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Remove everything captured more than --days ago from the tables holding detections,
+    /// keys and snapshots (never audit_log): drop weekly partitions that lie wholly before the
+    /// cutoff and delete the older rows of the partition that straddles it, waiting for the
+    /// deletion to finish. Prints the plan and what was removed; --dry-run only prints the
+    /// plan. Run it daily.
+    Apply(crate::retention::RetentionArgs),
 }
 
 /// `camtrail gateways ...`
@@ -94,6 +108,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Gateways(GatewaysCommand::Issue(args)) => crate::ingest::issue(args),
         Command::City(args) => crate::city::run(args).await,
         Command::Loadgen(args) => crate::loadgen::run(args).await,
+        Command::Retention(RetentionCommand::Apply(args)) => {
+            crate::retention::apply(args, config).await
+        }
         Command::Config => {
             print!("{}", config.to_toml()?);
             Ok(())

@@ -124,3 +124,154 @@ async fn drop_database(config: &camtrail_store::clickhouse::ClickhouseConfig) {
         .await
         .expect("drop database");
 }
+
+/// Retention of 7 days as of Wednesday 2025-11-26 12:00 UTC: cutoff Wednesday 2025-11-19
+/// 12:00 UTC. Week 2025-11-10 lies wholly before it, week 2025-11-17 straddles it, week
+/// 2025-11-24 is recent.
+#[tokio::test]
+async fn retention_drops_old_weeks_deletes_straddling_rows_and_is_idempotent() {
+    use camtrail_store::clickhouse::{
+        RETENTION_TABLES, RetentionAction, apply_retention, plan_retention,
+    };
+    use std::time::Duration;
+
+    const DAY: i64 = 86_400_000;
+    const CUTOFF: i64 = 1_763_553_600_000; // 2025-11-19 12:00 UTC
+    const NOW: i64 = CUTOFF + 7 * DAY;
+    let config = camtrail_testkit::clickhouse("retention").await;
+    migrate(&config, 1).await.expect("migrate");
+    let client = config.client();
+
+    // (captured_at_ms, before the cutoff?)
+    let events: &[(i64, bool)] = &[
+        (CUTOFF - 7 * DAY, true),         // 2025-11-12, old week
+        (CUTOFF - DAY - 7_200_000, true), // 2025-11-18 10:00, straddling week
+        (CUTOFF - 1_000, true),           // 2025-11-19 11:59:59, cutoff's day
+        (CUTOFF, false),                  // exactly at the cutoff
+        (CUTOFF + 2 * DAY, false),        // 2025-11-21, straddling week
+        (NOW - 3_600_000, false),         // 2025-11-26, recent week
+    ];
+    let mut detections = Vec::new();
+    let mut snapshots = Vec::new();
+    for (i, (at, _)) in events.iter().enumerate() {
+        let id = format!("toFixedString(unhex('{i:032x}'), 16)");
+        detections.push(format!(
+            "('key-{i}', {at}, {id}, 'cam-1', 1, 'P{i}', 0.9, 1, 1, 0, 0, 10, 10, 1, 'gw-1', {at})"
+        ));
+        snapshots.push(format!("({id}, {at}, 'jpeg-{i}')"));
+    }
+    let insert = format!(
+        "INSERT INTO detections (subject_key, captured_at_ms, event_id, camera_id, \
+         object_class, plate, plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, \
+         bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms) VALUES {}",
+        detections.join(", ")
+    );
+    client
+        .query(&insert)
+        .execute()
+        .await
+        .expect("insert detections");
+    let insert = format!(
+        "INSERT INTO snapshots (event_id, captured_at_ms, jpeg) VALUES {}",
+        snapshots.join(", ")
+    );
+    client
+        .query(&insert)
+        .execute()
+        .await
+        .expect("insert snapshots");
+    let old = CUTOFF - 30 * DAY;
+    let insert = format!(
+        "INSERT INTO audit_log (node_id, seq, at_ms, user, role, case_id, reason, kind, \
+         parameters_json, result_count, client_addr, prev_hash, hash) VALUES \
+         ('node-1', 1, {old}, 'alice', 'investigator', 'case-1', 'r', 'track', '{{}}', 0, \
+         '127.0.0.1', '', 'h1')"
+    );
+    client.query(&insert).execute().await.expect("insert audit");
+
+    let count = |sql: String| {
+        let client = config.client();
+        async move { client.query(&sql).fetch_one::<u64>().await.expect("count") }
+    };
+    let snapshot_counts = || async {
+        let mut out = Vec::new();
+        for table in RETENTION_TABLES {
+            out.push(count(format!("SELECT count() FROM {table}")).await);
+        }
+        out.push(count("SELECT count() FROM audit_log".into()).await);
+        out
+    };
+    let before = snapshot_counts().await;
+
+    // Dry run: the plan, and nothing changes.
+    let plan = plan_retention(&config, 7, NOW).await.expect("plan");
+    assert_eq!(plan.cutoff_ms, CUTOFF);
+    for table in RETENTION_TABLES {
+        let actions: Vec<&RetentionAction> = plan
+            .actions
+            .iter()
+            .filter(|a| a.table() == *table)
+            .collect();
+        assert_eq!(actions.len(), 2, "{table}: {actions:?}");
+        assert!(
+            matches!(actions[0], RetentionAction::DropPartition { partition, rows: 1, .. }
+                if partition == "2025-11-10"),
+            "{table}: {:?}",
+            actions[0]
+        );
+        let expected_before = if *table == "subject_keys_daily" { 1 } else { 2 };
+        assert!(
+            matches!(actions[1], RetentionAction::DeleteBefore {
+                partition, cutoff_ms: CUTOFF, rows_before_cutoff, ..
+            } if partition == "2025-11-17" && *rows_before_cutoff == expected_before),
+            "{table}: {:?}",
+            actions[1]
+        );
+    }
+    assert!(plan.actions.iter().all(|a| a.partition() != "2025-11-24"));
+    assert_eq!(snapshot_counts().await, before, "planning changes nothing");
+
+    // Apply.
+    let report = apply_retention(&config, &plan, Duration::from_secs(60))
+        .await
+        .expect("apply");
+    assert_eq!(report.applied, plan.actions);
+    assert_eq!(report.partitions_dropped, 4);
+    for table in ["detections", "detections_by_camera", "snapshots"] {
+        let old = count(format!(
+            "SELECT count() FROM {table} WHERE captured_at_ms < {CUTOFF}"
+        ))
+        .await;
+        assert_eq!(old, 0, "{table}: nothing before the cutoff remains");
+        let kept = count(format!(
+            "SELECT count() FROM {table} WHERE captured_at_ms >= {CUTOFF}"
+        ))
+        .await;
+        assert_eq!(
+            kept, 3,
+            "{table}: everything at or after the cutoff remains"
+        );
+    }
+    let old_days =
+        count("SELECT count() FROM subject_keys_daily WHERE day < toDate('2025-11-19')".into())
+            .await;
+    assert_eq!(old_days, 0);
+    // key-2 (11:59:59 on the cutoff's day) stays with its day; keys 3, 4, 5 stay.
+    let kept_keys = count(
+        "SELECT count() FROM subject_keys_daily WHERE subject_key IN \
+         ('key-2', 'key-3', 'key-4', 'key-5')"
+            .into(),
+    )
+    .await;
+    assert_eq!(kept_keys, 4);
+    assert_eq!(count("SELECT count() FROM audit_log".into()).await, 1);
+
+    // Idempotent: nothing left to do.
+    let again = plan_retention(&config, 7, NOW).await.expect("plan again");
+    assert!(again.actions.is_empty(), "{:?}", again.actions);
+    let report = apply_retention(&config, &again, Duration::from_secs(60))
+        .await
+        .expect("apply again");
+    assert!(report.applied.is_empty());
+    drop_database(&config).await;
+}

@@ -7,8 +7,13 @@ mod cameras;
 mod config;
 mod error;
 mod migrate;
+mod retention;
 
 pub use cameras::load_cameras;
 pub use config::ClickhouseConfig;
 pub use error::StoreError;
 pub use migrate::{MIGRATIONS, Migration, MigrationReport, migrate};
+pub use retention::{
+    RETENTION_TABLES, RetentionAction, RetentionPlan, RetentionReport, apply_retention,
+    plan_retention,
+};
