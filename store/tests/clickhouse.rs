@@ -43,7 +43,7 @@ async fn migrate_creates_every_table_and_second_run_changes_nothing() {
         .await
         .expect("count");
     assert_eq!(recorded, MIGRATIONS.len() as u64);
-    drop_database(&config).await;
+    camtrail_testkit::drop_database(&config).await;
 }
 
 #[tokio::test]
@@ -84,7 +84,7 @@ async fn views_feed_camera_and_key_tables_with_weekly_partitions() {
         .await
         .expect("parts");
     assert_eq!(partitions, vec!["2025-11-24".to_string()]);
-    drop_database(&config).await;
+    camtrail_testkit::drop_database(&config).await;
 }
 
 #[tokio::test]
@@ -112,17 +112,7 @@ async fn camera_registry_is_replaced_as_a_whole() {
         .await
         .expect("read");
     assert_eq!(ids, vec!["c".to_string()]);
-    drop_database(&config).await;
-}
-
-async fn drop_database(config: &camtrail_store::clickhouse::ClickhouseConfig) {
-    let sql = format!("DROP DATABASE IF EXISTS {}", config.database);
-    config
-        .server_client()
-        .query(&sql)
-        .execute()
-        .await
-        .expect("drop database");
+    camtrail_testkit::drop_database(&config).await;
 }
 
 /// Retention of 7 days as of Wednesday 2025-11-26 12:00 UTC: cutoff Wednesday 2025-11-19
@@ -273,5 +263,5 @@ async fn retention_drops_old_weeks_deletes_straddling_rows_and_is_idempotent() {
         .await
         .expect("apply again");
     assert!(report.applied.is_empty());
-    drop_database(&config).await;
+    camtrail_testkit::drop_database(&config).await;
 }

@@ -115,3 +115,34 @@ pub fn read_detections(
     }
     records
 }
+
+/// Drop a database made by [`clickhouse`] at the end of a test.
+pub async fn drop_database(config: &ClickhouseConfig) {
+    let sql = format!("DROP DATABASE IF EXISTS {}", config.database);
+    config
+        .server_client()
+        .query(&sql)
+        .execute()
+        .await
+        .expect("drop database");
+}
+
+/// `GET path` over HTTP/1.0 from a node's HTTP port; the whole response, headers included.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("http connect");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("http write");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("http read");
+    response
+}

@@ -10,11 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use clickhouse::Client;
 use clickhouse::error::Error as ClickhouseError;
+use clickhouse::{Client, RowOwned, RowWrite};
 use tokio_util::sync::CancellationToken;
 
-use super::batch::{Batch, DetectionRow, SnapshotRow};
+use super::batch::Batch;
 use super::config::Backoff;
 use super::metrics::{SinkMetrics, TableLabel};
 
@@ -107,43 +107,29 @@ impl ClickhouseWriter {
     ) -> Result<(), ClickhouseError> {
         if !*detections_done {
             let token = self.token(batch, "detections");
-            self.insert_detections(&batch.detections, token).await?;
+            self.insert_rows("detections", &batch.detections, token)
+                .await?;
             *detections_done = true;
         }
         if !batch.snapshots.is_empty() {
             let token = self.token(batch, "snapshots");
-            self.insert_snapshots(&batch.snapshots, token).await?;
+            self.insert_rows("snapshots", &batch.snapshots, token)
+                .await?;
         }
         Ok(())
     }
 
-    async fn insert_detections(
+    /// One RowBinary insert of `rows` into `table`; `rows` stays ours, so a failed attempt
+    /// can be repeated with the same rows.
+    async fn insert_rows<T: RowOwned + RowWrite>(
         &self,
-        rows: &[DetectionRow],
+        table: &str,
+        rows: &[T],
         token: Option<String>,
     ) -> Result<(), ClickhouseError> {
         let mut insert = self
             .client
-            .insert::<DetectionRow>("detections")
-            .await?
-            .with_timeouts(Some(self.timeout), Some(self.timeout));
-        if let Some(token) = token {
-            insert = insert.with_setting("insert_deduplication_token", token);
-        }
-        for row in rows {
-            insert.write(row).await?;
-        }
-        insert.end().await
-    }
-
-    async fn insert_snapshots(
-        &self,
-        rows: &[SnapshotRow],
-        token: Option<String>,
-    ) -> Result<(), ClickhouseError> {
-        let mut insert = self
-            .client
-            .insert::<SnapshotRow>("snapshots")
+            .insert::<T>(table)
             .await?
             .with_timeouts(Some(self.timeout), Some(self.timeout));
         if let Some(token) = token {

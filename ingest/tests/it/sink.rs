@@ -13,7 +13,6 @@ use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -43,16 +42,7 @@ impl RunningSink {
 
     /// The `/metrics` text.
     async fn metrics(&self) -> String {
-        let mut stream = tokio::net::TcpStream::connect(self.http)
-            .await
-            .expect("http connect");
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .await
-            .expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
-        response
+        camtrail_testkit::http_get(self.http, "/metrics").await
     }
 
     async fn stop(self) -> SinkReport {
@@ -80,16 +70,6 @@ async fn database(test: &str) -> ClickhouseConfig {
     let config = camtrail_testkit::clickhouse(test).await;
     migrate(&config, 1).await.expect("migrate");
     config
-}
-
-async fn drop_database(config: &ClickhouseConfig) {
-    let sql = format!("DROP DATABASE IF EXISTS {}", config.database);
-    config
-        .server_client()
-        .query(&sql)
-        .execute()
-        .await
-        .expect("drop database");
 }
 
 /// Records of `topic` the group has not committed yet (all partitions).
@@ -237,7 +217,7 @@ async fn ingested_events_reach_clickhouse_once_per_event_id_even_when_resent() {
     assert_eq!(track.len(), 10, "{track:?}");
     assert_eq!(unique, track, "each event once");
     node.stop().await;
-    drop_database(&clickhouse).await;
+    camtrail_testkit::drop_database(&clickhouse).await;
 }
 
 #[tokio::test]
@@ -293,7 +273,7 @@ async fn a_poison_record_goes_to_the_dead_letter_topic_and_the_rest_is_inserted(
     assert_eq!(header("source_topic"), kafka.detections_topic);
     assert_eq!(header("source_partition"), "0");
     assert_eq!(header("source_offset"), "3");
-    drop_database(&clickhouse).await;
+    camtrail_testkit::drop_database(&clickhouse).await;
 }
 
 fn hex_id(n: u8) -> String {
@@ -371,7 +351,7 @@ async fn committed_offsets_reach_the_end_and_a_restart_inserts_only_new_records(
         .await
         .expect("count");
     assert_eq!(rows, 7);
-    drop_database(&clickhouse).await;
+    camtrail_testkit::drop_database(&clickhouse).await;
 }
 
 #[tokio::test]
@@ -421,7 +401,7 @@ async fn failed_inserts_are_retried_with_the_same_rows_and_nothing_is_committed_
         .await
         .expect("count");
     assert_eq!(rows, 4);
-    drop_database(&clickhouse).await;
+    camtrail_testkit::drop_database(&clickhouse).await;
 }
 
 #[tokio::test]
@@ -457,5 +437,5 @@ async fn a_rebalance_inserts_and_commits_the_buffered_batch_before_partitions_mo
     let second_report = second.stop().await;
     assert_eq!(first_report.detections_inserted, 9, "{first_report:?}");
     assert_eq!(second_report.detections_inserted, 0, "{second_report:?}");
-    drop_database(&clickhouse).await;
+    camtrail_testkit::drop_database(&clickhouse).await;
 }

@@ -10,7 +10,6 @@ use camtrail_ingest::server::IngestNode;
 use camtrail_model::{Camera, CameraRegistry, Detection};
 use camtrail_proto::v1;
 use camtrail_proto::v1::ingest_client::IngestClient;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -164,16 +163,7 @@ impl TestNode {
 
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
-        let mut stream = tokio::net::TcpStream::connect(self.http)
-            .await
-            .expect("http connect");
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .await
-            .expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
-        response
+        camtrail_testkit::http_get(self.http, "/metrics").await
     }
 
     pub async fn stop(mut self) {
