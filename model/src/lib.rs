@@ -4,7 +4,9 @@
 //!   the table of characters plate readers confuse.
 //! - [`camera`]: the camera registry and its CSV format.
 //! - [`detection`]: a validated detection event.
+//! - [`audit`]: audit records and their per-node hash chain.
 
+pub mod audit;
 pub mod camera;
 pub mod detection;
 pub mod plate;

@@ -1,7 +1,9 @@
 //! The Kafka record for an accepted detection (`StoredDetection`, topic
 //! `camtrail.detections.v1`): the ingest node encodes it, the sink decodes it. Both go
-//! through this module, so the two sides cannot drift apart.
+//! through this module, so the two sides cannot drift apart. Audit records
+//! (`camtrail.audit.v1`) likewise go through [`encode_audit`] and [`decode_audit`].
 
+use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{Detection, EventId, VehicleAttributes};
 use prost::Message;
 
@@ -104,6 +106,61 @@ pub fn decode(bytes: &[u8]) -> Result<Detection, RecordError> {
     })
 }
 
+/// Encode an audit record as its `camtrail.audit.v1` record value (protobuf `AuditRecord`).
+pub fn encode_audit(record: &AuditRecord) -> Vec<u8> {
+    let entry = &record.entry;
+    v1::AuditRecord {
+        node_id: record.node_id.clone(),
+        seq: record.seq,
+        at_ms: entry.at_ms,
+        user: entry.user.clone(),
+        role: entry.role.clone(),
+        case_id: entry.case_id.clone(),
+        reason: entry.reason.clone(),
+        kind: entry.kind.clone(),
+        parameters_json: entry.parameters_json.clone(),
+        result_count: entry.result_count,
+        client_addr: entry.client_addr.clone(),
+        prev_hash: record.prev_hash.clone(),
+        hash: record.hash.clone(),
+    }
+    .encode_to_vec()
+}
+
+/// Decode a `camtrail.audit.v1` record value. The chain is not checked here (the sink
+/// stores what was written, tampered or not; `camtrail audit verify` judges it), only
+/// that the record names its chain, its position and a SHA-256 hex hash.
+pub fn decode_audit(bytes: &[u8]) -> Result<AuditRecord, RecordError> {
+    let wire = v1::AuditRecord::decode(bytes).map_err(|e| RecordError::Decode(e.to_string()))?;
+    if wire.node_id.is_empty() {
+        return Err(field("node_id", "empty"));
+    }
+    if wire.seq == 0 {
+        return Err(field("seq", "must start at 1"));
+    }
+    let is_sha256_hex = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_sha256_hex(&wire.hash) || !is_sha256_hex(&wire.prev_hash) {
+        return Err(field("hash", "not a hex SHA-256"));
+    }
+    Ok(AuditRecord {
+        node_id: wire.node_id,
+        seq: wire.seq,
+        entry: AuditEntry {
+            at_ms: wire.at_ms,
+            user: wire.user,
+            role: wire.role,
+            case_id: wire.case_id,
+            reason: wire.reason,
+            kind: wire.kind,
+            parameters_json: wire.parameters_json,
+            result_count: wire.result_count,
+            client_addr: wire.client_addr,
+        },
+        prev_hash: wire.prev_hash,
+        hash: wire.hash,
+    })
+}
+
 fn field(field: &'static str, message: &str) -> RecordError {
     RecordError::Field {
         field,
@@ -132,6 +189,26 @@ mod tests {
             gateway_id: "gw-001".into(),
             received_at_ms: 1_764_000_000_456,
         }
+    }
+
+    #[test]
+    fn audit_records_round_trip_and_bad_ones_are_refused() {
+        let chain = camtrail_model::audit::AuditChain::new("query-1");
+        let record = chain.seal(AuditEntry {
+            at_ms: 5,
+            user: "alice".into(),
+            case_id: "C-1".into(),
+            kind: "track".into(),
+            ..AuditEntry::default()
+        });
+        assert_eq!(decode_audit(&encode_audit(&record)), Ok(record.clone()));
+        let mut no_node = record.clone();
+        no_node.node_id.clear();
+        assert!(decode_audit(&encode_audit(&no_node)).is_err());
+        let mut bad_hash = record;
+        bad_hash.hash = "xyz".into();
+        assert!(decode_audit(&encode_audit(&bad_hash)).is_err());
+        assert!(decode_audit(b"\xff\xff\xff").is_err());
     }
 
     #[test]

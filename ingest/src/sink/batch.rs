@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use camtrail_model::Detection;
+use camtrail_model::audit::AuditRecord;
 use serde::{Serialize, Serializer};
 
 use super::offsets::BatchOffsets;
@@ -60,6 +61,58 @@ pub struct SnapshotRow {
     pub jpeg: Vec<u8>,
 }
 
+/// One row of `audit_log` (deploy/clickhouse/006_audit_log.sql), from `camtrail.audit.v1`.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+pub struct AuditRow {
+    /// Writing node (its chain).
+    pub node_id: String,
+    /// Position in the chain.
+    pub seq: u64,
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// Who.
+    pub user: String,
+    /// Their role.
+    pub role: String,
+    /// Case id.
+    pub case_id: String,
+    /// Reason.
+    pub reason: String,
+    /// Query kind.
+    pub kind: String,
+    /// Parameters, canonical JSON.
+    pub parameters_json: String,
+    /// Results returned.
+    pub result_count: u64,
+    /// Client address.
+    pub client_addr: String,
+    /// Previous record's hash.
+    pub prev_hash: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+impl From<AuditRecord> for AuditRow {
+    fn from(record: AuditRecord) -> Self {
+        let entry = record.entry;
+        Self {
+            node_id: record.node_id,
+            seq: record.seq,
+            at_ms: entry.at_ms,
+            user: entry.user,
+            role: entry.role,
+            case_id: entry.case_id,
+            reason: entry.reason,
+            kind: entry.kind,
+            parameters_json: entry.parameters_json,
+            result_count: entry.result_count,
+            client_addr: entry.client_addr,
+            prev_hash: record.prev_hash,
+            hash: record.hash,
+        }
+    }
+}
+
 /// Serialize bytes as one length-prefixed blob (a `Vec<u8>` would go byte by byte).
 fn as_bytes<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_bytes(bytes)
@@ -109,6 +162,8 @@ pub struct Batch {
     pub detections: Vec<DetectionRow>,
     /// Rows for `snapshots`.
     pub snapshots: Vec<SnapshotRow>,
+    /// Rows for `audit_log`.
+    pub audit: Vec<AuditRow>,
     /// Offsets of every record in the batch, including dead-lettered ones.
     pub offsets: BatchOffsets,
     /// Approximate bytes held.
@@ -130,6 +185,14 @@ impl Batch {
         self.mark_done(topic, partition, offset);
     }
 
+    /// Add a decoded audit record from `topic`/`partition`/`offset`.
+    pub fn push_audit(&mut self, record: AuditRecord, topic: &str, partition: i32, offset: i64) {
+        let row = AuditRow::from(record);
+        self.bytes += 256 + row.parameters_json.len() + row.reason.len();
+        self.audit.push(row);
+        self.mark_done(topic, partition, offset);
+    }
+
     /// Count a record that needs no row (it went to the dead-letter topic) as part of the
     /// batch, so its offset is committed with the batch.
     pub fn mark_done(&mut self, topic: &str, partition: i32, offset: i64) {
@@ -144,7 +207,7 @@ impl Batch {
 
     /// Whether the batch must be inserted now: full (rows or bytes) or old enough.
     pub fn is_due(&self, max_rows: usize, max_bytes: usize, max_age: Duration) -> bool {
-        self.detections.len() >= max_rows
+        self.detections.len() + self.audit.len() >= max_rows
             || self.bytes >= max_bytes
             || self
                 .started
@@ -155,6 +218,7 @@ impl Batch {
     pub fn clear(&mut self) {
         self.detections.clear();
         self.snapshots.clear();
+        self.audit.clear();
         self.offsets.clear();
         self.bytes = 0;
         self.started = None;

@@ -36,6 +36,8 @@ pub struct SinkReport {
     pub detections_inserted: u64,
     /// Thumbnails inserted.
     pub snapshots_inserted: u64,
+    /// Audit records inserted.
+    pub audit_inserted: u64,
     /// Records sent to the dead-letter topic.
     pub dead_letters: u64,
     /// Batches inserted.
@@ -89,6 +91,7 @@ impl SinkState {
         }
         self.report.detections_inserted += self.batch.detections.len() as u64;
         self.report.snapshots_inserted += self.batch.snapshots.len() as u64;
+        self.report.audit_inserted += self.batch.audit.len() as u64;
         self.report.batches += 1;
         self.metrics.batches.inc();
         self.commit(consumer);
@@ -110,17 +113,24 @@ impl SinkState {
         }
     }
 
-    /// Add one record to the batch, dead-lettering it if it does not decode.
-    fn take(&mut self, message: &BorrowedMessage<'_>) -> Result<(), Abandoned> {
+    /// Add one record to the batch (a detection, or an audit record when it comes from
+    /// `audit_topic`), dead-lettering it if it does not decode.
+    fn take(&mut self, message: &BorrowedMessage<'_>, audit_topic: &str) -> Result<(), Abandoned> {
         let payload = message.payload().unwrap_or_default();
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         let decoded = if payload.is_empty() {
             Err("empty record".to_string())
+        } else if topic == audit_topic {
+            camtrail_proto::record::decode_audit(payload)
+                .map(|record| self.batch.push_audit(record, topic, partition, offset))
+                .map_err(|e| e.to_string())
         } else {
-            camtrail_proto::record::decode(payload).map_err(|e| e.to_string())
+            camtrail_proto::record::decode(payload)
+                .map(|detection| self.batch.push(detection, topic, partition, offset))
+                .map_err(|e| e.to_string())
         };
-        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         match decoded {
-            Ok(detection) => self.batch.push(detection, topic, partition, offset),
+            Ok(()) => {}
             Err(error) => {
                 let letter = DeadLetter {
                     key: message.key(),
@@ -218,6 +228,7 @@ pub(crate) fn create_consumer(
 pub(crate) fn run_loop(
     consumer: &BaseConsumer<SinkContext>,
     config: &SinkConfig,
+    audit_topic: &str,
     shutdown: &CancellationToken,
 ) -> SinkReport {
     let max_age = Duration::from_millis(config.max_batch_age_ms);
@@ -231,7 +242,7 @@ pub(crate) fn run_loop(
             // polling (and still flush by age below).
             Some(Err(error)) => tracing::warn!(%error, "Kafka consumer error"),
             Some(Ok(message)) => {
-                if let Err(abandoned) = state.take(&message) {
+                if let Err(abandoned) = state.take(&message, audit_topic) {
                     tracing::warn!(%abandoned, "dead-letter produce abandoned at shutdown");
                     break;
                 }

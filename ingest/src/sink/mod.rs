@@ -1,5 +1,5 @@
 //! `camtrail sink`: moves `camtrail.detections.v1` into ClickHouse `detections` (and
-//! thumbnails into `snapshots`), at least once, with offsets committed in order and only
+//! thumbnails into `snapshots`) and `camtrail.audit.v1` into `audit_log`, at least once, with offsets committed in order and only
 //! after the insert that holds them succeeded (DESIGN.md, Guarantees 2 and 3).
 //!
 //! - [`config`]: the `[sink]` section.
@@ -159,10 +159,18 @@ fn run_thread(
     let consumer = consumer::create_consumer(&kafka.brokers, config, SinkContext::new(state))
         .context("creating the Kafka consumer")?;
     consumer
-        .subscribe(&[&kafka.detections_topic])
-        .with_context(|| format!("subscribing to {}", kafka.detections_topic))?;
-    tracing::info!(topic = %kafka.detections_topic, group = %config.group_id, "sink subscribed");
-    let report = consumer::run_loop(&consumer, config, stop);
+        .subscribe(&[&kafka.detections_topic, &kafka.audit_topic])
+        .with_context(|| {
+            format!(
+                "subscribing to {} and {}",
+                kafka.detections_topic, kafka.audit_topic
+            )
+        })?;
+    tracing::info!(
+        detections = %kafka.detections_topic, audit = %kafka.audit_topic,
+        group = %config.group_id, "sink subscribed"
+    );
+    let report = consumer::run_loop(&consumer, config, &kafka.audit_topic, stop);
     // Dropping the consumer leaves the group (the revoke callback finds an empty batch).
     drop(consumer);
     Ok(report)

@@ -1,4 +1,4 @@
-//! [`ClickhouseWriter`]: inserts a batch into `detections` and `snapshots`, retrying the
+//! [`ClickhouseWriter`]: inserts a batch into `detections`, `snapshots` and `audit_log`, retrying the
 //! same rows until ClickHouse takes them.
 //!
 //! The crate's `Insert` drops its buffer when it fails, so every attempt starts a fresh
@@ -66,11 +66,15 @@ impl ClickhouseWriter {
         shutdown: &CancellationToken,
     ) -> Result<(), Abandoned> {
         let mut attempts = 0u64;
-        let mut detections_done = batch.detections.is_empty();
+        let mut done = TablesDone {
+            detections: batch.detections.is_empty(),
+            snapshots: batch.snapshots.is_empty(),
+            audit: batch.audit.is_empty(),
+        };
         self.backoff.reset();
         loop {
             let started = Instant::now();
-            let result = self.try_write(batch, &mut detections_done).await;
+            let result = self.try_write(batch, &mut done).await;
             let error = match result {
                 Ok(()) => {
                     self.record_success(batch, started.elapsed());
@@ -99,22 +103,25 @@ impl ClickhouseWriter {
         }
     }
 
-    /// One attempt: detections (unless an earlier attempt stored them), then snapshots.
-    async fn try_write(
-        &self,
-        batch: &Batch,
-        detections_done: &mut bool,
-    ) -> Result<(), ClickhouseError> {
-        if !*detections_done {
+    /// One attempt: each table not yet stored by an earlier attempt (detections, snapshots,
+    /// audit_log, in that order), so a retry does not insert what already went in.
+    async fn try_write(&self, batch: &Batch, done: &mut TablesDone) -> Result<(), ClickhouseError> {
+        if !done.detections {
             let token = self.token(batch, "detections");
             self.insert_rows("detections", &batch.detections, token)
                 .await?;
-            *detections_done = true;
+            done.detections = true;
         }
-        if !batch.snapshots.is_empty() {
+        if !done.snapshots {
             let token = self.token(batch, "snapshots");
             self.insert_rows("snapshots", &batch.snapshots, token)
                 .await?;
+            done.snapshots = true;
+        }
+        if !done.audit {
+            let token = self.token(batch, "audit_log");
+            self.insert_rows("audit_log", &batch.audit, token).await?;
+            done.audit = true;
         }
         Ok(())
     }
@@ -159,9 +166,20 @@ impl ClickhouseWriter {
             .rows_inserted
             .get_or_create(&TableLabel { table: "snapshots" })
             .inc_by(batch.snapshots.len() as u64);
+        metrics
+            .rows_inserted
+            .get_or_create(&TableLabel { table: "audit_log" })
+            .inc_by(batch.audit.len() as u64);
         metrics.batch_rows.observe(batch.detections.len() as f64);
         metrics.insert_seconds.observe(elapsed.as_secs_f64());
     }
+}
+
+/// Which tables of a batch are already stored (or have no rows).
+struct TablesDone {
+    detections: bool,
+    snapshots: bool,
+    audit: bool,
 }
 
 /// `transient` for failures that go away by themselves (network, timeouts, server errors

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use camtrail_ingest::kafka::{KafkaConfig, ensure_topics};
 use camtrail_ingest::sink::{SinkConfig, SinkNode, SinkReport};
+use camtrail_model::audit::{AuditChain, AuditEntry, AuditRecord};
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
 use camtrail_proto::v1;
 use camtrail_store::clickhouse::{ClickhouseConfig, migrate};
@@ -72,7 +73,7 @@ async fn database(test: &str) -> ClickhouseConfig {
     config
 }
 
-/// Records of `topic` the group has not committed yet (all partitions).
+/// Records of the detections and audit topics the group has not committed yet.
 fn group_lag(kafka: &KafkaConfig, group_id: &str) -> i64 {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &kafka.brokers)
@@ -80,10 +81,14 @@ fn group_lag(kafka: &KafkaConfig, group_id: &str) -> i64 {
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
-    let topic = &kafka.detections_topic;
     let mut list = TopicPartitionList::new();
-    for partition in 0..kafka.detections_partitions {
-        list.add_partition(topic, partition);
+    for topic in [&kafka.detections_topic, &kafka.audit_topic] {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        for partition in metadata.topics()[0].partitions() {
+            list.add_partition(topic, partition.id());
+        }
     }
     let committed = consumer
         .committed_offsets(list, Duration::from_secs(10))
@@ -91,7 +96,11 @@ fn group_lag(kafka: &KafkaConfig, group_id: &str) -> i64 {
     let mut lag = 0;
     for element in committed.elements() {
         let (_, high) = consumer
-            .fetch_watermarks(topic, element.partition(), Duration::from_secs(10))
+            .fetch_watermarks(
+                element.topic(),
+                element.partition(),
+                Duration::from_secs(10),
+            )
             .expect("watermarks");
         let done = match element.offset() {
             Offset::Offset(offset) => offset,
@@ -273,6 +282,82 @@ async fn a_poison_record_goes_to_the_dead_letter_topic_and_the_rest_is_inserted(
     assert_eq!(header("source_topic"), kafka.detections_topic);
     assert_eq!(header("source_partition"), "0");
     assert_eq!(header("source_offset"), "3");
+    camtrail_testkit::drop_database(&clickhouse).await;
+}
+
+#[tokio::test]
+async fn audit_records_are_loaded_into_audit_log_once_each_and_their_chain_verifies() {
+    let kafka = topics("sink_audit").await;
+    let clickhouse = database("sink_audit").await;
+    let mut chain = AuditChain::new("query-test");
+    let records: Vec<AuditRecord> = (1..=4)
+        .map(|n| {
+            let record = chain.seal(AuditEntry {
+                at_ms: 1_764_158_400_000 + n,
+                user: "alice".into(),
+                role: "investigator".into(),
+                case_id: "CASE-7".into(),
+                reason: "it's a \"quoted\" reason".into(),
+                kind: "track".into(),
+                parameters_json: r#"{"plate":"粤B54321"}"#.into(),
+                result_count: n as u64,
+                client_addr: "127.0.0.1:40000".into(),
+            });
+            chain.commit(&record);
+            record
+        })
+        .collect();
+    let mut values: Vec<Vec<u8>> = records
+        .iter()
+        .map(camtrail_proto::record::encode_audit)
+        .collect();
+    values.push(values[1].clone()); // delivered twice
+    values.push(b"not an audit record".to_vec());
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    for value in &values {
+        let record = FutureRecord::<str, _>::to(&kafka.audit_topic)
+            .key("query-test")
+            .payload(value);
+        producer
+            .send(record, Timeout::After(Duration::from_secs(10)))
+            .await
+            .expect("produce");
+    }
+
+    let group = camtrail_testkit::unique_name("sink");
+    let sink = RunningSink::start(sink_config(&group), &kafka, &clickhouse).await;
+    wait_caught_up(&kafka, &group).await;
+    let report = sink.stop().await;
+    assert_eq!(report.audit_inserted, 5, "{report:?}");
+    assert_eq!(report.dead_letters, 1, "{report:?}");
+
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Stored {
+        seq: u64,
+        reason: String,
+        hash: String,
+    }
+    let stored: Vec<Stored> = clickhouse
+        .client()
+        .query(
+            "SELECT seq, reason, hash FROM audit_log WHERE node_id = ? \
+             ORDER BY seq LIMIT 1 BY node_id, seq",
+        )
+        .bind("query-test")
+        .fetch_all()
+        .await
+        .expect("audit rows");
+    assert_eq!(stored.len(), 4);
+    for (stored, record) in stored.iter().zip(&records) {
+        assert_eq!(stored.seq, record.seq);
+        assert_eq!(stored.reason, record.entry.reason);
+        assert_eq!(stored.hash, record.hash);
+    }
+    assert_eq!(camtrail_model::audit::verify_chain(&records), Ok(4));
     camtrail_testkit::drop_database(&clickhouse).await;
 }
 
