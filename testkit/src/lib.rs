@@ -4,11 +4,17 @@
 //! - [`clickhouse`] gives each test its own freshly created database;
 //! - [`kafka_brokers`] and [`unique_name`] give each test its own topics and groups;
 //!
+//! - [`PrivateClickhouse`] starts a server of the test's own for tests that stop it;
+//!
 //! so tests run in parallel and never see each other's data. A service that cannot be
 //! reached fails the test with a message naming the service and the command that starts it;
 //! it never silently skips.
 
+mod private_clickhouse;
+
 use std::time::Duration;
+
+pub use private_clickhouse::PrivateClickhouse;
 
 use camtrail_store::clickhouse::ClickhouseConfig;
 use rdkafka::ClientConfig;
@@ -153,4 +159,42 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
         .await
         .expect("http read");
     response
+}
+
+/// Records of `topics` (every partition) that consumer group `group_id` has not committed.
+/// Blocking (librdkafka calls); run it with `spawn_blocking` from async tests.
+pub fn group_lag(brokers: &str, group_id: &str, topics: &[&str]) -> i64 {
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let timeout = Duration::from_secs(10);
+    let mut list = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .expect("metadata");
+        for partition in metadata.topics()[0].partitions() {
+            list.add_partition(topic, partition.id());
+        }
+    }
+    let committed = consumer
+        .committed_offsets(list, timeout)
+        .expect("committed offsets");
+    let mut lag = 0;
+    for element in committed.elements() {
+        let (_, high) = consumer
+            .fetch_watermarks(element.topic(), element.partition(), timeout)
+            .expect("watermarks");
+        let done = match element.offset() {
+            Offset::Offset(offset) => offset,
+            _ => 0,
+        };
+        lag += high - done;
+    }
+    lag
 }

@@ -75,40 +75,11 @@ async fn database(test: &str) -> ClickhouseConfig {
 
 /// Records of the detections and audit topics the group has not committed yet.
 fn group_lag(kafka: &KafkaConfig, group_id: &str) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", group_id)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut list = TopicPartitionList::new();
-    for topic in [&kafka.detections_topic, &kafka.audit_topic] {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("metadata");
-        for partition in metadata.topics()[0].partitions() {
-            list.add_partition(topic, partition.id());
-        }
-    }
-    let committed = consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .expect("committed offsets");
-    let mut lag = 0;
-    for element in committed.elements() {
-        let (_, high) = consumer
-            .fetch_watermarks(
-                element.topic(),
-                element.partition(),
-                Duration::from_secs(10),
-            )
-            .expect("watermarks");
-        let done = match element.offset() {
-            Offset::Offset(offset) => offset,
-            _ => 0,
-        };
-        lag += high - done;
-    }
-    lag
+    camtrail_testkit::group_lag(
+        &kafka.brokers,
+        group_id,
+        &[&kafka.detections_topic, &kafka.audit_topic],
+    )
 }
 
 /// Wait until the group has committed everything in the topic.
