@@ -7,7 +7,10 @@
 use std::time::Instant;
 
 use camtrail_ingest::kafka::{KafkaPublisher, ProducerConfig};
-use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
+use camtrail_model::Detection;
+use common::detection;
+
+mod common;
 
 const BATCH: usize = 1_000;
 const CONCURRENT_BATCHES: usize = 64;
@@ -50,24 +53,4 @@ async fn main() -> anyhow::Result<()> {
         total as f64 / seconds
     );
     Ok(())
-}
-
-/// A record shaped like the synthetic city's: 20-digit camera id, Chinese plate, no snapshot.
-fn detection(n: u64) -> Detection {
-    let mut id = [0x5Au8; 16];
-    id[..8].copy_from_slice(&n.to_be_bytes());
-    Detection {
-        event_id: EventId(id),
-        camera_id: format!("4403{:016}", n % 140_000),
-        captured_at_ms: 1_764_000_000_000 + n as i64,
-        object_class: ObjectClass::Vehicle,
-        plate: format!("粤S·{:05}", n % 100_000),
-        plate_confidence: 0.9,
-        subject_key: format!("粤S{:05}", n % 100_000),
-        attributes: VehicleAttributes { color: 1, kind: 1 },
-        bbox: [100, 200, 300, 180],
-        thumbnail_jpeg: None,
-        gateway_id: format!("gw-{:03}", n % 300),
-        received_at_ms: 1_764_000_000_000 + n as i64,
-    }
 }

@@ -1,15 +1,18 @@
 //! The sink loop: one dedicated thread polls the consumer, decodes records into the batch,
-//! dead-letters undecodable ones, and inserts + commits each batch before it reads on.
+//! dead-letters undecodable ones, hands full batches to the insert pipeline and commits each
+//! batch's offsets when the pipeline hands it back inserted.
 //!
-//! Why one thread: the rebalance callback runs inside `poll` on the polling thread, and it
-//! must insert and commit what is buffered before partitions are revoked. Keeping the batch,
-//! the [`ClickhouseWriter`] and a small current-thread tokio runtime (for the async
-//! ClickHouse and dead-letter calls, driven with `block_on`) on that same thread makes the
-//! callback a plain function call: no lock is ever contended, no batch can be in flight
-//! elsewhere, and no offset can be committed out of order. While a batch is inserted (or
-//! retried, ClickHouse down) nothing is polled, so memory stays bounded by one batch plus
-//! librdkafka's prefetch queue (`queued.max.messages.kbytes`). The tokio runtime of the rest
-//! of the process is never blocked.
+//! Why one polling thread: the rebalance callback runs inside `poll` on the polling thread,
+//! and it must get everything buffered inserted and committed before partitions are revoked.
+//! Keeping the batch, the [`InsertPipeline`] handle and a small current-thread tokio runtime
+//! (for the dead-letter producer, driven with `block_on`) on that same thread makes the
+//! callback a plain function call: no lock is ever contended and every commit is made by
+//! this thread, in batch order. Inserting happens on the pipeline's own thread, overlapping
+//! with reading the next batch. When the pipeline is full (ClickHouse slow or down) the
+//! partitions are paused and polling goes on without reading, so memory stays bounded by
+//! three batches plus librdkafka's prefetch queue (`queued.max.messages.kbytes`) and the
+//! group does not evict the member. The tokio runtime of the rest of the process is never
+//! blocked.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -24,7 +27,8 @@ use super::batch::Batch;
 use super::config::SinkConfig;
 use super::dlq::{DeadLetter, DeadLetterProducer};
 use super::metrics::SinkMetrics;
-use super::writer::{Abandoned, ClickhouseWriter};
+use super::pipeline::{Completed, InsertPipeline};
+use super::writer::Abandoned;
 
 /// How often librdkafka reports statistics (the source of the lag metric), ms.
 const STATISTICS_INTERVAL_MS: u32 = 5_000;
@@ -47,9 +51,13 @@ pub struct SinkReport {
 /// Everything the polling thread owns, reachable from the rebalance callback.
 pub(crate) struct SinkState {
     runtime: Runtime,
-    writer: ClickhouseWriter,
+    pipeline: InsertPipeline,
     dead_letters: DeadLetterProducer,
     batch: Batch,
+    /// Emptied batches back from the pipeline, reused for their allocations.
+    spare: Vec<Batch>,
+    /// Whether the assigned partitions are paused (pipeline full).
+    paused: bool,
     metrics: SinkMetrics,
     shutdown: CancellationToken,
     report: SinkReport,
@@ -59,57 +67,124 @@ impl SinkState {
     /// State for a sink thread; `runtime` must be a current-thread runtime owned by it.
     pub(crate) fn new(
         runtime: Runtime,
-        writer: ClickhouseWriter,
+        pipeline: InsertPipeline,
         dead_letters: DeadLetterProducer,
         metrics: SinkMetrics,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             runtime,
-            writer,
+            pipeline,
             dead_letters,
             batch: Batch::default(),
+            spare: Vec::new(),
+            paused: false,
             metrics,
             shutdown,
             report: SinkReport::default(),
         }
     }
 
-    /// Insert the batch (retrying until it succeeds), then commit its offsets synchronously.
-    /// On `Err` (shutdown while ClickHouse fails) the batch is dropped uncommitted: its
-    /// records are delivered again to whoever owns the partitions next.
-    fn flush(&mut self, consumer: &BaseConsumer<SinkContext>) -> Result<(), Abandoned> {
-        if self.batch.is_empty() {
-            return Ok(());
+    /// A fresh batch to fill (a recycled one when there is one).
+    fn take_batch(&mut self) -> Batch {
+        let next = self.spare.pop().unwrap_or_default();
+        std::mem::replace(&mut self.batch, next)
+    }
+
+    /// Hand the filling batch to the pipeline if it has room. Returns whether it did.
+    fn try_hand_off(&mut self) -> bool {
+        let batch = self.take_batch();
+        match self.pipeline.try_send(batch) {
+            Ok(()) => true,
+            Err(batch) => {
+                let recycled = std::mem::replace(&mut self.batch, batch);
+                self.spare.push(recycled);
+                false
+            }
         }
-        let written = self
-            .runtime
-            .block_on(self.writer.write(&self.batch, &self.shutdown));
-        if let Err(abandoned) = written {
-            self.batch.clear();
-            return Err(abandoned);
+    }
+
+    /// Commit the offsets of every batch the pipeline has handed back, waiting up to `wait`
+    /// for the first. `Err` when a batch was abandoned (shutdown while ClickHouse fails).
+    fn collect(
+        &mut self,
+        consumer: &BaseConsumer<SinkContext>,
+        wait: Duration,
+    ) -> Result<(), Abandoned> {
+        let mut wait = wait;
+        while let Some(completed) = self.pipeline.next_completed(wait) {
+            self.complete(consumer, completed)?;
+            wait = Duration::ZERO;
         }
-        self.report.detections_inserted += self.batch.detections.len() as u64;
-        self.report.snapshots_inserted += self.batch.snapshots.len() as u64;
-        self.report.audit_inserted += self.batch.audit.len() as u64;
-        self.report.batches += 1;
-        self.metrics.batches.inc();
-        self.commit(consumer);
-        self.batch.clear();
         Ok(())
     }
 
-    /// Commit the batch's offsets. A failure (group rebalanced meanwhile, broker gone) loses
+    /// Everything filled or in flight inserted and committed, in order: what a revoke and a
+    /// shutdown need. On `Err` (shutdown while ClickHouse fails) nothing after the abandoned
+    /// batch is committed: those records are delivered again to whoever owns them next.
+    fn drain(&mut self, consumer: &BaseConsumer<SinkContext>) -> Result<(), Abandoned> {
+        if !self.batch.is_empty() {
+            let batch = self.take_batch();
+            self.pipeline.send(batch)?;
+        }
+        let mut result = Ok(());
+        while self.pipeline.in_flight() > 0 {
+            if let Some(completed) = self.pipeline.next_completed(Duration::from_millis(100))
+                && result.is_ok()
+            {
+                result = self.complete(consumer, completed);
+            }
+        }
+        result
+    }
+
+    /// One batch back from the pipeline: count it and commit its offsets, or report it
+    /// abandoned.
+    fn complete(
+        &mut self,
+        consumer: &BaseConsumer<SinkContext>,
+        (mut batch, result): Completed,
+    ) -> Result<(), Abandoned> {
+        result?;
+        self.report.detections_inserted += batch.detections.len() as u64;
+        self.report.snapshots_inserted += batch.snapshots.len() as u64;
+        self.report.audit_inserted += batch.audit.len() as u64;
+        self.report.batches += 1;
+        self.metrics.batches.inc();
+        self.commit(consumer, &batch);
+        batch.clear();
+        self.spare.push(batch);
+        Ok(())
+    }
+
+    /// Commit a batch's offsets. A failure (group rebalanced meanwhile, broker gone) loses
     /// nothing: the rows are in ClickHouse, the records come again and collapse on event_id.
-    fn commit(&self, consumer: &BaseConsumer<SinkContext>) {
-        let result = self
-            .batch
+    fn commit(&self, consumer: &BaseConsumer<SinkContext>, batch: &Batch) {
+        let result = batch
             .offsets
             .commit_list()
             .and_then(|list| consumer.commit(&list, CommitMode::Sync));
         if let Err(error) = result {
             self.metrics.commit_failures.inc();
             tracing::warn!(%error, "offset commit failed; these records will be re-delivered");
+        }
+    }
+
+    /// Pause or resume every assigned partition.
+    fn set_paused(&mut self, consumer: &BaseConsumer<SinkContext>, paused: bool) {
+        if self.paused == paused {
+            return;
+        }
+        let result = consumer.assignment().and_then(|assignment| {
+            if paused {
+                consumer.pause(&assignment)
+            } else {
+                consumer.resume(&assignment)
+            }
+        });
+        match result {
+            Ok(()) => self.paused = paused,
+            Err(error) => tracing::warn!(%error, paused, "pausing/resuming partitions failed"),
         }
     }
 
@@ -191,9 +266,12 @@ impl ConsumerContext for SinkContext {
                     partitions = partitions.count(),
                     "partitions revoked; flushing"
                 );
-                if let Err(abandoned) = self.state().flush(consumer) {
-                    tracing::warn!(%abandoned, "batch dropped uncommitted at revoke");
+                let mut state = self.state();
+                if let Err(abandoned) = state.drain(consumer) {
+                    tracing::warn!(%abandoned, "batches dropped uncommitted at revoke");
                 }
+                // A revoke ends the pause: the next assignment starts fetching afresh.
+                state.paused = false;
             }
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions assigned");
@@ -224,7 +302,8 @@ pub(crate) fn create_consumer(
         .create_with_context(context)
 }
 
-/// Poll until `shutdown`, batching and flushing; then flush and commit what is left.
+/// Poll until `shutdown`, batching and handing batches to the pipeline; then insert and
+/// commit what is left.
 pub(crate) fn run_loop(
     consumer: &BaseConsumer<SinkContext>,
     config: &SinkConfig,
@@ -234,12 +313,37 @@ pub(crate) fn run_loop(
     let max_age = Duration::from_millis(config.max_batch_age_ms);
     let poll_timeout = Duration::from_millis(100).min(max_age);
     while !shutdown.is_cancelled() {
-        let polled = consumer.poll(poll_timeout);
+        let paused = {
+            let mut state = consumer.context().state();
+            // While paused there is nothing to read: wait for the pipeline instead.
+            let wait = if state.paused {
+                poll_timeout
+            } else {
+                Duration::ZERO
+            };
+            if let Err(abandoned) = state.collect(consumer, wait) {
+                tracing::warn!(%abandoned, "batch dropped uncommitted at shutdown");
+                break;
+            }
+            if !state.batch.is_empty()
+                && state
+                    .batch
+                    .is_due(config.max_batch_rows, config.max_batch_bytes, max_age)
+            {
+                let handed_off = state.try_hand_off();
+                state.set_paused(consumer, !handed_off);
+            } else if state.paused {
+                state.set_paused(consumer, false);
+            }
+            state.paused
+        };
+        // The lock is not held across `poll`: the rebalance callback takes it.
+        let polled = consumer.poll(if paused { Duration::ZERO } else { poll_timeout });
         let mut state = consumer.context().state();
         match polled {
             None => {}
             // Broker unreachable and the like: librdkafka reconnects by itself; we keep
-            // polling (and still flush by age below).
+            // polling (and still hand off by age above).
             Some(Err(error)) => tracing::warn!(%error, "Kafka consumer error"),
             Some(Ok(message)) => {
                 if let Err(abandoned) = state.take(&message, audit_topic) {
@@ -248,18 +352,10 @@ pub(crate) fn run_loop(
                 }
             }
         }
-        if state
-            .batch
-            .is_due(config.max_batch_rows, config.max_batch_bytes, max_age)
-            && let Err(abandoned) = state.flush(consumer)
-        {
-            tracing::warn!(%abandoned, "batch dropped uncommitted at shutdown");
-            break;
-        }
     }
     let mut state = consumer.context().state();
-    if let Err(abandoned) = state.flush(consumer) {
-        tracing::warn!(%abandoned, "last batch dropped uncommitted at shutdown");
+    if let Err(abandoned) = state.drain(consumer) {
+        tracing::warn!(%abandoned, "last batches dropped uncommitted at shutdown");
     }
     state.report
 }

@@ -5,6 +5,8 @@
 //! - [`config`]: the `[sink]` section.
 //! - `consumer`: the consumer-group member and its loop, on one dedicated thread (why: see
 //!   that module); rebalance flushes the batch before partitions are revoked.
+//! - `pipeline`: the insert thread, overlapping inserts with consuming; batches come back
+//!   in order and are committed by the polling thread.
 //! - [`batch`]: rows kept until the insert succeeded; `offsets`: what to commit after it.
 //! - [`writer`]: [`ClickhouseWriter`](writer::ClickhouseWriter), RowBinary inserts retried
 //!   with capped backoff, forever, never skipping.
@@ -20,6 +22,7 @@ mod consumer;
 mod dlq;
 pub mod metrics;
 mod offsets;
+mod pipeline;
 pub mod writer;
 
 use std::future::Future;
@@ -155,7 +158,8 @@ fn run_thread(
         metrics.clone(),
     )
     .context("creating the dead-letter producer")?;
-    let state = SinkState::new(runtime, writer, dead_letters, metrics, stop.clone());
+    let pipeline = pipeline::InsertPipeline::start(writer, stop.clone())?;
+    let state = SinkState::new(runtime, pipeline, dead_letters, metrics, stop.clone());
     let consumer = consumer::create_consumer(&kafka.brokers, config, SinkContext::new(state))
         .context("creating the Kafka consumer")?;
     consumer

@@ -1,8 +1,8 @@
 //! Which Kafka offsets a batch covers, and the offsets to commit once it is durable.
 //!
-//! One thread consumes every assigned partition in order and a batch is inserted before the
-//! next one starts, so per partition a batch covers one run of offsets `first..=last` that
-//! starts right after the previous batch's run. (Runs may have holes — transaction markers
+//! One thread consumes every assigned partition in order and batches are inserted and
+//! committed in the order they were filled, so per partition a batch covers one run of
+//! offsets `first..=last` that starts right after the previous batch's run. (Runs may have holes — transaction markers
 //! under `read_committed` take offsets — but no record is ever left between two batches.)
 //! Committing `last + 1` after the batch's insert therefore never moves a committed offset
 //! past a record that is not yet in ClickHouse or the dead-letter topic.

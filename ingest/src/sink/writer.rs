@@ -20,7 +20,7 @@ use super::metrics::{SinkMetrics, TableLabel};
 
 /// The insert was given up because shutdown began while ClickHouse kept failing. Nothing of
 /// the batch is committed, so its records are delivered again after a restart.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("insert abandoned at shutdown after {attempts} failed attempts: {last_error}")]
 pub struct Abandoned {
     /// Failed attempts.
