@@ -28,11 +28,11 @@ pub struct SinkConfig {
     /// abandoned and retried.
     pub insert_timeout_ms: u64,
     /// Send `insert_deduplication_token` (the batch's topic/partition/offset range) with each
-    /// insert, so a retry of an insert that did succeed is dropped by the server. Only for
-    /// ClickHouse ≥ 22.2 (18.16 rejects the unknown setting) and only effective on replicated
-    /// tables or with `non_replicated_deduplication_window`; correctness never depends on it
-    /// (reads dedup by `event_id`).
-    pub insert_deduplication_token: bool,
+    /// insert: `true` always, `false` never, unset (the default) when the server supports it
+    /// (ClickHouse 22.2 and later; 18.16 rejects the setting). It deduplicates retries only on
+    /// Replicated tables or with `non_replicated_deduplication_window`; correctness never
+    /// depends on it (ReplacingMergeTree + dedup on read).
+    pub insert_deduplication_token: Option<bool>,
 }
 
 impl Default for SinkConfig {
@@ -46,7 +46,7 @@ impl Default for SinkConfig {
             retry_initial_backoff_ms: 100,
             retry_max_backoff_ms: 10_000,
             insert_timeout_ms: 120_000,
-            insert_deduplication_token: false,
+            insert_deduplication_token: None,
         }
     }
 }

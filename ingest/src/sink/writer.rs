@@ -3,8 +3,8 @@
 //!
 //! The crate's `Insert` drops its buffer when it fails, so every attempt starts a fresh
 //! INSERT from the batch the sink keeps. Rows go as RowBinary with the crate's default LZ4
-//! compression and no extra settings: ClickHouse 18.16 rejects settings it does not know
-//! (e.g. `async_insert`, `insert_deduplication_token`). Retried inserts can store a row
+//! compression; `insert_deduplication_token` only where the server knows it (22.2+):
+//! ClickHouse 18.16 rejects settings it does not know. Retried inserts can store a row
 //! twice; `detections` is a ReplacingMergeTree on `event_id` and reads dedup, so that is
 //! harmless (DESIGN.md, Guarantees 3).
 
@@ -33,18 +33,20 @@ pub struct Abandoned {
 pub struct ClickhouseWriter {
     client: Client,
     timeout: Duration,
-    deduplication_token: bool,
+    /// `None` until decided (from the config, or the server version on the first insert).
+    deduplication_token: Option<bool>,
     backoff: Backoff,
     metrics: SinkMetrics,
 }
 
 impl ClickhouseWriter {
     /// A writer using `client` (bound to the camtrail database, validation off). With
-    /// `deduplication_token`, inserts carry `insert_deduplication_token` (current servers only).
+    /// `deduplication_token`, inserts carry `insert_deduplication_token`; `None` decides by
+    /// the server's version at the first insert (22.2 and later).
     pub fn new(
         client: Client,
         timeout: Duration,
-        deduplication_token: bool,
+        deduplication_token: Option<bool>,
         backoff: Backoff,
         metrics: SinkMetrics,
     ) -> Self {
@@ -66,6 +68,9 @@ impl ClickhouseWriter {
         shutdown: &CancellationToken,
     ) -> Result<(), Abandoned> {
         let mut attempts = 0u64;
+        if self.deduplication_token.is_none() {
+            self.deduplication_token = self.server_supports_deduplication_token().await;
+        }
         let mut done = TablesDone {
             detections: batch.detections.is_empty(),
             snapshots: batch.snapshots.is_empty(),
@@ -148,9 +153,24 @@ impl ClickhouseWriter {
         insert.end().await
     }
 
+    /// Whether the server takes `insert_deduplication_token` (ClickHouse 22.2+); `None` when
+    /// it cannot be asked now (asked again before the next batch).
+    async fn server_supports_deduplication_token(&self) -> Option<bool> {
+        let version: String = self
+            .client
+            .query("SELECT version()")
+            .fetch_one()
+            .await
+            .ok()?;
+        let supported = supports_deduplication_token(&version);
+        tracing::info!(%version, supported, "ClickHouse insert_deduplication_token support");
+        Some(supported)
+    }
+
     /// The batch's deduplication token for `table`, when enabled.
     fn token(&self, batch: &Batch, table: &str) -> Option<String> {
         self.deduplication_token
+            .unwrap_or(false)
             .then(|| format!("camtrail-sink:{table}:{}", batch.offsets.token()))
     }
 
@@ -173,6 +193,14 @@ impl ClickhouseWriter {
         metrics.batch_rows.observe(batch.detections.len() as f64);
         metrics.insert_seconds.observe(elapsed.as_secs_f64());
     }
+}
+
+/// Whether a server of `version` (e.g. `18.16.1`, `24.8.4.13`) knows the setting
+/// `insert_deduplication_token` (added in 22.2).
+fn supports_deduplication_token(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (22, 2)
 }
 
 /// Which tables of a batch are already stored (or have no rows).
@@ -212,6 +240,15 @@ fn is_transient_server_error(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deduplication_tokens_are_sent_only_to_servers_that_know_them() {
+        assert!(!supports_deduplication_token("18.16.1"));
+        assert!(!supports_deduplication_token("22.1.3.7"));
+        assert!(supports_deduplication_token("22.2.2.1"));
+        assert!(supports_deduplication_token("26.9.2.1"));
+        assert!(!supports_deduplication_token("garbage"));
+    }
 
     #[test]
     fn network_and_overload_errors_are_transient() {
