@@ -55,11 +55,26 @@ pub enum Command {
     Ingest,
     /// Run a sink (distributed mode): a member of the Kafka consumer group sink.group_id that
     /// moves the detections topic into ClickHouse (`detections`, thumbnails into
-    /// `snapshots`) in batches (sink.max_batch_rows / sink.max_batch_age_ms), committing
+    /// `snapshots`) and the audit topic into `audit_log` in batches (sink.max_batch_rows / sink.max_batch_age_ms), committing
     /// offsets only after the insert succeeded; failed inserts are retried with capped
     /// backoff, undecodable records go to the dead-letter topic. Metrics on sink.http_addr
     /// (:8082). SIGTERM flushes and commits the last batch before exiting.
     Sink,
+    /// Run a query node (distributed mode): the HTTP API investigators use (query.http_addr,
+    /// default :8080): /v1/track (JSON, .geojson, .png map), /v1/passes,
+    /// /v1/snapshots/{event_id}.jpg, /v1/cameras/{id}, /metrics, /healthz. Every search needs
+    /// a bearer token (query.users_path), a case id and a reason, and is written to the audit
+    /// topic (acks=all) before any result leaves the node.
+    Query,
+    /// Ask a query node for a subject's track and print it as a table (or JSON, GeoJSON, a
+    /// PNG map with --out).
+    Track(crate::query::TrackArgs),
+    /// Investigator credentials.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Gateway credentials.
     #[command(subcommand)]
     Gateways(GatewaysCommand),
@@ -90,6 +105,22 @@ pub enum RetentionCommand {
     Apply(crate::retention::RetentionArgs),
 }
 
+/// `camtrail users ...`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Mint a bearer token for a user with a role; its SHA-256 goes into the users file
+    /// (query.users_path), the token is printed once.
+    Issue(crate::query::UsersIssueArgs),
+}
+
+/// `camtrail audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every hash chain in ClickHouse audit_log; prints the first broken link of each
+    /// broken chain and exits non-zero if there is one.
+    Verify,
+}
+
 /// `camtrail gateways ...`
 #[derive(Debug, Subcommand)]
 pub enum GatewaysCommand {
@@ -105,6 +136,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Migrate(args) => crate::migrate::run(args, config).await,
         Command::Ingest => crate::ingest::run(config).await,
         Command::Sink => crate::sink::run(config).await,
+        Command::Query => crate::query::run(config).await,
+        Command::Track(args) => crate::query::track(args).await,
+        Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),
+        Command::Audit(AuditCommand::Verify) => crate::query::verify(config).await,
         Command::Gateways(GatewaysCommand::Issue(args)) => crate::ingest::issue(args),
         Command::City(args) => crate::city::run(args).await,
         Command::Loadgen(args) => crate::loadgen::run(args).await,

@@ -6,6 +6,7 @@ use anyhow::Context;
 use camtrail_ingest::config::IngestConfig;
 use camtrail_ingest::kafka::KafkaConfig;
 use camtrail_ingest::sink::SinkConfig;
+use camtrail_query::node::QueryConfig;
 use camtrail_store::clickhouse::ClickhouseConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -23,6 +24,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Sink (`camtrail sink`).
     pub sink: SinkConfig,
+    /// Query node (`camtrail query`).
+    pub query: QueryConfig,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             kafka: self.kafka.validate().map_err(anyhow::Error::msg)?,
             ingest: self.ingest.validate().map_err(anyhow::Error::msg)?,
             sink: self.sink.validate().map_err(anyhow::Error::msg)?,
+            query: self.query.validate().map_err(anyhow::Error::msg)?,
         })
     }
 

@@ -7,6 +7,7 @@ mod config;
 mod ingest;
 mod loadgen;
 mod migrate;
+mod query;
 mod retention;
 mod shutdown;
 mod sink;

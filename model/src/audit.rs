@@ -187,6 +187,57 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<u64, BrokenLink> {
     Ok(records.len() as u64)
 }
 
+/// What `verify_all` found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerifyReport {
+    /// Chains checked, with their record counts, by node id.
+    pub chains: Vec<(String, u64)>,
+    /// The first broken link of each broken chain.
+    pub broken: Vec<BrokenLink>,
+}
+
+/// Check every chain in `records` (any order, every stored copy: identical copies of a
+/// record from re-deliveries are one record; two *different* records at one position break
+/// the chain there).
+pub fn verify_all(mut records: Vec<AuditRecord>) -> VerifyReport {
+    records.sort_by(|a, b| (&a.node_id, a.seq).cmp(&(&b.node_id, b.seq)));
+    let mut report = VerifyReport::default();
+    let mut start = 0;
+    while start < records.len() {
+        let node = records[start].node_id.clone();
+        let end = records[start..]
+            .iter()
+            .position(|r| r.node_id != node)
+            .map_or(records.len(), |offset| start + offset);
+        let mut chain: Vec<AuditRecord> = Vec::with_capacity(end - start);
+        let mut conflict = None;
+        for record in &records[start..end] {
+            match chain.last() {
+                Some(last) if last.seq == record.seq => {
+                    if last != record && conflict.is_none() {
+                        conflict = Some(BrokenLink {
+                            node_id: node.clone(),
+                            seq: record.seq,
+                            problem: "two different records stored at this position".into(),
+                        });
+                    }
+                }
+                _ => chain.push(record.clone()),
+            }
+        }
+        let checked = verify_chain(&chain);
+        let first_broken = match (checked.as_ref().err(), conflict) {
+            (Some(a), Some(b)) => Some(if a.seq <= b.seq { a.clone() } else { b }),
+            (Some(a), None) => Some(a.clone()),
+            (None, conflict) => conflict,
+        };
+        report.chains.push((node, chain.len() as u64));
+        report.broken.extend(first_broken);
+        start = end;
+    }
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +309,29 @@ mod tests {
         let mut swapped = records;
         swapped.swap(3, 4);
         assert_eq!(verify_chain(&swapped).expect_err("swapped").seq, 4);
+    }
+
+    #[test]
+    fn verify_all_groups_chains_and_tolerates_identical_copies_only() {
+        let mut records = chain_of(3);
+        let other = AuditChain::new("query-2");
+        let foreign = other.seal(entry(9));
+        records.push(foreign);
+        records.push(records[1].clone()); // a re-delivered copy
+        records.reverse();
+        let report = verify_all(records.clone());
+        assert_eq!(
+            report.chains,
+            vec![("query-1".to_string(), 3), ("query-2".to_string(), 1)]
+        );
+        assert!(report.broken.is_empty(), "{:?}", report.broken);
+
+        let mut forged = records[0].clone();
+        forged.entry.case_id = "OTHER".into();
+        records.push(forged.clone());
+        let report = verify_all(records);
+        assert_eq!(report.broken.len(), 1);
+        assert_eq!(report.broken[0].node_id, forged.node_id);
     }
 
     #[test]

@@ -4,8 +4,20 @@
 //!   and wildcard patterns ([`track::misread_variants`], [`track::pattern_to_like`]), great-circle
 //!   geometry, and [`track::TrackBuilder`], which turns the sightings storage returned into
 //!   an ordered track with bursts, trips, district transitions and flagged hops.
-//!
-//! Storage reads, the gRPC/HTTP service, audit and map rendering build on this module and
-//! live beside it.
+//! - [`store`]: the read side of storage as a trait, and its ClickHouse implementation.
+//! - [`auth`]: bearer tokens (stored hashed) and roles; [`audit`]: where audit records go.
+//! - [`service`]: the transport-independent query service (limits, roles, audit first).
+//! - [`http`]: the HTTP API over it; [`node`]: `camtrail query`.
+//! - [`render`]: the PNG map and GeoJSON of a track; [`client`]: the HTTP client of
+//!   `camtrail track`.
 
+pub mod audit;
+pub mod auth;
+pub mod client;
+pub mod http;
+pub mod metrics;
+pub mod node;
+pub mod render;
+pub mod service;
+pub mod store;
 pub mod track;

@@ -1,0 +1,240 @@
+//! A client of the query node's HTTP API, for `camtrail track` and the demo: builds the
+//! request, sends it with the investigator's token, turns errors into their code and
+//! message, and prints a track as a table.
+
+use std::fmt::Write as _;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// What to ask for.
+#[derive(Debug, Clone)]
+pub struct TrackQueryArgs {
+    /// Plate (may contain `?`/`*`).
+    pub plate: String,
+    /// Window start (unix ms or RFC 3339).
+    pub from: String,
+    /// Window end.
+    pub to: String,
+    /// Case id.
+    pub case_id: String,
+    /// Reason.
+    pub reason: String,
+    /// Fuzzy matching.
+    pub fuzzy: bool,
+}
+
+/// Output format: the path suffix of `/v1/track`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackFormat {
+    /// JSON (also what the table is printed from).
+    Json,
+    /// GeoJSON.
+    GeoJson,
+    /// PNG map.
+    Png,
+}
+
+impl TrackFormat {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Json => "/v1/track",
+            Self::GeoJson => "/v1/track.geojson",
+            Self::Png => "/v1/track.png",
+        }
+    }
+}
+
+/// The request failed: transport, or an error answer from the node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Could not talk to the node.
+    #[error("cannot reach the query node at {url}: {message}")]
+    Transport {
+        /// Base URL.
+        url: String,
+        /// Cause.
+        message: String,
+    },
+    /// The node answered with an error.
+    #[error("query refused ({status}): {code}: {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Error code.
+        code: String,
+        /// Message.
+        message: String,
+    },
+}
+
+fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// The path and query of a track request.
+pub fn track_path(args: &TrackQueryArgs, format: TrackFormat) -> String {
+    format!(
+        "{}?plate={}&from={}&to={}&case={}&reason={}&fuzzy={}",
+        format.path(),
+        encode(&args.plate),
+        encode(&args.from),
+        encode(&args.to),
+        encode(&args.case_id),
+        encode(&args.reason),
+        args.fuzzy
+    )
+}
+
+/// `GET base_url + path_and_query` with a bearer token; the body on 2xx.
+pub async fn get(
+    base_url: &str,
+    path_and_query: &str,
+    token: &str,
+) -> Result<Vec<u8>, ClientError> {
+    let transport = |message: String| ClientError::Transport {
+        url: base_url.to_string(),
+        message,
+    };
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = hyper::Request::get(format!(
+        "{}{path_and_query}",
+        base_url.trim_end_matches('/')
+    ))
+    .header("authorization", format!("Bearer {token}"))
+    .body(Empty::new())
+    .map_err(|e| transport(e.to_string()))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| transport(e.to_string()))?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| transport(e.to_string()))?
+        .to_bytes()
+        .to_vec();
+    if (200..300).contains(&status) {
+        return Ok(body);
+    }
+    let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Err(ClientError::Refused {
+        status,
+        code: error["error"]["code"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
+        message: error["error"]["message"]
+            .as_str()
+            .unwrap_or("no message")
+            .to_string(),
+    })
+}
+
+/// A track answer (`/v1/track` JSON) as a table for the terminal.
+pub fn track_table(answer: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "track {}  {} → {} ({})",
+        answer["asked"].as_str().unwrap_or("?"),
+        answer["from"].as_str().unwrap_or("?"),
+        answer["to"].as_str().unwrap_or("?"),
+        answer["time_zone"].as_str().unwrap_or("?"),
+    );
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5}  flags",
+        "#", "time", "camera", "district", "plate", "match", "conf"
+    );
+    let sightings = answer["sightings"].as_array().cloned().unwrap_or_default();
+    let links = answer["links"].as_array().cloned().unwrap_or_default();
+    for (index, sighting) in sightings.iter().enumerate() {
+        let mut flags = Vec::new();
+        if let Some(count) = sighting["burst_count"].as_u64()
+            && count > 1
+        {
+            flags.push(format!("burst×{count}"));
+        }
+        if index > 0
+            && links
+                .get(index - 1)
+                .and_then(|l| l["impossible"].as_bool())
+                .unwrap_or(false)
+        {
+            flags.push("IMPOSSIBLE HOP".into());
+        }
+        if index > 0 && sightings[index - 1]["district"] != sighting["district"] {
+            flags.push(format!(
+                "→ {}",
+                sighting["district"].as_str().unwrap_or("?")
+            ));
+        }
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5.2}  {}",
+            sighting["n"],
+            sighting["time"].as_str().unwrap_or("?"),
+            sighting["camera_id"].as_str().unwrap_or("?"),
+            sighting["district"].as_str().unwrap_or("?"),
+            sighting["plate"].as_str().unwrap_or("?"),
+            sighting["match_kind"].as_str().unwrap_or("?"),
+            sighting["match_confidence"].as_f64().unwrap_or(0.0),
+            flags.join(", ")
+        );
+    }
+    let transitions = answer["transitions"].as_array().map_or(0, Vec::len);
+    let trips = answer["trips"].as_array().map_or(0, Vec::len);
+    let _ = writeln!(
+        out,
+        "{} sightings, {} trips, {} district changes, {} impossible hops; audit {} #{}",
+        sightings.len(),
+        trips,
+        transitions,
+        answer["impossible_hops"],
+        answer["audit"]["node_id"].as_str().unwrap_or("?"),
+        answer["audit"]["seq"],
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_paths_escape_everything_outside_the_safe_set() {
+        let args = TrackQueryArgs {
+            plate: "粤S 1?3*".into(),
+            from: "2025-11-26T08:00:00+08:00".into(),
+            to: "1764158400000".into(),
+            case_id: "C-1".into(),
+            reason: "a&b=c".into(),
+            fuzzy: true,
+        };
+        let path = track_path(&args, TrackFormat::Png);
+        assert!(
+            path.starts_with("/v1/track.png?plate=%E7%B2%A4S%201%3F3%2A&"),
+            "{path}"
+        );
+        assert!(path.contains("reason=a%26b%3Dc"), "{path}");
+        assert!(
+            path.contains("from=2025-11-26T08%3A00%3A00%2B08%3A00"),
+            "{path}"
+        );
+        assert!(path.ends_with("fuzzy=true"));
+    }
+}

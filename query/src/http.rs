@@ -1,0 +1,578 @@
+//! The query node's HTTP API (JSON, GeoJSON, PNG, JPEG), a thin layer over
+//! [`QueryService`]: authentication, parameter parsing and rendering. Errors are JSON
+//! `{"error": {"code", "message"}}` with the matching status.
+//!
+//! - `GET /v1/track[.geojson|.png]?plate=|subject_key=&from=&to=&case=&reason=[&fuzzy=true]`
+//! - `GET /v1/passes?cameras=a,b|district=X&from=&to=&case=&reason=[&limit=&after=]`
+//! - `GET /v1/snapshots/{event_id}.jpg?case=&reason=`
+//! - `GET /v1/cameras/{camera_id}` (registry only; any role; not audited)
+//! - `/metrics`, `/healthz`
+//!
+//! Times are unix milliseconds or RFC 3339 (`2025-11-26T08:00:00+08:00`); answers show them
+//! in the configured zone as well.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use camtrail_model::EventId;
+use camtrail_model::audit::AuditRecord;
+use chrono::TimeZone;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::audit::AuditLog;
+use crate::auth::Users;
+use crate::render::geojson::track_geojson;
+use crate::render::map::{MapText, render_track_map};
+use crate::service::{
+    Caller, PassesRequest, Place, Purpose, QueryError, QueryService, Subject, TrackAnswer,
+    TrackRequest, format_cursor, parse_cursor,
+};
+use crate::store::SightingStore;
+
+/// What the handlers share.
+pub struct HttpState<S, A> {
+    /// The service.
+    pub service: QueryService<S, A>,
+    /// Who may call.
+    pub users: Users,
+    /// Display time zone.
+    pub zone: chrono_tz::Tz,
+}
+
+/// `2025-11-26 16:00:00` in `zone`.
+pub fn format_time(ms: i64, zone: &chrono_tz::Tz) -> String {
+    match zone.timestamp_millis_opt(ms).single() {
+        Some(time) => time.format("%Y-%m-%d %H:%M:%S").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+/// `16:00:00` in `zone` (map labels).
+fn clock_time(ms: i64, zone: &chrono_tz::Tz) -> String {
+    match zone.timestamp_millis_opt(ms).single() {
+        Some(time) => time.format("%H:%M:%S").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+/// Unix ms, or RFC 3339.
+pub fn parse_time(name: &'static str, text: Option<&str>) -> Result<i64, QueryError> {
+    let text = text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| QueryError::bad_request("missing_window", format!("{name} is required")))?;
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| time.timestamp_millis())
+        .map_err(|_| {
+            QueryError::bad_request(
+                "invalid_time",
+                format!("{name} must be unix milliseconds or RFC 3339"),
+            )
+        })
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (status, Json(body)).into_response()
+    }
+}
+
+fn invalid_query(rejection: QueryRejection) -> QueryError {
+    QueryError::bad_request("invalid_query", rejection.body_text())
+}
+
+/// The router of the API, merged with `/metrics` and `/healthz` by the node.
+pub fn router<S: SightingStore, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Router {
+    Router::new()
+        .route("/v1/track", get(track_json::<S, A>))
+        .route("/v1/track.geojson", get(track_geojson_handler::<S, A>))
+        .route("/v1/track.png", get(track_png::<S, A>))
+        .route("/v1/passes", get(passes::<S, A>))
+        .route("/v1/snapshots/{file}", get(snapshot::<S, A>))
+        .route("/v1/cameras/{camera_id}", get(camera::<S, A>))
+        .layer(axum::middleware::from_fn(reject_invalid_utf8))
+        .with_state(state)
+}
+
+/// Refuse a request whose query string does not percent-decode to UTF-8 (the decoder of
+/// the `Query` extractor would silently replace such bytes with U+FFFD).
+async fn reject_invalid_utf8(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let query = request.uri().query().unwrap_or_default();
+    if !decodes_to_utf8(query) {
+        return QueryError::bad_request(
+            "invalid_query",
+            "the query string is not valid UTF-8 after percent-decoding",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether every `&`/`=`-separated part of a query string percent-decodes to UTF-8.
+pub fn decodes_to_utf8(query: &str) -> bool {
+    query.split(['&', '=']).all(|part| {
+        let bytes = part.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            match bytes[i] {
+                b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(high), Some(low)) => {
+                        decoded.push((high * 16 + low) as u8);
+                        i += 3;
+                    }
+                    _ => {
+                        decoded.push(b'%');
+                        i += 1;
+                    }
+                },
+                b'+' => {
+                    decoded.push(b' ');
+                    i += 1;
+                }
+                byte => {
+                    decoded.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        std::str::from_utf8(&decoded).is_ok()
+    })
+}
+
+fn caller<S, A>(
+    state: &HttpState<S, A>,
+    headers: &HeaderMap,
+    addr: SocketAddr,
+) -> Result<Caller, QueryError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let principal = state
+        .users
+        .authenticate(authorization)
+        .ok_or_else(QueryError::unauthenticated)?;
+    Ok(Caller {
+        principal: principal.clone(),
+        client_addr: addr.to_string(),
+    })
+}
+
+fn audit_header(record: &AuditRecord) -> (header::HeaderName, HeaderValue) {
+    let value = format!("{}/{}", record.node_id, record.seq);
+    (
+        header::HeaderName::from_static("x-camtrail-audit"),
+        HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("?")),
+    )
+}
+
+/// Query parameters of `/v1/track*`.
+#[derive(Debug, Deserialize)]
+pub struct TrackQuery {
+    plate: Option<String>,
+    subject_key: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    case: Option<String>,
+    reason: Option<String>,
+    #[serde(default)]
+    fuzzy: bool,
+}
+
+async fn run_track<S: SightingStore, A: AuditLog>(
+    state: &HttpState<S, A>,
+    headers: &HeaderMap,
+    addr: SocketAddr,
+    query: Result<Query<TrackQuery>, QueryRejection>,
+) -> Result<TrackAnswer, QueryError> {
+    let caller = caller(state, headers, addr)?;
+    let Query(query) = query.map_err(invalid_query)?;
+    let purpose = Purpose::new(query.case.as_deref(), query.reason.as_deref())?;
+    let subject = match (query.plate, query.subject_key) {
+        (Some(plate), None) => Subject::Plate(plate),
+        (None, Some(key)) => Subject::SubjectKey(key),
+        _ => {
+            return Err(QueryError::bad_request(
+                "invalid_subject",
+                "give exactly one of plate and subject_key",
+            ));
+        }
+    };
+    let request = TrackRequest {
+        subject,
+        from_ms: parse_time("from", query.from.as_deref())?,
+        to_ms: parse_time("to", query.to.as_deref())?,
+        fuzzy: query.fuzzy,
+        purpose,
+    };
+    state.service.track(&caller, request).await
+}
+
+/// The JSON form of a track answer.
+pub fn track_to_json(answer: &TrackAnswer, zone: &chrono_tz::Tz) -> Value {
+    let track = &answer.track;
+    let sightings: Vec<Value> = track
+        .sightings
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            json!({
+                "n": index + 1,
+                "event_id": s.event_id.to_string(),
+                "captured_at_ms": s.captured_at_ms,
+                "time": format_time(s.captured_at_ms, zone),
+                "camera_id": s.camera_id,
+                "district": s.district,
+                "road": s.road,
+                "lat": s.lat,
+                "lon": s.lon,
+                "subject_key": s.subject_key,
+                "plate": s.plate,
+                "match_kind": s.match_kind,
+                "match_confidence": s.match_confidence,
+                "burst_count": s.burst_count,
+                "has_snapshot": s.has_snapshot,
+            })
+        })
+        .collect();
+    let transitions: Vec<Value> = track
+        .transitions
+        .iter()
+        .map(|t| {
+            json!({
+                "from_district": t.from_district,
+                "to_district": t.to_district,
+                "at_ms": t.at_ms,
+                "time": format_time(t.at_ms, zone),
+                "camera_id": t.camera_id,
+                "from_n": t.from_index + 1,
+                "to_n": t.to_index + 1,
+            })
+        })
+        .collect();
+    json!({
+        "asked": answer.asked,
+        "from_ms": answer.from_ms,
+        "to_ms": answer.to_ms,
+        "from": format_time(answer.from_ms, zone),
+        "to": format_time(answer.to_ms, zone),
+        "time_zone": zone.name(),
+        "keys": answer.keys,
+        "sightings": sightings,
+        "links": track.links,
+        "trips": track.trips,
+        "transitions": transitions,
+        "impossible_hops": track.impossible_hops(),
+        "dropped": track.dropped.len(),
+        "truncated": track.truncated,
+        "audit": { "node_id": answer.audit.node_id, "seq": answer.audit.seq, "hash": answer.audit.hash },
+    })
+}
+
+async fn track_json<S: SightingStore, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<TrackQuery>, QueryRejection>,
+) -> Response {
+    match run_track(&state, &headers, addr, query).await {
+        Ok(answer) => (
+            [audit_header(&answer.audit)],
+            Json(track_to_json(&answer, &state.zone)),
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn track_geojson_handler<S: SightingStore, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<TrackQuery>, QueryRejection>,
+) -> Response {
+    match run_track(&state, &headers, addr, query).await {
+        Ok(answer) => {
+            let zone = state.zone;
+            let body = track_geojson(&answer.track, |ms| format_time(ms, &zone));
+            (
+                [
+                    audit_header(&answer.audit),
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/geo+json"),
+                    ),
+                ],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The PNG map of a track answer.
+pub fn track_png_bytes(
+    answer: &TrackAnswer,
+    registry: &camtrail_model::CameraRegistry,
+    zone: chrono_tz::Tz,
+) -> Result<Vec<u8>, image::ImageError> {
+    let text = MapText {
+        title: format!("TRACK {}", answer.asked),
+        lines: vec![
+            format!("FROM {}", format_time(answer.from_ms, &zone)),
+            format!("TO   {}", format_time(answer.to_ms, &zone)),
+            format!("TIMES IN {}", zone.name()),
+            format!("AUDIT {} #{}", answer.audit.node_id, answer.audit.seq),
+        ],
+        time_label: clock_time,
+        zone,
+    };
+    let canvas = render_track_map(&answer.track, registry, &text);
+    let mut png = std::io::Cursor::new(Vec::new());
+    canvas.image.write_to(&mut png, image::ImageFormat::Png)?;
+    Ok(png.into_inner())
+}
+
+async fn track_png<S: SightingStore, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<TrackQuery>, QueryRejection>,
+) -> Response {
+    let answer = match run_track(&state, &headers, addr, query).await {
+        Ok(answer) => answer,
+        Err(error) => return error.into_response(),
+    };
+    match track_png_bytes(&answer, state.service.registry(), state.zone) {
+        Ok(png) => (
+            [
+                audit_header(&answer.audit),
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+            ],
+            png,
+        )
+            .into_response(),
+        Err(error) => QueryError {
+            code: "render_failed",
+            message: error.to_string(),
+            status: 500,
+        }
+        .into_response(),
+    }
+}
+
+/// Query parameters of `/v1/passes`.
+#[derive(Debug, Deserialize)]
+pub struct PassesQuery {
+    cameras: Option<String>,
+    district: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    case: Option<String>,
+    reason: Option<String>,
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+async fn passes<S: SightingStore, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<PassesQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let caller = caller(&state, &headers, addr)?;
+        let Query(query) = query.map_err(invalid_query)?;
+        let purpose = Purpose::new(query.case.as_deref(), query.reason.as_deref())?;
+        let place = match (query.cameras, query.district) {
+            (Some(cameras), None) => Place::Cameras(
+                cameras
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect(),
+            ),
+            (None, Some(district)) => Place::District(district),
+            _ => {
+                return Err(QueryError::bad_request(
+                    "invalid_place",
+                    "give exactly one of cameras and district",
+                ));
+            }
+        };
+        let request = PassesRequest {
+            place,
+            from_ms: parse_time("from", query.from.as_deref())?,
+            to_ms: parse_time("to", query.to.as_deref())?,
+            limit: query.limit.unwrap_or(1_000),
+            after: query.after.as_deref().map(parse_cursor).transpose()?,
+            purpose,
+        };
+        state.service.passes(&caller, request).await
+    }
+    .await;
+    match result {
+        Ok(answer) => {
+            let zone = state.zone;
+            let registry = state.service.registry();
+            let passes: Vec<Value> = answer
+                .passes
+                .iter()
+                .map(|p| {
+                    json!({
+                        "event_id": p.event_id.to_string(),
+                        "captured_at_ms": p.captured_at_ms,
+                        "time": format_time(p.captured_at_ms, &zone),
+                        "camera_id": p.camera_id,
+                        "district": registry.get(&p.camera_id).map(|c| c.district.as_str()),
+                        "subject_key": p.subject_key,
+                        "plate": p.plate,
+                        "has_snapshot": p.has_snapshot,
+                    })
+                })
+                .collect();
+            let body = json!({
+                "passes": passes,
+                "next": answer.next.as_ref().map(format_cursor),
+                "time_zone": zone.name(),
+                "audit": { "node_id": answer.audit.node_id, "seq": answer.audit.seq },
+            });
+            ([audit_header(&answer.audit)], Json(body)).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Query parameters of `/v1/snapshots/...`.
+#[derive(Debug, Deserialize)]
+pub struct PurposeQuery {
+    case: Option<String>,
+    reason: Option<String>,
+}
+
+async fn snapshot<S: SightingStore, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    query: Result<Query<PurposeQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let caller = caller(&state, &headers, addr)?;
+        let Query(query) = query.map_err(invalid_query)?;
+        let purpose = Purpose::new(query.case.as_deref(), query.reason.as_deref())?;
+        let hex_id = file.strip_suffix(".jpg").unwrap_or(&file);
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(hex_id, &mut bytes).map_err(|_| {
+            QueryError::bad_request("invalid_event_id", "event ids are 32 hex digits")
+        })?;
+        state
+            .service
+            .snapshot(&caller, EventId(bytes), purpose)
+            .await
+    }
+    .await;
+    match result {
+        Ok((Some(jpeg), audit)) => (
+            [
+                audit_header(&audit),
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+            ],
+            jpeg,
+        )
+            .into_response(),
+        Ok((None, audit)) => (
+            [audit_header(&audit)],
+            QueryError {
+                code: "not_found",
+                message: "no snapshot is stored for this event".into(),
+                status: 404,
+            },
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn camera<S: SightingStore, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(camera_id): Path<String>,
+) -> Response {
+    if let Err(error) = caller(&state, &headers, addr) {
+        return error.into_response();
+    }
+    match state.service.registry().get(&camera_id) {
+        Some(camera) => Json(json!({
+            "camera_id": camera.camera_id,
+            "district": camera.district,
+            "lat": camera.lat,
+            "lon": camera.lon,
+            "heading_deg": camera.heading_deg,
+            "road": camera.road,
+            "gateway_id": camera.gateway_id,
+        }))
+        .into_response(),
+        None => QueryError {
+            code: "not_found",
+            message: "no such camera".into(),
+            status: 404,
+        }
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_must_decode_to_utf8() {
+        assert!(decodes_to_utf8("plate=%E7%B2%A4B12345&case=C-1"));
+        assert!(decodes_to_utf8("a=100%&b=%2"));
+        assert!(!decodes_to_utf8("plate=%FF%FE"));
+        assert!(!decodes_to_utf8("plate=%E7%B2"));
+        assert!(decodes_to_utf8(""));
+    }
+
+    #[test]
+    fn times_parse_as_ms_or_rfc3339_and_show_in_the_zone() {
+        assert_eq!(
+            parse_time("from", Some("1764158400000")),
+            Ok(1_764_158_400_000)
+        );
+        assert_eq!(
+            parse_time("from", Some("2025-11-26T20:00:00+08:00")),
+            Ok(1_764_158_400_000)
+        );
+        assert_eq!(
+            parse_time("from", Some("yesterday")).expect_err("bad").code,
+            "invalid_time"
+        );
+        assert_eq!(
+            parse_time("to", None).expect_err("missing").code,
+            "missing_window"
+        );
+        let zone: chrono_tz::Tz = "Asia/Shanghai".parse().expect("zone");
+        assert_eq!(format_time(1_764_158_400_000, &zone), "2025-11-26 20:00:00");
+    }
+}

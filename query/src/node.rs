@@ -1,0 +1,166 @@
+//! `camtrail query`: the query node. Binds HTTP, loads the camera registry and the users
+//! file, reads ClickHouse and writes its audit chain to Kafka; serves until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use camtrail_ingest::kafka::{AuditWriter, KafkaConfig};
+use camtrail_model::CameraRegistry;
+use camtrail_model::audit::AuditChain;
+use camtrail_store::clickhouse::ClickhouseConfig;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Users;
+use crate::http::{HttpState, router};
+use crate::metrics::QueryMetrics;
+use crate::service::{QueryLimits, QueryService};
+use crate::store::clickhouse::ClickhouseStore;
+use crate::track::TrackParams;
+
+/// The `[query]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// HTTP API, metrics and health.
+    pub http_addr: SocketAddr,
+    /// Name of this node; its audit chains are `<node_name>/<start ms>`.
+    pub node_name: String,
+    /// Camera registry CSV (as written by `camtrail city`).
+    pub registry_path: PathBuf,
+    /// Users file (`camtrail users issue`).
+    pub users_path: PathBuf,
+    /// Time zone answers and maps show times in (times are stored in UTC).
+    pub time_zone: String,
+    /// How long an audit record may take to become durable before the query fails, ms.
+    pub audit_timeout_ms: u64,
+    /// Bounds on requests.
+    pub limits: QueryLimits,
+    /// Track reconstruction tunables.
+    pub track: TrackParams,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            node_name: "query".into(),
+            registry_path: PathBuf::from("cameras.csv"),
+            users_path: PathBuf::from("users.toml"),
+            time_zone: "Asia/Shanghai".into(),
+            audit_timeout_ms: 5_000,
+            limits: QueryLimits::default(),
+            track: TrackParams::default(),
+        }
+    }
+}
+
+impl QueryConfig {
+    /// Check the values; returns the config unchanged when usable.
+    pub fn validate(self) -> Result<Self, String> {
+        self.zone()?;
+        self.track.validate().map_err(|e| e.to_string())?;
+        if self.node_name.trim().is_empty() || self.node_name.contains('/') {
+            return Err("query.node_name must be non-empty and without '/'".into());
+        }
+        Ok(self)
+    }
+
+    /// The display time zone.
+    pub fn zone(&self) -> Result<chrono_tz::Tz, String> {
+        self.time_zone
+            .parse()
+            .map_err(|_| format!("query.time_zone: unknown time zone {:?}", self.time_zone))
+    }
+}
+
+/// A query node bound to its port, ready to serve.
+pub struct QueryNode {
+    listener: TcpListener,
+    app: Router,
+}
+
+type Router = axum::Router;
+
+impl QueryNode {
+    /// Load the registry and users, connect the audit producer, bind HTTP.
+    pub async fn bind(
+        config: &QueryConfig,
+        kafka: &KafkaConfig,
+        clickhouse: &ClickhouseConfig,
+    ) -> anyhow::Result<Self> {
+        let zone = config.zone().map_err(anyhow::Error::msg)?;
+        let registry = CameraRegistry::from_csv_path(&config.registry_path).with_context(|| {
+            format!(
+                "loading the camera registry {}",
+                config.registry_path.display()
+            )
+        })?;
+        let users = Users::from_path(&config.users_path)?;
+        if users.is_empty() {
+            anyhow::bail!("{} has no users", config.users_path.display());
+        }
+        let started_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+        let chain = AuditChain::new(format!("{}/{started_ms}", config.node_name));
+        tracing::info!(chain = chain.node_id(), "audit chain started");
+        let audit = AuditWriter::new(
+            &kafka.brokers,
+            &kafka.audit_topic,
+            chain,
+            Duration::from_millis(config.audit_timeout_ms),
+        )
+        .context("creating the audit producer")?;
+        let mut metrics_registry = Registry::default();
+        let metrics = QueryMetrics::register(&mut metrics_registry);
+        let service = QueryService::new(
+            ClickhouseStore::new(clickhouse),
+            audit,
+            Arc::new(registry),
+            config.track.clone(),
+            config.limits.clone(),
+            metrics,
+        )?;
+        let state = Arc::new(HttpState {
+            service,
+            users,
+            zone,
+        });
+        let shutdown = CancellationToken::new();
+        let app = router(state).merge(camtrail_ingest::http::router(
+            Arc::new(metrics_registry),
+            shutdown,
+        ));
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP {}", config.http_addr))?;
+        Ok(Self { listener, app })
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown` resolves; in-flight requests finish first.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "query node serving");
+        axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+        tracing::info!("query node stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,359 @@
+//! The track map (`/v1/track.png`): the cameras as a faint background, district outlines,
+//! the path with numbered, time-labelled points coloured by district, impossible hops
+//! marked, and a legend. Zoomed to the track, readable at a glance.
+
+use std::collections::BTreeMap;
+
+use camtrail_model::CameraRegistry;
+use image::Rgb;
+
+use super::canvas::{Canvas, text_size};
+use crate::track::{MatchKind, Track};
+
+const MAP_SIZE: u32 = 900;
+const LEGEND_WIDTH: u32 = 340;
+const MARGIN: f64 = 40.0;
+const BACKGROUND: Rgb<u8> = Rgb([250, 250, 247]);
+const CAMERA_DOT: Rgb<u8> = Rgb([200, 200, 200]);
+const DISTRICT_LINE: Rgb<u8> = Rgb([150, 150, 160]);
+const INK: Rgb<u8> = Rgb([30, 30, 30]);
+const IMPOSSIBLE: Rgb<u8> = Rgb([220, 20, 20]);
+const LABEL_FILL: Rgb<u8> = Rgb([255, 255, 255]);
+
+/// Colours for districts, in the order they appear on the track.
+const PALETTE: [Rgb<u8>; 10] = [
+    Rgb([31, 119, 180]),
+    Rgb([255, 127, 14]),
+    Rgb([44, 160, 44]),
+    Rgb([148, 103, 189]),
+    Rgb([140, 86, 75]),
+    Rgb([227, 119, 194]),
+    Rgb([23, 190, 207]),
+    Rgb([188, 189, 34]),
+    Rgb([127, 127, 127]),
+    Rgb([214, 39, 40]),
+];
+
+/// Text around the map.
+#[derive(Debug, Clone)]
+pub struct MapText {
+    /// First legend line (e.g. the asked plate).
+    pub title: String,
+    /// Further legend lines (window, case, time zone).
+    pub lines: Vec<String>,
+    /// Formats a unix-ms instant as the point label (e.g. `14:03:22` in the display zone).
+    pub time_label: fn(i64, &chrono_tz::Tz) -> String,
+    /// The display time zone.
+    pub zone: chrono_tz::Tz,
+}
+
+/// Equirectangular projection of a lat/lon box onto the map square.
+struct View {
+    min_lon: f64,
+    max_lat: f64,
+    scale: f64,
+    lon_factor: f64,
+    offset: (f64, f64),
+}
+
+impl View {
+    fn fit(points: &[(f64, f64)]) -> Self {
+        let (mut min_lat, mut max_lat) = (f64::MAX, f64::MIN);
+        let (mut min_lon, mut max_lon) = (f64::MAX, f64::MIN);
+        for (lat, lon) in points {
+            min_lat = min_lat.min(*lat);
+            max_lat = max_lat.max(*lat);
+            min_lon = min_lon.min(*lon);
+            max_lon = max_lon.max(*lon);
+        }
+        if points.is_empty() {
+            (min_lat, max_lat, min_lon, max_lon) = (0.0, 0.01, 0.0, 0.01);
+        }
+        let lon_factor = ((min_lat + max_lat) / 2.0).to_radians().cos().max(0.1);
+        // At least ~3 km across, and 15% padding around the track.
+        let min_span = 0.027;
+        let lat_span = (max_lat - min_lat).max(min_span) * 1.3;
+        let lon_span = ((max_lon - min_lon) * lon_factor).max(min_span) * 1.3;
+        let (center_lat, center_lon) = ((min_lat + max_lat) / 2.0, (min_lon + max_lon) / 2.0);
+        let span = lat_span.max(lon_span);
+        let drawable = f64::from(MAP_SIZE) - 2.0 * MARGIN;
+        let scale = drawable / span;
+        let min_lon = center_lon - span / 2.0 / lon_factor;
+        let max_lat = center_lat + span / 2.0;
+        Self {
+            min_lon,
+            max_lat,
+            scale,
+            lon_factor,
+            offset: (MARGIN, MARGIN),
+        }
+    }
+
+    fn pixel(&self, lat: f64, lon: f64) -> (f64, f64) {
+        (
+            self.offset.0 + (lon - self.min_lon) * self.lon_factor * self.scale,
+            self.offset.1 + (self.max_lat - lat) * self.scale,
+        )
+    }
+
+    fn inside(&self, (x, y): (f64, f64)) -> bool {
+        (0.0..f64::from(MAP_SIZE)).contains(&x) && (0.0..f64::from(MAP_SIZE)).contains(&y)
+    }
+}
+
+/// Convex hull (monotone chain) of pixel points, counter-clockwise.
+fn convex_hull(mut points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    points.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    points.dedup();
+    if points.len() < 3 {
+        return points;
+    }
+    let cross = |o: (f64, f64), a: (f64, f64), b: (f64, f64)| {
+        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+    };
+    let mut hull: Vec<(f64, f64)> = Vec::with_capacity(points.len() * 2);
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &(f64, f64)>> = if pass == 0 {
+            Box::new(points.iter())
+        } else {
+            Box::new(points.iter().rev())
+        };
+        for &point in iter {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], point) <= 0.0
+            {
+                hull.pop();
+            }
+            hull.push(point);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// Render the map of `track` over the cameras of `registry`.
+pub fn render_track_map(track: &Track, registry: &CameraRegistry, text: &MapText) -> Canvas {
+    let width = MAP_SIZE + LEGEND_WIDTH;
+    let mut canvas = Canvas::new(width, MAP_SIZE, BACKGROUND);
+    let points: Vec<(f64, f64)> = track.sightings.iter().map(|s| (s.lat, s.lon)).collect();
+    let view = View::fit(&points);
+
+    // Background: cameras in view, and the outline of every district around its cameras.
+    let mut by_district: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for camera in registry.cameras() {
+        let pixel = view.pixel(camera.lat, camera.lon);
+        by_district
+            .entry(camera.district.as_str())
+            .or_default()
+            .push(pixel);
+        if view.inside(pixel) {
+            let (x, y) = (pixel.0.round() as i64, pixel.1.round() as i64);
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                canvas.blend(x + dx, y + dy, CAMERA_DOT, 0.9);
+            }
+        }
+    }
+    for (district, pixels) in &by_district {
+        let hull = convex_hull(pixels.clone());
+        for pair in 0..hull.len() {
+            let (a, b) = (hull[pair], hull[(pair + 1) % hull.len()]);
+            canvas.line(a, b, 1.0, DISTRICT_LINE, Some((6.0, 4.0)));
+        }
+        let (sx, sy) = pixels
+            .iter()
+            .fold((0.0, 0.0), |acc, p| (acc.0 + p.0, acc.1 + p.1));
+        let center = (sx / pixels.len() as f64, sy / pixels.len() as f64);
+        if view.inside(center) {
+            let (w, _) = text_size(district, 1);
+            canvas.text(
+                ((center.0 as i64) - w / 2, center.1 as i64),
+                district,
+                1,
+                DISTRICT_LINE,
+            );
+        }
+    }
+
+    // Colours by district in order of first appearance.
+    let mut colors: Vec<(String, Rgb<u8>)> = Vec::new();
+    let mut color_of = |district: &str| -> Rgb<u8> {
+        if let Some((_, color)) = colors.iter().find(|(d, _)| d == district) {
+            return *color;
+        }
+        let color = PALETTE[colors.len() % PALETTE.len()];
+        colors.push((district.to_string(), color));
+        color
+    };
+    let pixels: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(lat, lon)| view.pixel(*lat, *lon))
+        .collect();
+    let point_colors: Vec<Rgb<u8>> = track
+        .sightings
+        .iter()
+        .map(|s| color_of(&s.district))
+        .collect();
+
+    // The path: one segment per link, impossible hops dashed red with a cross midway.
+    for link in &track.links {
+        let (a, b) = (pixels[link.from_index], pixels[link.to_index]);
+        if link.impossible {
+            canvas.line(a, b, 3.0, IMPOSSIBLE, Some((8.0, 6.0)));
+            let mid = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+            canvas.line(
+                (mid.0 - 7.0, mid.1 - 7.0),
+                (mid.0 + 7.0, mid.1 + 7.0),
+                3.0,
+                IMPOSSIBLE,
+                None,
+            );
+            canvas.line(
+                (mid.0 - 7.0, mid.1 + 7.0),
+                (mid.0 + 7.0, mid.1 - 7.0),
+                3.0,
+                IMPOSSIBLE,
+                None,
+            );
+        } else {
+            canvas.line(a, b, 3.0, point_colors[link.from_index], None);
+        }
+    }
+
+    // Points, numbered from 1, with their time. Dense tracks label every k-th point; labels
+    // of points at the same place stack downwards instead of covering each other.
+    let n = track.sightings.len();
+    let every = (n / 40).max(1);
+    let mut labels_at: std::collections::HashMap<(i64, i64), i64> =
+        std::collections::HashMap::new();
+    for (index, sighting) in track.sightings.iter().enumerate() {
+        let pixel = pixels[index];
+        let color = point_colors[index];
+        if sighting.match_kind == MatchKind::Fuzzy {
+            canvas.disc(pixel, 7.0, LABEL_FILL);
+            canvas.ring(pixel, 6.0, 2.5, color);
+        } else {
+            canvas.disc(pixel, 7.0, color);
+            canvas.ring(pixel, 7.5, 1.0, INK);
+        }
+        if index % every == 0 || index + 1 == n {
+            let label = format!(
+                "{} {}",
+                index + 1,
+                (text.time_label)(sighting.captured_at_ms, &text.zone)
+            );
+            let stacked = labels_at
+                .entry((pixel.0.round() as i64, pixel.1.round() as i64))
+                .or_insert(0);
+            let y = pixel.1 as i64 - 4 + *stacked * 12;
+            *stacked += 1;
+            canvas.label((pixel.0 as i64 + 10, y), &label, 1, INK, LABEL_FILL);
+        }
+    }
+
+    draw_legend(&mut canvas, track, text, &colors);
+    canvas
+}
+
+fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(String, Rgb<u8>)]) {
+    let left = i64::from(MAP_SIZE) + 16;
+    canvas.fill_rect(
+        i64::from(MAP_SIZE),
+        0,
+        i64::from(LEGEND_WIDTH),
+        i64::from(MAP_SIZE),
+        LABEL_FILL,
+    );
+    canvas.fill_rect(
+        i64::from(MAP_SIZE),
+        0,
+        1,
+        i64::from(MAP_SIZE),
+        DISTRICT_LINE,
+    );
+    let mut y = 20;
+    canvas.text((left, y), &text.title, 2, INK);
+    y += 26;
+    for line in &text.lines {
+        canvas.text((left, y), line, 1, INK);
+        y += 14;
+    }
+    y += 8;
+    let fuzzy = track
+        .sightings
+        .iter()
+        .filter(|s| s.match_kind == MatchKind::Fuzzy)
+        .count();
+    for line in [
+        format!("SIGHTINGS {}", track.sightings.len()),
+        format!("TRIPS {}", track.trips.len()),
+        format!("DISTRICT CHANGES {}", track.transitions.len()),
+        format!("IMPOSSIBLE HOPS {}", track.impossible_hops()),
+        format!("MISREAD MATCHES {fuzzy}"),
+    ] {
+        canvas.text((left, y), &line, 1, INK);
+        y += 14;
+    }
+    y += 10;
+    canvas.text((left, y), "DISTRICTS (POINT COLOUR)", 1, INK);
+    y += 16;
+    for (district, color) in colors.iter().take(24) {
+        canvas.disc(((left + 6) as f64, (y + 3) as f64), 5.0, *color);
+        canvas.text((left + 18, y), district, 1, INK);
+        y += 14;
+    }
+    y += 10;
+    canvas.disc(((left + 6) as f64, (y + 3) as f64), 5.0, PALETTE[0]);
+    canvas.text((left + 18, y), "SIGHTING: N TIME", 1, INK);
+    y += 16;
+    canvas.disc(((left + 6) as f64, (y + 3) as f64), 5.0, LABEL_FILL);
+    canvas.ring(((left + 6) as f64, (y + 3) as f64), 4.5, 2.0, PALETTE[0]);
+    canvas.text((left + 18, y), "MISREAD MATCH (LOWER CONFIDENCE)", 1, INK);
+    y += 16;
+    canvas.line(
+        (left as f64, (y + 3) as f64),
+        ((left + 12) as f64, (y + 3) as f64),
+        3.0,
+        IMPOSSIBLE,
+        Some((4.0, 3.0)),
+    );
+    canvas.text((left + 18, y), "IMPOSSIBLE HOP (MISREAD/CLONE?)", 1, INK);
+    y += 16;
+    canvas.fill_rect(left + 5, y + 3, 2, 2, CAMERA_DOT);
+    canvas.text((left + 18, y), "CAMERA", 1, INK);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hull_of_a_square_with_an_inner_point_is_the_square() {
+        let hull = convex_hull(vec![
+            (0.0, 0.0),
+            (1.0, 0.0),
+            (1.0, 1.0),
+            (0.0, 1.0),
+            (0.5, 0.5),
+        ]);
+        assert_eq!(hull.len(), 4);
+        assert!(!hull.contains(&(0.5, 0.5)));
+    }
+
+    #[test]
+    fn the_view_keeps_every_track_point_inside_the_map() {
+        let points = [(22.5, 114.0), (22.7, 114.3), (22.6, 114.1)];
+        let view = View::fit(&points);
+        for (lat, lon) in points {
+            let (x, y) = view.pixel(lat, lon);
+            assert!(
+                (MARGIN - 1.0..f64::from(MAP_SIZE) - MARGIN + 1.0).contains(&x),
+                "{x}"
+            );
+            assert!(
+                (MARGIN - 1.0..f64::from(MAP_SIZE) - MARGIN + 1.0).contains(&y),
+                "{y}"
+            );
+        }
+    }
+}

@@ -1,0 +1,769 @@
+//! The query service, independent of transport: checks who asks and why, bounds what they
+//! may ask, reads storage, reconstructs tracks, and writes the audit record before any
+//! result is handed back (DESIGN.md, Accountability). HTTP (`crate::http`) is a thin layer
+//! over it; so is any other front end.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use camtrail_model::audit::{AuditEntry, AuditRecord};
+use camtrail_model::{CameraRegistry, EventId, plate};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::AuditLog;
+use crate::auth::Principal;
+use crate::metrics::QueryMetrics;
+use crate::store::{PassCursor, SightingStore, StoredSighting};
+use crate::track::{MatchKind, RawSighting, Track, TrackBuilder, TrackParams, pattern_to_like};
+
+/// Bounds on what may be asked. Defaults follow national ANPR practice: broad searches need
+/// a supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryLimits {
+    /// Longest track window anyone may ask, ms (default 31 days).
+    pub max_track_window_ms: i64,
+    /// A track window starting longer ago than this needs a supervisor, ms (default 90 days).
+    pub supervisor_track_age_ms: i64,
+    /// A passes window longer than this needs a supervisor, ms (default 2 h).
+    pub supervisor_passes_window_ms: i64,
+    /// Longest passes window anyone may ask, ms (default 7 days).
+    pub max_passes_window_ms: i64,
+    /// Most cameras one passes query may name (default 2,000).
+    pub max_cameras: usize,
+    /// Largest passes page (default 5,000).
+    pub max_passes_page: usize,
+    /// Most misreadings of a plate looked up with fuzzy matching (default 400).
+    pub max_fuzzy_variants: usize,
+    /// Most keys a wildcard pattern may match (default 200).
+    pub max_pattern_keys: usize,
+    /// Most stored sightings read for one track (default 100,000).
+    pub max_track_rows: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        const HOUR: i64 = 3_600_000;
+        Self {
+            max_track_window_ms: 31 * 24 * HOUR,
+            supervisor_track_age_ms: 90 * 24 * HOUR,
+            supervisor_passes_window_ms: 2 * HOUR,
+            max_passes_window_ms: 7 * 24 * HOUR,
+            max_cameras: 2_000,
+            max_passes_page: 5_000,
+            max_fuzzy_variants: 400,
+            max_pattern_keys: 200,
+            max_track_rows: 100_000,
+        }
+    }
+}
+
+/// A refused or failed query: a stable code, a message safe to show, and an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct QueryError {
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human-readable message (never contains personal data from storage).
+    pub message: String,
+    /// HTTP status.
+    pub status: u16,
+}
+
+impl QueryError {
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            status: 400,
+        }
+    }
+
+    fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            code: "forbidden",
+            message: message.into(),
+            status: 403,
+        }
+    }
+
+    /// 401: no or unknown token.
+    pub fn unauthenticated() -> Self {
+        Self {
+            code: "unauthenticated",
+            message: "a valid bearer token is required".into(),
+            status: 401,
+        }
+    }
+
+    fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            status: 503,
+        }
+    }
+}
+
+/// Why a search is made: required on every audited call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Purpose {
+    /// Case id.
+    pub case_id: String,
+    /// Free-text reason.
+    pub reason: String,
+}
+
+impl Purpose {
+    /// Check a case id (1–64 of `A–Z a–z 0–9 - _ . / :`) and a reason (1–500 characters,
+    /// no control characters).
+    pub fn new(case_id: Option<&str>, reason: Option<&str>) -> Result<Self, QueryError> {
+        let case_id = case_id.map(str::trim).unwrap_or_default();
+        if case_id.is_empty() {
+            return Err(QueryError::bad_request(
+                "missing_case",
+                "a case id is required (case)",
+            ));
+        }
+        if case_id.chars().count() > 64
+            || !case_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+        {
+            return Err(QueryError::bad_request(
+                "invalid_case",
+                "case ids are 1-64 characters of A-Z, a-z, 0-9 and - _ . / :",
+            ));
+        }
+        let reason = reason.map(str::trim).unwrap_or_default();
+        if reason.is_empty() {
+            return Err(QueryError::bad_request(
+                "missing_reason",
+                "a reason is required (reason)",
+            ));
+        }
+        if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+            return Err(QueryError::bad_request(
+                "invalid_reason",
+                "reasons are 1-500 characters without control characters",
+            ));
+        }
+        Ok(Self {
+            case_id: case_id.to_string(),
+            reason: reason.to_string(),
+        })
+    }
+}
+
+/// Who asks, from where.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The authenticated user.
+    pub principal: Principal,
+    /// Client address as seen by the node.
+    pub client_addr: String,
+}
+
+/// What to track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A plate as typed (normalised here); `?` and `*` make it a pattern.
+    Plate(String),
+    /// An opaque upstream subject key, matched exactly.
+    SubjectKey(String),
+}
+
+/// A track request.
+#[derive(Debug, Clone)]
+pub struct TrackRequest {
+    /// Plate, pattern or key.
+    pub subject: Subject,
+    /// Window start, unix ms, inclusive.
+    pub from_ms: i64,
+    /// Window end, unix ms, exclusive.
+    pub to_ms: i64,
+    /// Also look for plausible misreadings of the plate.
+    pub fuzzy: bool,
+    /// Why.
+    pub purpose: Purpose,
+}
+
+/// A key that was read and how it matched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyMatch {
+    /// Stored subject key.
+    pub key: String,
+    /// How it matched.
+    pub kind: MatchKind,
+    /// Match confidence.
+    pub confidence: f32,
+}
+
+/// A track and what it answered.
+#[derive(Debug, Clone)]
+pub struct TrackAnswer {
+    /// The normalised key or pattern asked.
+    pub asked: String,
+    /// Keys read.
+    pub keys: Vec<KeyMatch>,
+    /// The window.
+    pub from_ms: i64,
+    /// The window end.
+    pub to_ms: i64,
+    /// The reconstructed track.
+    pub track: Track,
+    /// The audit record written before this answer was released.
+    pub audit: AuditRecord,
+}
+
+/// Where passes are asked for.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// Explicit camera ids.
+    Cameras(Vec<String>),
+    /// Every camera of a district.
+    District(String),
+}
+
+/// A passes request.
+#[derive(Debug, Clone)]
+pub struct PassesRequest {
+    /// Cameras or district.
+    pub place: Place,
+    /// Window start, unix ms, inclusive.
+    pub from_ms: i64,
+    /// Window end, unix ms, exclusive.
+    pub to_ms: i64,
+    /// Page size.
+    pub limit: usize,
+    /// Continue after this pass (from the previous page's `next`).
+    pub after: Option<PassCursor>,
+    /// Why.
+    pub purpose: Purpose,
+}
+
+/// One page of passes.
+#[derive(Debug, Clone)]
+pub struct PassesAnswer {
+    /// The detections, ordered by time.
+    pub passes: Vec<StoredSighting>,
+    /// Cursor of the next page, if the page is full.
+    pub next: Option<PassCursor>,
+    /// The audit record.
+    pub audit: AuditRecord,
+}
+
+/// The query service over a store and an audit log.
+pub struct QueryService<S, A> {
+    store: S,
+    audit: A,
+    registry: Arc<CameraRegistry>,
+    cameras_by_district: HashMap<String, Vec<String>>,
+    builder: TrackBuilder,
+    limits: QueryLimits,
+    metrics: QueryMetrics,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
+    /// A service reading `store`, auditing to `audit`.
+    pub fn new(
+        store: S,
+        audit: A,
+        registry: Arc<CameraRegistry>,
+        params: TrackParams,
+        limits: QueryLimits,
+        metrics: QueryMetrics,
+    ) -> Result<Self, crate::track::ParamsError> {
+        let mut cameras_by_district: HashMap<String, Vec<String>> = HashMap::new();
+        for camera in registry.cameras() {
+            cameras_by_district
+                .entry(camera.district.clone())
+                .or_default()
+                .push(camera.camera_id.clone());
+        }
+        Ok(Self {
+            store,
+            audit,
+            registry,
+            cameras_by_district,
+            builder: TrackBuilder::new(params)?,
+            limits,
+            metrics,
+        })
+    }
+
+    /// The camera registry the service joins against.
+    pub fn registry(&self) -> &CameraRegistry {
+        &self.registry
+    }
+
+    /// The service's metrics.
+    pub fn metrics(&self) -> &QueryMetrics {
+        &self.metrics
+    }
+
+    fn check_window(from_ms: i64, to_ms: i64, max_ms: i64) -> Result<(), QueryError> {
+        if from_ms >= to_ms {
+            return Err(QueryError::bad_request(
+                "invalid_window",
+                "from must be before to",
+            ));
+        }
+        if to_ms.saturating_sub(from_ms) > max_ms {
+            return Err(QueryError::bad_request(
+                "window_too_long",
+                format!("the window may be at most {} hours", max_ms / 3_600_000),
+            ));
+        }
+        Ok(())
+    }
+
+    fn require_search(caller: &Caller) -> Result<(), QueryError> {
+        if caller.principal.role.may_search() {
+            Ok(())
+        } else {
+            Err(QueryError::forbidden(format!(
+                "role {} may not search detections",
+                caller.principal.role.as_str()
+            )))
+        }
+    }
+
+    async fn write_audit(
+        &self,
+        caller: &Caller,
+        purpose: &Purpose,
+        kind: &str,
+        parameters: serde_json::Value,
+        result_count: u64,
+    ) -> Result<AuditRecord, QueryError> {
+        let entry = AuditEntry {
+            at_ms: now_ms(),
+            user: caller.principal.user.clone(),
+            role: caller.principal.role.as_str().to_string(),
+            case_id: purpose.case_id.clone(),
+            reason: purpose.reason.clone(),
+            kind: kind.to_string(),
+            parameters_json: parameters.to_string(),
+            result_count,
+            client_addr: caller.client_addr.clone(),
+        };
+        self.audit.append(entry).await.map_err(|error| {
+            tracing::error!(%error, kind, "audit write failed; query refused");
+            QueryError::unavailable(
+                "audit_unavailable",
+                "the audit log cannot be written; no results are released",
+            )
+        })
+    }
+
+    /// Resolve the asked subject to the keys to read.
+    async fn resolve_keys(
+        &self,
+        request: &TrackRequest,
+    ) -> Result<(String, Vec<KeyMatch>), QueryError> {
+        let exact = |key: String| KeyMatch {
+            key,
+            kind: MatchKind::Exact,
+            confidence: 1.0,
+        };
+        match &request.subject {
+            Subject::SubjectKey(key) => {
+                let key = key.trim();
+                if key.is_empty() || key.len() > 128 || key.chars().any(char::is_control) {
+                    return Err(QueryError::bad_request(
+                        "invalid_subject_key",
+                        "subject keys are 1-128 bytes without control characters",
+                    ));
+                }
+                Ok((key.to_string(), vec![exact(key.to_string())]))
+            }
+            Subject::Plate(raw) if raw.contains(['?', '*']) => {
+                let pattern = pattern_to_like(raw).map_err(|error| {
+                    QueryError::bad_request("invalid_pattern", error.to_string())
+                })?;
+                let found = self
+                    .store
+                    .keys_like(
+                        pattern.literal_prefix(),
+                        pattern.as_like(),
+                        request.from_ms,
+                        request.to_ms,
+                        self.limits.max_pattern_keys + 1,
+                    )
+                    .await
+                    .map_err(store_failed)?;
+                let keys: BTreeSet<String> = found
+                    .into_iter()
+                    .filter(|key| pattern.matches(key))
+                    .collect();
+                if keys.len() > self.limits.max_pattern_keys {
+                    return Err(QueryError::bad_request(
+                        "pattern_too_broad",
+                        format!(
+                            "the pattern matches more than {} plates; add characters",
+                            self.limits.max_pattern_keys
+                        ),
+                    ));
+                }
+                let matches = keys
+                    .into_iter()
+                    .map(|key| KeyMatch {
+                        key,
+                        kind: MatchKind::Pattern,
+                        confidence: 1.0,
+                    })
+                    .collect();
+                Ok((pattern.pattern().to_string(), matches))
+            }
+            Subject::Plate(raw) => {
+                if raw.len() > 64 {
+                    return Err(QueryError::bad_request(
+                        "invalid_plate",
+                        "plate is too long",
+                    ));
+                }
+                let key = plate::normalize(raw);
+                if key.is_empty() {
+                    return Err(QueryError::bad_request(
+                        "invalid_plate",
+                        "nothing left of the plate after normalisation",
+                    ));
+                }
+                let mut matches = vec![exact(key.clone())];
+                if request.fuzzy {
+                    let variants =
+                        crate::track::misread_variants(&key, self.limits.max_fuzzy_variants);
+                    let names: Vec<String> = variants.iter().map(|(v, _)| v.clone()).collect();
+                    let seen: BTreeSet<String> = self
+                        .store
+                        .keys_seen(&names, request.from_ms, request.to_ms)
+                        .await
+                        .map_err(store_failed)?
+                        .into_iter()
+                        .collect();
+                    matches.extend(variants.into_iter().filter(|(v, _)| seen.contains(v)).map(
+                        |(key, confidence)| KeyMatch {
+                            key,
+                            kind: MatchKind::Fuzzy,
+                            confidence,
+                        },
+                    ));
+                }
+                Ok((key, matches))
+            }
+        }
+    }
+
+    /// Reconstruct a track, audit it, return it.
+    pub async fn track(
+        &self,
+        caller: &Caller,
+        request: TrackRequest,
+    ) -> Result<TrackAnswer, QueryError> {
+        let started = Instant::now();
+        let result = self.track_inner(caller, request).await;
+        self.metrics.observe("track", &result, started.elapsed());
+        result
+    }
+
+    async fn track_inner(
+        &self,
+        caller: &Caller,
+        request: TrackRequest,
+    ) -> Result<TrackAnswer, QueryError> {
+        Self::require_search(caller)?;
+        Self::check_window(
+            request.from_ms,
+            request.to_ms,
+            self.limits.max_track_window_ms,
+        )?;
+        if now_ms().saturating_sub(request.from_ms) > self.limits.supervisor_track_age_ms
+            && !caller.principal.role.is_supervisor()
+        {
+            return Err(QueryError::forbidden(format!(
+                "tracks starting more than {} days ago need the supervisor role",
+                self.limits.supervisor_track_age_ms / 86_400_000
+            )));
+        }
+        let (asked, keys) = self.resolve_keys(&request).await?;
+        let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+        let stored = self
+            .store
+            .sightings(
+                &names,
+                request.from_ms,
+                request.to_ms,
+                self.limits.max_track_rows,
+            )
+            .await
+            .map_err(store_failed)?;
+        let by_key: HashMap<&str, &KeyMatch> = keys.iter().map(|k| (k.key.as_str(), k)).collect();
+        let raw: Vec<RawSighting> = stored
+            .into_iter()
+            .filter_map(|s| {
+                let matched = by_key.get(s.subject_key.as_str())?;
+                Some(RawSighting {
+                    event_id: s.event_id,
+                    camera_id: s.camera_id,
+                    captured_at_ms: s.captured_at_ms,
+                    subject_key: s.subject_key,
+                    plate: s.plate,
+                    plate_confidence: s.plate_confidence,
+                    object_class: s.object_class,
+                    has_snapshot: s.has_snapshot,
+                    match_kind: matched.kind,
+                    match_confidence: matched.confidence,
+                })
+            })
+            .collect();
+        let track = self.builder.build(raw, &self.registry);
+        let parameters = json!({
+            "subject": match &request.subject {
+                Subject::Plate(_) => "plate",
+                Subject::SubjectKey(_) => "subject_key",
+            },
+            "asked": asked,
+            "from_ms": request.from_ms,
+            "to_ms": request.to_ms,
+            "fuzzy": request.fuzzy,
+            "keys_read": keys.len(),
+        });
+        let audit = self
+            .write_audit(
+                caller,
+                &request.purpose,
+                "track",
+                parameters,
+                track.sightings.len() as u64,
+            )
+            .await?;
+        Ok(TrackAnswer {
+            asked,
+            keys,
+            from_ms: request.from_ms,
+            to_ms: request.to_ms,
+            track,
+            audit,
+        })
+    }
+
+    /// One page of passes, audited.
+    pub async fn passes(
+        &self,
+        caller: &Caller,
+        request: PassesRequest,
+    ) -> Result<PassesAnswer, QueryError> {
+        let started = Instant::now();
+        let result = self.passes_inner(caller, request).await;
+        self.metrics.observe("passes", &result, started.elapsed());
+        result
+    }
+
+    async fn passes_inner(
+        &self,
+        caller: &Caller,
+        request: PassesRequest,
+    ) -> Result<PassesAnswer, QueryError> {
+        Self::require_search(caller)?;
+        Self::check_window(
+            request.from_ms,
+            request.to_ms,
+            self.limits.max_passes_window_ms,
+        )?;
+        if request.limit == 0 || request.limit > self.limits.max_passes_page {
+            return Err(QueryError::bad_request(
+                "invalid_limit",
+                format!("limit must be 1-{}", self.limits.max_passes_page),
+            ));
+        }
+        let (cameras, place) = match &request.place {
+            Place::District(district) => {
+                let cameras = self.cameras_by_district.get(district).ok_or_else(|| {
+                    QueryError::bad_request("unknown_district", "no such district")
+                })?;
+                (cameras.clone(), json!({ "district": district }))
+            }
+            Place::Cameras(ids) => {
+                if ids.is_empty() || ids.len() > self.limits.max_cameras {
+                    return Err(QueryError::bad_request(
+                        "invalid_cameras",
+                        format!("name 1-{} cameras", self.limits.max_cameras),
+                    ));
+                }
+                if let Some(unknown) = ids.iter().find(|id| self.registry.get(id).is_none()) {
+                    return Err(QueryError::bad_request(
+                        "unknown_camera",
+                        format!("unknown camera {}", unknown.escape_debug()),
+                    ));
+                }
+                (ids.clone(), json!({ "cameras": ids }))
+            }
+        };
+        let districts: BTreeSet<&str> = cameras
+            .iter()
+            .filter_map(|id| self.registry.get(id).map(|c| c.district.as_str()))
+            .collect();
+        let broad = request.to_ms - request.from_ms > self.limits.supervisor_passes_window_ms
+            || districts.len() > 1;
+        if broad && !caller.principal.role.is_supervisor() {
+            return Err(QueryError::forbidden(format!(
+                "passes over more than {} minutes or more than one district need the supervisor role",
+                self.limits.supervisor_passes_window_ms / 60_000
+            )));
+        }
+        let passes = self
+            .store
+            .passes(
+                &cameras,
+                request.from_ms,
+                request.to_ms,
+                request.after,
+                request.limit,
+            )
+            .await
+            .map_err(store_failed)?;
+        let next = (passes.len() == request.limit)
+            .then(|| passes.last())
+            .flatten()
+            .map(|last| PassCursor {
+                captured_at_ms: last.captured_at_ms,
+                event_id: last.event_id,
+            });
+        let parameters = json!({
+            "place": place,
+            "from_ms": request.from_ms,
+            "to_ms": request.to_ms,
+            "limit": request.limit,
+            "after": request.after.map(|c| format!("{}:{}", c.captured_at_ms, c.event_id)),
+        });
+        let audit = self
+            .write_audit(
+                caller,
+                &request.purpose,
+                "passes",
+                parameters,
+                passes.len() as u64,
+            )
+            .await?;
+        Ok(PassesAnswer {
+            passes,
+            next,
+            audit,
+        })
+    }
+
+    /// A thumbnail, audited. `Ok(None)` when none is stored (also audited: the look-up was
+    /// made).
+    pub async fn snapshot(
+        &self,
+        caller: &Caller,
+        event_id: EventId,
+        purpose: Purpose,
+    ) -> Result<(Option<Vec<u8>>, AuditRecord), QueryError> {
+        let started = Instant::now();
+        let result = async {
+            Self::require_search(caller)?;
+            let jpeg = self.store.snapshot(event_id).await.map_err(store_failed)?;
+            let audit = self
+                .write_audit(
+                    caller,
+                    &purpose,
+                    "snapshot",
+                    json!({ "event_id": event_id.to_string() }),
+                    u64::from(jpeg.is_some()),
+                )
+                .await?;
+            Ok((jpeg, audit))
+        }
+        .await;
+        self.metrics.observe("snapshot", &result, started.elapsed());
+        result
+    }
+}
+
+fn store_failed(error: crate::store::StoreError) -> QueryError {
+    tracing::error!(%error, "storage read failed");
+    QueryError::unavailable(
+        "storage_unavailable",
+        "storage could not be read; try again",
+    )
+}
+
+/// Parse a pass cursor `"<captured_at_ms>:<event id hex>"`.
+pub fn parse_cursor(text: &str) -> Result<PassCursor, QueryError> {
+    let bad = || {
+        QueryError::bad_request(
+            "invalid_cursor",
+            "after must be a cursor from a previous page",
+        )
+    };
+    let (ms, id) = text.split_once(':').ok_or_else(bad)?;
+    let captured_at_ms = ms.parse().map_err(|_| bad())?;
+    let mut bytes = [0u8; 16];
+    hex::decode_to_slice(id, &mut bytes).map_err(|_| bad())?;
+    Ok(PassCursor {
+        captured_at_ms,
+        event_id: EventId(bytes),
+    })
+}
+
+/// Format a pass cursor for the next page.
+pub fn format_cursor(cursor: &PassCursor) -> String {
+    format!("{}:{}", cursor.captured_at_ms, cursor.event_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purposes_are_required_and_bounded() {
+        assert!(Purpose::new(Some("CASE-1"), Some("robbery")).is_ok());
+        assert_eq!(
+            Purpose::new(None, Some("x")).expect_err("missing").code,
+            "missing_case"
+        );
+        assert_eq!(
+            Purpose::new(Some("  "), Some("x")).expect_err("blank").code,
+            "missing_case"
+        );
+        assert_eq!(
+            Purpose::new(Some("C'; DROP TABLE audit_log; --"), Some("x"))
+                .expect_err("hostile")
+                .code,
+            "invalid_case"
+        );
+        assert_eq!(
+            Purpose::new(Some("C1"), None).expect_err("reason").code,
+            "missing_reason"
+        );
+        assert_eq!(
+            Purpose::new(Some("C1"), Some("a\u{0}b"))
+                .expect_err("control")
+                .code,
+            "invalid_reason"
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let cursor = PassCursor {
+            captured_at_ms: 1_764_000_000_123,
+            event_id: EventId([0xAB; 16]),
+        };
+        assert_eq!(parse_cursor(&format_cursor(&cursor)), Ok(cursor));
+        assert!(parse_cursor("12:zz").is_err());
+        assert!(parse_cursor("nope").is_err());
+    }
+}

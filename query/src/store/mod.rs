@@ -1,0 +1,146 @@
+//! What the query service reads, as a trait with one implementation per backend
+//! (DESIGN.md, "Two ways to run"): [`clickhouse::ClickhouseStore`] for the distributed mode.
+//! The track logic never sees which backend answered.
+//!
+//! Every read is one primary-key range (or a short list of them): sightings by
+//! `(subject_key, captured_at_ms)`, passes by `(camera_id, captured_at_ms)`, keys by
+//! `(subject_key, day)` in the small per-day key table, a snapshot by `event_id`. Values are
+//! bound as parameters, never spliced into SQL text.
+
+pub mod clickhouse;
+
+use std::future::Future;
+
+use camtrail_model::audit::AuditRecord;
+use camtrail_model::{EventId, ObjectClass};
+
+/// A storage read failed.
+#[derive(Debug, thiserror::Error)]
+#[error("storage read failed: {0}")]
+pub struct StoreError(pub String);
+
+/// One stored detection as a track or pass list needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSighting {
+    /// Idempotency key.
+    pub event_id: EventId,
+    /// Camera.
+    pub camera_id: String,
+    /// Capture instant, unix ms UTC.
+    pub captured_at_ms: i64,
+    /// Stored subject key.
+    pub subject_key: String,
+    /// Plate as read.
+    pub plate: String,
+    /// Reader confidence.
+    pub plate_confidence: f32,
+    /// What was seen.
+    pub object_class: ObjectClass,
+    /// Whether a thumbnail is stored.
+    pub has_snapshot: bool,
+}
+
+/// Where a page of passes ends: the next page starts after this `(captured_at_ms, event_id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PassCursor {
+    /// Capture instant of the last pass returned.
+    pub captured_at_ms: i64,
+    /// Its event id.
+    pub event_id: EventId,
+}
+
+/// Which audit records to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this case.
+    pub case_id: Option<String>,
+    /// Only this user.
+    pub user: Option<String>,
+    /// At most this many (all when `None`).
+    pub limit: Option<usize>,
+}
+
+/// The read side of storage.
+pub trait SightingStore: Send + Sync + 'static {
+    /// Which of `keys` were seen in `[from_ms, to_ms)` (by the per-day key table).
+    fn keys_seen(
+        &self,
+        keys: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Distinct keys seen in `[from_ms, to_ms)` that match the SQL `LIKE` pattern `like`
+    /// (escape `\`) and start with `prefix`, at most `limit`.
+    fn keys_like(
+        &self,
+        prefix: &str,
+        like: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Sightings of `keys` in `[from_ms, to_ms)`, each `event_id` once, ordered by time, at
+    /// most `limit`.
+    fn sightings(
+        &self,
+        keys: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredSighting>, StoreError>> + Send;
+
+    /// Detections at `cameras` in `[from_ms, to_ms)` after `after`, each `event_id` once,
+    /// ordered by `(captured_at_ms, event_id)`, at most `limit`.
+    fn passes(
+        &self,
+        cameras: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<PassCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredSighting>, StoreError>> + Send;
+
+    /// Audit records, every stored copy (duplicates from re-deliveries included), ordered by
+    /// `(node_id, seq)`; only those of `case_id` / `user` when given, at most `limit`.
+    fn audit_records(
+        &self,
+        filter: AuditFilter,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+
+    /// The thumbnail of `event_id`, if one is stored.
+    fn snapshot(
+        &self,
+        event_id: EventId,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+}
+
+/// `YYYY-MM-DD` (UTC) of a unix-ms instant, for `Date` columns.
+pub fn utc_day(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    // Civil-from-days (Howard Hinnant), valid for the whole i64 ms range we accept.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_days() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(1_764_158_400_000), "2025-11-26");
+        assert_eq!(utc_day(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_day(-1), "1969-12-31");
+    }
+}

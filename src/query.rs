@@ -1,0 +1,191 @@
+//! `camtrail query`, `camtrail track`, `camtrail users issue`, `camtrail audit verify`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use camtrail_query::auth::{Role, UsersFile, issue as issue_user};
+use camtrail_query::client::{TrackFormat, TrackQueryArgs, get, track_path, track_table};
+use camtrail_query::node::QueryNode;
+use camtrail_query::store::clickhouse::ClickhouseStore;
+use camtrail_query::store::{AuditFilter, SightingStore};
+
+use crate::config::Config;
+
+/// Run a query node until SIGTERM / Ctrl-C; in-flight requests finish first.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let node = QueryNode::bind(&config.query, &config.kafka, &config.clickhouse).await?;
+    node.run_until_stopped(crate::shutdown::signal()).await
+}
+
+/// Options of `camtrail track`.
+#[derive(Debug, clap::Args)]
+pub struct TrackArgs {
+    /// Plate as read or typed (normalised by the node); `?` one character, `*` any run.
+    #[arg(long)]
+    pub plate: String,
+    /// Window start: RFC 3339 (2025-11-26T08:00:00+08:00) or unix ms.
+    #[arg(long)]
+    pub from: String,
+    /// Window end (exclusive).
+    #[arg(long)]
+    pub to: String,
+    /// Case id (required; audited).
+    #[arg(long = "case")]
+    pub case_id: String,
+    /// Reason (required; audited).
+    #[arg(long)]
+    pub reason: String,
+    /// Also find sightings stored under plausible misreadings of the plate.
+    #[arg(long)]
+    pub fuzzy: bool,
+    /// Output: a table, the JSON answer, GeoJSON, or a PNG map.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the output here instead of stdout (required for png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Query node base URL.
+    #[arg(
+        long,
+        env = "CAMTRAIL_QUERY_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+    /// Bearer token (from `camtrail users issue`).
+    #[arg(long, env = "CAMTRAIL_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// Output formats of `camtrail track`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Readable table.
+    Table,
+    /// The JSON answer.
+    Json,
+    /// GeoJSON FeatureCollection.
+    Geojson,
+    /// PNG map.
+    Png,
+}
+
+/// Ask a query node for a track and print or save it.
+pub async fn track(args: TrackArgs) -> anyhow::Result<()> {
+    let query = TrackQueryArgs {
+        plate: args.plate,
+        from: args.from,
+        to: args.to,
+        case_id: args.case_id,
+        reason: args.reason,
+        fuzzy: args.fuzzy,
+    };
+    let format = match args.format {
+        Format::Table | Format::Json => TrackFormat::Json,
+        Format::Geojson => TrackFormat::GeoJson,
+        Format::Png => TrackFormat::Png,
+    };
+    if args.format == Format::Png && args.out.is_none() {
+        anyhow::bail!("--format png needs --out FILE.png");
+    }
+    let body = get(&args.url, &track_path(&query, format), &args.token).await?;
+    let output = if args.format == Format::Table {
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).context("the node's answer is not JSON")?;
+        track_table(&answer).into_bytes()
+    } else {
+        body
+    };
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, &output)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => std::io::stdout().write_all(&output)?,
+    }
+    Ok(())
+}
+
+/// Options of `camtrail users issue`.
+#[derive(Debug, clap::Args)]
+pub struct UsersIssueArgs {
+    /// User name (recorded in every audit record of theirs).
+    #[arg(long)]
+    pub name: String,
+    /// Role.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// The users file to add to (created if missing). Stores only the token's hash.
+    #[arg(long, default_value = "users.toml")]
+    pub users: PathBuf,
+}
+
+/// Roles, as CLI values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Tracks and passes within ordinary bounds.
+    Investigator,
+    /// Broad searches and the audit log.
+    Supervisor,
+    /// Camera lookups and metrics.
+    Operator,
+}
+
+/// Mint a token, add its hash to the users file, print the token once.
+pub fn issue(args: UsersIssueArgs) -> anyhow::Result<()> {
+    let role = match args.role {
+        RoleArg::Investigator => Role::Investigator,
+        RoleArg::Supervisor => Role::Supervisor,
+        RoleArg::Operator => Role::Operator,
+    };
+    let mut file: UsersFile = if args.users.exists() {
+        toml::from_str(&std::fs::read_to_string(&args.users)?)
+            .with_context(|| format!("reading {}", args.users.display()))?
+    } else {
+        UsersFile::default()
+    };
+    anyhow::ensure!(
+        !file.user.iter().any(|u| u.name == args.name),
+        "user {} already exists in {}",
+        args.name,
+        args.users.display()
+    );
+    let issued = issue_user(&args.name, role);
+    file.user.push(issued.entry);
+    std::fs::write(&args.users, toml::to_string_pretty(&file)?)
+        .with_context(|| format!("writing {}", args.users.display()))?;
+    eprintln!(
+        "added {} ({}) to {}; the token below is shown once",
+        args.name,
+        role.as_str(),
+        args.users.display()
+    );
+    println!("{}", issued.token);
+    Ok(())
+}
+
+/// Check every audit chain stored in ClickHouse; exit non-zero at the first broken link.
+pub async fn verify(config: Config) -> anyhow::Result<()> {
+    let store = ClickhouseStore::new(&config.clickhouse);
+    let records = store
+        .audit_records(AuditFilter::default())
+        .await
+        .context("reading audit_log")?;
+    let total = records.len();
+    let report = camtrail_model::audit::verify_all(records);
+    for (node, count) in &report.chains {
+        println!("chain {node}: {count} records");
+    }
+    if report.broken.is_empty() {
+        println!(
+            "audit log intact: {} chains, {total} stored records",
+            report.chains.len()
+        );
+        return Ok(());
+    }
+    for broken in &report.broken {
+        println!("BROKEN: {broken}");
+    }
+    anyhow::bail!("{} audit chain(s) broken", report.broken.len())
+}
