@@ -8,9 +8,16 @@
 //!   or pattern sighting) before or after it — a misread inside a stretch of the asked
 //!   vehicle's track, not a lone sighting long before or after it, where reachability at
 //!   120 km/h would admit half the city;
-//! - **in space**: the nearest anchor before it and the nearest anchor after it (each where
-//!   one exists) are reachable from it at `fuzzy_max_speed_kmh` in the elapsed time plus
-//!   `clock_slack_ms` (camera clocks disagree by seconds).
+//! - **in space**: between two anchors, the detour through the candidate — distance from
+//!   the anchor before it plus distance to the anchor after it — is drivable at
+//!   `fuzzy_max_speed_kmh` in the time between the anchors plus `clock_slack_ms` (camera
+//!   clocks disagree by seconds): the candidate lies inside the ellipse the vehicle could
+//!   have covered, not merely within reach of each anchor separately, which in a dense
+//!   plate population admits look-alike plates driving a few km away. Before the first or
+//!   after the last anchor there is one side to judge from: the candidate must be within
+//!   `fuzzy_max_edge_gap_ms` (default 2 min) of that anchor and reachable from it in the
+//!   elapsed time plus slack (a look-alike whose trip ends near where the asked one starts
+//!   is otherwise indistinguishable from a misread first sighting).
 //!
 //! Anchors are never filtered, so every candidate is judged against the same anchors and the
 //! result does not depend on which other candidates exist. When there is no anchor at all
@@ -82,9 +89,28 @@ fn fits(
         .into_iter()
         .flatten()
         .any(|anchor| elapsed_ms(anchor, candidate) <= params.fuzzy_max_gap_ms);
-    close_in_time
-        && before.is_none_or(|anchor| reachable(anchor, candidate, params))
-        && after.is_none_or(|anchor| reachable(candidate, anchor, params))
+    if !close_in_time {
+        return false;
+    }
+    match (before, after) {
+        (Some(before), Some(after)) => {
+            let detour_km = great_circle_km(before.lat, before.lon, candidate.lat, candidate.lon)
+                + great_circle_km(candidate.lat, candidate.lon, after.lat, after.lon);
+            let allowed_ms = elapsed_ms(before, after).saturating_add(params.clock_slack_ms);
+            detour_km <= reach_km(params.fuzzy_max_speed_kmh, allowed_ms)
+                && reachable(before, candidate, params)
+                && reachable(candidate, after, params)
+        }
+        (Some(anchor), None) => {
+            elapsed_ms(anchor, candidate) <= params.fuzzy_max_edge_gap_ms
+                && reachable(anchor, candidate, params)
+        }
+        (None, Some(anchor)) => {
+            elapsed_ms(candidate, anchor) <= params.fuzzy_max_edge_gap_ms
+                && reachable(candidate, anchor, params)
+        }
+        (None, None) => true,
+    }
 }
 
 /// Whether `to` can be reached from `from` at the plausible speed, allowing for clock slack.
@@ -134,6 +160,27 @@ mod tests {
     }
 
     #[test]
+    fn drops_a_candidate_each_anchor_could_reach_but_not_on_the_way() {
+        let params = TrackParams::default();
+        // Anchors 1 km apart, 2 min apart; the candidate is 3 km off to the side: reachable
+        // from each anchor alone (3 min at 120 km/h with slack is 6 km), but the detour
+        // through it (6+ km) does not fit in the 3 minutes between them (with slack).
+        let input = vec![
+            sighting(1, at(0), east(0.0), MatchKind::Exact),
+            sighting(
+                2,
+                at(60),
+                (22.5 + 3.0 / 111.0, 114.0 + 0.5 / 102.8),
+                MatchKind::Fuzzy,
+            ),
+            sighting(3, at(120), east(1.0), MatchKind::Exact),
+        ];
+        let (kept, dropped) = keep_fitting(input, &params);
+        assert_eq!(kinds(&kept).len(), 2);
+        assert_eq!(dropped.len(), 1);
+    }
+
+    #[test]
     fn drops_a_candidate_too_far_from_the_track() {
         let params = TrackParams::default();
         // 30 km away one minute after the vehicle was seen: 30 km in 2 min (with slack) is
@@ -169,10 +216,10 @@ mod tests {
     #[test]
     fn clock_slack_allows_small_disagreements() {
         let params = TrackParams::default();
-        // 1.5 km "at the same instant": impossible without slack, fine with 60 s of it.
+        // 400 m "at the same instant": impossible without slack, fine with 15 s of it.
         let input = vec![
             sighting(1, at(0), east(0.0), MatchKind::Exact),
-            sighting(2, at(0), east(1.5), MatchKind::Fuzzy),
+            sighting(2, at(0), east(0.4), MatchKind::Fuzzy),
         ];
         assert_eq!(keep_fitting(input.clone(), &params).0.len(), 2);
         let strict = TrackParams {

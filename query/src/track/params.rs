@@ -24,9 +24,15 @@ pub struct TrackParams {
     /// where reachability says little. Default 10 min (consecutive sightings of a moving
     /// vehicle are a minute or two apart).
     pub fuzzy_max_gap_ms: i64,
+    /// Before the first or after the last anchor there is only one side to judge from, so a
+    /// candidate there must be closer in time: within this of the anchor. Default 2 min (a
+    /// misread first or last sighting is one camera away from the track; a look-alike plate
+    /// whose trip merely ends near where the asked one starts is not). Must not exceed
+    /// `fuzzy_max_gap_ms`.
+    pub fuzzy_max_edge_gap_ms: i64,
     /// Camera clocks may be off by this much (the synthetic city skews them by up to 2 s, real
     /// gateways drift more); added to the elapsed time when checking a fuzzy candidate's fit.
-    /// Default 60 s.
+    /// Default 15 s (the synthetic city skews clocks by up to 2 s; NTP-synced cameras stay well inside).
     pub clock_slack_ms: i64,
     /// Most sightings a track keeps (after burst collapse); later ones are dropped with
     /// [`crate::track::DropReason::BeyondLimit`] and the track is marked truncated.
@@ -42,7 +48,8 @@ impl Default for TrackParams {
             max_speed_kmh: 200.0,
             fuzzy_max_speed_kmh: 120.0,
             fuzzy_max_gap_ms: 10 * 60_000,
-            clock_slack_ms: 60_000,
+            fuzzy_max_edge_gap_ms: 2 * 60_000,
+            clock_slack_ms: 15_000,
             max_sightings: 10_000,
         }
     }
@@ -77,6 +84,12 @@ impl TrackParams {
         if self.fuzzy_max_gap_ms <= 0 {
             return fail("fuzzy_max_gap_ms", "must be positive");
         }
+        if self.fuzzy_max_edge_gap_ms <= 0 || self.fuzzy_max_edge_gap_ms > self.fuzzy_max_gap_ms {
+            return fail(
+                "fuzzy_max_edge_gap_ms",
+                "must be positive and at most fuzzy_max_gap_ms",
+            );
+        }
         if self.clock_slack_ms < 0 {
             return fail("clock_slack_ms", "must not be negative");
         }
@@ -110,12 +123,13 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        let cases: [(&str, Breaker); 7] = [
+        let cases: [(&str, Breaker); 8] = [
             ("burst_window_ms", |p| p.burst_window_ms = -1),
             ("trip_gap_ms", |p| p.trip_gap_ms = 0),
             ("max_speed_kmh", |p| p.max_speed_kmh = f64::NAN),
             ("fuzzy_max_speed_kmh", |p| p.fuzzy_max_speed_kmh = 300.0),
             ("fuzzy_max_gap_ms", |p| p.fuzzy_max_gap_ms = 0),
+            ("fuzzy_max_edge_gap_ms", |p| p.fuzzy_max_edge_gap_ms = 0),
             ("clock_slack_ms", |p| p.clock_slack_ms = -5),
             ("max_sightings", |p| p.max_sightings = 0),
         ];

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Query benchmark (issue 6): 30-day track latency for random plates with ROWS detections
+# (default 100 million, ~3 million plates, 30 days) in ClickHouse on this machine:
+#   (api) through `camtrail query`'s HTTP API: token check, ClickHouse read, reconstruction,
+#         audit record to Kafka (acks=all) before the answer, JSON;
+#   (sql) the bare SQL the node issues, over ClickHouse's HTTP interface;
+# p50/p99 of each and their ratio, plus rows read per query from system.query_log (the
+# primary-key index at work). Appends the figures to BENCHMARKS.md.
+#
+#   benches/query.sh     # ROWS=100000000 PLATES=3000000 REQUESTS=2000 KEEP=1 (keep the data)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROWS="${ROWS:-100000000}"
+PLATES="${PLATES:-3000000}"
+REQUESTS="${REQUESTS:-2000}"
+DB="${DB:-qbench_${ROWS}}"
+OUT="${OUT:-target/bench-query}"
+CHUNK=10000000
+BIN=target/release/camtrail
+BENCH=target/release/examples/track_bench
+CH="clickhouse-client --host 127.0.0.1 --port 9000"
+
+log() { printf '[query-bench] %s\n' "$*" >&2; }
+
+cargo build --release -q -p camtrail
+cargo build --release -q -p camtrail-query --example track_bench
+deploy/local/services.sh up >&2
+mkdir -p "$OUT"
+
+RUN="qbench$(date +%s)"
+export CAMTRAIL_CLICKHOUSE__DATABASE="$DB"
+export CAMTRAIL_KAFKA__DETECTIONS_TOPIC="$RUN.detections.v1"
+export CAMTRAIL_KAFKA__DEAD_LETTER_TOPIC="$RUN.dlq.v1"
+export CAMTRAIL_KAFKA__AUDIT_TOPIC="$RUN.audit.v1"
+export CAMTRAIL_KAFKA__DETECTIONS_PARTITIONS=1
+
+[ -f "$OUT/city/cameras.csv" ] || "$BIN" city --seed 7 --out "$OUT/city" >&2
+"$BIN" migrate --cameras "$OUT/city/cameras.csv" >&2
+
+# The 30 days end at the start of the current hour, so tracks are "recent" (no supervisor
+# tier) and the data stays the same between runs on the same day.
+END_MS=$(( $(date +%s) / 3600 * 3600 * 1000 ))
+START_MS=$(( END_MS - 30 * 86400000 ))
+STORED=$($CH -q "SELECT count() FROM $DB.detections")
+if [ "$STORED" -ne "$ROWS" ]; then
+    log "loading $ROWS detections into $DB ($PLATES plates, 30 days, the city's cameras)"
+    $CH -q "DROP DATABASE $DB"
+    "$BIN" migrate --cameras "$OUT/city/cameras.csv" >&2
+    LOADED=0
+    T0=$(date +%s)
+    while [ "$LOADED" -lt "$ROWS" ]; do
+        N=$(( ROWS - LOADED < CHUNK ? ROWS - LOADED : CHUNK ))
+        # Plate k: 粤 + two letters + four digits (24*24*10,000 combinations), drawn uniformly;
+        # times uniform over the 30 days; cameras uniform over the registry.
+        $CH --max_insert_block_size=1048576 -q "
+            INSERT INTO $DB.detections (subject_key, captured_at_ms, event_id, camera_id,
+                object_class, plate, plate_confidence, vehicle_color, vehicle_type, bbox_x,
+                bbox_y, bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms)
+            WITH
+                (SELECT groupArray(camera_id) FROM $DB.cameras) AS ids,
+                ['A','B','C','D','E','F','G','H','J','K','L','M','N','P','Q','R','S','T','U','V','W','X','Y','Z'] AS letters
+            SELECT
+                concat('粤', letters[p % 24 + 1], letters[intDiv(p, 24) % 24 + 1],
+                       substring(toString(10000 + intDiv(p, 576) % 10000), 2, 4)) AS key,
+                toInt64($START_MS + cityHash64(n, 1) % (30 * 86400000)) AS at,
+                toFixedString(concat(reinterpretAsString(cityHash64(n, 3)), reinterpretAsString(n)), 16),
+                ids[cityHash64(n, 2) % length(ids) + 1],
+                toUInt8(1), key, toFloat32(0.9), toUInt8(n % 10), toUInt8(n % 6),
+                toUInt32(n % 1600), toUInt32(n % 900), toUInt32(200), toUInt32(100), toUInt8(0),
+                'gw-000', at + 300
+            FROM (SELECT number + $LOADED AS n, cityHash64(number + $LOADED, 0) % $PLATES AS p
+                  FROM numbers($N))"
+        LOADED=$(( LOADED + N ))
+        log "  $LOADED / $ROWS rows ($(( $(date +%s) - T0 )) s)"
+    done
+    log "loaded in $(( $(date +%s) - T0 )) s; letting merges settle"
+    $CH -q "OPTIMIZE TABLE $DB.subject_keys_daily" || true
+fi
+DISK=$($CH -q "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = '$DB' AND table = 'detections' AND active")
+PARTS=$($CH -q "SELECT count() FROM system.parts WHERE database = '$DB' AND table = 'detections' AND active")
+
+# Random plates of the population (same formula as the load).
+$CH -q "
+    WITH ['A','B','C','D','E','F','G','H','J','K','L','M','N','P','Q','R','S','T','U','V','W','X','Y','Z'] AS letters
+    SELECT concat('粤', letters[p % 24 + 1], letters[intDiv(p, 24) % 24 + 1],
+                  substring(toString(10000 + intDiv(p, 576) % 10000), 2, 4))
+    FROM (SELECT cityHash64(number, 77) % $PLATES AS p FROM numbers($REQUESTS))" >"$OUT/plates.txt"
+head -200 "$OUT/plates.txt" >"$OUT/warmup.txt"
+
+rm -f "$OUT/users.toml"
+TOKEN=$("$BIN" users issue --name bench --role investigator --users "$OUT/users.toml" 2>/dev/null)
+export CAMTRAIL_QUERY__HTTP_ADDR=127.0.0.1:8080
+export CAMTRAIL_QUERY__REGISTRY_PATH="$OUT/city/cameras.csv"
+export CAMTRAIL_QUERY__USERS_PATH="$OUT/users.toml"
+RUST_LOG=warn "$BIN" query 2>"$OUT/query.log" &
+QUERY_PID=$!
+trap 'kill $QUERY_PID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+
+log "warm-up"
+"$BENCH" api http://127.0.0.1:8080 "$TOKEN" "$OUT/warmup.txt" "$START_MS" "$END_MS" >/dev/null
+"$BENCH" sql http://127.0.0.1:8123 "$DB" "$OUT/warmup.txt" "$START_MS" "$END_MS" >/dev/null
+log "(api) $REQUESTS 30-day tracks through the HTTP API"
+"$BENCH" api http://127.0.0.1:8080 "$TOKEN" "$OUT/plates.txt" "$START_MS" "$END_MS" | tee "$OUT/api.json" >&2
+log "(sql) the same reads as bare SQL over ClickHouse HTTP"
+"$BENCH" sql http://127.0.0.1:8123 "$DB" "$OUT/plates.txt" "$START_MS" "$END_MS" | tee "$OUT/sql.json" >&2
+sleep 8 # query_log flushes every 7.5 s
+$CH -q "SYSTEM FLUSH LOGS" || true
+READ=$($CH -q "SELECT round(avg(read_rows)), max(read_rows), round(avg(result_rows), 1) FROM system.query_log
+    WHERE type = 2 AND query LIKE '%FROM detections WHERE subject_key IN%' AND event_time > now() - 600" | tr '\t' ' ')
+AUDITED=$(kcat -C -b 127.0.0.1:9092 -t "$RUN.audit.v1" -e -q -f '.\n' 2>/dev/null | wc -l || echo "?")
+kill $QUERY_PID; wait $QUERY_PID 2>/dev/null || true
+
+python3 - "$ROWS" "$PLATES" "$OUT" "$DISK" "$PARTS" "$READ" "$AUDITED" <<'PY'
+import json, sys, datetime
+rows, plates, out, disk, parts, read, audited = sys.argv[1:8]
+api = json.load(open(f"{out}/api.json")); sql = json.load(open(f"{out}/sql.json"))
+avg_read, max_read, avg_result = read.split()
+text = f"""
+## Query node (issue 6) — {datetime.date.today().isoformat()}
+
+Command: `benches/query.sh` (ROWS={int(rows):,}, {int(plates):,} plates over 30 days, the
+city's 140,000 cameras, weekly partitions: {parts} active parts, {int(disk) / 2**30:.1f} GiB for
+`detections`). One 2-core machine runs ClickHouse 18.16, Kafka 4.1, the query node and the
+client. {api['requests']:,} random plates, one request at a time, after a 200-request warm-up;
+each API request was audited to Kafka before its answer ({audited} audit records on the
+topic, warm-up included).
+
+| figure | p50 | p99 | max |
+|---|---|---|---|
+| 30-day `Track` through the HTTP API (auth, read, reconstruction, audit, JSON) | {api['p50_ms']:.1f} ms | {api['p99_ms']:.1f} ms | {api['max_ms']:.1f} ms |
+| the node's SQL, bare, over ClickHouse HTTP | {sql['p50_ms']:.1f} ms | {sql['p99_ms']:.1f} ms | {sql['max_ms']:.1f} ms |
+| ratio API / SQL | {api['p50_ms'] / sql['p50_ms']:.2f} | {api['p99_ms'] / sql['p99_ms']:.2f} | |
+
+Targets: API p99 < 25 ms, ratio ≤ 1.5. Index use (system.query_log for the bare reads):
+{avg_read} rows read per query on average (max {max_read}) of {int(rows):,}, for
+{avg_result} rows returned: a primary-key range per weekly partition, not a scan.
+"""
+with open("BENCHMARKS.md", "a") as f:
+    f.write(text)
+print(text)
+PY
