@@ -12,6 +12,8 @@ use camtrail_ingest::sink::batch::DetectionRow;
 use camtrail_ingest::sink::{SinkConfig, SinkNode};
 use camtrail_model::audit::AuditRecord;
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
+use camtrail_proto::v1;
+use camtrail_proto::v1::query_client::QueryClient;
 use camtrail_query::auth::{Role, UsersFile, issue};
 use camtrail_query::client::{ClientError, get};
 use camtrail_query::node::{QueryConfig, QueryNode};
@@ -34,6 +36,7 @@ const CAMERAS: &[(&str, &str, f64, f64)] = &[
 
 struct Setup {
     url: String,
+    grpc: String,
     investigator: String,
     supervisor: String,
     operator: String,
@@ -141,6 +144,7 @@ async fn setup(test: &str) -> Setup {
     std::fs::write(&users, toml::to_string(&file).expect("toml")).expect("users");
     let config = QueryConfig {
         http_addr: "127.0.0.1:0".parse().expect("addr"),
+        grpc_addr: "127.0.0.1:0".parse().expect("addr"),
         node_name: "query-test".into(),
         registry_path: registry,
         users_path: users,
@@ -155,12 +159,14 @@ async fn setup(test: &str) -> Setup {
         .await
         .expect("bind query node");
     let addr: SocketAddr = node.http_addr().expect("addr");
+    let grpc_addr: SocketAddr = node.grpc_addr().expect("grpc addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(node.run_until_stopped(async move {
         let _ = stopped.await;
     }));
     Setup {
         url: format!("http://{addr}"),
+        grpc: format!("http://{grpc_addr}"),
         investigator: investigator.token,
         supervisor: supervisor.token,
         operator: operator.token,
@@ -169,6 +175,15 @@ async fn setup(test: &str) -> Setup {
         dir,
         stop,
     }
+}
+
+fn with_token<T>(token: &str, request: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(request);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
+    request
 }
 
 fn track_path(plate: &str, extra: &str) -> String {
@@ -392,16 +407,48 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
     let wide = json(&setup, &wide_passes, &setup.supervisor).await;
     assert!(wide["passes"].is_array());
 
+    // The same service over gRPC: no token refused, a track answered (and audited).
+    let mut grpc = QueryClient::connect(setup.grpc.clone())
+        .await
+        .expect("grpc");
+    let track_request = || v1::TrackRequest {
+        subject: Some(v1::track_request::Subject::Plate("粤B12345".into())),
+        from_ms: T0 - MIN,
+        to_ms: T0 + 60 * MIN,
+        fuzzy: false,
+        justification: Some(v1::Justification {
+            case_id: "CASE-1".into(),
+            reason: "test".into(),
+        }),
+    };
+    let refused = grpc
+        .track(tonic::Request::new(track_request()))
+        .await
+        .expect_err("no token");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let answer = grpc
+        .track(with_token(&setup.investigator, track_request()))
+        .await
+        .expect("grpc track")
+        .into_inner();
+    assert_eq!(answer.sightings.len(), 4);
+    assert!(
+        answer.audit_id.starts_with("query-test/"),
+        "{}",
+        answer.audit_id
+    );
+
     // Exactly one audit record per answered query, chained, with who/why/what.
     let records = audit_topic(&setup.kafka);
     let kinds: Vec<&str> = records.iter().map(|r| r.entry.kind.as_str()).collect();
     assert_eq!(
         kinds,
         vec![
-            "track", "track", "track", "track", "track", "snapshot", "passes", "passes", "passes"
+            "track", "track", "track", "track", "track", "snapshot", "passes", "passes", "passes",
+            "track"
         ]
     );
-    assert_eq!(camtrail_model::audit::verify_chain(&records), Ok(9));
+    assert_eq!(camtrail_model::audit::verify_chain(&records), Ok(10));
     assert_eq!(records[1].entry.user, "ivy");
     assert_eq!(records[1].entry.case_id, "CASE-1");
     assert_eq!(records[1].entry.result_count, 4);
@@ -435,7 +482,7 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
             .fetch_one()
             .await
             .expect("count");
-        if stored >= 9 {
+        if stored >= 10 {
             break;
         }
         assert!(Instant::now() < deadline, "audit records not loaded");
@@ -455,6 +502,35 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
         assert_eq!(output.status.success(), expect_ok, "{stdout}");
         stdout
     };
+    // Supervisors list audit records by case; investigators may not.
+    let listed = grpc
+        .list_audit(with_token(
+            &setup.supervisor,
+            v1::ListAuditRequest {
+                case_id: "CASE-1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list audit")
+        .into_inner();
+    assert_eq!(
+        listed.records.len(),
+        9,
+        "CASE-1 records (the wide search was C1)"
+    );
+    let denied = grpc
+        .list_audit(with_token(
+            &setup.investigator,
+            v1::ListAuditRequest {
+                case_id: "CASE-1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("investigator");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
     let intact = verify(true);
     assert!(intact.contains("audit log intact: 1 chains"), "{intact}");
 

@@ -6,6 +6,7 @@
 //! - `GET /v1/passes?cameras=a,b|district=X&from=&to=&case=&reason=[&limit=&after=]`
 //! - `GET /v1/snapshots/{event_id}.jpg?case=&reason=`
 //! - `GET /v1/cameras/{camera_id}` (registry only; any role; not audited)
+//! - `GET /v1/audit?case=|user=[&limit=]` (supervisors: audit records)
 //! - `/metrics`, `/healthz`
 //!
 //! Times are unix milliseconds or RFC 3339 (`2025-11-26T08:00:00+08:00`); answers show them
@@ -102,6 +103,7 @@ pub fn router<S: SightingStore, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Rou
         .route("/v1/passes", get(passes::<S, A>))
         .route("/v1/snapshots/{file}", get(snapshot::<S, A>))
         .route("/v1/cameras/{camera_id}", get(camera::<S, A>))
+        .route("/v1/audit", get(audit_list::<S, A>))
         .layer(axum::middleware::from_fn(reject_invalid_utf8))
         .with_state(state)
 }
@@ -508,6 +510,37 @@ async fn snapshot<S: SightingStore, A: AuditLog>(
             },
         )
             .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Query parameters of `/v1/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    case: Option<String>,
+    user: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn audit_list<S: SightingStore, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let caller = caller(&state, &headers, addr)?;
+        let Query(query) = query.map_err(invalid_query)?;
+        let filter = crate::store::AuditFilter {
+            case_id: query.case,
+            user: query.user,
+            limit: Some(query.limit.unwrap_or(1_000).min(10_000)),
+        };
+        state.service.list_audit(&caller, filter).await
+    }
+    .await;
+    match result {
+        Ok(records) => Json(json!({ "records": records })).into_response(),
         Err(error) => error.into_response(),
     }
 }

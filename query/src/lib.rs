@@ -7,13 +7,15 @@
 //! - [`store`]: the read side of storage as a trait, and its ClickHouse implementation.
 //! - [`auth`]: bearer tokens (stored hashed) and roles; [`audit`]: where audit records go.
 //! - [`service`]: the transport-independent query service (limits, roles, audit first).
-//! - [`http`]: the HTTP API over it; [`node`]: `camtrail query`.
+//! - [`http`]: the HTTP API over it, [`grpc`]: the gRPC `Query` service over it;
+//!   [`node`]: `camtrail query`.
 //! - [`render`]: the PNG map and GeoJSON of a track; [`client`]: the HTTP client of
 //!   `camtrail track`.
 
 pub mod audit;
 pub mod auth;
 pub mod client;
+pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod node;

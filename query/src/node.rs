@@ -1,4 +1,4 @@
-//! `camtrail query`: the query node. Binds HTTP, loads the camera registry and the users
+//! `camtrail query`: the query node. Binds HTTP and gRPC, loads the camera registry and the users
 //! file, reads ClickHouse and writes its audit chain to Kafka; serves until shutdown.
 
 use std::future::Future;
@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use camtrail_proto::v1::query_server::QueryServer;
+
 use crate::auth::Users;
+use crate::grpc::QueryGrpc;
 use crate::http::{HttpState, router};
 use crate::metrics::QueryMetrics;
 use crate::service::{QueryLimits, QueryService};
@@ -30,6 +33,8 @@ use crate::track::TrackParams;
 pub struct QueryConfig {
     /// HTTP API, metrics and health.
     pub http_addr: SocketAddr,
+    /// gRPC `camtrail.v1.Query` (with health and reflection).
+    pub grpc_addr: SocketAddr,
     /// Name of this node; its audit chains are `<node_name>/<start ms>`.
     pub node_name: String,
     /// Camera registry CSV (as written by `camtrail city`).
@@ -50,6 +55,7 @@ impl Default for QueryConfig {
     fn default() -> Self {
         Self {
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50052)),
             node_name: "query".into(),
             registry_path: PathBuf::from("cameras.csv"),
             users_path: PathBuf::from("users.toml"),
@@ -80,10 +86,12 @@ impl QueryConfig {
     }
 }
 
-/// A query node bound to its port, ready to serve.
+/// A query node bound to its ports, ready to serve.
 pub struct QueryNode {
     listener: TcpListener,
+    grpc_listener: TcpListener,
     app: Router,
+    grpc: tonic::service::Routes,
 }
 
 type Router = axum::Router;
@@ -132,14 +140,40 @@ impl QueryNode {
             zone,
         });
         let shutdown = CancellationToken::new();
-        let app = router(state).merge(camtrail_ingest::http::router(
+        let app = router(Arc::clone(&state)).merge(camtrail_ingest::http::router(
             Arc::new(metrics_registry),
             shutdown,
         ));
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(camtrail_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("camtrail.v1.Query")
+            .with_service_name("grpc.health.v1.Health")
+            .build_v1()?;
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_service_status("camtrail.v1.Query", tonic_health::ServingStatus::Serving)
+            .await;
+        let grpc = tonic::service::Routes::new(QueryServer::new(QueryGrpc::new(state)))
+            .add_service(health)
+            .add_service(reflection);
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding HTTP {}", config.http_addr))?;
-        Ok(Self { listener, app })
+        let grpc_listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC {}", config.grpc_addr))?;
+        Ok(Self {
+            listener,
+            grpc_listener,
+            app,
+            grpc,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc_listener.local_addr()
     }
 
     /// The bound HTTP address.
@@ -147,19 +181,36 @@ impl QueryNode {
         self.listener.local_addr()
     }
 
-    /// Serve until `shutdown` resolves; in-flight requests finish first.
+    /// Serve HTTP and gRPC until `shutdown` resolves; in-flight requests finish first.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "query node serving");
-        axum::serve(
+        tracing::info!(
+            http = %self.listener.local_addr()?,
+            grpc = %self.grpc_listener.local_addr()?,
+            "query node serving"
+        );
+        let stop = CancellationToken::new();
+        let (http_stop, grpc_stop) = (stop.clone(), stop.clone());
+        let http = axum::serve(
             self.listener,
             self.app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+        .with_graceful_shutdown(async move { http_stop.cancelled().await });
+        let grpc = tonic::transport::Server::builder()
+            .add_routes(self.grpc)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(self.grpc_listener),
+                async move { grpc_stop.cancelled().await },
+            );
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
+        });
+        let (http, grpc) = tokio::join!(http, grpc);
+        http.context("serving HTTP")?;
+        grpc.context("serving gRPC")?;
         tracing::info!("query node stopped");
         Ok(())
     }

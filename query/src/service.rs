@@ -692,6 +692,28 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
     }
 }
 
+impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
+    /// Audit records by case or user (at least one filter), supervisors only.
+    pub async fn list_audit(
+        &self,
+        caller: &Caller,
+        filter: crate::store::AuditFilter,
+    ) -> Result<Vec<AuditRecord>, QueryError> {
+        if !caller.principal.role.is_supervisor() {
+            return Err(QueryError::forbidden(
+                "only supervisors may read the audit log",
+            ));
+        }
+        if filter.case_id.is_none() && filter.user.is_none() {
+            return Err(QueryError::bad_request(
+                "missing_filter",
+                "filter the audit log by case or by user",
+            ));
+        }
+        self.store.audit_records(filter).await.map_err(store_failed)
+    }
+}
+
 fn store_failed(error: crate::store::StoreError) -> QueryError {
     tracing::error!(%error, "storage read failed");
     QueryError::unavailable(

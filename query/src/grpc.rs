@@ -1,0 +1,381 @@
+//! The gRPC `camtrail.v1.Query` service, over the same [`QueryService`] as HTTP: the same
+//! tokens, roles, limits and audit-before-answer. Errors map to gRPC codes with the
+//! service's error code as the message prefix (`missing_case: ...`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use camtrail_model::EventId;
+use camtrail_model::audit::AuditRecord;
+use camtrail_proto::v1;
+use camtrail_proto::v1::query_server::Query;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::audit::AuditLog;
+use crate::http::HttpState;
+use crate::service::{
+    Caller, PassesRequest, Place, Purpose, QueryError, Subject, TrackRequest, format_cursor,
+    parse_cursor,
+};
+use crate::store::{AuditFilter, SightingStore, StoredSighting};
+use crate::track::MatchKind;
+
+/// The gRPC front end.
+pub struct QueryGrpc<S, A> {
+    state: Arc<HttpState<S, A>>,
+}
+
+impl<S, A> QueryGrpc<S, A> {
+    /// Serve `state` (shared with the HTTP API).
+    pub fn new(state: Arc<HttpState<S, A>>) -> Self {
+        Self { state }
+    }
+}
+
+fn status(error: QueryError) -> Status {
+    let message = format!("{}: {}", error.code, error.message);
+    match error.status {
+        400 => Status::invalid_argument(message),
+        401 => Status::unauthenticated(message),
+        403 => Status::permission_denied(message),
+        404 => Status::not_found(message),
+        503 => Status::unavailable(message),
+        _ => Status::internal(message),
+    }
+}
+
+fn audit_id(record: &AuditRecord) -> String {
+    format!("{}/{}", record.node_id, record.seq)
+}
+
+fn purpose(justification: Option<&v1::Justification>) -> Result<Purpose, QueryError> {
+    Purpose::new(
+        justification.map(|j| j.case_id.as_str()),
+        justification.map(|j| j.reason.as_str()),
+    )
+}
+
+fn match_kind(kind: MatchKind) -> v1::MatchKind {
+    match kind {
+        MatchKind::Exact => v1::MatchKind::Exact,
+        MatchKind::Pattern => v1::MatchKind::Pattern,
+        MatchKind::Fuzzy => v1::MatchKind::Fuzzy,
+    }
+}
+
+fn camera(camera: &camtrail_model::Camera) -> v1::Camera {
+    v1::Camera {
+        camera_id: camera.camera_id.clone(),
+        district: camera.district.clone(),
+        lat: camera.lat,
+        lon: camera.lon,
+        heading_deg: camera.heading_deg,
+        road: camera.road.clone(),
+        gateway_id: camera.gateway_id.clone(),
+    }
+}
+
+impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
+    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok());
+        let principal = self
+            .state
+            .users
+            .authenticate(authorization)
+            .ok_or_else(|| status(QueryError::unauthenticated()))?;
+        Ok(Caller {
+            principal: principal.clone(),
+            client_addr: request
+                .remote_addr()
+                .map_or_else(|| "unknown".into(), |addr| addr.to_string()),
+        })
+    }
+
+    fn pass(&self, pass: &StoredSighting) -> v1::Sighting {
+        let camera = self.state.service.registry().get(&pass.camera_id);
+        v1::Sighting {
+            event_id: pass.event_id.as_bytes().to_vec(),
+            camera_id: pass.camera_id.clone(),
+            captured_at_ms: pass.captured_at_ms,
+            object_class: camtrail_proto::convert::object_class_to_wire(pass.object_class) as i32,
+            subject_key: pass.subject_key.clone(),
+            plate: pass.plate.clone(),
+            plate_confidence: pass.plate_confidence,
+            district: camera.map(|c| c.district.clone()).unwrap_or_default(),
+            road: camera.map(|c| c.road.clone()).unwrap_or_default(),
+            lat: camera.map_or(0.0, |c| c.lat),
+            lon: camera.map_or(0.0, |c| c.lon),
+            match_kind: v1::MatchKind::Exact as i32,
+            match_confidence: 1.0,
+            burst_count: 1,
+            burst_end_ms: pass.captured_at_ms,
+            has_snapshot: pass.has_snapshot,
+            cursor: format_cursor(&crate::store::PassCursor {
+                captured_at_ms: pass.captured_at_ms,
+                event_id: pass.event_id,
+            }),
+        }
+    }
+}
+
+type SightingStream = Pin<Box<dyn Stream<Item = Result<v1::Sighting, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
+    async fn track(
+        &self,
+        request: Request<v1::TrackRequest>,
+    ) -> Result<Response<v1::TrackResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let subject = match request.subject {
+            Some(v1::track_request::Subject::Plate(plate))
+            | Some(v1::track_request::Subject::PlatePattern(plate)) => Subject::Plate(plate),
+            Some(v1::track_request::Subject::SubjectKey(key)) => Subject::SubjectKey(key),
+            None => {
+                return Err(status(QueryError::bad_request(
+                    "invalid_subject",
+                    "set plate, plate_pattern or subject_key",
+                )));
+            }
+        };
+        let track_request = TrackRequest {
+            subject,
+            from_ms: request.from_ms,
+            to_ms: request.to_ms,
+            fuzzy: request.fuzzy,
+            purpose: purpose(request.justification.as_ref()).map_err(status)?,
+        };
+        let answer = self
+            .state
+            .service
+            .track(&caller, track_request)
+            .await
+            .map_err(status)?;
+        let track = &answer.track;
+        let sightings = track
+            .sightings
+            .iter()
+            .map(|s| v1::Sighting {
+                event_id: s.event_id.as_bytes().to_vec(),
+                camera_id: s.camera_id.clone(),
+                captured_at_ms: s.captured_at_ms,
+                object_class: camtrail_proto::convert::object_class_to_wire(s.object_class) as i32,
+                subject_key: s.subject_key.clone(),
+                plate: s.plate.clone(),
+                plate_confidence: s.plate_confidence,
+                district: s.district.clone(),
+                road: s.road.clone(),
+                lat: s.lat,
+                lon: s.lon,
+                match_kind: match_kind(s.match_kind) as i32,
+                match_confidence: s.match_confidence,
+                burst_count: s.burst_count,
+                burst_end_ms: s.burst_end_ms,
+                has_snapshot: s.has_snapshot,
+                cursor: String::new(),
+            })
+            .collect();
+        Ok(Response::new(v1::TrackResponse {
+            subject_keys: answer.keys.iter().map(|k| k.key.clone()).collect(),
+            sightings,
+            links: track
+                .links
+                .iter()
+                .map(|l| v1::Link {
+                    from_index: l.from_index as u32,
+                    to_index: l.to_index as u32,
+                    distance_km: l.distance_km,
+                    elapsed_ms: l.elapsed_ms,
+                    implied_speed_kmh: l.implied_speed_kmh.unwrap_or(0.0),
+                    confidence: l.confidence,
+                    impossible: l.impossible,
+                })
+                .collect(),
+            trips: track
+                .trips
+                .iter()
+                .map(|t| v1::Trip {
+                    first_index: t.first_index as u32,
+                    last_index: t.last_index as u32,
+                    start_ms: t.start_ms,
+                    end_ms: t.end_ms,
+                    distance_km: t.distance_km,
+                    districts: t.districts.clone(),
+                })
+                .collect(),
+            transitions: track
+                .transitions
+                .iter()
+                .map(|t| v1::DistrictTransition {
+                    from_district: t.from_district.clone(),
+                    to_district: t.to_district.clone(),
+                    at_ms: t.at_ms,
+                    from_index: t.from_index as u32,
+                    to_index: t.to_index as u32,
+                    camera_id: t.camera_id.clone(),
+                })
+                .collect(),
+            audit_id: audit_id(&answer.audit),
+            truncated: track.truncated,
+        }))
+    }
+
+    type PassesStream = SightingStream;
+
+    async fn passes(
+        &self,
+        request: Request<v1::PassesRequest>,
+    ) -> Result<Response<Self::PassesStream>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let place = match (request.camera_ids.is_empty(), request.district.is_empty()) {
+            (false, true) => Place::Cameras(request.camera_ids),
+            (true, false) => Place::District(request.district),
+            _ => {
+                return Err(status(QueryError::bad_request(
+                    "invalid_place",
+                    "set exactly one of camera_ids and district",
+                )));
+            }
+        };
+        let passes_request = PassesRequest {
+            place,
+            from_ms: request.from_ms,
+            to_ms: request.to_ms,
+            limit: if request.limit == 0 {
+                1_000
+            } else {
+                request.limit as usize
+            },
+            after: if request.cursor.is_empty() {
+                None
+            } else {
+                Some(parse_cursor(&request.cursor).map_err(status)?)
+            },
+            purpose: purpose(request.justification.as_ref()).map_err(status)?,
+        };
+        let answer = self
+            .state
+            .service
+            .passes(&caller, passes_request)
+            .await
+            .map_err(status)?;
+        let sightings: Vec<Result<v1::Sighting, Status>> =
+            answer.passes.iter().map(|p| Ok(self.pass(p))).collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(sightings))))
+    }
+
+    async fn get_snapshot(
+        &self,
+        request: Request<v1::GetSnapshotRequest>,
+    ) -> Result<Response<v1::Snapshot>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let event_id = EventId::from_slice(&request.event_id).ok_or_else(|| {
+            status(QueryError::bad_request(
+                "invalid_event_id",
+                "event ids are 16 bytes",
+            ))
+        })?;
+        let purpose = purpose(request.justification.as_ref()).map_err(status)?;
+        let (jpeg, _audit) = self
+            .state
+            .service
+            .snapshot(&caller, event_id, purpose)
+            .await
+            .map_err(status)?;
+        let jpeg =
+            jpeg.ok_or_else(|| Status::not_found("not_found: no snapshot for this event"))?;
+        Ok(Response::new(v1::Snapshot {
+            event_id: event_id.as_bytes().to_vec(),
+            jpeg,
+            captured_at_ms: 0,
+        }))
+    }
+
+    async fn get_camera(
+        &self,
+        request: Request<v1::GetCameraRequest>,
+    ) -> Result<Response<v1::Camera>, Status> {
+        self.caller(&request)?;
+        let id = request.into_inner().camera_id;
+        self.state
+            .service
+            .registry()
+            .get(&id)
+            .map(|c| Response::new(camera(c)))
+            .ok_or_else(|| Status::not_found("not_found: no such camera"))
+    }
+
+    async fn list_cameras(
+        &self,
+        request: Request<v1::ListCamerasRequest>,
+    ) -> Result<Response<v1::ListCamerasResponse>, Status> {
+        self.caller(&request)?;
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => 1_000,
+            n => (n as usize).min(10_000),
+        };
+        let cameras = self
+            .state
+            .service
+            .registry()
+            .cameras()
+            .iter()
+            .filter(|c| request.district.is_empty() || c.district == request.district)
+            .filter(|c| c.camera_id.as_str() > request.after_camera_id.as_str())
+            .take(limit)
+            .map(camera)
+            .collect();
+        Ok(Response::new(v1::ListCamerasResponse { cameras }))
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<v1::ListAuditRequest>,
+    ) -> Result<Response<v1::ListAuditResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let filter = AuditFilter {
+            case_id: (!request.case_id.is_empty()).then_some(request.case_id),
+            user: (!request.user.is_empty()).then_some(request.user),
+            limit: Some(match request.limit {
+                0 => 1_000,
+                n => (n as usize).min(10_000),
+            }),
+        };
+        let records = self
+            .state
+            .service
+            .list_audit(&caller, filter)
+            .await
+            .map_err(status)?;
+        let records = records
+            .into_iter()
+            .filter(|r| request.from_ms == 0 || r.entry.at_ms >= request.from_ms)
+            .filter(|r| request.to_ms == 0 || r.entry.at_ms < request.to_ms)
+            .map(|r| v1::AuditRecord {
+                node_id: r.node_id,
+                seq: r.seq,
+                at_ms: r.entry.at_ms,
+                user: r.entry.user,
+                role: r.entry.role,
+                case_id: r.entry.case_id,
+                reason: r.entry.reason,
+                kind: r.entry.kind,
+                parameters_json: r.entry.parameters_json,
+                result_count: r.entry.result_count,
+                client_addr: r.entry.client_addr,
+                prev_hash: r.prev_hash,
+                hash: r.hash,
+            })
+            .collect();
+        Ok(Response::new(v1::ListAuditResponse { records }))
+    }
+}
