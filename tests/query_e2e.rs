@@ -81,6 +81,13 @@ fn stored() -> Vec<Detection> {
 }
 
 async fn setup(test: &str) -> Setup {
+    setup_with(test, |_| None).await
+}
+
+async fn setup_with(
+    test: &str,
+    tls: impl FnOnce(&std::path::Path) -> Option<camtrail_ingest::config::TlsConfig>,
+) -> Setup {
     let brokers = camtrail_testkit::require_kafka();
     let clickhouse = camtrail_testkit::clickhouse(test).await;
     migrate(&clickhouse, 1).await.expect("migrate");
@@ -142,7 +149,9 @@ async fn setup(test: &str) -> Setup {
         ],
     };
     std::fs::write(&users, toml::to_string(&file).expect("toml")).expect("users");
+    let tls = tls(dir.path());
     let config = QueryConfig {
+        tls,
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
         node_name: "query-test".into(),
@@ -564,5 +573,115 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
 
     let _ = setup.stop.send(());
     drop(setup.dir);
+    camtrail_testkit::drop_database(&setup.clickhouse).await;
+}
+
+/// A CA and a server certificate for `localhost`, written to `dir`; returns the CA PEM.
+fn make_pki(dir: &std::path::Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["localhost".into()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("sign");
+    std::fs::write(dir.join("server.pem"), cert.pem()).expect("write");
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("write");
+    ca_cert.pem()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_configured_both_http_and_grpc_speak_only_tls() {
+    let ca_pem = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let ca_slot = std::sync::Arc::clone(&ca_pem);
+    let setup = setup_with("query_tls", move |dir| {
+        *ca_slot.lock().expect("lock") = make_pki(dir);
+        Some(camtrail_ingest::config::TlsConfig {
+            cert_path: dir.join("server.pem"),
+            key_path: dir.join("server.key"),
+            client_ca_path: None,
+        })
+    })
+    .await;
+    let ca_pem = ca_pem.lock().expect("lock").clone();
+
+    // gRPC over TLS, trusting the test CA.
+    let grpc_port = setup.grpc.rsplit(':').next().expect("port").to_string();
+    let channel = tonic::transport::Channel::from_shared(format!("https://localhost:{grpc_port}"))
+        .expect("uri")
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&ca_pem)),
+        )
+        .expect("tls")
+        .connect()
+        .await
+        .expect("TLS connect");
+    let mut grpc = QueryClient::new(channel);
+    let camera = grpc
+        .get_camera(with_token(
+            &setup.investigator,
+            v1::GetCameraRequest {
+                camera_id: CAMERAS[0].0.into(),
+            },
+        ))
+        .await
+        .expect("camera over TLS")
+        .into_inner();
+    assert_eq!(camera.district, "Futian");
+
+    // HTTPS with rustls, trusting the test CA.
+    let http_port = setup.url.rsplit(':').next().expect("port").to_string();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::pem::PemObject::from_pem_slice(ca_pem.as_bytes()).expect("ca der"))
+        .expect("root");
+    let client_config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_config));
+    let tcp = tokio::net::TcpStream::connect(format!("127.0.0.1:{http_port}"))
+        .await
+        .expect("tcp");
+    let tls = connector
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+            tcp,
+        )
+        .await
+        .expect("TLS handshake");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("http handshake");
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(
+            hyper::Request::get(format!("/v1/cameras/{}", CAMERAS[0].0))
+                .header("host", "localhost")
+                .header("authorization", format!("Bearer {}", setup.investigator))
+                .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200);
+
+    // Plain HTTP to the TLS port gets no answer.
+    assert!(
+        get(&setup.url, "/healthz", &setup.investigator)
+            .await
+            .is_err(),
+        "plain HTTP was answered on a TLS port"
+    );
+    let _ = setup.stop.send(());
     camtrail_testkit::drop_database(&setup.clickhouse).await;
 }

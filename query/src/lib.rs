@@ -8,7 +8,7 @@
 //! - [`auth`]: bearer tokens (stored hashed) and roles; [`audit`]: where audit records go.
 //! - [`service`]: the transport-independent query service (limits, roles, audit first).
 //! - [`http`]: the HTTP API over it, [`grpc`]: the gRPC `Query` service over it;
-//!   [`node`]: `camtrail query`.
+//!   [`node`]: `camtrail query`; [`tls`]: rustls for both.
 //! - [`render`]: the PNG map and GeoJSON of a track; [`client`]: the HTTP client of
 //!   `camtrail track`.
 
@@ -22,4 +22,5 @@ pub mod node;
 pub mod render;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod track;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use camtrail_ingest::config::TlsConfig;
 use camtrail_ingest::kafka::{AuditWriter, KafkaConfig};
 use camtrail_model::CameraRegistry;
 use camtrail_model::audit::AuditChain;
@@ -45,6 +46,9 @@ pub struct QueryConfig {
     pub time_zone: String,
     /// How long an audit record may take to become durable before the query fails, ms.
     pub audit_timeout_ms: u64,
+    /// TLS for HTTP and gRPC (rustls); with `client_ca_path`, clients also need a
+    /// certificate. Unset: plain TCP.
+    pub tls: Option<TlsConfig>,
     /// Bounds on requests.
     pub limits: QueryLimits,
     /// Track reconstruction tunables.
@@ -61,6 +65,7 @@ impl Default for QueryConfig {
             users_path: PathBuf::from("users.toml"),
             time_zone: "Asia/Shanghai".into(),
             audit_timeout_ms: 5_000,
+            tls: None,
             limits: QueryLimits::default(),
             track: TrackParams::default(),
         }
@@ -92,6 +97,7 @@ pub struct QueryNode {
     grpc_listener: TcpListener,
     app: Router,
     grpc: tonic::service::Routes,
+    tls: Option<TlsConfig>,
 }
 
 type Router = axum::Router;
@@ -163,11 +169,16 @@ impl QueryNode {
         let grpc_listener = TcpListener::bind(config.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC {}", config.grpc_addr))?;
+        if let Some(tls) = &config.tls {
+            // Fail at start, not at the first connection, when the files are wrong.
+            crate::tls::rustls_config(tls)?;
+        }
         Ok(Self {
             listener,
             grpc_listener,
             app,
             grpc,
+            tls: config.tls.clone(),
         })
     }
 
@@ -193,23 +204,40 @@ impl QueryNode {
         );
         let stop = CancellationToken::new();
         let (http_stop, grpc_stop) = (stop.clone(), stop.clone());
-        let http = axum::serve(
-            self.listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { http_stop.cancelled().await });
-        let grpc = tonic::transport::Server::builder()
-            .add_routes(self.grpc)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(self.grpc_listener),
-                async move { grpc_stop.cancelled().await },
-            );
+        let http = async {
+            match &self.tls {
+                Some(tls) => {
+                    crate::tls::serve_https(
+                        self.listener,
+                        self.app,
+                        crate::tls::rustls_config(tls)?,
+                        async move { http_stop.cancelled().await },
+                    )
+                    .await
+                }
+                None => axum::serve(
+                    self.listener,
+                    self.app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                .await
+                .context("serving HTTP"),
+            }
+        };
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_config(camtrail_ingest::tls::server_config(tls)?)?;
+        }
+        let grpc = builder.add_routes(self.grpc).serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(self.grpc_listener),
+            async move { grpc_stop.cancelled().await },
+        );
         tokio::spawn(async move {
             shutdown.await;
             stop.cancel();
         });
         let (http, grpc) = tokio::join!(http, grpc);
-        http.context("serving HTTP")?;
+        http?;
         grpc.context("serving gRPC")?;
         tracing::info!("query node stopped");
         Ok(())
