@@ -447,6 +447,51 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
         answer.audit_id
     );
 
+    // The investigator's CLI: a readable table, and the PNG map written to a file.
+    let cli = |format: &str, out: Option<&std::path::Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_camtrail"));
+        command
+            .args([
+                "track",
+                "--plate",
+                "粤B·12345",
+                "--case",
+                "CASE-1",
+                "--reason",
+                "test",
+            ])
+            .args([
+                "--from",
+                "2025-11-26T19:59:00+08:00",
+                "--to",
+                "2025-11-26T21:00:00+08:00",
+            ])
+            .args(["--format", format, "--url", &setup.url])
+            .env("CAMTRAIL_TOKEN", &setup.investigator);
+        if let Some(out) = out {
+            command.arg("--out").arg(out);
+        }
+        let output = command.output().expect("run camtrail track");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let table = cli("table", None);
+    assert!(
+        table.contains("4 sightings, 1 trips, 2 district changes"),
+        "{table}"
+    );
+    assert!(
+        table.contains("2025-11-26 20:12:00") && table.contains("→ Luohu"),
+        "{table}"
+    );
+    let png_path = setup.dir.path().join("track.png");
+    cli("png", Some(&png_path));
+    image::open(&png_path).expect("the CLI wrote a PNG");
+
     // Exactly one audit record per answered query, chained, with who/why/what.
     let records = audit_topic(&setup.kafka);
     let kinds: Vec<&str> = records.iter().map(|r| r.entry.kind.as_str()).collect();
@@ -454,10 +499,10 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
         kinds,
         vec![
             "track", "track", "track", "track", "track", "snapshot", "passes", "passes", "passes",
-            "track"
+            "track", "track", "track"
         ]
     );
-    assert_eq!(camtrail_model::audit::verify_chain(&records), Ok(10));
+    assert_eq!(camtrail_model::audit::verify_chain(&records), Ok(12));
     assert_eq!(records[1].entry.user, "ivy");
     assert_eq!(records[1].entry.case_id, "CASE-1");
     assert_eq!(records[1].entry.result_count, 4);
@@ -491,7 +536,7 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
             .fetch_one()
             .await
             .expect("count");
-        if stored >= 10 {
+        if stored >= 12 {
             break;
         }
         assert!(Instant::now() < deadline, "audit records not loaded");
@@ -525,7 +570,7 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
         .into_inner();
     assert_eq!(
         listed.records.len(),
-        9,
+        11,
         "CASE-1 records (the wide search was C1)"
     );
     let denied = grpc

@@ -32,6 +32,7 @@ pub struct KindLabel {
 pub struct QueryMetrics {
     requests: Family<RequestLabel, Counter>,
     seconds: Family<KindLabel, Histogram>,
+    audit_seconds: Histogram,
 }
 
 impl QueryMetrics {
@@ -42,6 +43,7 @@ impl QueryMetrics {
             seconds: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
             }),
+            audit_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
         };
         let sub = registry.sub_registry_with_prefix("camtrail_query");
         sub.register(
@@ -54,7 +56,17 @@ impl QueryMetrics {
             "Time to answer, audit included",
             metrics.seconds.clone(),
         );
+        sub.register(
+            "audit_write_seconds",
+            "Time to make one audit record durable (part of request_seconds)",
+            metrics.audit_seconds.clone(),
+        );
         metrics
+    }
+
+    /// Time one audit write took.
+    pub fn observe_audit(&self, took: Duration) {
+        self.audit_seconds.observe(took.as_secs_f64());
     }
 
     /// Count one request and its latency.

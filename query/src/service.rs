@@ -358,7 +358,10 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             result_count,
             client_addr: caller.client_addr.clone(),
         };
-        self.audit.append(entry).await.map_err(|error| {
+        let started = Instant::now();
+        let written = self.audit.append(entry).await;
+        self.metrics.observe_audit(started.elapsed());
+        written.map_err(|error| {
             tracing::error!(%error, kind, "audit write failed; query refused");
             QueryError::unavailable(
                 "audit_unavailable",

@@ -19,10 +19,13 @@ pub struct ClickhouseStore {
 }
 
 impl ClickhouseStore {
-    /// A store on `config`'s database.
+    /// A store on `config`'s database. Answers are small (a track is tens of rows), so they
+    /// come uncompressed: LZ4 would cost both ends more than it saves.
     pub fn new(config: &ClickhouseConfig) -> Self {
         Self {
-            client: config.client(),
+            client: config
+                .client()
+                .with_compression(clickhouse::Compression::None),
         }
     }
 }
