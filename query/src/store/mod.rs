@@ -1,5 +1,7 @@
 //! What the query service reads, as a trait with one implementation per backend
-//! (DESIGN.md, "Two ways to run"): [`clickhouse::ClickhouseStore`] for the distributed mode.
+//! (DESIGN.md, "Two ways to run"): [`clickhouse::ClickhouseStore`] for the distributed mode,
+//! [`sqlite::SqliteStore`] (bundled SQLite, which also takes writes and the audit chain) for
+//! the embedded mode. `tests/store_contract.rs` runs one set of tests against both.
 //! The track logic never sees which backend answered.
 //!
 //! Every read is one primary-key range (or a short list of them): sightings by
@@ -8,6 +10,7 @@
 //! bound as parameters, never spliced into SQL text.
 
 pub mod clickhouse;
+pub mod sqlite;
 
 use std::future::Future;
 

@@ -1,0 +1,367 @@
+//! The storage contract, one set of test functions run against both backends: ClickHouse
+//! (the real server, distributed mode) and bundled SQLite (embedded mode). Dedup by event
+//! id, time order, window bounds, passes with cursor paging, key look-ups for fuzzy and
+//! pattern searches, snapshots, and the audit chain read back intact.
+
+use std::future::Future;
+
+use camtrail_ingest::sink::batch::{AuditRow, DetectionRow, SnapshotRow};
+use camtrail_model::audit::{AuditChain, AuditEntry, AuditRecord, verify_all};
+use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
+use camtrail_query::audit::AuditLog;
+use camtrail_query::store::clickhouse::ClickhouseStore;
+use camtrail_query::store::sqlite::SqliteStore;
+use camtrail_query::store::{AuditFilter, PassCursor, SightingStore};
+use camtrail_store::clickhouse::ClickhouseConfig;
+
+const T0: i64 = 1_764_158_400_000;
+const CAMERA: &str = "44030000001310000001";
+
+/// What a contract test needs from a backend besides the read trait.
+trait Backend {
+    type Store: SightingStore;
+    fn store(&self) -> &Self::Store;
+    fn write(&self, detections: Vec<Detection>) -> impl Future<Output = ()>;
+    fn append_audit(&self, entries: Vec<AuditEntry>) -> impl Future<Output = Vec<AuditRecord>>;
+}
+
+struct Clickhouse {
+    config: ClickhouseConfig,
+    store: ClickhouseStore,
+}
+
+impl Backend for Clickhouse {
+    type Store = ClickhouseStore;
+
+    fn store(&self) -> &ClickhouseStore {
+        &self.store
+    }
+
+    async fn write(&self, detections: Vec<Detection>) {
+        let client = self.config.client();
+        let mut insert = client
+            .insert::<DetectionRow>("detections")
+            .await
+            .expect("insert");
+        let mut snapshots = Vec::new();
+        for detection in detections {
+            let (row, snapshot) = DetectionRow::from_detection(detection);
+            insert.write(&row).await.expect("row");
+            snapshots.extend(snapshot);
+        }
+        insert.end().await.expect("end");
+        let mut insert = client
+            .insert::<SnapshotRow>("snapshots")
+            .await
+            .expect("insert");
+        for row in &snapshots {
+            insert.write(row).await.expect("row");
+        }
+        insert.end().await.expect("end");
+    }
+
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Vec<AuditRecord> {
+        // In distributed mode records reach audit_log through Kafka and the sink; the read
+        // contract starts at the table.
+        let mut chain = AuditChain::new("node-1");
+        let records: Vec<AuditRecord> = entries
+            .into_iter()
+            .map(|entry| {
+                let record = chain.seal(entry);
+                chain.commit(&record);
+                record
+            })
+            .collect();
+        let mut insert = self
+            .config
+            .client()
+            .insert::<AuditRow>("audit_log")
+            .await
+            .expect("insert");
+        for record in &records {
+            insert
+                .write(&AuditRow::from(record.clone()))
+                .await
+                .expect("row");
+        }
+        insert.end().await.expect("end");
+        records
+    }
+}
+
+struct Sqlite {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+}
+
+impl Backend for Sqlite {
+    type Store = SqliteStore;
+
+    fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    async fn write(&self, detections: Vec<Detection>) {
+        self.store.write(detections).await.expect("write");
+    }
+
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Vec<AuditRecord> {
+        let log = self.store.audit_log("node-1").await.expect("audit log");
+        let mut records = Vec::new();
+        for entry in entries {
+            records.push(log.append(entry).await.expect("append"));
+        }
+        records
+    }
+}
+
+async fn clickhouse(test: &str) -> Clickhouse {
+    let config = camtrail_testkit::clickhouse(test).await;
+    camtrail_store::clickhouse::migrate(&config, 1)
+        .await
+        .expect("migrate");
+    Clickhouse {
+        store: ClickhouseStore::new(&config),
+        config,
+    }
+}
+
+fn sqlite() -> Sqlite {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("camtrail.db")).expect("open");
+    Sqlite { _dir: dir, store }
+}
+
+fn detection(n: u8, key: &str, at_ms: i64, camera: &str) -> Detection {
+    Detection {
+        event_id: EventId([n; 16]),
+        camera_id: camera.into(),
+        captured_at_ms: at_ms,
+        object_class: ObjectClass::Vehicle,
+        plate: key.into(),
+        plate_confidence: 0.9,
+        subject_key: key.into(),
+        attributes: VehicleAttributes { color: 1, kind: 1 },
+        bbox: [1, 2, 3, 4],
+        thumbnail_jpeg: (n == 1).then(|| vec![0xFF, 0xD8, n, 0xFF, 0xD9]),
+        gateway_id: "gw-001".into(),
+        received_at_ms: at_ms + 100,
+    }
+}
+
+async fn dedup_order_and_window(backend: &impl Backend) {
+    let key = "粤B12345";
+    let events = vec![
+        detection(3, key, T0 + 2_000, CAMERA),
+        detection(1, key, T0, CAMERA),
+        detection(2, key, T0 + 1_000, CAMERA),
+        detection(4, key, T0 + 10_000, CAMERA), // exactly at `to`: outside
+        detection(5, key, T0 - 1, CAMERA),      // before `from`: outside
+        detection(6, "粤B99999", T0 + 500, CAMERA),
+    ];
+    backend.write(events.clone()).await;
+    backend
+        .write(vec![events[0].clone(), events[2].clone()])
+        .await; // resent
+    let got = backend
+        .store()
+        .sightings(&[key.to_string()], T0, T0 + 10_000, 100)
+        .await
+        .expect("sightings");
+    let ids: Vec<u8> = got.iter().map(|s| s.event_id.0[0]).collect();
+    assert_eq!(
+        ids,
+        vec![1, 2, 3],
+        "each event once, in time order, [from, to)"
+    );
+    assert_eq!(got[0].camera_id, CAMERA);
+    assert!(got[0].has_snapshot && !got[1].has_snapshot);
+
+    let seen = backend
+        .store()
+        .keys_seen(
+            &[key.into(), "粤B1Z345".into(), "粤B99999".into()],
+            T0,
+            T0 + 10_000,
+        )
+        .await
+        .expect("keys seen");
+    let mut seen = seen;
+    seen.sort();
+    assert_eq!(seen, vec!["粤B12345".to_string(), "粤B99999".to_string()]);
+    let like = backend
+        .store()
+        .keys_like("粤B1", "粤B1_345", T0, T0 + 10_000, 10)
+        .await
+        .expect("keys like");
+    assert_eq!(like, vec!["粤B12345".to_string()]);
+
+    assert_eq!(
+        backend
+            .store()
+            .snapshot(EventId([1; 16]))
+            .await
+            .expect("snapshot"),
+        Some(vec![0xFF, 0xD8, 1, 0xFF, 0xD9])
+    );
+    assert_eq!(
+        backend
+            .store()
+            .snapshot(EventId([2; 16]))
+            .await
+            .expect("none"),
+        None
+    );
+}
+
+async fn passes_page_through_every_event_once(backend: &impl Backend) {
+    let other = "44030000001310000002";
+    let mut events: Vec<Detection> = (1..=7)
+        .map(|n| detection(n, &format!("粤B0000{n}"), T0 + i64::from(n) * 1_000, CAMERA))
+        .collect();
+    // Two events at the same instant: the cursor must not lose or repeat either.
+    events.push(detection(8, "粤B00008", T0 + 3_000, CAMERA));
+    events.push(detection(9, "粤B00009", T0 + 3_000, other));
+    backend.write(events.clone()).await;
+    backend.write(events[..3].to_vec()).await; // resent
+    let mut after: Option<PassCursor> = None;
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let page = backend
+            .store()
+            .passes(&[CAMERA.to_string()], T0, T0 + 60_000, after, 3)
+            .await
+            .expect("passes");
+        seen.extend(page.iter().map(|p| (p.captured_at_ms, p.event_id.0[0])));
+        let Some(last) = page.last() else { break };
+        after = Some(PassCursor {
+            captured_at_ms: last.captured_at_ms,
+            event_id: last.event_id,
+        });
+        if page.len() < 3 {
+            break;
+        }
+    }
+    let expected: Vec<(i64, u8)> = vec![
+        (T0 + 1_000, 1),
+        (T0 + 2_000, 2),
+        (T0 + 3_000, 3),
+        (T0 + 3_000, 8),
+        (T0 + 4_000, 4),
+        (T0 + 5_000, 5),
+        (T0 + 6_000, 6),
+        (T0 + 7_000, 7),
+    ];
+    assert_eq!(seen, expected);
+}
+
+async fn audit_records_read_back_as_an_intact_chain(backend: &impl Backend) {
+    let entries: Vec<AuditEntry> = (0..5)
+        .map(|n| AuditEntry {
+            at_ms: T0 + n,
+            user: if n % 2 == 0 { "ivy" } else { "sam" }.into(),
+            role: "investigator".into(),
+            case_id: format!("CASE-{}", n % 2),
+            reason: "contract".into(),
+            kind: "track".into(),
+            parameters_json: "{}".into(),
+            result_count: n as u64,
+            client_addr: "127.0.0.1:1".into(),
+        })
+        .collect();
+    let written = backend.append_audit(entries).await;
+    let all = backend
+        .store()
+        .audit_records(AuditFilter::default())
+        .await
+        .expect("audit");
+    assert_eq!(all, written);
+    let report = verify_all(all);
+    assert!(report.broken.is_empty(), "{:?}", report.broken);
+    let ivy = backend
+        .store()
+        .audit_records(AuditFilter {
+            user: Some("ivy".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("by user");
+    assert_eq!(ivy.len(), 3);
+    let case = backend
+        .store()
+        .audit_records(AuditFilter {
+            case_id: Some("CASE-1".into()),
+            limit: Some(1),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("by case");
+    assert_eq!(case.len(), 1);
+    assert_eq!(case[0].seq, 2);
+}
+
+#[tokio::test]
+async fn clickhouse_dedup_order_and_window() {
+    let backend = clickhouse("contract_window").await;
+    dedup_order_and_window(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
+async fn sqlite_dedup_order_and_window() {
+    dedup_order_and_window(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn clickhouse_passes_page_through_every_event_once() {
+    let backend = clickhouse("contract_passes").await;
+    passes_page_through_every_event_once(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
+async fn sqlite_passes_page_through_every_event_once() {
+    passes_page_through_every_event_once(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn clickhouse_audit_records_read_back_as_an_intact_chain() {
+    let backend = clickhouse("contract_audit").await;
+    audit_records_read_back_as_an_intact_chain(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
+async fn sqlite_audit_records_read_back_as_an_intact_chain() {
+    audit_records_read_back_as_an_intact_chain(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_audit_chain_continues_after_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("camtrail.db");
+    let entry = AuditEntry {
+        case_id: "C-1".into(),
+        kind: "track".into(),
+        ..AuditEntry::default()
+    };
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        let log = store.audit_log("serve").await.expect("log");
+        log.append(entry.clone()).await.expect("1");
+        log.append(entry.clone()).await.expect("2");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    let log = store.audit_log("serve").await.expect("log");
+    let third = log.append(entry).await.expect("3");
+    assert_eq!(third.seq, 3);
+    let records = store
+        .audit_records(AuditFilter::default())
+        .await
+        .expect("read");
+    assert_eq!(
+        camtrail_model::audit::verify_chain(&records),
+        Ok(3),
+        "the reopened chain links to the stored one"
+    );
+}
