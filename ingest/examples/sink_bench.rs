@@ -14,9 +14,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use camtrail_ingest::kafka::{KafkaPublisher, ProducerConfig};
+use camtrail_ingest::kafka::ProducerConfig;
 use camtrail_ingest::sink::batch::DetectionRow;
-use camtrail_model::Detection;
 use common::detection;
 
 mod common;
@@ -26,15 +25,12 @@ const ROWBINARY_COLUMNS: &str = "subject_key, captured_at_ms, event_id, camera_i
     object_class, plate, plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, \
     bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms";
 
-const BATCH: usize = 1_000;
-const CONCURRENT_BATCHES: usize = 64;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.as_slice() {
         [_, cmd, brokers, topic, events] if cmd == "fill" => {
-            fill(brokers, topic, events.parse()?).await
+            common::publish_all(brokers, topic, events.parse()?, true).await
         }
         [_, cmd, brokers, topic, events] if cmd == "fill-json" => {
             fill_json(brokers, topic, events.parse()?).await
@@ -48,43 +44,6 @@ async fn main() -> anyhow::Result<()> {
             "usage: sink_bench fill|fill-json BROKERS TOPIC EVENTS | rowbinary EVENTS FILE | columns"
         ),
     }
-}
-
-async fn fill(brokers: &str, topic: &str, total: u64) -> anyhow::Result<()> {
-    let publisher = std::sync::Arc::new(KafkaPublisher::new(
-        brokers,
-        topic,
-        &ProducerConfig::default(),
-    )?);
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut next = 0u64;
-    let mut reported = 0u64;
-    while next < total {
-        while tasks.len() < CONCURRENT_BATCHES && next < total {
-            let size = (BATCH as u64).min(total - next);
-            let batch: Vec<Detection> = (next..next + size).map(detection).collect();
-            next += size;
-            let publisher = std::sync::Arc::clone(&publisher);
-            tasks.spawn(async move { publisher.publish(&batch).await });
-        }
-        if let Some(result) = tasks.join_next().await {
-            result??;
-        }
-        if next - reported >= 1_000_000 {
-            reported = next;
-            eprintln!("fill: {next} records produced");
-        }
-    }
-    while let Some(result) = tasks.join_next().await {
-        result??;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "{{\"events\": {total}, \"seconds\": {seconds:.3}, \"events_per_second\": {:.0}}}",
-        total as f64 / seconds
-    );
-    Ok(())
 }
 
 /// One `detections` row as a JSON object, `event_id` hex-encoded.

@@ -7,8 +7,8 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 
 use crate::LoadgenError;
-use crate::font::glyph;
 use crate::report::{LoadReport, SecondPoint};
+use camtrail_query::render::font::glyph;
 
 const WIDTH: u32 = 1_000;
 const HEIGHT: u32 = 640;

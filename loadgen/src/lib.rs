@@ -12,7 +12,7 @@
 //! - [`dispatch`]: pulls events from the generator, routes and batches them.
 //! - `stream`: one gateway's `Publish` stream: window, acks, resends, reconnects.
 //! - [`report`]: counters, latency histogram, per-second timeline, the [`LoadReport`].
-//! - [`chart`]: the PNG chart (labels in the built-in `font`); [`progress`]: the live
+//! - [`chart`]: the PNG chart (labels in the track maps' 5×7 font); [`progress`]: the live
 //!   progress bar.
 //!
 //! [`run`] is the entry point, for the CLI as for in-process callers (`camtrail demo`,
@@ -22,7 +22,6 @@
 pub mod chart;
 pub mod config;
 pub mod dispatch;
-mod font;
 pub mod progress;
 pub mod rate;
 pub mod report;

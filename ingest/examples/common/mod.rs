@@ -2,7 +2,60 @@
 //! 20-digit ids, 300 gateways, about 3 million plates drawn with a skew (some cars pass
 //! often), ~140,000 events per second of camera time, no snapshots. Deterministic in `n`.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use camtrail_ingest::kafka::{KafkaPublisher, ProducerConfig};
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
+
+/// Records per published batch, and batches in flight at once.
+const BATCH: u64 = 1_000;
+const CONCURRENT_BATCHES: usize = 64;
+
+/// Produce records `0..total` to `topic` through the ingest node's own publisher (its
+/// producer settings and record encoding), `CONCURRENT_BATCHES` batches in flight; print
+/// progress every million when `progress`. Prints `{"events", "seconds",
+/// "events_per_second"}` as one JSON line when done.
+pub async fn publish_all(
+    brokers: &str,
+    topic: &str,
+    total: u64,
+    progress: bool,
+) -> anyhow::Result<()> {
+    let publisher = Arc::new(KafkaPublisher::new(
+        brokers,
+        topic,
+        &ProducerConfig::default(),
+    )?);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut next, mut reported) = (0u64, 0u64);
+    while next < total {
+        while tasks.len() < CONCURRENT_BATCHES && next < total {
+            let size = BATCH.min(total - next);
+            let batch: Vec<Detection> = (next..next + size).map(detection).collect();
+            next += size;
+            let publisher = Arc::clone(&publisher);
+            tasks.spawn(async move { publisher.publish(&batch).await });
+        }
+        if let Some(result) = tasks.join_next().await {
+            result??;
+        }
+        if progress && next - reported >= 1_000_000 {
+            reported = next;
+            eprintln!("{next} records produced");
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"events\": {total}, \"seconds\": {seconds:.3}, \"events_per_second\": {:.0}}}",
+        total as f64 / seconds
+    );
+    Ok(())
+}
 
 /// Plates in the population.
 pub const PLATES: u64 = 3_000_000;

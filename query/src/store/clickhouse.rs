@@ -10,7 +10,10 @@ use serde::Deserialize;
 
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 
-use super::{AuditFilter, PassCursor, SightingStore, StoreError, StoredSighting, utc_day};
+use super::{
+    AuditFilter, PassCursor, SightingStore, StoreError, StoredSighting, placeholders, prefix_end,
+    utc_day,
+};
 
 /// Reads from one ClickHouse database.
 #[derive(Clone)]
@@ -56,11 +59,6 @@ impl From<SightingRow> for StoredSighting {
             has_snapshot: row.has_snapshot != 0,
         }
     }
-}
-
-/// `?, ?, ?` for `n` values.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 fn failed(error: clickhouse::error::Error) -> StoreError {
@@ -280,13 +278,6 @@ impl SightingStore for ClickhouseStore {
     }
 }
 
-/// The smallest string greater than every string starting with `prefix` (for a key range).
-fn prefix_end(prefix: &str) -> String {
-    let mut end = prefix.to_string();
-    end.push(char::MAX);
-    end
-}
-
 /// RowBinary `String` → `Vec<u8>`: the bytes as one blob (not a sequence of numbers).
 mod serde_bytes_compat {
     use serde::{Deserializer, de::Visitor};
@@ -309,18 +300,5 @@ mod serde_bytes_compat {
             }
         }
         deserializer.deserialize_bytes(Bytes)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_and_prefix_range() {
-        assert_eq!(placeholders(3), "?, ?, ?");
-        let end = prefix_end("粤S1");
-        assert!(end.as_str() > "粤S1ZZZZZ");
-        assert!(end.as_str() < "粤S2");
     }
 }

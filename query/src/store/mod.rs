@@ -121,23 +121,33 @@ pub trait SightingStore: Send + Sync + 'static {
 
 /// `YYYY-MM-DD` (UTC) of a unix-ms instant, for `Date` columns.
 pub fn utc_day(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    // Civil-from-days (Howard Hinnant), valid for the whole i64 ms range we accept.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    camtrail_store::clickhouse::format_date(ms.div_euclid(86_400_000))
+}
+
+/// `?, ?, ?` for `n` values bound one by one.
+pub(crate) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// The smallest string greater than every string starting with `prefix`: with `prefix`
+/// itself, the key range a `LIKE 'prefix%'` search may read.
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_string();
+    end.push(char::MAX);
+    end
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_and_prefix_range() {
+        assert_eq!(placeholders(3), "?, ?, ?");
+        let end = prefix_end("粤S1");
+        assert!(end.as_str() > "粤S1ZZZZZ");
+        assert!(end.as_str() < "粤S2");
+    }
 
     #[test]
     fn utc_days() {

@@ -16,7 +16,9 @@ use camtrail_model::audit::{AuditChain, AuditEntry, AuditRecord};
 use camtrail_model::{Detection, EventId, ObjectClass};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::{AuditFilter, PassCursor, SightingStore, StoreError, StoredSighting};
+use super::{
+    AuditFilter, PassCursor, SightingStore, StoreError, StoredSighting, placeholders, prefix_end,
+};
 use crate::audit::{AuditError, AuditLog};
 
 const SCHEMA: &str = "
@@ -80,10 +82,6 @@ fn sighting(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSighting> {
         object_class: ObjectClass::from_code(class).unwrap_or(ObjectClass::Vehicle),
         has_snapshot: row.get::<_, i64>(7)? != 0,
     })
-}
-
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 impl SqliteStore {
@@ -223,8 +221,7 @@ impl SightingStore for SqliteStore {
     ) -> Result<Vec<String>, StoreError> {
         let (prefix, like) = (prefix.to_string(), like.to_string());
         self.with(move |connection| {
-            let mut end = prefix.clone();
-            end.push(char::MAX);
+            let end = prefix_end(&prefix);
             let mut statement = connection.prepare_cached(
                 "SELECT DISTINCT subject_key FROM detections \
                  WHERE subject_key >= ? AND subject_key < ? AND subject_key LIKE ? ESCAPE '\\' \

@@ -15,5 +15,5 @@ pub use error::StoreError;
 pub use migrate::{MIGRATIONS, Migration, MigrationReport, migrate};
 pub use retention::{
     RETENTION_TABLES, RetentionAction, RetentionPlan, RetentionReport, apply_retention,
-    plan_retention,
+    format_date, plan_retention,
 };

@@ -343,8 +343,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// `YYYY-MM-DD` of days since 1970-01-01.
-fn format_date(days: i64) -> String {
+/// `YYYY-MM-DD` of days since 1970-01-01 (the text of a ClickHouse `Date`).
+pub fn format_date(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
