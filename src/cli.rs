@@ -66,6 +66,18 @@ pub enum Command {
     /// a bearer token (query.users_path), a case id and a reason, and is written to the audit
     /// topic (acks=all) before any result leaves the node.
     Query,
+    /// Run the whole system in one process (embedded mode, no Kafka or ClickHouse): the
+    /// ingest gRPC service (ingest.grpc_addr, :50051; metrics on ingest.http_addr, :8081)
+    /// and the query HTTP and gRPC APIs (query.http_addr :8080, query.grpc_addr :50052)
+    /// over one SQLite database (serve.database_path). A batch is acked once the SQLite
+    /// transaction holding it has committed; batches of all streams are group-committed.
+    /// Every search is audited in the same database before its answer leaves.
+    Serve,
+    /// The demo: generate a city, start `serve` in-process on free ports, drive it with the
+    /// load generator (progress bar), then ask for the track of a vehicle that crossed
+    /// several districts through the HTTP API, print it with the measured throughput and
+    /// latency, and write track.png, track.geojson and the load report to --out.
+    Demo(crate::demo::DemoArgs),
     /// Ask a query node for a subject's track and print it as a table (or JSON, GeoJSON, a
     /// PNG map with --out).
     Track(crate::query::TrackArgs),
@@ -87,7 +99,7 @@ pub enum Command {
     /// synthetic city (generated from --city-seed, or --registry cameras.csv). Prints and
     /// optionally writes a JSON report (--report) and a PNG chart (--chart).
     Loadgen(crate::loadgen::LoadgenArgs),
-    /// Data retention in ClickHouse.
+    /// Data retention (ClickHouse, or the embedded database with --embedded).
     #[command(subcommand)]
     Retention(RetentionCommand),
     /// Print the effective configuration (defaults + file + environment) as TOML.
@@ -116,9 +128,10 @@ pub enum UsersCommand {
 /// `camtrail audit ...`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check every hash chain in ClickHouse audit_log; prints the first broken link of each
-    /// broken chain and exits non-zero if there is one.
-    Verify,
+    /// Check every hash chain in ClickHouse audit_log (or, with --embedded, in the embedded
+    /// database); prints the first broken link of each broken chain and exits non-zero if
+    /// there is one.
+    Verify(crate::query::VerifyArgs),
 }
 
 /// `camtrail gateways ...`
@@ -139,7 +152,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Query => crate::query::run(config).await,
         Command::Track(args) => crate::query::track(args).await,
         Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),
-        Command::Audit(AuditCommand::Verify) => crate::query::verify(config).await,
+        Command::Audit(AuditCommand::Verify(args)) => crate::query::verify(args, config).await,
+        Command::Serve => crate::serve::run(config).await,
+        Command::Demo(args) => crate::demo::run(args, config).await,
         Command::Gateways(GatewaysCommand::Issue(args)) => crate::ingest::issue(args),
         Command::City(args) => crate::city::run(args).await,
         Command::Loadgen(args) => crate::loadgen::run(args).await,

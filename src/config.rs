@@ -6,6 +6,7 @@ use anyhow::Context;
 use camtrail_ingest::config::IngestConfig;
 use camtrail_ingest::kafka::KafkaConfig;
 use camtrail_ingest::sink::SinkConfig;
+use camtrail_query::embedded::ServeConfig;
 use camtrail_query::node::QueryConfig;
 use camtrail_store::clickhouse::ClickhouseConfig;
 use figment::Figment;
@@ -26,6 +27,8 @@ pub struct Config {
     pub sink: SinkConfig,
     /// Query node (`camtrail query`).
     pub query: QueryConfig,
+    /// Embedded mode (`camtrail serve`, with the `[ingest]` and `[query]` sections).
+    pub serve: ServeConfig,
 }
 
 impl Config {
@@ -55,6 +58,7 @@ impl Config {
             ingest: self.ingest.validate().map_err(anyhow::Error::msg)?,
             sink: self.sink.validate().map_err(anyhow::Error::msg)?,
             query: self.query.validate().map_err(anyhow::Error::msg)?,
+            serve: self.serve,
         })
     }
 

@@ -4,11 +4,13 @@
 mod city;
 mod cli;
 mod config;
+mod demo;
 mod ingest;
 mod loadgen;
 mod migrate;
 mod query;
 mod retention;
+mod serve;
 mod shutdown;
 mod sink;
 mod telemetry;

@@ -165,13 +165,25 @@ pub fn issue(args: UsersIssueArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Check every audit chain stored in ClickHouse; exit non-zero at the first broken link.
-pub async fn verify(config: Config) -> anyhow::Result<()> {
-    let store = ClickhouseStore::new(&config.clickhouse);
-    let records = store
-        .audit_records(AuditFilter::default())
-        .await
-        .context("reading audit_log")?;
+/// Options of `camtrail audit verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Check the embedded database (serve.database_path) instead of ClickHouse.
+    #[arg(long)]
+    pub embedded: bool,
+}
+
+/// Check every audit chain stored in ClickHouse (or the embedded database); exit non-zero
+/// at the first broken link.
+pub async fn verify(args: VerifyArgs, config: Config) -> anyhow::Result<()> {
+    let records = if args.embedded {
+        crate::serve::audit_records(&config).await?
+    } else {
+        ClickhouseStore::new(&config.clickhouse)
+            .audit_records(AuditFilter::default())
+            .await
+            .context("reading audit_log")?
+    };
     let total = records.len();
     let report = camtrail_model::audit::verify_all(records);
     for (node, count) in &report.chains {

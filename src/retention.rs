@@ -35,11 +35,18 @@ pub struct RetentionArgs {
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "scheduled retention")]
     pub reason: String,
+    /// Apply to the embedded database (serve.database_path) instead of ClickHouse; the
+    /// audit record goes into that database's `retention` chain first.
+    #[arg(long)]
+    pub embedded: bool,
 }
 
 /// Plan, print and (unless --dry-run) apply retention.
 pub async fn apply(args: RetentionArgs, config: Config) -> anyhow::Result<()> {
     let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+    if args.embedded {
+        return crate::serve::retention(args, config, now_ms).await;
+    }
     let plan = plan_retention(&config.clickhouse, args.days, now_ms)
         .await
         .with_context(|| format!("planning retention in {}", config.clickhouse.url))?;

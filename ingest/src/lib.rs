@@ -4,6 +4,8 @@
 //!   until shutdown, in order (stop reading → drain in-flight batches → flush → close).
 //! - [`service`]: the `camtrail.v1.Ingest` gRPC service: authenticate, validate, publish, ack.
 //! - [`auth`]: gateway credentials (bearer tokens, stored hashed).
+//! - [`publish`]: the [`Publisher`](publish::Publisher) seam: Kafka (distributed) or a
+//!   database transaction (embedded) makes a batch durable before it is acked.
 //! - [`kafka`]: Kafka settings, topics (created by `camtrail migrate`) and the producer.
 //! - [`metrics`] / [`http`]: Prometheus metrics on `/metrics`, `/healthz`.
 //! - [`config`]: the `[ingest]` configuration section.
@@ -16,6 +18,7 @@ pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod publish;
 pub mod server;
 pub mod service;
 pub mod sink;

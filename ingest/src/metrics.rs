@@ -18,7 +18,7 @@ pub struct CodeLabel {
 /// Label: how a batch ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
-    /// `acked`, `kafka_failed`, `overloaded`, `unauthenticated`, `forbidden`.
+    /// `acked`, `publish_failed`, `overloaded`, `unauthenticated`, `forbidden`.
     pub outcome: &'static str,
 }
 

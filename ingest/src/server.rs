@@ -21,6 +21,7 @@ use crate::auth::GatewayAuth;
 use crate::config::IngestConfig;
 use crate::kafka::{KafkaConfig, KafkaPublisher};
 use crate::metrics::IngestMetrics;
+use crate::publish::Publisher;
 use crate::service::{IngestService, IngestState};
 use crate::validate::Validator;
 
@@ -49,11 +50,22 @@ impl IngestNode {
         cameras: Arc<CameraRegistry>,
         auth: GatewayAuth,
     ) -> anyhow::Result<Self> {
-        let mut registry = Registry::default();
-        let metrics = Arc::new(IngestMetrics::register(&mut registry));
         let publisher =
             KafkaPublisher::new(&kafka.brokers, &kafka.detections_topic, &config.producer)
                 .context("creating the Kafka producer")?;
+        Self::bind_with_publisher(config, cameras, auth, Arc::new(publisher)).await
+    }
+
+    /// Like [`IngestNode::bind_with`] with any [`Publisher`] making batches durable (the
+    /// embedded mode passes its SQLite writer).
+    pub async fn bind_with_publisher(
+        config: IngestConfig,
+        cameras: Arc<CameraRegistry>,
+        auth: GatewayAuth,
+        publisher: Arc<dyn Publisher>,
+    ) -> anyhow::Result<Self> {
+        let mut registry = Registry::default();
+        let metrics = Arc::new(IngestMetrics::register(&mut registry));
         let state = Arc::new(IngestState {
             auth,
             validator: Arc::new(Validator::new(config.validation.clone(), cameras)),
@@ -128,7 +140,7 @@ impl IngestNode {
         let flushed =
             tokio::task::spawn_blocking(move || flush_state.publisher.flush(grace)).await?;
         if let Err(error) = flushed {
-            tracing::warn!(%error, "shutdown: producer flush incomplete");
+            tracing::warn!(%error, "shutdown: publisher flush incomplete");
         }
         servers_stop.cancel();
         grpc.await?.context("gRPC server")?;

@@ -22,8 +22,8 @@ use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::GatewayAuth;
-use crate::kafka::{KafkaPublisher, PublishError};
 use crate::metrics::{CodeLabel, IngestMetrics};
+use crate::publish::{PublishError, Publisher};
 use crate::validate::Validator;
 
 /// Shared state of the service.
@@ -32,8 +32,8 @@ pub struct IngestState {
     pub auth: GatewayAuth,
     /// Per-event validation against the registry.
     pub validator: Arc<Validator>,
-    /// Kafka producer.
-    pub publisher: KafkaPublisher,
+    /// Makes accepted events durable (Kafka, or SQLite in the embedded mode).
+    pub publisher: Arc<dyn Publisher>,
     /// Metrics.
     pub metrics: Arc<IngestMetrics>,
     /// Node-wide bound on batches being processed.
@@ -88,7 +88,7 @@ pub fn now_ms() -> i64 {
 
 impl IngestState {
     /// Validate and publish one batch; the ack is returned only once every accepted event
-    /// is durable in Kafka.
+    /// is durable (Kafka or the embedded database).
     pub async fn process(&self, gateway: &str, batch: RawEventBatch) -> Result<BatchAck, Status> {
         let started = Instant::now();
         if batch.gateway_id != gateway.as_bytes() {
@@ -102,7 +102,7 @@ impl IngestState {
         self.metrics.in_flight_batches.dec();
         self.metrics
             .kafka_queue_depth
-            .set(i64::from(self.publisher.in_flight()));
+            .set(self.publisher.in_flight());
         let ack = result?;
         self.metrics.batch("acked");
         self.metrics
@@ -133,15 +133,14 @@ impl IngestState {
             .await
             .map_err(|e| Status::internal(format!("validation task failed: {e}")))?
         };
-        if let Err(error) = self.publisher.publish(&validated.accepted).await {
+        let accepted = validated.accepted.len();
+        if let Err(error) = self.publisher.publish(validated.accepted).await {
             return Err(self.publish_status(error));
         }
         self.metrics
             .batch_events
             .observe(validated.events_in_batch as f64);
-        self.metrics
-            .events_accepted
-            .inc_by(validated.accepted.len() as u64);
+        self.metrics.events_accepted.inc_by(accepted as u64);
         for rejection in &validated.rejections {
             let code = RejectionCode::try_from(rejection.code)
                 .map(|c| c.as_str_name())
@@ -155,7 +154,7 @@ impl IngestState {
         }
         Ok(BatchAck {
             batch_seq: validated.batch_seq,
-            accepted: validated.accepted.len() as u32,
+            accepted: accepted as u32,
             rejections: validated.rejections,
         })
     }
@@ -167,8 +166,9 @@ impl IngestState {
                 overloaded_status()
             }
             other => {
-                self.metrics.batch("kafka_failed");
-                tracing::warn!(error = %other, "batch not durable; gateway must resend");
+                self.metrics.batch("publish_failed");
+                tracing::warn!(error = %other, backend = self.publisher.backend(),
+                    "batch not durable; gateway must resend");
                 Status::unavailable(format!(
                     "{other}; nothing of this batch is acked, resend it"
                 ))

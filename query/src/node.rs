@@ -1,5 +1,6 @@
 //! `camtrail query`: the query node. Binds HTTP and gRPC, loads the camera registry and the users
-//! file, reads ClickHouse and writes its audit chain to Kafka; serves until shutdown.
+//! file, reads ClickHouse and writes its audit chain to Kafka (or, in `camtrail serve`, reads
+//! and audits in the embedded SQLite database); serves until shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,11 +21,13 @@ use tokio_util::sync::CancellationToken;
 
 use camtrail_proto::v1::query_server::QueryServer;
 
+use crate::audit::AuditLog;
 use crate::auth::Users;
 use crate::grpc::QueryGrpc;
 use crate::http::{HttpState, router};
 use crate::metrics::QueryMetrics;
 use crate::service::{QueryLimits, QueryService};
+use crate::store::SightingStore;
 use crate::store::clickhouse::ClickhouseStore;
 use crate::track::TrackParams;
 
@@ -103,11 +106,32 @@ pub struct QueryNode {
 type Router = axum::Router;
 
 impl QueryNode {
-    /// Load the registry and users, connect the audit producer, bind HTTP.
+    /// Load the registry and users, connect the audit producer, bind HTTP and gRPC
+    /// (distributed mode: reads ClickHouse, audits to Kafka).
     pub async fn bind(
         config: &QueryConfig,
         kafka: &KafkaConfig,
         clickhouse: &ClickhouseConfig,
+    ) -> anyhow::Result<Self> {
+        let started_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+        let chain = AuditChain::new(format!("{}/{started_ms}", config.node_name));
+        tracing::info!(chain = chain.node_id(), "audit chain started");
+        let audit = AuditWriter::new(
+            &kafka.brokers,
+            &kafka.audit_topic,
+            chain,
+            Duration::from_millis(config.audit_timeout_ms),
+        )
+        .context("creating the audit producer")?;
+        Self::bind_with(config, ClickhouseStore::new(clickhouse), audit).await
+    }
+
+    /// Bind HTTP and gRPC over any store and audit log (the embedded mode passes its
+    /// SQLite store and the audit chain in the same database).
+    pub async fn bind_with<S: SightingStore, A: AuditLog>(
+        config: &QueryConfig,
+        store: S,
+        audit: A,
     ) -> anyhow::Result<Self> {
         let zone = config.zone().map_err(anyhow::Error::msg)?;
         let registry = CameraRegistry::from_csv_path(&config.registry_path).with_context(|| {
@@ -120,20 +144,10 @@ impl QueryNode {
         if users.is_empty() {
             anyhow::bail!("{} has no users", config.users_path.display());
         }
-        let started_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
-        let chain = AuditChain::new(format!("{}/{started_ms}", config.node_name));
-        tracing::info!(chain = chain.node_id(), "audit chain started");
-        let audit = AuditWriter::new(
-            &kafka.brokers,
-            &kafka.audit_topic,
-            chain,
-            Duration::from_millis(config.audit_timeout_ms),
-        )
-        .context("creating the audit producer")?;
         let mut metrics_registry = Registry::default();
         let metrics = QueryMetrics::register(&mut metrics_registry);
         let service = QueryService::new(
-            ClickhouseStore::new(clickhouse),
+            store,
             audit,
             Arc::new(registry),
             config.track.clone(),
