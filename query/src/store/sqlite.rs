@@ -319,6 +319,19 @@ impl SqliteStore {
         .await
     }
 
+    /// Every stored event id (for tests and checks: reads the whole table).
+    pub async fn event_ids(&self) -> Result<std::collections::HashSet<EventId>, StoreError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare("SELECT event_id FROM detections")?;
+            let rows = statement.query_map([], |row| {
+                let id: Vec<u8> = row.get(0)?;
+                Ok(EventId::from_slice(&id).unwrap_or(EventId([0; 16])))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// Wait (blocking, up to `timeout`) until every write queued so far has committed.
     pub fn flush_blocking(&self, timeout: Duration) -> Result<(), String> {
         let (reply, answer) = oneshot::channel();
