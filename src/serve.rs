@@ -11,10 +11,6 @@ use camtrail_query::store::{AuditFilter, SightingStore};
 use crate::config::Config;
 use crate::retention::RetentionArgs;
 
-/// Rows per retention step: each step is one writer request, so ingest keeps committing
-/// between steps.
-const RETENTION_STEP: usize = 50_000;
-
 /// Run ingest + query over the SQLite database until SIGTERM / Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let node = EmbeddedNode::bind(&config.serve, config.ingest, &config.query).await?;
@@ -40,7 +36,7 @@ fn open(config: &Config) -> anyhow::Result<SqliteStore> {
 }
 
 /// Retention on the embedded database: audit record first (same database, chain
-/// `retention`), then delete in steps.
+/// `retention`), then parts wholly before the cutoff are dropped and older rows deleted.
 pub async fn retention(args: RetentionArgs, config: Config, now_ms: i64) -> anyhow::Result<()> {
     let store = open(&config)?;
     let cutoff_ms = now_ms - i64::from(args.days) * 86_400_000;
@@ -81,7 +77,7 @@ pub async fn retention(args: RetentionArgs, config: Config, now_ms: i64) -> anyh
         .context("retention refused: its audit record could not be written")?;
     println!("audited as {} seq {}", record.node_id, record.seq);
     let removed = store
-        .delete_before(cutoff_ms, RETENTION_STEP)
+        .delete_before(cutoff_ms)
         .await
         .context("applying retention")?;
     println!("removed {removed} rows (detections and snapshots)");

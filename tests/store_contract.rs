@@ -10,7 +10,7 @@ use camtrail_model::audit::{AuditChain, AuditEntry, AuditRecord, verify_all};
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
 use camtrail_query::audit::AuditLog;
 use camtrail_query::store::clickhouse::ClickhouseStore;
-use camtrail_query::store::sqlite::SqliteStore;
+use camtrail_query::store::sqlite::{SqliteStore, Tuning};
 use camtrail_query::store::{AuditFilter, PassCursor, SightingStore};
 use camtrail_store::clickhouse::ClickhouseConfig;
 
@@ -23,6 +23,8 @@ trait Backend {
     fn store(&self) -> &Self::Store;
     fn write(&self, detections: Vec<Detection>) -> impl Future<Output = ()>;
     fn append_audit(&self, entries: Vec<AuditEntry>) -> impl Future<Output = Vec<AuditRecord>>;
+    /// Apply retention: remove what was captured before `cutoff_ms`.
+    fn delete_before(&self, cutoff_ms: i64) -> impl Future<Output = ()>;
 }
 
 struct Clickhouse {
@@ -87,6 +89,21 @@ impl Backend for Clickhouse {
         insert.end().await.expect("end");
         records
     }
+
+    async fn delete_before(&self, cutoff_ms: i64) {
+        // The policy is in whole days before "now": put "now" one day after the cutoff.
+        let plan =
+            camtrail_store::clickhouse::plan_retention(&self.config, 1, cutoff_ms + 86_400_000)
+                .await
+                .expect("plan");
+        camtrail_store::clickhouse::apply_retention(
+            &self.config,
+            &plan,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect("apply");
+    }
 }
 
 struct Sqlite {
@@ -113,6 +130,13 @@ impl Backend for Sqlite {
         }
         records
     }
+
+    async fn delete_before(&self, cutoff_ms: i64) {
+        self.store
+            .delete_before(cutoff_ms)
+            .await
+            .expect("retention");
+    }
 }
 
 async fn clickhouse(test: &str) -> Clickhouse {
@@ -127,8 +151,25 @@ async fn clickhouse(test: &str) -> Clickhouse {
 }
 
 fn sqlite() -> Sqlite {
+    sqlite_with(Tuning::default())
+}
+
+/// Every write of two rows or more becomes a part and the two smallest parts merge when
+/// there are three: the
+/// same contract then runs over staged rows, many parts, merged parts and duplicates that
+/// landed in different parts.
+fn sqlite_tiny_parts() -> Sqlite {
+    sqlite_with(Tuning {
+        max_group_rows: 1,
+        flush_rows: 2,
+        max_parts: 2,
+        merge_fan_in: 2,
+    })
+}
+
+fn sqlite_with(tuning: Tuning) -> Sqlite {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("camtrail.db")).expect("open");
+    let store = SqliteStore::open_with(&dir.path().join("camtrail.db"), tuning).expect("open");
     Sqlite { _dir: dir, store }
 }
 
@@ -325,6 +366,43 @@ async fn sqlite_passes_page_through_every_event_once() {
 }
 
 #[tokio::test]
+async fn sqlite_parts_dedup_order_and_window() {
+    let backend = sqlite_tiny_parts();
+    dedup_order_and_window(&backend).await;
+    // The resent rows sit in a second part: the answers above removed them on read.
+    let stats = backend.store.writer_stats();
+    assert!(stats.flushes == 2 && stats.parts == 2, "{stats:?}");
+}
+
+#[tokio::test]
+async fn sqlite_parts_passes_page_through_every_event_once() {
+    let backend = sqlite_tiny_parts();
+    passes_page_through_every_event_once(&backend).await;
+    let stats = backend.store.writer_stats();
+    assert!(stats.flushes >= 2, "{stats:?}");
+}
+
+#[tokio::test]
+async fn clickhouse_retention_removes_only_older_rows() {
+    let backend = clickhouse("contract_retention").await;
+    retention_removes_only_older_rows(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
+async fn sqlite_retention_removes_only_older_rows() {
+    retention_removes_only_older_rows(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_parts_retention_removes_only_older_rows() {
+    let backend = sqlite_tiny_parts();
+    retention_removes_only_older_rows(&backend).await;
+    let stats = backend.store.writer_stats();
+    assert!(stats.flushes >= 4 && stats.merges >= 1, "{stats:?}");
+}
+
+#[tokio::test]
 async fn clickhouse_audit_records_read_back_as_an_intact_chain() {
     let backend = clickhouse("contract_audit").await;
     audit_records_read_back_as_an_intact_chain(&backend).await;
@@ -364,4 +442,84 @@ async fn sqlite_audit_chain_continues_after_reopening() {
         Ok(3),
         "the reopened chain links to the stored one"
     );
+}
+
+/// Rows before the cutoff go (with their snapshots), rows after it stay, the audit log is
+/// never touched.
+async fn retention_removes_only_older_rows(backend: &impl Backend) {
+    const DAY: i64 = 86_400_000;
+    let key = "粤B54321";
+    let cutoff = T0 - DAY;
+    let old: Vec<Detection> = (1..=4)
+        .map(|n| detection(n, key, T0 - 9 * DAY + i64::from(n) * 60_000, CAMERA))
+        .collect();
+    let new: Vec<Detection> = (11..=14)
+        .map(|n| detection(n, key, T0 + i64::from(n) * 60_000, CAMERA))
+        .collect();
+    for chunk in old.chunks(2).chain(new.chunks(2)) {
+        backend.write(chunk.to_vec()).await;
+    }
+    let audit = backend
+        .append_audit(vec![AuditEntry {
+            at_ms: T0 - 9 * DAY,
+            user: "ops".into(),
+            role: "operator".into(),
+            case_id: "C-9".into(),
+            reason: "before retention".into(),
+            kind: "track".into(),
+            parameters_json: "{}".into(),
+            result_count: 0,
+            client_addr: "test".into(),
+        }])
+        .await;
+    let window = (T0 - 30 * DAY, T0 + DAY);
+    let before = backend
+        .store()
+        .sightings(&[key.to_string()], window.0, window.1, 100)
+        .await
+        .expect("sightings");
+    assert_eq!(before.len(), 8);
+    assert!(
+        backend
+            .store()
+            .snapshot(EventId([1; 16]))
+            .await
+            .expect("snapshot")
+            .is_some()
+    );
+
+    backend.delete_before(cutoff).await;
+
+    let after = backend
+        .store()
+        .sightings(&[key.to_string()], window.0, window.1, 100)
+        .await
+        .expect("sightings");
+    let ids: Vec<u8> = after.iter().map(|s| s.event_id.0[0]).collect();
+    assert_eq!(
+        ids,
+        vec![11, 12, 13, 14],
+        "only rows at or after the cutoff remain"
+    );
+    assert!(
+        backend
+            .store()
+            .snapshot(EventId([1; 16]))
+            .await
+            .expect("snapshot")
+            .is_none(),
+        "the old thumbnail went with its detection"
+    );
+    let passes = backend
+        .store()
+        .passes(&[CAMERA.to_string()], window.0, window.1, None, 100)
+        .await
+        .expect("passes");
+    assert_eq!(passes.len(), 4);
+    let records = backend
+        .store()
+        .audit_records(AuditFilter::default())
+        .await
+        .expect("audit");
+    assert_eq!(records, audit, "retention never touches the audit log");
 }

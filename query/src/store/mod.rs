@@ -43,6 +43,22 @@ pub struct StoredSighting {
     pub has_snapshot: bool,
 }
 
+impl StoredSighting {
+    /// The sighting of a validated detection.
+    pub fn from_detection(detection: &camtrail_model::Detection) -> Self {
+        Self {
+            event_id: detection.event_id,
+            camera_id: detection.camera_id.clone(),
+            captured_at_ms: detection.captured_at_ms,
+            subject_key: detection.subject_key.clone(),
+            plate: detection.plate.clone(),
+            plate_confidence: detection.plate_confidence,
+            object_class: detection.object_class,
+            has_snapshot: detection.thumbnail_jpeg.is_some(),
+        }
+    }
+}
+
 /// Where a page of passes ends: the next page starts after this `(captured_at_ms, event_id)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PassCursor {
