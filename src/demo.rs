@@ -43,7 +43,7 @@ pub struct DemoArgs {
     /// Cameras in the city.
     #[arg(long, default_value_t = 140_000)]
     pub cameras: usize,
-    /// Gateways (one Publish stream each).
+    /// Gateways (one Publish stream each; at least one per district, 30).
     #[arg(long, default_value_t = 300)]
     pub gateways: usize,
     /// Traffic seed.
@@ -63,6 +63,13 @@ pub async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         args.duration.is_finite() && args.duration > 0.0 && args.duration <= 3_600.0,
         "--duration must be between 0 and 3600 seconds"
     );
+    let city_config = CityConfig {
+        seed: args.city_seed,
+        cameras: args.cameras,
+        districts: 30,
+        gateways: args.gateways,
+    };
+    city_config.validate().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let out = std::fs::canonicalize(&args.out)?;
@@ -73,13 +80,6 @@ pub async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
 
     // 1. The city, its gateways' credentials and one investigator.
     let started = Instant::now();
-    let city_config = CityConfig {
-        seed: args.city_seed,
-        cameras: args.cameras,
-        districts: 30,
-        gateways: args.gateways,
-    };
-    city_config.validate().map_err(anyhow::Error::msg)?;
     let city_dir = out.clone();
     let city = tokio::task::spawn_blocking(move || -> anyhow::Result<City> {
         let city = City::generate(&city_config);
@@ -103,7 +103,7 @@ pub async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
 
     // 2. The embedded node on free local ports, over a fresh database.
     let database = out.join("camtrail.db");
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", ".lock"] {
         let file = PathBuf::from(format!("{}{suffix}", database.display()));
         if file.exists() {
             std::fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;

@@ -2,9 +2,8 @@
 //! apply` and `camtrail audit verify`, which work on the same SQLite database.
 
 use anyhow::Context;
-use camtrail_model::audit::{AuditEntry, AuditRecord};
-use camtrail_query::audit::AuditLog;
-use camtrail_query::embedded::EmbeddedNode;
+use camtrail_model::audit::AuditRecord;
+use camtrail_query::embedded::{EmbeddedNode, RetentionRun, apply_retention};
 use camtrail_query::store::sqlite::SqliteStore;
 use camtrail_query::store::{AuditFilter, SightingStore};
 
@@ -35,58 +34,45 @@ fn open(config: &Config) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))
 }
 
-/// Retention on the embedded database: audit record first (same database, chain
-/// `retention`), then parts wholly before the cutoff are dropped and older rows deleted.
+/// `camtrail retention apply --embedded`: the database must not be open in a running
+/// `camtrail serve` (it owns it; set serve.retention_days there instead).
 pub async fn retention(args: RetentionArgs, config: Config, now_ms: i64) -> anyhow::Result<()> {
     let store = open(&config)?;
-    let cutoff_ms = now_ms - i64::from(args.days) * 86_400_000;
-    let (detections, snapshots) = store.count_before(cutoff_ms).await?;
-    println!(
-        "retention {} days on {}: cutoff {cutoff_ms} ms; {detections} detections and \
-         {snapshots} snapshots captured before it",
-        args.days,
-        store.path().display()
-    );
-    if args.dry_run {
-        println!("dry run: nothing changed");
-        return Ok(());
-    }
-    let parameters = serde_json::json!({
-        "days": args.days,
-        "cutoff_ms": cutoff_ms,
-        "database": store.path().display().to_string(),
-        "detections": detections,
-        "snapshots": snapshots,
-    });
-    let entry = AuditEntry {
-        at_ms: now_ms,
-        user: args.operator.clone(),
-        role: "operator".into(),
+    let run = RetentionRun {
+        days: args.days,
+        operator: args.operator.clone(),
         case_id: args.case_id.clone(),
         reason: args.reason.clone(),
-        kind: "retention".into(),
-        parameters_json: parameters.to_string(),
-        result_count: detections + snapshots,
-        client_addr: "cli".into(),
+        dry_run: args.dry_run,
     };
-    let record: AuditRecord = store
-        .audit_log("retention")
-        .await?
-        .append(entry)
-        .await
-        .context("retention refused: its audit record could not be written")?;
-    println!("audited as {} seq {}", record.node_id, record.seq);
-    let removed = store
-        .delete_before(cutoff_ms)
-        .await
-        .context("applying retention")?;
-    println!("removed {removed} rows (detections and snapshots)");
+    let outcome = apply_retention(&store, &run, now_ms).await?;
+    println!(
+        "retention {} days on {}: cutoff {} ms; {} detections and {} snapshots captured \
+         before it",
+        args.days,
+        store.path().display(),
+        outcome.cutoff_ms,
+        outcome.detections,
+        outcome.snapshots
+    );
+    match &outcome.audit {
+        None => println!("dry run: nothing changed"),
+        Some(record) => {
+            println!("audited as {} seq {}", record.node_id, record.seq);
+            println!(
+                "removed {} rows (detections and snapshots)",
+                outcome.removed
+            );
+        }
+    }
     Ok(())
 }
 
 /// The audit records of the embedded database, for `camtrail audit verify --embedded`.
 pub async fn audit_records(config: &Config) -> anyhow::Result<Vec<AuditRecord>> {
-    open(config)?
+    let path = &config.serve.database_path;
+    SqliteStore::open_read_only(path)
+        .with_context(|| format!("opening {} (serve.database_path)", path.display()))?
         .audit_records(AuditFilter::default())
         .await
         .context("reading audit_log")

@@ -14,7 +14,9 @@ fn help_explains_every_subcommand() {
         .expect("run camtrail --help");
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for subcommand in ["migrate", "config", "serve", "demo", "ingest", "sink", "query"] {
+    for subcommand in [
+        "migrate", "config", "serve", "demo", "ingest", "sink", "query",
+    ] {
         assert!(
             text.contains(subcommand),
             "--help lacks {subcommand}:\n{text}"

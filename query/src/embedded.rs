@@ -20,6 +20,9 @@ use camtrail_model::CameraRegistry;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use camtrail_model::audit::{AuditEntry, AuditRecord};
+
+use crate::audit::AuditLog;
 use crate::node::{QueryConfig, QueryNode};
 use crate::store::sqlite::SqliteStore;
 
@@ -27,16 +30,106 @@ use crate::store::sqlite::SqliteStore;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
-    /// The SQLite database (created if missing; `-wal` and `-shm` files sit beside it).
+    /// The SQLite database (created if missing; `-wal`, `-shm` and `.lock` files sit
+    /// beside it). One process owns it at a time.
     pub database_path: PathBuf,
+    /// Keep this many days: when set, `serve` applies retention at start and every 24 h
+    /// (audited first, in the database's `retention` chain). The database belongs to the
+    /// running node, so `camtrail retention apply --embedded` works only while it is
+    /// stopped.
+    pub retention_days: Option<u32>,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             database_path: PathBuf::from("camtrail.db"),
+            retention_days: None,
         }
     }
+}
+
+/// Who asks for a retention run and why (recorded in its audit record).
+#[derive(Debug, Clone)]
+pub struct RetentionRun {
+    /// Keep this many days (≥ 1).
+    pub days: u32,
+    /// Operator.
+    pub operator: String,
+    /// Case or ticket.
+    pub case_id: String,
+    /// Reason.
+    pub reason: String,
+    /// Only count; change nothing, audit nothing.
+    pub dry_run: bool,
+}
+
+/// What a retention run found and did.
+#[derive(Debug, Clone)]
+pub struct RetentionOutcome {
+    /// Everything captured before this goes, unix ms.
+    pub cutoff_ms: i64,
+    /// Detections captured before the cutoff.
+    pub detections: u64,
+    /// Snapshots captured before the cutoff.
+    pub snapshots: u64,
+    /// The run's audit record (none for a dry run).
+    pub audit: Option<AuditRecord>,
+    /// Rows removed.
+    pub removed: u64,
+}
+
+/// Retention on the embedded database: count, then (unless a dry run) write the audit
+/// record (chain `retention` in the same database) and only then delete; if the record
+/// cannot be written nothing is deleted. The audit log itself is never touched.
+pub async fn apply_retention(
+    store: &SqliteStore,
+    run: &RetentionRun,
+    now_ms: i64,
+) -> anyhow::Result<RetentionOutcome> {
+    anyhow::ensure!(run.days >= 1, "retention days must be at least 1");
+    let cutoff_ms = now_ms - i64::from(run.days) * 86_400_000;
+    let (detections, snapshots) = store.count_before(cutoff_ms).await?;
+    let mut outcome = RetentionOutcome {
+        cutoff_ms,
+        detections,
+        snapshots,
+        audit: None,
+        removed: 0,
+    };
+    if run.dry_run {
+        return Ok(outcome);
+    }
+    let parameters = serde_json::json!({
+        "days": run.days,
+        "cutoff_ms": cutoff_ms,
+        "database": store.path().display().to_string(),
+        "detections": detections,
+        "snapshots": snapshots,
+    });
+    let entry = AuditEntry {
+        at_ms: now_ms,
+        user: run.operator.clone(),
+        role: "operator".into(),
+        case_id: run.case_id.clone(),
+        reason: run.reason.clone(),
+        kind: "retention".into(),
+        parameters_json: parameters.to_string(),
+        result_count: detections + snapshots,
+        client_addr: "cli".into(),
+    };
+    let record = store
+        .audit_log("retention")
+        .await?
+        .append(entry)
+        .await
+        .context("retention refused: its audit record could not be written")?;
+    outcome.audit = Some(record);
+    outcome.removed = store
+        .delete_before(cutoff_ms)
+        .await
+        .context("applying retention")?;
+    Ok(outcome)
 }
 
 /// Ingest and query nodes over one SQLite database, bound to their ports.
@@ -44,6 +137,7 @@ pub struct EmbeddedNode {
     ingest: IngestNode,
     query: QueryNode,
     store: SqliteStore,
+    retention_days: Option<u32>,
 }
 
 /// The addresses an embedded node listens on.
@@ -90,6 +184,7 @@ impl EmbeddedNode {
             ingest: ingest_node,
             query: query_node,
             store,
+            retention_days: serve.retention_days,
         })
     }
 
@@ -116,10 +211,14 @@ impl EmbeddedNode {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let (ingest_stop, query_stop) = (stop.clone(), stop.clone());
+        let trigger = stop.clone();
         tokio::spawn(async move {
             shutdown.await;
-            stop.cancel();
+            trigger.cancel();
         });
+        if let Some(days) = self.retention_days {
+            tokio::spawn(retention_schedule(self.store.clone(), days, stop.clone()));
+        }
         let ingest = self
             .ingest
             .run_until_stopped(async move { ingest_stop.cancelled().await });
@@ -136,5 +235,33 @@ impl EmbeddedNode {
             "embedded node stopped"
         );
         Ok(())
+    }
+}
+
+/// Apply retention now and every 24 h until `stop`.
+async fn retention_schedule(store: SqliteStore, days: u32, stop: CancellationToken) {
+    let run = RetentionRun {
+        days,
+        operator: "camtrail-serve".into(),
+        case_id: "retention-policy".into(),
+        reason: format!("scheduled retention: {days} days (serve.retention_days)"),
+        dry_run: false,
+    };
+    loop {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match apply_retention(&store, &run, now_ms).await {
+            Ok(outcome) => tracing::info!(
+                cutoff_ms = outcome.cutoff_ms,
+                removed = outcome.removed,
+                "retention applied"
+            ),
+            Err(error) => tracing::warn!(%error, "retention not applied; retrying in 24 h"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(86_400)) => {}
+        }
     }
 }

@@ -180,6 +180,8 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Request>,
     counters: Arc<Counters>,
     path: Arc<PathBuf>,
+    /// Held while any handle of a writable store lives: one process owns the database.
+    _owner: Option<Arc<std::fs::File>>,
 }
 
 fn failed(error: impl std::fmt::Display) -> StoreError {
@@ -236,7 +238,26 @@ impl SqliteStore {
     /// `synchronous=FULL` (a committed transaction survives power loss, so an answer from
     /// the writer means durable). Staged rows are indexed in memory again. Must be called
     /// inside a Tokio runtime.
+    ///
+    /// One process owns a database: the part list and the staged rows live in its memory,
+    /// so a second writer would act on a stale view. `<path>.lock` is locked exclusively
+    /// for as long as a handle lives; opening a locked database fails (use
+    /// [`SqliteStore::open_read_only`] to read beside a running `camtrail serve`).
     pub fn open_with(path: &Path, tuning: Tuning) -> Result<Self, StoreError> {
+        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let owner = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError(format!("{}: {e}", lock_path.display())))?;
+        owner.try_lock().map_err(|_| {
+            StoreError(format!(
+                "{} is in use by another camtrail process (camtrail serve?); stop it, or let \
+                 it apply retention itself (serve.retention_days)",
+                path.display()
+            ))
+        })?;
         let connection = Connection::open(path).map_err(failed)?;
         connection
             .execute_batch(
@@ -253,22 +274,6 @@ impl SqliteStore {
         let shared = load_shared(&connection).map_err(failed)?;
         let staged = shared.hot.len();
         let shared = Arc::new(RwLock::new(shared));
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let reader = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(failed)?;
-            reader
-                .execute_batch(
-                    "PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; \
-                     PRAGMA mmap_size=1073741824;",
-                )
-                .map_err(failed)?;
-            reader.set_prepared_statement_cache_capacity(64);
-            readers.push(Mutex::new(reader));
-        }
         let (sender, requests) = mpsc::channel(QUEUE_REQUESTS);
         let counters = Arc::new(Counters::default());
         let writer = Writer {
@@ -278,6 +283,7 @@ impl SqliteStore {
             tuning,
             staged,
         };
+        let readers = open_readers(path)?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer.run(requests))
@@ -289,6 +295,28 @@ impl SqliteStore {
             writer: sender,
             counters,
             path: Arc::new(path.to_path_buf()),
+            _owner: Some(Arc::new(owner)),
+        })
+    }
+
+    /// Open an existing database for reading only (no writer, no lock): what it held when
+    /// opened. For `camtrail audit verify --embedded` beside a running `camtrail serve`;
+    /// writes fail.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError(format!("{} does not exist", path.display())));
+        }
+        let readers = open_readers(path)?;
+        let shared = load_shared(&Self::lock(&readers[0])).map_err(failed)?;
+        let (sender, _) = mpsc::channel(1);
+        Ok(Self {
+            readers: Arc::new(readers),
+            next_reader: Arc::new(AtomicUsize::new(0)),
+            shared: Arc::new(RwLock::new(shared)),
+            writer: sender,
+            counters: Arc::new(Counters::default()),
+            path: Arc::new(path.to_path_buf()),
+            _owner: None,
         })
     }
 
@@ -487,6 +515,27 @@ impl SqliteStore {
             chain: Arc::new(tokio::sync::Mutex::new(chain)),
         })
     }
+}
+
+/// The pool of read-only connections.
+fn open_readers(path: &Path) -> Result<Vec<Mutex<Connection>>, StoreError> {
+    let mut readers = Vec::with_capacity(READERS);
+    for _ in 0..READERS {
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        reader
+            .execute_batch(
+                "PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; \
+                 PRAGMA mmap_size=1073741824;",
+            )
+            .map_err(failed)?;
+        reader.set_prepared_statement_cache_capacity(64);
+        readers.push(Mutex::new(reader));
+    }
+    Ok(readers)
 }
 
 /// The part list and the staged rows, read at open.

@@ -110,7 +110,13 @@ impl Writer {
                     }
                     Work::Audit(record) => insert_audit(&savepoint, record)?,
                     Work::DeleteBefore(cutoff_ms) => {
-                        delete_before(&savepoint, &mut parts, *cutoff_ms)?
+                        // On a clone: if this step fails, its savepoint rolls back and the
+                        // part list must stay as it was.
+                        let mut remaining = parts.clone();
+                        let removed = delete_before(&savepoint, &mut remaining, *cutoff_ms)?;
+                        savepoint.commit()?;
+                        parts = remaining;
+                        return Ok(removed);
                     }
                     Work::Barrier => 0,
                 };
