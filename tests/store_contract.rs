@@ -120,6 +120,8 @@ impl Backend for Sqlite {
 
     async fn write(&self, detections: Vec<Detection>) {
         self.store.write(detections).await.expect("write");
+        // Parts are built in the background; settle so the tiny-parts runs are repeatable.
+        self.store.maintenance_idle().await.expect("maintenance");
     }
 
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Vec<AuditRecord> {

@@ -1,59 +1,71 @@
-//! The embedded-mode store (DESIGN.md, "Two ways to run"): one bundled-SQLite database in
-//! WAL mode holding detections, thumbnails and the audit chain. The same read trait as
-//! ClickHouse ([`SightingStore`]), a write side for validated batches ([`SqliteStore::write`],
-//! also the ingest node's [`Publisher`] in `camtrail serve`), and an [`AuditLog`] whose
-//! records commit in the same database.
+//! The embedded-mode store (DESIGN.md, "Two ways to run"): bundled SQLite in WAL mode
+//! holding detections, thumbnails and the audit chain. The same read trait as ClickHouse
+//! ([`SightingStore`]), a write side for validated batches ([`SqliteStore::write`], also the
+//! ingest node's [`Publisher`] in `camtrail serve`), and an [`AuditLog`] whose records
+//! commit in the same database.
 //!
-//! **Layout: a staging table and sorted parts** (the shape of ClickHouse's MergeTree, in one
-//! SQLite file). Inserting each event straight into B-trees keyed by plate and by camera
-//! dirties one random leaf page per row per index; every commit then rewrites most of the
-//! tree into the WAL (measured: 29k events/s at 1.2M rows, falling as the file grows). So:
-//! - accepted events are **appended** to `staging` (a rowid table: a commit writes only
-//!   its last pages) and indexed in memory ([`hot`]) for readers;
-//! - when `staging` holds [`Tuning::flush_rows`] rows, the writer copies it, sorted by
-//!   `(subject_key, captured_at_ms, event_id)`, into a new `WITHOUT ROWID` table `part_<n>`
-//!   (a track is one range read per part) with an index `(camera_id, captured_at_ms,
-//!   event_id)` for passes, lists it in `parts` with its time range, and empties `staging`;
-//! - when there are more than [`Tuning::max_parts`] parts, the smallest are merged.
+//! **Layout: staging tables and sorted part files** (the shape of ClickHouse's MergeTree).
+//! Inserting each event straight into B-trees keyed by plate and by camera dirties one
+//! random leaf page per row per index; every commit then rewrote most of the tree into the
+//! WAL (measured: 29k events/s at 1.2M rows, falling as the file grew). So:
+//! - accepted events are **appended** to the active `staging_<n>` table of the main
+//!   database (a rowid table: a commit writes only its last pages) and indexed in memory
+//!   ([`hot`]) for readers;
+//! - at [`Tuning::flush_rows`] rows the writer seals it and starts `staging_<n+1>`; the
+//!   maintenance thread ([`builder`]) copies the sealed table, sorted by `(subject_key,
+//!   captured_at_ms, event_id)`, into a new file `<database>.parts/part_<id>.db`
+//!   ([`parts`]: a `WITHOUT ROWID` table, a track is one range read, plus an index
+//!   `(camera_id, captured_at_ms, event_id)` for passes), fsyncs it, and has the writer
+//!   list it in `parts` and drop the staging table in one commit;
+//! - with more than [`Tuning::max_parts`] parts, the smallest are merged into a new file
+//!   the same way. Building and merging never hold the main database's write lock, so
+//!   batches keep being acked meanwhile.
 //!
 //! Reads skip parts outside the asked window. An event id is stored once per part
-//! (`INSERT OR IGNORE` on the key, which a resend repeats exactly) and once in staging; a
-//! resend that lands in another part is removed on read (each answer holds each event id
-//! once) and for good when the parts merge.
+//! (`INSERT OR IGNORE` on the key, which a resend repeats exactly) and once in the staged
+//! rows; a resend that lands in another part is removed on read (each answer holds each
+//! event id once) and for good when the parts merge. After a crash, staged tables are read
+//! back at open, sealed ones are flushed again, and part files not in the manifest (a build
+//! cut short) are deleted.
 //!
-//! **Group commit.** One writer thread owns the only write connection. Every write (a batch
-//! of detections, an audit record, a retention run) is a request on a bounded queue; the
-//! thread takes the first waiting request and every other one queued behind it (up to
-//! [`Tuning::max_group_rows`] rows), runs each in its own savepoint of one transaction,
-//! commits once (`synchronous=FULL`: the WAL is fsynced), makes the rows visible to readers
-//! and only then answers each request. While one group commits the next one queues, so
-//! many streams share each fsync, and an answer always means "committed".
+//! **Group commit.** One writer thread owns the only write connection to the main database.
+//! Every write (a batch of detections, an audit record, a manifest change, retention) is a
+//! request on a bounded queue; the thread takes the first waiting request and every other
+//! one queued behind it (up to [`Tuning::max_group_rows`] rows), runs each in its own
+//! savepoint of one transaction, commits once (`synchronous=FULL`: the WAL is fsynced),
+//! makes the changes visible to readers and only then answers each request. While one
+//! group commits the next one queues, so many streams share each fsync, and an answer
+//! always means "committed".
 //!
-//! Reads use a small pool of read-only connections (WAL readers do not wait for the
-//! writer), on the blocking pool.
+//! Reads run on the blocking pool under a read lock of the in-memory state (so a part they
+//! see is not deleted under them), with read-only connections (WAL readers do not wait for
+//! the writer).
 
+mod builder;
 mod hot;
+mod parts;
 mod writer;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use camtrail_ingest::publish::{PublishError, PublishFuture, Publisher};
 use camtrail_model::audit::{AuditChain, AuditEntry, AuditRecord};
 use camtrail_model::{Detection, EventId, ObjectClass};
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditFilter, PassCursor, SightingStore, StoreError, StoredSighting, prefix_end};
 use crate::audit::{AuditError, AuditLog};
+use builder::{Builder, Job};
 use hot::Hot;
+use parts::{Part, PartHandle};
 use writer::{Request, Work, Writer};
 
-/// Columns of `staging` and of every part, in order.
+/// Columns of the staging tables and of every part, in order.
 const DETECTION_COLUMNS: &str = "subject_key, captured_at_ms, event_id, camera_id, \
     object_class, plate, plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, \
     bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms";
@@ -90,21 +102,21 @@ const SIGHTING_COLUMNS: &str = "event_id, camera_id, captured_at_ms, subject_key
 /// Requests that may wait for the writer; beyond that `publish` waits, then reports the
 /// node saturated.
 const QUEUE_REQUESTS: usize = 512;
-/// Read connections.
+/// Read connections to the main database (audit log, snapshots).
 const READERS: usize = 4;
 /// How long a full write queue is waited on before a batch is refused as overload.
 const QUEUE_FULL_WAIT: Duration = Duration::from_secs(2);
 
-/// Sizes of the writer's work.
+/// Sizes of the store's work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
     /// Most rows one group transaction takes before it commits.
     pub max_group_rows: usize,
-    /// Staged rows that trigger a flush into a new part.
+    /// Staged rows at which the staging table is sealed and turned into a part.
     pub flush_rows: usize,
     /// Parts beyond which the smallest are merged.
     pub max_parts: usize,
-    /// How many parts one merge combines.
+    /// How many parts one merge combines (at most 9).
     pub merge_fan_in: usize,
 }
 
@@ -119,21 +131,12 @@ impl Default for Tuning {
     }
 }
 
-/// A sorted part: table `part_<id>`, its row count and time range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Part {
-    id: i64,
-    rows: i64,
-    min_ms: i64,
-    max_ms: i64,
-}
-
-/// What readers see besides the database: the staged rows and the list of parts. Changed
-/// only by the writer, under the write lock, after its commit.
+/// What readers see besides the main database: staged rows per staging generation and the
+/// open parts. Changed only by the writer, under the write lock, after its commit.
 #[derive(Debug, Default)]
 struct Shared {
-    hot: Hot,
-    parts: Vec<Part>,
+    hot: BTreeMap<i64, Hot>,
+    parts: Vec<PartHandle>,
 }
 
 fn write_lock(shared: &RwLock<Shared>) -> RwLockWriteGuard<'_, Shared> {
@@ -144,7 +147,7 @@ fn read_lock(shared: &RwLock<Shared>) -> RwLockReadGuard<'_, Shared> {
     shared.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Writer counters.
+/// Counters shared by the writer and the maintenance thread.
 #[derive(Debug, Default)]
 struct Counters {
     queued_rows: AtomicI64,
@@ -152,9 +155,11 @@ struct Counters {
     committed_requests: AtomicI64,
     flushes: AtomicI64,
     merges: AtomicI64,
+    /// A sealed staging table waits for the maintenance thread.
+    flush_pending: AtomicBool,
 }
 
-/// What the writer has done so far.
+/// What the writer and the maintenance thread have done so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterStats {
     /// Transactions committed by group commit.
@@ -163,7 +168,7 @@ pub struct WriterStats {
     pub requests: i64,
     /// Rows waiting for the writer now.
     pub queued_rows: i64,
-    /// Staging flushes into parts.
+    /// Staging tables turned into parts.
     pub flushes: i64,
     /// Part merges.
     pub merges: i64,
@@ -178,6 +183,7 @@ pub struct SqliteStore {
     next_reader: Arc<AtomicUsize>,
     shared: Arc<RwLock<Shared>>,
     writer: mpsc::Sender<Request>,
+    jobs: std::sync::mpsc::Sender<Job>,
     counters: Arc<Counters>,
     path: Arc<PathBuf>,
     /// Held while any handle of a writable store lives: one process owns the database.
@@ -203,23 +209,6 @@ fn sighting(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSighting> {
     })
 }
 
-/// `SELECT ... FROM part_a WHERE ... UNION ALL SELECT ... FROM part_b WHERE ...`.
-fn union_all(parts: &[Part], select: &str, condition: &str) -> String {
-    parts
-        .iter()
-        .map(|p| format!("SELECT {select} FROM part_{} WHERE {condition}", p.id))
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ")
-}
-
-/// `?1, ?2, ...` numbered from `first`.
-fn numbered(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Sort by `(captured_at_ms, event_id)`, keep each event id once.
 fn ordered_unique(mut rows: Vec<StoredSighting>) -> Vec<StoredSighting> {
     rows.sort_by_key(|r| (r.captured_at_ms, r.event_id));
@@ -228,16 +217,22 @@ fn ordered_unique(mut rows: Vec<StoredSighting>) -> Vec<StoredSighting> {
     rows
 }
 
+/// The folder of a database's part files.
+fn parts_dir(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.parts", path.display()))
+}
+
 impl SqliteStore {
     /// Open (or create) the database at `path` with the default [`Tuning`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with(path, Tuning::default())
     }
 
-    /// Open (or create) the database at `path` and start its writer thread: WAL mode,
-    /// `synchronous=FULL` (a committed transaction survives power loss, so an answer from
-    /// the writer means durable). Staged rows are indexed in memory again. Must be called
-    /// inside a Tokio runtime.
+    /// Open (or create) the database at `path` and start its writer and maintenance
+    /// threads: WAL mode, `synchronous=FULL` (a committed transaction survives power loss,
+    /// so an answer from the writer means durable). Staged rows are indexed in memory
+    /// again, sealed staging tables are queued to become parts. Must be called inside a
+    /// Tokio runtime.
     ///
     /// One process owns a database: the part list and the staged rows live in its memory,
     /// so a second writer would act on a stale view. `<path>.lock` is locked exclusively
@@ -262,37 +257,66 @@ impl SqliteStore {
         connection
             .execute_batch(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;
-                 PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;",
+                 PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
             )
             .map_err(failed)?;
         connection.execute_batch(SCHEMA).map_err(failed)?;
-        connection
-            .execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS staging ({DETECTION_DEFS});"
-            ))
-            .map_err(failed)?;
-        let shared = load_shared(&connection).map_err(failed)?;
-        let staged = shared.hot.len();
+        let dir = parts_dir(path);
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+        let mut generations = staging_generations(&connection).map_err(failed)?;
+        if generations.is_empty() {
+            connection
+                .execute_batch(&format!("CREATE TABLE staging_1 ({DETECTION_DEFS});"))
+                .map_err(failed)?;
+            generations.push(1);
+        }
+        let shared = load_shared(&connection, &dir, &generations)?;
+        remove_unlisted_parts(&dir, &shared.parts);
+        let next_id = shared.parts.iter().map(|h| h.part.id).max().unwrap_or(0) + 1;
+        let active = generations.last().copied().unwrap_or(1);
+        let staged = shared.hot.get(&active).map_or(0, Hot::len);
         let shared = Arc::new(RwLock::new(shared));
         let (sender, requests) = mpsc::channel(QUEUE_REQUESTS);
+        let (jobs, job_queue) = std::sync::mpsc::channel();
         let counters = Arc::new(Counters::default());
+        for &generation in generations.iter().filter(|&&g| g != active) {
+            counters.flush_pending.store(true, Ordering::Release);
+            let _ = jobs.send(Job::Flush { generation });
+        }
         let writer = Writer {
             connection,
             shared: Arc::clone(&shared),
             counters: Arc::clone(&counters),
             tuning,
+            parts_dir: dir.clone(),
+            jobs: jobs.clone(),
+            active,
             staged,
+        };
+        let builder = Builder {
+            database: path.to_path_buf(),
+            dir,
+            shared: Arc::clone(&shared),
+            writer: sender.downgrade(),
+            counters: Arc::clone(&counters),
+            tuning,
+            next_id: Arc::new(AtomicI64::new(next_id)),
         };
         let readers = open_readers(path)?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer.run(requests))
             .map_err(failed)?;
+        std::thread::Builder::new()
+            .name("sqlite-maintenance".into())
+            .spawn(move || builder.run(job_queue))
+            .map_err(failed)?;
         Ok(Self {
             readers: Arc::new(readers),
             next_reader: Arc::new(AtomicUsize::new(0)),
             shared,
             writer: sender,
+            jobs,
             counters,
             path: Arc::new(path.to_path_buf()),
             _owner: Some(Arc::new(owner)),
@@ -307,13 +331,19 @@ impl SqliteStore {
             return Err(StoreError(format!("{} does not exist", path.display())));
         }
         let readers = open_readers(path)?;
-        let shared = load_shared(&Self::lock(&readers[0])).map_err(failed)?;
+        let shared = {
+            let connection = Self::lock(&readers[0]);
+            let generations = staging_generations(&connection).map_err(failed)?;
+            load_shared(&connection, &parts_dir(path), &generations)?
+        };
         let (sender, _) = mpsc::channel(1);
+        let (jobs, _) = std::sync::mpsc::channel();
         Ok(Self {
             readers: Arc::new(readers),
             next_reader: Arc::new(AtomicUsize::new(0)),
             shared: Arc::new(RwLock::new(shared)),
             writer: sender,
+            jobs,
             counters: Arc::new(Counters::default()),
             path: Arc::new(path.to_path_buf()),
             _owner: None,
@@ -329,8 +359,9 @@ impl SqliteStore {
         connection.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Run `work` with a read connection and the staged rows and part list, on the blocking
-    /// pool. The shared state stays read-locked throughout, so the parts listed exist.
+    /// Run `work` with a read connection of the main database and the in-memory state, on
+    /// the blocking pool. The state stays read-locked throughout, so the parts it lists
+    /// are not deleted meanwhile.
     async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, &Shared) -> rusqlite::Result<T> + Send + 'static,
@@ -382,46 +413,57 @@ impl SqliteStore {
             .map_err(failed)
     }
 
-    /// Retention: delete detections and snapshots captured before `cutoff_ms` (parts wholly
-    /// before it are dropped). Returns the number of rows removed. The audit log is never
-    /// touched.
+    /// Retention: remove detections and snapshots captured before `cutoff_ms` (parts wholly
+    /// before it are deleted, straddling ones rewritten without the older rows). Returns
+    /// the number of rows removed. The audit log is never touched.
     pub async fn delete_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
-        self.submit(Work::DeleteBefore(cutoff_ms), Duration::from_secs(60))
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Retention { cutoff_ms, reply })
+            .map_err(|_| StoreError("the store is read-only or closed".into()))?;
+        answer
             .await
-            .map(|n| n as u64)
-            .map_err(failed)
+            .map_err(|_| StoreError("the maintenance thread stopped".into()))?
+            .map_err(StoreError)
+    }
+
+    /// Wait until the maintenance thread has finished every job queued so far (flushes,
+    /// merges, retention); for tests and orderly measurements.
+    pub async fn maintenance_idle(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Idle(reply))
+            .map_err(|_| StoreError("the store is read-only or closed".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError("the maintenance thread stopped".into()))
     }
 
     /// Detections and snapshots captured before `cutoff_ms` (what
-    /// [`Self::delete_before`] would delete).
+    /// [`Self::delete_before`] would remove).
     pub async fn count_before(&self, cutoff_ms: i64) -> Result<(u64, u64), StoreError> {
         self.read(move |connection, shared| {
             let mut detections = 0i64;
-            for part in &shared.parts {
-                detections += if part.max_ms < cutoff_ms {
-                    part.rows
-                } else if part.min_ms < cutoff_ms {
-                    connection.query_row(
-                        &format!(
-                            "SELECT count(*) FROM part_{} WHERE captured_at_ms < ?",
-                            part.id
-                        ),
-                        params![cutoff_ms],
-                        |row| row.get::<_, i64>(0),
-                    )?
+            for handle in &shared.parts {
+                detections += if handle.part.max_ms < cutoff_ms {
+                    handle.part.rows
+                } else if handle.part.min_ms < cutoff_ms {
+                    handle.count_before(cutoff_ms)?
                 } else {
                     0
                 };
             }
-            let count = |table: &str| -> rusqlite::Result<i64> {
-                connection.query_row(
-                    &format!("SELECT count(*) FROM {table} WHERE captured_at_ms < ?"),
-                    params![cutoff_ms],
-                    |row| row.get(0),
-                )
-            };
-            detections += count("staging")?;
-            Ok((detections as u64, count("snapshots")? as u64))
+            detections += shared
+                .hot
+                .values()
+                .map(|hot| hot.count_before(cutoff_ms) as i64)
+                .sum::<i64>();
+            let snapshots: i64 = connection.query_row(
+                "SELECT count(*) FROM snapshots WHERE captured_at_ms < ?",
+                params![cutoff_ms],
+                |row| row.get(0),
+            )?;
+            Ok((detections as u64, snapshots as u64))
         })
         .await
     }
@@ -430,24 +472,24 @@ impl SqliteStore {
     /// merge) plus the staged ones.
     pub async fn detection_count(&self) -> Result<u64, StoreError> {
         self.read(|_, shared| {
-            Ok(shared.parts.iter().map(|p| p.rows as u64).sum::<u64>() + shared.hot.len() as u64)
+            let parts: i64 = shared.parts.iter().map(|h| h.part.rows).sum();
+            let staged: usize = shared.hot.values().map(Hot::len).sum();
+            Ok(parts as u64 + staged as u64)
         })
         .await
     }
 
     /// Every stored event id (for tests and checks: reads every part).
     pub async fn event_ids(&self) -> Result<HashSet<EventId>, StoreError> {
-        self.read(|connection, shared| {
-            let mut ids: HashSet<EventId> = shared.hot.event_ids().copied().collect();
-            for part in &shared.parts {
-                let mut statement =
-                    connection.prepare(&format!("SELECT event_id FROM part_{}", part.id))?;
-                let rows = statement.query_map([], |row| {
-                    let id: Vec<u8> = row.get(0)?;
-                    Ok(EventId::from_slice(&id).unwrap_or(EventId([0; 16])))
-                })?;
-                for id in rows {
-                    ids.insert(id?);
+        self.read(|_, shared| {
+            let mut ids: HashSet<EventId> = shared
+                .hot
+                .values()
+                .flat_map(|hot| hot.event_ids().copied())
+                .collect();
+            for handle in &shared.parts {
+                for id in handle.event_ids()? {
+                    ids.insert(EventId::from_slice(&id).unwrap_or(EventId([0; 16])));
                 }
             }
             Ok(ids)
@@ -484,7 +526,7 @@ impl SqliteStore {
         }
     }
 
-    /// What the writer has done so far.
+    /// What the writer and the maintenance thread have done so far.
     pub fn writer_stats(&self) -> WriterStats {
         WriterStats {
             commits: self.counters.commits.load(Ordering::Relaxed),
@@ -517,7 +559,7 @@ impl SqliteStore {
     }
 }
 
-/// The pool of read-only connections.
+/// The pool of read-only connections to the main database.
 fn open_readers(path: &Path) -> Result<Vec<Mutex<Connection>>, StoreError> {
     let mut readers = Vec::with_capacity(READERS);
     for _ in 0..READERS {
@@ -527,50 +569,91 @@ fn open_readers(path: &Path) -> Result<Vec<Mutex<Connection>>, StoreError> {
         )
         .map_err(failed)?;
         reader
-            .execute_batch(
-                "PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; \
-                 PRAGMA mmap_size=1073741824;",
-            )
+            .execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-16384;")
             .map_err(failed)?;
-        reader.set_prepared_statement_cache_capacity(64);
+        reader.set_prepared_statement_cache_capacity(16);
         readers.push(Mutex::new(reader));
     }
     Ok(readers)
 }
 
-/// The part list and the staged rows, read at open.
-fn load_shared(connection: &Connection) -> rusqlite::Result<Shared> {
-    let mut shared = Shared::default();
-    let mut statement =
-        connection.prepare("SELECT id, rows, min_ms, max_ms FROM parts ORDER BY id")?;
-    let parts = statement.query_map([], |row| {
-        Ok(Part {
-            id: row.get(0)?,
-            rows: row.get(1)?,
-            min_ms: row.get(2)?,
-            max_ms: row.get(3)?,
-        })
-    })?;
-    for part in parts {
-        shared.parts.push(part?);
+/// Generations of the staging tables present, ascending.
+fn staging_generations(connection: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut statement = connection.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'staging_[0-9]*'",
+    )?;
+    let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+    let mut generations = Vec::new();
+    for name in names {
+        if let Some(generation) = name?.strip_prefix("staging_").and_then(|g| g.parse().ok()) {
+            generations.push(generation);
+        }
     }
-    let mut statement = connection.prepare(&format!(
-        "SELECT {SIGHTING_COLUMNS} FROM staging ORDER BY rowid"
-    ))?;
-    let rows = statement.query_map([], sighting)?;
-    for row in rows {
-        shared.hot.insert(row?);
+    generations.sort_unstable();
+    Ok(generations)
+}
+
+/// The listed parts (opened) and the staged rows, read at open.
+fn load_shared(
+    connection: &Connection,
+    dir: &Path,
+    generations: &[i64],
+) -> Result<Shared, StoreError> {
+    let mut shared = Shared::default();
+    let listed: Vec<Part> = {
+        let mut statement = connection
+            .prepare("SELECT id, rows, min_ms, max_ms FROM parts ORDER BY id")
+            .map_err(failed)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(Part {
+                    id: row.get(0)?,
+                    rows: row.get(1)?,
+                    min_ms: row.get(2)?,
+                    max_ms: row.get(3)?,
+                })
+            })
+            .map_err(failed)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(failed)?
+    };
+    for part in listed {
+        let id = part.id;
+        let handle = PartHandle::open(dir, part).map_err(|e| {
+            StoreError(format!(
+                "part {id} is listed but not readable in {}: {e}",
+                dir.display()
+            ))
+        })?;
+        shared.parts.push(handle);
+    }
+    for &generation in generations {
+        let mut hot = Hot::default();
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT {SIGHTING_COLUMNS} FROM staging_{generation} ORDER BY rowid"
+            ))
+            .map_err(failed)?;
+        let rows = statement.query_map([], sighting).map_err(failed)?;
+        for row in rows {
+            hot.insert(row.map_err(failed)?);
+        }
+        shared.hot.insert(generation, hot);
     }
     Ok(shared)
 }
 
-/// Parts whose time range meets `[from_ms, to_ms)`.
-fn overlapping(parts: &[Part], from_ms: i64, to_ms: i64) -> Vec<Part> {
-    parts
-        .iter()
-        .filter(|p| p.min_ms < to_ms && p.max_ms >= from_ms)
-        .cloned()
-        .collect()
+/// Delete part files the manifest does not list (a build cut short by a crash).
+fn remove_unlisted_parts(dir: &Path, parts: &[PartHandle]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !parts.iter().any(|h| h.path == path) {
+            tracing::info!(file = %path.display(), "removing a part file not in the manifest");
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 impl SightingStore for SqliteStore {
@@ -584,32 +667,13 @@ impl SightingStore for SqliteStore {
             return Ok(Vec::new());
         }
         let keys = keys.to_vec();
-        self.read(move |connection, shared| {
-            let mut seen: HashSet<String> = shared
-                .hot
-                .keys_seen(&keys, from_ms, to_ms)
-                .into_iter()
-                .collect();
-            let parts = overlapping(&shared.parts, from_ms, to_ms);
-            if !parts.is_empty() {
-                let n = keys.len();
-                let sql = union_all(
-                    &parts,
-                    "subject_key",
-                    &format!(
-                        "subject_key IN ({}) AND captured_at_ms >= ?{} AND captured_at_ms < ?{}",
-                        numbered(1, n),
-                        n + 1,
-                        n + 2
-                    ),
-                );
-                let mut values: Vec<Value> = keys.iter().cloned().map(Value::from).collect();
-                values.extend([from_ms.into(), to_ms.into()]);
-                let mut statement = connection.prepare_cached(&sql)?;
-                let rows = statement.query_map(params_from_iter(values), |row| row.get(0))?;
-                for key in rows {
-                    seen.insert(key?);
-                }
+        self.read(move |_, shared| {
+            let mut seen: HashSet<String> = HashSet::new();
+            for hot in shared.hot.values() {
+                seen.extend(hot.keys_seen(&keys, from_ms, to_ms));
+            }
+            for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
+                seen.extend(handle.keys_seen(&keys, from_ms, to_ms)?);
             }
             Ok(keys.into_iter().filter(|k| seen.contains(k)).collect())
         })
@@ -625,34 +689,14 @@ impl SightingStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let (prefix, like) = (prefix.to_string(), like.to_string());
-        self.read(move |connection, shared| {
-            let mut found: Vec<String> = shared.hot.keys_like(&prefix, &like, from_ms, to_ms);
-            let parts = overlapping(&shared.parts, from_ms, to_ms);
-            if !parts.is_empty() {
-                let sql = format!(
-                    "SELECT DISTINCT subject_key FROM ({}) LIMIT ?6",
-                    union_all(
-                        &parts,
-                        "subject_key",
-                        "subject_key >= ?1 AND subject_key < ?2 AND subject_key LIKE ?3 \
-                         ESCAPE '\\' AND captured_at_ms >= ?4 AND captured_at_ms < ?5",
-                    )
-                );
-                let mut statement = connection.prepare_cached(&sql)?;
-                let rows = statement.query_map(
-                    params![
-                        prefix,
-                        prefix_end(&prefix),
-                        like,
-                        from_ms,
-                        to_ms,
-                        limit as i64
-                    ],
-                    |row| row.get(0),
-                )?;
-                for key in rows {
-                    found.push(key?);
-                }
+        self.read(move |_, shared| {
+            let mut found: Vec<String> = Vec::new();
+            for hot in shared.hot.values() {
+                found.extend(hot.keys_like(&prefix, &like, from_ms, to_ms));
+            }
+            let end = prefix_end(&prefix);
+            for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
+                found.extend(handle.keys_like(&prefix, &end, &like, from_ms, to_ms, limit)?);
             }
             found.sort();
             found.dedup();
@@ -673,35 +717,15 @@ impl SightingStore for SqliteStore {
             return Ok(Vec::new());
         }
         let keys = keys.to_vec();
-        self.read(move |connection, shared| {
-            let mut rows = shared.hot.sightings(&keys, from_ms, to_ms);
-            let parts = overlapping(&shared.parts, from_ms, to_ms);
-            if !parts.is_empty() {
-                let n = keys.len();
-                let sql = format!(
-                    "{} ORDER BY captured_at_ms, event_id LIMIT ?{}",
-                    union_all(
-                        &parts,
-                        SIGHTING_COLUMNS,
-                        &format!(
-                            "subject_key IN ({}) AND captured_at_ms >= ?{} \
-                             AND captured_at_ms < ?{}",
-                            numbered(1, n),
-                            n + 1,
-                            n + 2
-                        ),
-                    ),
-                    n + 3
-                );
-                let mut values: Vec<Value> = keys.iter().cloned().map(Value::from).collect();
-                // Duplicates across parts are removed below: read enough to fill `limit`.
-                let read_limit = limit.saturating_mul(2).max(limit + rows.len());
-                values.extend([from_ms.into(), to_ms.into(), (read_limit as i64).into()]);
-                let mut statement = connection.prepare_cached(&sql)?;
-                let found = statement.query_map(params_from_iter(values), sighting)?;
-                for row in found {
-                    rows.push(row?);
-                }
+        self.read(move |_, shared| {
+            let mut rows = Vec::new();
+            for hot in shared.hot.values() {
+                rows.extend(hot.sightings(&keys, from_ms, to_ms));
+            }
+            // Each part holds an event once, so its first `limit` rows contain every row
+            // of it that can be among the first `limit` distinct events overall.
+            for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
+                rows.extend(handle.sightings(&keys, from_ms, to_ms, limit)?);
             }
             let mut rows = ordered_unique(rows);
             rows.truncate(limit);
@@ -722,62 +746,17 @@ impl SightingStore for SqliteStore {
             return Ok(Vec::new());
         }
         let cameras = cameras.to_vec();
-        self.read(move |connection, shared| {
-            let mut rows = shared.hot.passes(&cameras, from_ms, to_ms, after);
-            let parts = overlapping(&shared.parts, from_ms, to_ms);
-            let mut cursor = after.unwrap_or(PassCursor {
+        self.read(move |_, shared| {
+            let cursor = after.unwrap_or(PassCursor {
                 captured_at_ms: i64::MIN,
                 event_id: EventId([0; 16]),
             });
-            let n = cameras.len();
-            let sql = format!(
-                "{} ORDER BY captured_at_ms, event_id LIMIT ?{}",
-                union_all(
-                    &parts,
-                    SIGHTING_COLUMNS,
-                    &format!(
-                        "camera_id IN ({}) AND captured_at_ms >= ?{a} AND captured_at_ms < ?{b} \
-                         AND (captured_at_ms > ?{c} OR (captured_at_ms = ?{c} AND event_id > ?{d}))",
-                        numbered(1, n),
-                        a = n + 1,
-                        b = n + 2,
-                        c = n + 3,
-                        d = n + 4
-                    ),
-                ),
-                n + 5
-            );
-            // Page through the parts until `limit` distinct events are in hand or they
-            // run out (duplicates across parts take slots of a page).
-            while !parts.is_empty() {
-                let mut values: Vec<Value> = cameras.iter().cloned().map(Value::from).collect();
-                values.extend([
-                    from_ms.into(),
-                    to_ms.into(),
-                    cursor.captured_at_ms.into(),
-                    cursor.event_id.as_bytes().to_vec().into(),
-                    (limit as i64).into(),
-                ]);
-                let mut statement = connection.prepare_cached(&sql)?;
-                let page: Vec<StoredSighting> = statement
-                    .query_map(params_from_iter(values), sighting)?
-                    .collect::<rusqlite::Result<_>>()?;
-                let full = page.len() == limit;
-                if let Some(last) = page.last() {
-                    cursor = PassCursor {
-                        captured_at_ms: last.captured_at_ms,
-                        event_id: last.event_id,
-                    };
-                }
-                rows.extend(page);
-                rows = ordered_unique(rows);
-                let before_cursor = rows
-                    .iter()
-                    .filter(|r| (r.captured_at_ms, r.event_id) <= (cursor.captured_at_ms, cursor.event_id))
-                    .count();
-                if !full || before_cursor >= limit {
-                    break;
-                }
+            let mut rows = Vec::new();
+            for hot in shared.hot.values() {
+                rows.extend(hot.passes(&cameras, from_ms, to_ms, after));
+            }
+            for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
+                rows.extend(handle.passes(&cameras, from_ms, to_ms, cursor, limit)?);
             }
             let mut rows = ordered_unique(rows);
             rows.truncate(limit);
