@@ -94,7 +94,9 @@ stored() {
 import sqlite3, sys
 c = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 parts = c.execute("SELECT coalesce(sum(rows), 0) FROM parts").fetchone()[0]
-staged = c.execute("SELECT count(*) FROM staging").fetchone()[0]
+tables = [r[0] for r in c.execute(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'staging_[0-9]*'")]
+staged = sum(c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
 print(parts + staged)
 PY
 }
@@ -136,16 +138,31 @@ import random, sqlite3, sys, time
 db, requests, warmup, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
 parts = c.execute("SELECT id, rows, min_ms, max_ms FROM parts").fetchall()
-staged, smin, smax = c.execute("SELECT count(*), min(captured_at_ms), max(captured_at_ms) FROM staging").fetchone()
-sources = [(f"part_{p[0]}", p[1]) for p in parts] + ([("staging", staged)] if staged else [])
+# Parts are files of their own (<db>.parts/part_<id>.db, table `part`); staged rows sit in
+# the staging_<n> tables of the main database.
+tables = [r[0] for r in c.execute(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'staging_[0-9]*'")]
+staged, smin, smax = 0, None, None
+for t in tables:
+    n, lo, hi = c.execute(f"SELECT count(*), min(captured_at_ms), max(captured_at_ms) FROM {t}").fetchone()
+    if n:
+        staged += n
+        smin = lo if smin is None else min(smin, lo)
+        smax = hi if smax is None else max(smax, hi)
+def open_source(name):
+    if name.startswith("part_"):
+        return sqlite3.connect(f"file:{db}.parts/{name}.db?mode=ro", uri=True), "part"
+    return c, name
+sources = [(f"part_{p[0]}", p[1]) for p in parts] + [(t, 1) for t in tables if staged]
 rng = random.Random(7)
 want = {}
 for name, _ in rng.choices(sources, weights=[n for _, n in sources], k=requests + warmup):
     want[name] = want.get(name, 0) + 1
 keys = []
 for name, k in want.items():
-    keys += [r[0] for r in c.execute(
-        f"SELECT subject_key FROM {name} WHERE subject_key != '' AND object_class = 1 "
+    conn, table = open_source(name)
+    keys += [r[0] for r in conn.execute(
+        f"SELECT subject_key FROM {table} WHERE subject_key != '' AND object_class = 1 "
         "ORDER BY random() LIMIT ?", (k,))]
 rng.shuffle(keys)
 open(f"{out}/warmup.txt", "w").write("\n".join(keys[:warmup]) + "\n")
@@ -169,7 +186,8 @@ curl -fsS "http://$QUERY_HTTP/metrics" >"$OUT/query-metrics.txt" 2>/dev/null || 
 STORED=$(stored)
 PARTS=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True).execute('SELECT count(*) FROM parts').fetchone()[0])" "$DB")
 size() { if [ -f "$1" ]; then stat -c %s "$1"; else echo 0; fi; }
-DB_BYTES=$(size "$DB")
+# The main database plus every part file.
+DB_BYTES=$(( $(size "$DB") + $(du -sb "$DB.parts" | cut -f1) ))
 WAL_BYTES=$(size "$DB-wal")
 RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
 # VmHWM counts file pages too (the readers map up to 1 GiB of the database each): the split now.
@@ -194,7 +212,7 @@ else
 fi
 trap - EXIT
 STOP_S=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')
-DB_BYTES_AFTER=$(size "$DB")
+DB_BYTES_AFTER=$(( $(size "$DB") + $(du -sb "$DB.parts" | cut -f1) ))
 WAL_BYTES_AFTER=$(size "$DB-wal")
 WARNINGS=$(grep -cE '\b(WARN|ERROR)\b' "$OUT/serve.log" || true)
 TOTAL_S=$(( $(date +%s) - T_START ))
@@ -220,7 +238,7 @@ s_med = steady[len(steady) // 2] if steady else float("nan"); s_worst = steady[-
 per_event = (db_bytes + wal_bytes) / stored if stored else float("nan")
 per_event_after = (db_after + wal_after) / stored if stored else float("nan")
 # Seconds in which no batch was acked although batches were outstanding: the writer thread
-# was flushing staging into a part or merging parts (acks wait for it).
+# could not commit (before part files were built off the writer thread: flushes and merges).
 def stalls(r):
     runs, run = [], 0
     for p in r.get("timeline", []):  # a run still open at the end is the drain, not a stall
@@ -247,7 +265,7 @@ text = f"""
 Command: `benches/serve.sh` (EVENTS_A={int(events_a):,}, HALF_SECS={half_secs},
 FILL_TO={int(fill_to):,}, REQUESTS={int(requests):,}, BATCH={batch}), commit `{commit}`{dirty}. One {cores}-core
 machine ({cpu}, {mem} GiB) runs `camtrail serve` over a fresh bundled-SQLite database (WAL,
-group commit, staging + sorted parts) and, on the same cores, the load generator (140,000
+group commit, staging tables + sorted part files built by a maintenance thread) and, on the same cores, the load generator (140,000
 cameras, 300 gateway streams, batches of {batch}, no snapshots) and the track client. Kafka
 and ClickHouse play no part.
 
@@ -268,10 +286,10 @@ track_bench api http://127.0.0.1:8180 TOKEN plates.txt {from_ms} {to_ms}        
 | (b) ack latency at {rb['achieved_rate_eps']:,.0f} events/s (half of a), p50 / p99 / max | {lb['p50_ms']:.1f} / {lb['p99_ms']:.1f} / {lb['max_ms']:.1f} ms ({rb['acked']:,} acked, resends {rb['resends']}{rejected(rb)}) | |
 | (b') same run from second 2 on: median / worst per-second p99 | {s_med:.1f} / {s_worst:.1f} ms | |
 {fill_line}| (c) track through the HTTP API at {stored:,} stored detections, p50 / p90 / p99 / max | {tr['p50_ms']:.1f} / {tr['p90_ms']:.1f} / {tr['p99_ms']:.1f} / {tr['max_ms']:.1f} ms ({tr['requests']:,} requests, mean answer {tr['mean_body_bytes']:,} bytes) | p99 < 20 ms: {ok(tr['p99_ms'] < 20)} |
-| (d) database bytes per stored event, db + wal while running | {per_event:.1f} ({(db_bytes + wal_bytes) / 2**30:.2f} GiB: db {db_bytes / 2**30:.2f} + wal {wal_bytes / 2**20:.0f} MiB) | |
+| (d) database bytes per stored event, main db + part files + wal while running | {per_event:.1f} ({(db_bytes + wal_bytes) / 2**30:.2f} GiB: db {db_bytes / 2**30:.2f} + wal {wal_bytes / 2**20:.0f} MiB) | |
 | (d) the same after SIGTERM | {per_event_after:.1f} (db {db_after / 2**30:.2f} GiB + wal {wal_after / 2**20:.0f} MiB) | |
 | parts at the end; stored rows beyond the events acked (resends kept in two parts until a read or a merge drops them) | {parts}; {duplicates:,} | |
-| whole seconds without any ack (writer flushing or merging): (a) / (b) / fill | {stall_text(ra)} / {stall_text(rb)} / {stall_text(rf) if rf else "-"} | |
+| whole seconds without any ack although batches were outstanding: (a) / (b) / fill | {stall_text(ra)} / {stall_text(rb)} / {stall_text(rf) if rf else "-"} | |
 | peak RSS of `serve` (VmHWM; at the end: anonymous / file-backed) | {int(rss_kb) / 1024:.0f} MiB ({rss_anon} / {rss_file} MiB) | |
 
 Track subjects: {int(requests):,} vehicle subject keys drawn at random from the stored rows (a

@@ -166,6 +166,7 @@ fn sqlite_tiny_parts() -> Sqlite {
         flush_rows: 2,
         max_parts: 2,
         merge_fan_in: 2,
+        max_staged_rows: 1_000,
     })
 }
 

@@ -118,6 +118,10 @@ pub struct Tuning {
     pub max_parts: usize,
     /// How many parts one merge combines (at most 9).
     pub merge_fan_in: usize,
+    /// Staged rows (kept in memory until their part is built) beyond which new batches
+    /// wait, and are refused as overload after a while: backpressure when part building
+    /// falls behind ingest.
+    pub max_staged_rows: usize,
 }
 
 impl Default for Tuning {
@@ -127,6 +131,7 @@ impl Default for Tuning {
             flush_rows: 250_000,
             max_parts: 24,
             merge_fan_in: 8,
+            max_staged_rows: 1_500_000,
         }
     }
 }
@@ -157,6 +162,8 @@ struct Counters {
     merges: AtomicI64,
     /// A sealed staging table waits for the maintenance thread.
     flush_pending: AtomicBool,
+    /// Rows staged in memory now (all generations).
+    staged_rows: AtomicI64,
 }
 
 /// What the writer and the maintenance thread have done so far.
@@ -185,6 +192,7 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Request>,
     jobs: std::sync::mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    tuning: Tuning,
     path: Arc<PathBuf>,
     /// Held while any handle of a writable store lives: one process owns the database.
     _owner: Option<Arc<std::fs::File>>,
@@ -279,6 +287,10 @@ impl SqliteStore {
         let (sender, requests) = mpsc::channel(QUEUE_REQUESTS);
         let (jobs, job_queue) = std::sync::mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let staged_total: usize = read_lock(&shared).hot.values().map(Hot::len).sum();
+        counters
+            .staged_rows
+            .store(staged_total as i64, Ordering::Relaxed);
         for &generation in generations.iter().filter(|&&g| g != active) {
             counters.flush_pending.store(true, Ordering::Release);
             let _ = jobs.send(Job::Flush { generation });
@@ -318,6 +330,7 @@ impl SqliteStore {
             writer: sender,
             jobs,
             counters,
+            tuning,
             path: Arc::new(path.to_path_buf()),
             _owner: Some(Arc::new(owner)),
         })
@@ -345,6 +358,7 @@ impl SqliteStore {
             writer: sender,
             jobs,
             counters: Arc::new(Counters::default()),
+            tuning: Tuning::default(),
             path: Arc::new(path.to_path_buf()),
             _owner: None,
         })
@@ -382,6 +396,9 @@ impl SqliteStore {
     /// transaction holding it has committed.
     async fn submit(&self, work: Work, queue_wait: Duration) -> Result<usize, PublishError> {
         let rows = work.rows() as i64;
+        if matches!(work, Work::Detections(_)) {
+            self.wait_for_room(queue_wait).await?;
+        }
         let (reply, answer) = oneshot::channel();
         self.counters.queued_rows.fetch_add(rows, Ordering::Relaxed);
         let sent = self
@@ -402,6 +419,21 @@ impl SqliteStore {
         };
         self.counters.queued_rows.fetch_sub(rows, Ordering::Relaxed);
         result
+    }
+
+    /// Wait (up to `wait`) while more rows are staged in memory than the tuning allows.
+    async fn wait_for_room(&self, wait: Duration) -> Result<(), PublishError> {
+        let limit = self.tuning.max_staged_rows as i64;
+        let started = tokio::time::Instant::now();
+        while self.counters.staged_rows.load(Ordering::Relaxed) > limit {
+            if started.elapsed() >= wait {
+                return Err(PublishError::QueueFull {
+                    waited_ms: wait.as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     /// Store validated detections; resends are harmless (see the module docs). Returns how

@@ -266,6 +266,10 @@ impl Writer {
                 });
             }
             shared.parts.extend(opened);
+            let staged: usize = shared.hot.values().map(Hot::len).sum();
+            self.counters
+                .staged_rows
+                .store(staged as i64, Ordering::Relaxed);
         }
         // No reader holds a removed part any more (reads run under the read lock).
         for id in unlinked {
