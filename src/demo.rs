@@ -103,6 +103,10 @@ pub async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
 
     // 2. The embedded node on free local ports, over a fresh database.
     let database = out.join("camtrail.db");
+    let parts = PathBuf::from(format!("{}.parts", database.display()));
+    if parts.exists() {
+        std::fs::remove_dir_all(&parts).with_context(|| format!("removing {}", parts.display()))?;
+    }
     for suffix in ["", "-wal", "-shm", ".lock"] {
         let file = PathBuf::from(format!("{}{suffix}", database.display()));
         if file.exists() {
@@ -269,6 +273,13 @@ pub async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         report.rejected,
         report.unacked
     );
+    if args.rate.is_none() {
+        println!(
+            "    (as fast as the node acks: each gateway keeps {} batches in flight, so the ack \
+             latency is mostly that queue; --rate N shows the latency at a steady rate)",
+            LoadgenConfig::default().max_in_flight
+        );
+    }
     println!(
         "  track queries over HTTP (audited before answering): {} queries, p50 {:.1} ms, max \
          {:.1} ms, with {stored} detections stored",
@@ -286,8 +297,9 @@ pub async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         ("cameras.csv", "the camera registry"),
         (
             "camtrail.db",
-            "the SQLite database (detections and the audit chain)",
+            "the SQLite database (staged detections, the audit chain)",
         ),
+        ("camtrail.db.parts", "its sorted part files"),
     ] {
         println!("  {:<44} {what}", out.join(file).display());
     }
@@ -305,13 +317,16 @@ fn unix_ms() -> anyhow::Result<i64> {
     )?)
 }
 
-/// The database with its WAL, bytes.
+/// The database with its WAL and its part files, bytes.
 fn database_size(database: &Path) -> u64 {
-    ["", "-wal"]
-        .iter()
-        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", database.display())).ok())
-        .map(|m| m.len())
-        .sum()
+    let file = |path: PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
+    let parts = PathBuf::from(format!("{}.parts", database.display()));
+    let part_files: u64 = std::fs::read_dir(&parts)
+        .map(|entries| entries.flatten().map(|e| file(e.path())).sum())
+        .unwrap_or(0);
+    file(database.to_path_buf())
+        + file(PathBuf::from(format!("{}-wal", database.display())))
+        + part_files
 }
 
 /// Mint a token per gateway; write the hashes for the node, return the secrets for the
