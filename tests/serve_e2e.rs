@@ -541,6 +541,17 @@ async fn kill_9_of_serve_mid_run_loses_no_acked_event() {
         "a wrong token must get 401: {refused:?}"
     );
 
+    // The store's own figures are on the query node's /metrics.
+    let metrics = camtrail_testkit::http_get(setup.process.addrs.query_http, "/metrics").await;
+    for name in [
+        "camtrail_embedded_commits_total",
+        "camtrail_embedded_flushes_total",
+        "camtrail_embedded_parts",
+        "camtrail_embedded_staged_rows",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+
     // The running node owns its database: retention from another process is refused (it
     // would act on a stale view of the parts), while the audit chain can be read beside it.
     let refused = camtrail()

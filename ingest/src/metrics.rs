@@ -34,8 +34,9 @@ pub struct IngestMetrics {
     pub batch_events: Histogram,
     /// Receive → ack, seconds.
     pub ack_latency_seconds: Histogram,
-    /// Records queued in the producer or in flight to Kafka.
-    pub kafka_queue_depth: Gauge,
+    /// Events handed to the publisher and not yet durable (the Kafka producer's queue and
+    /// in-flight records, or rows waiting for the embedded writer).
+    pub publish_queue_depth: Gauge,
     /// Batches being validated or published.
     pub in_flight_batches: Gauge,
     /// Open `Publish` streams.
@@ -51,7 +52,7 @@ impl IngestMetrics {
             batches: Family::default(),
             batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             ack_latency_seconds: Histogram::new(exponential_buckets(0.000_5, 2.0, 16)),
-            kafka_queue_depth: Gauge::default(),
+            publish_queue_depth: Gauge::default(),
             in_flight_batches: Gauge::default(),
             open_streams: Gauge::default(),
         };
@@ -78,9 +79,9 @@ impl IngestMetrics {
             metrics.ack_latency_seconds.clone(),
         );
         sub.register(
-            "kafka_queue_depth",
-            "Records queued in the producer or in flight to Kafka",
-            metrics.kafka_queue_depth.clone(),
+            "publish_queue_depth",
+            "Events handed to the publisher (Kafka producer, or the embedded writer) and not yet durable",
+            metrics.publish_queue_depth.clone(),
         );
         sub.register(
             "in_flight_batches",

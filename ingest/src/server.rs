@@ -112,6 +112,8 @@ impl IngestNode {
             http_listener,
         } = self;
         let grace = Duration::from_millis(config.shutdown_grace_ms);
+        let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
         let stop = state.shutdown.clone();
         let servers_stop = CancellationToken::new();
 
@@ -124,7 +126,12 @@ impl IngestNode {
                 .await
         });
         let grpc = tokio::spawn(grpc);
-        tracing::info!(grpc = ?config.grpc_addr, http = ?config.http_addr, "ingest node serving");
+        tracing::info!(
+            grpc = %grpc_addr,
+            http = %http_addr,
+            backend = state.publisher.backend(),
+            "ingest node serving"
+        );
 
         shutdown.await;
         tracing::info!("shutdown: no more batches are read; draining in-flight batches");

@@ -101,7 +101,7 @@ impl IngestState {
         let result = self.validate_and_publish(gateway, batch).await;
         self.metrics.in_flight_batches.dec();
         self.metrics
-            .kafka_queue_depth
+            .publish_queue_depth
             .set(self.publisher.in_flight());
         let ack = result?;
         self.metrics.batch("acked");

@@ -24,7 +24,7 @@ use camtrail_model::audit::{AuditEntry, AuditRecord};
 
 use crate::audit::AuditLog;
 use crate::node::{QueryConfig, QueryNode};
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{SqliteStore, StoreMetrics};
 
 /// The `[serve]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,7 +179,8 @@ impl EmbeddedNode {
         )
         .await?;
         let audit = store.audit_log(&query.node_name).await?;
-        let query_node = QueryNode::bind_with(query, store.clone(), audit).await?;
+        let metrics = Box::new(StoreMetrics(store.clone()));
+        let query_node = QueryNode::bind_with(query, store.clone(), audit, Some(metrics)).await?;
         Ok(Self {
             ingest: ingest_node,
             query: query_node,

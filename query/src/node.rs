@@ -123,15 +123,17 @@ impl QueryNode {
             Duration::from_millis(config.audit_timeout_ms),
         )
         .context("creating the audit producer")?;
-        Self::bind_with(config, ClickhouseStore::new(clickhouse), audit).await
+        Self::bind_with(config, ClickhouseStore::new(clickhouse), audit, None).await
     }
 
     /// Bind HTTP and gRPC over any store and audit log (the embedded mode passes its
-    /// SQLite store and the audit chain in the same database).
+    /// SQLite store and the audit chain in the same database); `store_metrics`, when given,
+    /// is served on `/metrics` too.
     pub async fn bind_with<S: SightingStore, A: AuditLog>(
         config: &QueryConfig,
         store: S,
         audit: A,
+        store_metrics: Option<Box<dyn prometheus_client::collector::Collector>>,
     ) -> anyhow::Result<Self> {
         let zone = config.zone().map_err(anyhow::Error::msg)?;
         let registry = CameraRegistry::from_csv_path(&config.registry_path).with_context(|| {
@@ -145,6 +147,9 @@ impl QueryNode {
             anyhow::bail!("{} has no users", config.users_path.display());
         }
         let mut metrics_registry = Registry::default();
+        if let Some(collector) = store_metrics {
+            metrics_registry.register_collector(collector);
+        }
         let metrics = QueryMetrics::register(&mut metrics_registry);
         let service = QueryService::new(
             store,
