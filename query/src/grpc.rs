@@ -64,18 +64,6 @@ fn match_kind(kind: MatchKind) -> v1::MatchKind {
     }
 }
 
-fn camera(camera: &camtrail_model::Camera) -> v1::Camera {
-    v1::Camera {
-        camera_id: camera.camera_id.clone(),
-        district: camera.district.clone(),
-        lat: camera.lat,
-        lon: camera.lon,
-        heading_deg: camera.heading_deg,
-        road: camera.road.clone(),
-        gateway_id: camera.gateway_id.clone(),
-    }
-}
-
 impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
         let authorization = request
@@ -308,7 +296,7 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             .service
             .registry()
             .get(&id)
-            .map(|c| Response::new(camera(c)))
+            .map(|c| Response::new(v1::Camera::from(c)))
             .ok_or_else(|| Status::not_found("not_found: no such camera"))
     }
 
@@ -331,7 +319,7 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             .filter(|c| request.district.is_empty() || c.district == request.district)
             .filter(|c| c.camera_id.as_str() > request.after_camera_id.as_str())
             .take(limit)
-            .map(camera)
+            .map(v1::Camera::from)
             .collect();
         Ok(Response::new(v1::ListCamerasResponse { cameras }))
     }

@@ -74,28 +74,30 @@ impl Builder {
         tracing::debug!("SQLite maintenance stopped");
     }
 
-    /// Hand a manifest change to the writer and wait for its commit.
+    /// Hand `work` to the writer and wait (blocking) for its commit.
+    fn submit(&self, work: Work) -> Result<usize, String> {
+        let writer = self.writer.upgrade().ok_or("the store is closed")?;
+        let (reply, answer) = oneshot::channel();
+        writer
+            .blocking_send(Request { work, reply })
+            .map_err(|_| "the SQLite writer stopped".to_string())?;
+        answer
+            .blocking_recv()
+            .map_err(|_| "the SQLite writer stopped".to_string())?
+    }
+
+    /// A manifest change: list `add`, unlist `remove`, drop a flushed staging table.
     fn register(
         &self,
         add: Option<Part>,
         remove: Vec<i64>,
         drop_staging: Option<i64>,
     ) -> Result<usize, String> {
-        let writer = self.writer.upgrade().ok_or("the store is closed")?;
-        let (reply, answer) = oneshot::channel();
-        writer
-            .blocking_send(Request {
-                work: Work::Register {
-                    add,
-                    remove,
-                    drop_staging,
-                },
-                reply,
-            })
-            .map_err(|_| "the SQLite writer stopped".to_string())?;
-        answer
-            .blocking_recv()
-            .map_err(|_| "the SQLite writer stopped".to_string())?
+        self.submit(Work::Register {
+            add,
+            remove,
+            drop_staging,
+        })
     }
 
     fn new_id(&self) -> i64 {
@@ -179,17 +181,7 @@ impl Builder {
                 removed += (part.rows - kept_rows).max(0) as u64;
             }
         }
-        let writer = self.writer.upgrade().ok_or("the store is closed")?;
-        let (reply, answer) = oneshot::channel();
-        writer
-            .blocking_send(Request {
-                work: Work::DeleteBefore(cutoff_ms),
-                reply,
-            })
-            .map_err(|_| "the SQLite writer stopped".to_string())?;
-        let staged = answer
-            .blocking_recv()
-            .map_err(|_| "the SQLite writer stopped".to_string())??;
+        let staged = self.submit(Work::DeleteBefore(cutoff_ms))?;
         Ok(removed + staged as u64)
     }
 }
