@@ -18,7 +18,7 @@ BROKERS=127.0.0.1:9092
 BIN=target/release/camtrail
 
 cargo build --release -q -p camtrail
-cargo build --release -q -p camtrail-ingest --example bare_producer
+cargo build --release -q -p camtrail --example bare_producer
 deploy/local/services.sh up >&2
 rm -rf "$OUT" && mkdir -p "$OUT"
 

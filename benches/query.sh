@@ -23,7 +23,7 @@ CH="clickhouse-client --host 127.0.0.1 --port 9000"
 log() { printf '[query-bench] %s\n' "$*" >&2; }
 
 cargo build --release -q -p camtrail
-cargo build --release -q -p camtrail-query --example track_bench
+cargo build --release -q -p camtrail --example track_bench
 deploy/local/services.sh up >&2
 mkdir -p "$OUT"
 

@@ -48,7 +48,7 @@ done
 
 log "building (release)"
 cargo build --release -q -p camtrail
-cargo build --release -q -p camtrail-query --example track_bench
+cargo build --release -q -p camtrail --example track_bench
 rm -rf "$OUT" && mkdir -p "$OUT"
 DB="$OUT/camtrail.db"
 

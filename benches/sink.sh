@@ -29,7 +29,7 @@ now() { date +%s.%N; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 
 cargo build --release -q -p camtrail
-cargo build --release -q -p camtrail-ingest --example sink_bench
+cargo build --release -q -p camtrail --example sink_bench
 deploy/local/services.sh up >&2
 rm -rf "$OUT" && mkdir -p "$OUT"
 exec 2> >(tee "$OUT/bench.log" >&2)

@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
+use camtrail_serve::Config;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::Config;
+/// What a command of the distributed mode says in a build without it.
+#[cfg(not(feature = "distributed"))]
+pub const NOT_DISTRIBUTED: &str = "this camtrail was built without the distributed mode \
+    (Kafka, ClickHouse): rebuild with the default features, or use --embedded";
 
 /// camtrail: detection events from city cameras into durable storage, and accountable
 /// cross-camera track reconstruction for investigators.
@@ -43,15 +47,17 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Prepare the distributed mode's storage: create the ClickHouse database and tables
-    /// (numbered DDL from deploy/clickhouse/, each applied once and recorded in
+    /// (numbered DDL from clickhouse/migrations/, each applied once and recorded in
     /// schema_migrations), create the Kafka topics, and optionally load a camera registry.
     /// Safe to run again: what exists is left as it is.
+    #[cfg(feature = "distributed")]
     Migrate(crate::migrate::MigrateArgs),
     /// Run an ingest node (distributed mode): gateways publish detection batches over gRPC
     /// (`camtrail.v1.Ingest` on ingest.grpc_addr, default :50051); each event is validated
     /// against the camera registry, accepted events are produced to Kafka with acks=all and
     /// the batch is acked only once they are durable. Metrics on ingest.http_addr (:8081).
     /// SIGTERM drains in-flight batches and flushes the producer before exiting.
+    #[cfg(feature = "distributed")]
     Ingest,
     /// Run a sink (distributed mode): a member of the Kafka consumer group sink.group_id that
     /// moves the detections topic into ClickHouse (`detections`, thumbnails into
@@ -59,12 +65,14 @@ pub enum Command {
     /// offsets only after the insert succeeded; failed inserts are retried with capped
     /// backoff, undecodable records go to the dead-letter topic. Metrics on sink.http_addr
     /// (:8082). SIGTERM flushes and commits the last batch before exiting.
+    #[cfg(feature = "distributed")]
     Sink,
     /// Run a query node (distributed mode): the HTTP API investigators use (query.http_addr,
     /// default :8080): /v1/track (JSON, .geojson, .png map), /v1/passes,
     /// /v1/snapshots/{event_id}.jpg, /v1/cameras/{id}, /metrics, /healthz. Every search needs
     /// a bearer token (query.users_path), a case id and a reason, and is written to the audit
     /// topic (acks=all) before any result leaves the node.
+    #[cfg(feature = "distributed")]
     Query,
     /// Run the whole system in one process (embedded mode, no Kafka or ClickHouse): the
     /// ingest gRPC service (ingest.grpc_addr, :50051; metrics on ingest.http_addr, :8081)
@@ -146,9 +154,13 @@ pub enum GatewaysCommand {
 /// Run one subcommand.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
+        #[cfg(feature = "distributed")]
         Command::Migrate(args) => crate::migrate::run(args, config).await,
+        #[cfg(feature = "distributed")]
         Command::Ingest => crate::ingest::run(config).await,
+        #[cfg(feature = "distributed")]
         Command::Sink => crate::sink::run(config).await,
+        #[cfg(feature = "distributed")]
         Command::Query => crate::query::run(config).await,
         Command::Track(args) => crate::query::track(args).await,
         Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use camtrail_ingest::auth::{IssuedToken, render_token_files};
-use camtrail_ingest::server::IngestNode;
 use camtrail_model::CameraRegistry;
 
-use crate::config::Config;
-
-/// Run an ingest node until SIGTERM / Ctrl-C.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let node = IngestNode::bind(config.ingest, &config.kafka).await?;
+/// Run an ingest node (Kafka) until SIGTERM / Ctrl-C.
+#[cfg(feature = "distributed")]
+pub async fn run(config: camtrail_serve::Config) -> anyhow::Result<()> {
+    let node = camtrail_serve::distributed::bind_ingest(&config).await?;
     node.run_until_stopped(crate::shutdown::signal()).await
 }
 

@@ -2,7 +2,7 @@
 //! `camtrail-loadgen` crate), with traffic from the synthetic city.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use camtrail_city::{City, CityConfig, Traffic, TrafficConfig};
@@ -99,7 +99,7 @@ pub struct LoadgenArgs {
 pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let config = loadgen_config(&args)?;
     let (city, registry) = load_city(&args).await?;
-    let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+    let now_ms = camtrail_common::now_ms();
     let span_ms = i64::from(args.window_minutes.max(1)) * 60_000;
     let traffic = Traffic::new(
         &city,

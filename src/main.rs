@@ -3,15 +3,16 @@
 
 mod city;
 mod cli;
-mod config;
 mod demo;
 mod ingest;
 mod loadgen;
+#[cfg(feature = "distributed")]
 mod migrate;
 mod query;
 mod retention;
 mod serve;
 mod shutdown;
+#[cfg(feature = "distributed")]
 mod sink;
 mod telemetry;
 
@@ -25,7 +26,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     telemetry::init(cli.log_format, cli.verbose)?;
-    let config = config::Config::load(cli.config.as_deref())?;
+    let config = camtrail_serve::Config::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

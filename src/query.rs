@@ -6,15 +6,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use camtrail_query::auth::{Role, UsersFile, issue as issue_user};
 use camtrail_query::client::{TrackFormat, TrackQueryArgs, get, track_path, track_table};
-use camtrail_query::node::QueryNode;
-use camtrail_query::store::clickhouse::ClickhouseStore;
-use camtrail_query::store::{AuditFilter, SightingStore};
+use camtrail_serve::Config;
 
-use crate::config::Config;
-
-/// Run a query node until SIGTERM / Ctrl-C; in-flight requests finish first.
+/// Run a query node (ClickHouse, audit to Kafka) until SIGTERM / Ctrl-C; health turns
+/// NOT_SERVING first, in-flight requests finish.
+#[cfg(feature = "distributed")]
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let node = QueryNode::bind(&config.query, &config.kafka, &config.clickhouse).await?;
+    let node = camtrail_serve::distributed::bind_query(&config).await?;
     node.run_until_stopped(crate::shutdown::signal()).await
 }
 
@@ -179,10 +177,7 @@ pub async fn verify(args: VerifyArgs, config: Config) -> anyhow::Result<()> {
     let records = if args.embedded {
         crate::serve::audit_records(&config).await?
     } else {
-        ClickhouseStore::new(&config.clickhouse)
-            .audit_records(AuditFilter::default())
-            .await
-            .context("reading audit_log")?
+        distributed_audit_records(&config).await?
     };
     let total = records.len();
     let report = camtrail_model::audit::verify_all(records);
@@ -200,4 +195,18 @@ pub async fn verify(args: VerifyArgs, config: Config) -> anyhow::Result<()> {
         println!("BROKEN: {broken}");
     }
     anyhow::bail!("{} audit chain(s) broken", report.broken.len())
+}
+
+#[cfg(feature = "distributed")]
+async fn distributed_audit_records(
+    config: &Config,
+) -> anyhow::Result<Vec<camtrail_model::audit::AuditRecord>> {
+    camtrail_serve::distributed::audit_records(config).await
+}
+
+#[cfg(not(feature = "distributed"))]
+async fn distributed_audit_records(
+    _config: &Config,
+) -> anyhow::Result<Vec<camtrail_model::audit::AuditRecord>> {
+    anyhow::bail!(crate::cli::NOT_DISTRIBUTED)
 }

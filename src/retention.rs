@@ -5,14 +5,8 @@
 //! deleted; if it cannot be written, nothing is deleted. Each run is its own audit chain
 //! (`retention/<start ms>`), so two runs can never fork one chain.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use anyhow::Context;
-use camtrail_ingest::kafka::AuditWriter;
-use camtrail_model::audit::{AuditChain, AuditEntry, AuditRecord};
-use camtrail_store::clickhouse::{RetentionAction, RetentionPlan, apply_retention, plan_retention};
-
-use crate::config::Config;
+use camtrail_serve::Config;
+use camtrail_storage::RetentionRun;
 
 /// Options of `camtrail retention apply`.
 #[derive(Debug, clap::Args)]
@@ -41,15 +35,48 @@ pub struct RetentionArgs {
     pub embedded: bool,
 }
 
+impl RetentionArgs {
+    /// Who runs it, why, and the policy.
+    pub fn run(&self) -> RetentionRun {
+        RetentionRun {
+            days: self.days,
+            operator: self.operator.clone(),
+            case_id: self.case_id.clone(),
+            reason: self.reason.clone(),
+            dry_run: self.dry_run,
+        }
+    }
+}
+
 /// Plan, print and (unless --dry-run) apply retention.
 pub async fn apply(args: RetentionArgs, config: Config) -> anyhow::Result<()> {
-    let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+    let now_ms = camtrail_common::now_ms();
     if args.embedded {
         return crate::serve::retention(args, config, now_ms).await;
     }
-    let plan = plan_retention(&config.clickhouse, args.days, now_ms)
-        .await
-        .with_context(|| format!("planning retention in {}", config.clickhouse.url))?;
+    clickhouse(args, config, now_ms).await
+}
+
+#[cfg(not(feature = "distributed"))]
+async fn clickhouse(_args: RetentionArgs, _config: Config, _now_ms: i64) -> anyhow::Result<()> {
+    anyhow::bail!(crate::cli::NOT_DISTRIBUTED)
+}
+
+#[cfg(feature = "distributed")]
+async fn clickhouse(args: RetentionArgs, config: Config, now_ms: i64) -> anyhow::Result<()> {
+    use camtrail_clickhouse::RetentionAction;
+    use std::time::Duration;
+
+    let run = args.run();
+    let outcome = camtrail_serve::distributed::apply_retention(
+        &config,
+        &run,
+        now_ms,
+        audit_timeout(),
+        Duration::from_secs(args.mutation_timeout_secs),
+    )
+    .await?;
+    let plan = &outcome.plan;
     println!(
         "retention {} days: cutoff {} ms (everything captured before it goes)",
         args.days, plan.cutoff_ms
@@ -74,90 +101,33 @@ pub async fn apply(args: RetentionArgs, config: Config) -> anyhow::Result<()> {
             action.rows()
         );
     }
-    if args.dry_run {
+    let (Some(record), Some(report)) = (&outcome.audit, &outcome.report) else {
         println!("dry run: nothing changed");
         return Ok(());
-    }
-    let record = audit_run(&args, &config, &plan, now_ms).await?;
+    };
     println!(
         "audited as {} seq {} in {}",
         record.node_id, record.seq, config.kafka.audit_topic
     );
-    if plan.actions.is_empty() {
-        return Ok(());
+    if !plan.actions.is_empty() {
+        println!(
+            "removed {} rows: {} partitions dropped ({} bytes), {} row deletions completed",
+            report.rows_removed,
+            report.partitions_dropped,
+            report.bytes_dropped,
+            report.applied.len() - report.partitions_dropped
+        );
     }
-    let report = apply_retention(
-        &config.clickhouse,
-        &plan,
-        Duration::from_secs(args.mutation_timeout_secs),
-    )
-    .await
-    .context("applying retention")?;
-    println!(
-        "removed {} rows: {} partitions dropped ({} bytes), {} row deletions completed",
-        report.rows_removed,
-        report.partitions_dropped,
-        report.bytes_dropped,
-        report.applied.len() - report.partitions_dropped
-    );
     Ok(())
-}
-
-/// Write the run's audit record (durable before anything is removed).
-async fn audit_run(
-    args: &RetentionArgs,
-    config: &Config,
-    plan: &RetentionPlan,
-    now_ms: i64,
-) -> anyhow::Result<AuditRecord> {
-    let actions: Vec<serde_json::Value> = plan
-        .actions
-        .iter()
-        .map(|action| {
-            serde_json::json!({
-                "table": action.table(),
-                "partition": action.partition(),
-                "rows": action.rows(),
-                "drop": matches!(action, RetentionAction::DropPartition { .. }),
-            })
-        })
-        .collect();
-    let parameters = serde_json::json!({
-        "days": args.days,
-        "cutoff_ms": plan.cutoff_ms,
-        "database": config.clickhouse.database,
-        "actions": actions,
-    });
-    let writer = AuditWriter::new(
-        &config.kafka.brokers,
-        &config.kafka.audit_topic,
-        AuditChain::new(format!("retention/{now_ms}")),
-        audit_timeout(),
-    )
-    .context("creating the audit producer")?;
-    let entry = AuditEntry {
-        at_ms: now_ms,
-        user: args.operator.clone(),
-        role: "operator".into(),
-        case_id: args.case_id.clone(),
-        reason: args.reason.clone(),
-        kind: "retention".into(),
-        parameters_json: parameters.to_string(),
-        result_count: plan.actions.iter().map(RetentionAction::rows).sum(),
-        client_addr: "cli".into(),
-    };
-    writer
-        .append(entry)
-        .await
-        .context("retention refused: its audit record could not be written")
 }
 
 /// How long the audit record may take to become durable before the run is refused:
 /// 30 s, or `CAMTRAIL_RETENTION_AUDIT_TIMEOUT_MS`.
-fn audit_timeout() -> Duration {
+#[cfg(feature = "distributed")]
+fn audit_timeout() -> std::time::Duration {
     let ms = std::env::var("CAMTRAIL_RETENTION_AUDIT_TIMEOUT_MS")
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(30_000);
-    Duration::from_millis(ms)
+    std::time::Duration::from_millis(ms)
 }

@@ -3,16 +3,16 @@
 
 use anyhow::Context;
 use camtrail_model::audit::AuditRecord;
-use camtrail_query::embedded::{EmbeddedNode, RetentionRun, apply_retention};
-use camtrail_query::store::sqlite::SqliteStore;
-use camtrail_query::store::{AuditFilter, SightingStore};
+use camtrail_serve::Config;
+use camtrail_serve::embedded::{EmbeddedNode, apply_retention};
+use camtrail_sqlite::SqliteStore;
+use camtrail_storage::{AuditFilter, SightingStore};
 
-use crate::config::Config;
 use crate::retention::RetentionArgs;
 
 /// Run ingest + query over the SQLite database until SIGTERM / Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let node = EmbeddedNode::bind(&config.serve, config.ingest, &config.query).await?;
+    let node = EmbeddedNode::bind(&config.serve, config.ingest.node, &config.query).await?;
     let addrs = node.addrs()?;
     tracing::info!(
         database = %config.serve.database_path.display(),
@@ -38,13 +38,7 @@ fn open(config: &Config) -> anyhow::Result<SqliteStore> {
 /// `camtrail serve` (it owns it; set serve.retention_days there instead).
 pub async fn retention(args: RetentionArgs, config: Config, now_ms: i64) -> anyhow::Result<()> {
     let store = open(&config)?;
-    let run = RetentionRun {
-        days: args.days,
-        operator: args.operator.clone(),
-        case_id: args.case_id.clone(),
-        reason: args.reason.clone(),
-        dry_run: args.dry_run,
-    };
+    let run = args.run();
     let outcome = apply_retention(&store, &run, now_ms).await?;
     println!(
         "retention {} days on {}: cutoff {} ms; {} detections and {} snapshots captured \
@@ -52,18 +46,15 @@ pub async fn retention(args: RetentionArgs, config: Config, now_ms: i64) -> anyh
         args.days,
         store.path().display(),
         outcome.cutoff_ms,
-        outcome.detections,
-        outcome.snapshots
+        outcome.plan.detections,
+        outcome.plan.snapshots
     );
-    match &outcome.audit {
-        None => println!("dry run: nothing changed"),
-        Some(record) => {
+    match (&outcome.audit, outcome.report) {
+        (Some(record), Some(removed)) => {
             println!("audited as {} seq {}", record.node_id, record.seq);
-            println!(
-                "removed {} rows (detections and snapshots)",
-                outcome.removed
-            );
+            println!("removed {removed} rows (detections and snapshots)");
         }
+        _ => println!("dry run: nothing changed"),
     }
     Ok(())
 }

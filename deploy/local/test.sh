@@ -9,8 +9,10 @@
 #      toolchain librdkafka's bundled build needs); pip chdb-core and pytest;
 #   2. starts Kafka (KRaft, 127.0.0.1:9092) and ClickHouse (127.0.0.1:8123) with
 #      deploy/local/services.sh, remembering whether they were already running;
-#   3. runs cargo fmt --check, cargo clippy -D warnings, cargo test (CAMTRAIL_KAFKA__BROKERS and
-#      CAMTRAIL_CLICKHOUSE__URL exported), then the modern-ClickHouse schema check (pytest);
+#   3. runs cargo fmt --check, cargo clippy -D warnings (the full build and the embedded one,
+#      which must not link librdkafka or the ClickHouse client), cargo test
+#      (CAMTRAIL_KAFKA__BROKERS and CAMTRAIL_CLICKHOUSE__URL exported), then the
+#      modern-ClickHouse schema check (pytest);
 #   4. stops the services it started (also on failure or Ctrl-C).
 #
 # Environment: CAMTRAIL_KEEP_SERVICES=1 leaves services running; CAMTRAIL_SKIP_INSTALL=1 skips
@@ -169,10 +171,21 @@ section "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 section_done
 
+section "embedded build (no distributed clients)"
+# `camtrail serve` / `demo` without the distributed feature: checked, built, and proven to
+# link neither librdkafka nor the ClickHouse client.
+cargo clippy -p camtrail --no-default-features --all-targets --locked -- -D warnings
+cargo build -p camtrail --no-default-features --locked
+if cargo tree -p camtrail --no-default-features -e normal --locked | grep -E 'rdkafka|clickhouse v'; then
+    die "the embedded build links a distributed client (above)"
+fi
+log "embedded build: no rdkafka, no clickhouse client"
+section_done
+
 section "cargo test"
 cargo test --workspace --locked "$@"
 section_done
 
 section "schema on a modern ClickHouse (chdb)"
-python3 -m pytest deploy/clickhouse/tests -q -p no:cacheprovider
+python3 -m pytest clickhouse/migrations/tests -q -p no:cacheprovider
 section_done

@@ -2,12 +2,10 @@
 //! knows only SHA-256 hashes of the tokens (CSV `gateway_id,token_sha256`), so a leaked
 //! configuration does not leak credentials. `camtrail gateways issue` mints tokens.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use rand::RngCore;
-use sha2::{Digest, Sha256};
+use camtrail_common::token::{self, TokenTable};
 
 /// Header of the hash file.
 pub const HASHES_HEADER: &str = "gateway_id,token_sha256";
@@ -38,7 +36,7 @@ pub enum AuthConfigError {
 /// Maps token hashes to gateway ids.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayAuth {
-    by_hash: HashMap<[u8; 32], String>,
+    tokens: TokenTable<String>,
 }
 
 impl GatewayAuth {
@@ -56,7 +54,7 @@ impl GatewayAuth {
 
     /// Parse the hash file's text.
     pub fn parse(text: &str) -> Result<Self, AuthConfigError> {
-        let mut by_hash = HashMap::new();
+        let mut tokens = TokenTable::default();
         for (index, line) in text.lines().enumerate() {
             let number = index + 1;
             let line = line.trim();
@@ -70,38 +68,34 @@ impl GatewayAuth {
             let (gateway, hash_hex) = line
                 .split_once(',')
                 .ok_or_else(|| bad("expected 2 fields"))?;
-            let hash: [u8; 32] = hex::decode(hash_hex.trim())
-                .ok()
-                .and_then(|bytes| bytes.try_into().ok())
+            let hash = token::parse_hash_hex(hash_hex)
                 .ok_or_else(|| bad("token_sha256 must be 64 hex digits"))?;
             if gateway.trim().is_empty() {
                 return Err(bad("empty gateway_id"));
             }
-            by_hash.insert(hash, gateway.trim().to_string());
+            tokens.insert(hash, gateway.trim().to_string());
         }
-        Ok(Self { by_hash })
+        Ok(Self { tokens })
     }
 
     /// The gateway a bearer token belongs to, if any.
     pub fn gateway_for_token(&self, token: &str) -> Option<&str> {
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.by_hash.get(&hash).map(String::as_str)
+        self.tokens.owner_of_token(token).map(String::as_str)
     }
 
     /// The gateway an `authorization` header value authenticates, if any.
     pub fn authenticate(&self, authorization: Option<&str>) -> Option<&str> {
-        let token = authorization?.strip_prefix("Bearer ")?.trim();
-        self.gateway_for_token(token)
+        self.tokens.authenticate(authorization).map(String::as_str)
     }
 
     /// Number of known gateways.
     pub fn len(&self) -> usize {
-        self.by_hash.len()
+        self.tokens.len()
     }
 
     /// Whether no gateway is known (every request will be refused).
     pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
+        self.tokens.is_empty()
     }
 }
 
@@ -117,17 +111,15 @@ pub struct IssuedToken {
 impl IssuedToken {
     /// Mint a random token for `gateway_id`.
     pub fn mint(gateway_id: &str) -> Self {
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
         Self {
             gateway_id: gateway_id.to_string(),
-            token: hex::encode(secret),
+            token: token::mint(""),
         }
     }
 
     /// Hex SHA-256 of the token, as stored in the node's configuration.
     pub fn hash_hex(&self) -> String {
-        hex::encode(Sha256::digest(self.token.as_bytes()))
+        token::hash_hex(&self.token)
     }
 }
 

@@ -3,12 +3,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use camtrail_common::ConfigError;
+use camtrail_common::tls::TlsConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::kafka::ProducerConfig;
 use crate::validate::ValidationLimits;
 
-/// Ingest node settings. Kafka connection settings are in the shared `[kafka]` section.
+/// Ingest node settings. Where accepted events go is not configured here: the node is given
+/// a publisher (Kafka in `camtrail ingest`, configured by `[kafka]` and
+/// `[ingest.producer]`; the embedded database in `camtrail serve`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
@@ -28,27 +31,16 @@ pub struct IngestConfig {
     /// Batches the whole node validates or publishes at once; batches read beyond this wait
     /// (each stream reads at most `max_in_flight_per_stream` ahead).
     pub max_in_flight_batches: usize,
+    /// At shutdown, how long the node keeps serving after its health turned NOT_SERVING
+    /// (gRPC health, `/healthz` 503) before it stops reading streams, so load balancers and
+    /// gateways move to other nodes first, ms.
+    pub shutdown_delay_ms: u64,
     /// How long shutdown waits for in-flight batches and the producer flush, ms.
     pub shutdown_grace_ms: u64,
     /// Serve gRPC over TLS (rustls) when set.
     pub tls: Option<TlsConfig>,
-    /// Kafka producer tuning.
-    pub producer: ProducerConfig,
     /// Per-event validation limits.
     pub validation: ValidationLimits,
-}
-
-/// TLS settings (PEM files).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// Server certificate chain.
-    pub cert_path: PathBuf,
-    /// Server private key.
-    pub key_path: PathBuf,
-    /// When set, gateways must present a client certificate signed by this CA (mTLS), in
-    /// addition to their token.
-    pub client_ca_path: Option<PathBuf>,
 }
 
 impl Default for IngestConfig {
@@ -61,9 +53,9 @@ impl Default for IngestConfig {
             max_message_bytes: 16 * 1024 * 1024,
             max_in_flight_per_stream: 8,
             max_in_flight_batches: 128,
+            shutdown_delay_ms: 1_000,
             shutdown_grace_ms: 20_000,
             tls: None,
-            producer: ProducerConfig::default(),
             validation: ValidationLimits::default(),
         }
     }
@@ -71,12 +63,16 @@ impl Default for IngestConfig {
 
 impl IngestConfig {
     /// Check the values.
-    pub fn validate(self) -> Result<Self, String> {
+    pub fn validate(self) -> Result<Self, ConfigError> {
         if self.max_in_flight_per_stream == 0 || self.max_in_flight_batches == 0 {
-            return Err("ingest.max_in_flight_* must be at least 1".into());
+            return Err(ConfigError::new(
+                "ingest.max_in_flight_* must be at least 1",
+            ));
         }
         if self.max_message_bytes < 1024 {
-            return Err("ingest.max_message_bytes must be at least 1024".into());
+            return Err(ConfigError::new(
+                "ingest.max_message_bytes must be at least 1024",
+            ));
         }
         let validation = self.validation.clone().validate()?;
         Ok(Self { validation, ..self })

@@ -1,26 +1,21 @@
-//! camtrail ingest: the gateway-facing side of the distributed mode.
+//! camtrail ingest: the gateway-facing stage, the same code in both ways to run.
 //!
 //! - [`server`]: [`IngestNode`](server::IngestNode): binds the gRPC and HTTP ports and runs
-//!   until shutdown, in order (stop reading → drain in-flight batches → flush → close).
+//!   until shutdown, in order (health NOT_SERVING → stop reading → drain in-flight batches
+//!   → flush → close).
 //! - [`service`]: the `camtrail.v1.Ingest` gRPC service: authenticate, validate, publish, ack.
 //! - [`auth`]: gateway credentials (bearer tokens, stored hashed).
-//! - [`publish`]: the [`Publisher`](publish::Publisher) seam: Kafka (distributed) or a
-//!   database transaction (embedded) makes a batch durable before it is acked.
-//! - [`kafka`]: Kafka settings, topics (created by `camtrail migrate`) and the producer.
-//! - [`metrics`] / [`http`]: Prometheus metrics on `/metrics`, `/healthz`.
-//! - [`config`]: the `[ingest]` configuration section.
 //! - [`validate`]: per-event validation, plate-key normalisation and snapshot thumbnails.
-//! - [`sink`]: `camtrail sink`: the Kafka → ClickHouse loader (at-least-once, ordered
-//!   offset commits, dead-letter topic).
+//! - [`metrics`]: Prometheus metrics on `/metrics`, with `/healthz`.
+//! - [`config`]: the `[ingest]` configuration section.
+//!
+//! Where accepted events go is a [`Publisher`](camtrail_storage::Publisher) the node is
+//! given: Kafka (`camtrail-kafka`) in `camtrail ingest`, the embedded database
+//! (`camtrail-sqlite`) in `camtrail serve`. This crate knows neither.
 
 pub mod auth;
 pub mod config;
-pub mod http;
-pub mod kafka;
 pub mod metrics;
-pub mod publish;
 pub mod server;
 pub mod service;
-pub mod sink;
-pub mod tls;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! Building and running an ingest node: gRPC (Ingest, health, reflection) and HTTP, with an
-//! ordered shutdown: stop reading streams → finish and ack in-flight batches → flush the
-//! producer → close the servers.
+//! ordered shutdown: health turns NOT_SERVING (gRPC health, `/healthz` 503) while the node
+//! still serves for `shutdown_delay_ms` → stop reading streams → finish and ack in-flight
+//! batches → flush the publisher → close the servers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use camtrail_common::Readiness;
 use camtrail_model::CameraRegistry;
 use camtrail_proto::lenient_ingest_server::ingest_server::IngestServer;
+use camtrail_storage::Publisher;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -19,46 +22,40 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::GatewayAuth;
 use crate::config::IngestConfig;
-use crate::kafka::{KafkaConfig, KafkaPublisher};
 use crate::metrics::IngestMetrics;
-use crate::publish::Publisher;
 use crate::service::{IngestService, IngestState};
 use crate::validate::Validator;
+
+/// The gRPC service name this node serves.
+const SERVICE: &str = "camtrail.v1.Ingest";
 
 /// An ingest node with its listeners bound (ports known), not yet serving.
 pub struct IngestNode {
     config: IngestConfig,
     state: Arc<IngestState>,
     registry: Arc<Registry>,
+    readiness: Readiness,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
 }
 
 impl IngestNode {
-    /// Load the registry and credentials, create the producer and bind both ports
-    /// (port 0 picks a free one).
-    pub async fn bind(config: IngestConfig, kafka: &KafkaConfig) -> anyhow::Result<Self> {
-        let cameras = CameraRegistry::from_csv_path(&config.registry_path)?;
+    /// Load the camera registry and the gateway credentials named by `config`, and bind
+    /// both ports (port 0 picks a free one). `publisher` makes accepted batches durable:
+    /// Kafka (`camtrail ingest`) or the embedded database (`camtrail serve`).
+    pub async fn bind(config: IngestConfig, publisher: Arc<dyn Publisher>) -> anyhow::Result<Self> {
+        let cameras = CameraRegistry::from_csv_path(&config.registry_path).with_context(|| {
+            format!(
+                "loading the camera registry {}",
+                config.registry_path.display()
+            )
+        })?;
         let auth = GatewayAuth::from_path(&config.gateway_tokens_path)?;
-        Self::bind_with(config, kafka, Arc::new(cameras), auth).await
+        Self::bind_with(config, Arc::new(cameras), auth, publisher).await
     }
 
     /// Like [`IngestNode::bind`] with the registry and credentials given directly.
     pub async fn bind_with(
-        config: IngestConfig,
-        kafka: &KafkaConfig,
-        cameras: Arc<CameraRegistry>,
-        auth: GatewayAuth,
-    ) -> anyhow::Result<Self> {
-        let publisher =
-            KafkaPublisher::new(&kafka.brokers, &kafka.detections_topic, &config.producer)
-                .context("creating the Kafka producer")?;
-        Self::bind_with_publisher(config, cameras, auth, Arc::new(publisher)).await
-    }
-
-    /// Like [`IngestNode::bind_with`] with any [`Publisher`] making batches durable (the
-    /// embedded mode passes its SQLite writer).
-    pub async fn bind_with_publisher(
         config: IngestConfig,
         cameras: Arc<CameraRegistry>,
         auth: GatewayAuth,
@@ -87,6 +84,7 @@ impl IngestNode {
             config,
             state,
             registry: Arc::new(registry),
+            readiness: Readiness::new(),
             grpc_listener,
             http_listener,
         })
@@ -108,17 +106,24 @@ impl IngestNode {
             config,
             state,
             registry,
+            readiness,
             grpc_listener,
             http_listener,
         } = self;
         let grace = Duration::from_millis(config.shutdown_grace_ms);
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
-        let stop = state.shutdown.clone();
         let servers_stop = CancellationToken::new();
 
-        let grpc = grpc_server(&config, &state, grpc_listener, servers_stop.clone())?;
-        let http_router = crate::http::router(registry, stop.clone());
+        let grpc = grpc_server(
+            &config,
+            &state,
+            &readiness,
+            grpc_listener,
+            servers_stop.clone(),
+        )
+        .await?;
+        let http_router = camtrail_common::http::router(registry, readiness.clone());
         let http_stop = servers_stop.clone();
         let http = tokio::spawn(async move {
             axum::serve(http_listener, http_router)
@@ -134,8 +139,15 @@ impl IngestNode {
         );
 
         shutdown.await;
+        readiness.stop().await;
+        let delay = Duration::from_millis(config.shutdown_delay_ms);
+        tracing::info!(
+            delay_ms = config.shutdown_delay_ms,
+            "shutdown: health is NOT_SERVING; still serving for the delay"
+        );
+        tokio::time::sleep(delay).await;
         tracing::info!("shutdown: no more batches are read; draining in-flight batches");
-        stop.cancel();
+        state.shutdown.cancel();
         state.tasks.close();
         if tokio::time::timeout(grace, state.tasks.wait())
             .await
@@ -163,45 +175,31 @@ fn validation_parallelism() -> usize {
 }
 
 /// The gRPC server future: Ingest (lenient decoding), health and reflection.
-fn grpc_server(
+async fn grpc_server(
     config: &IngestConfig,
     state: &Arc<IngestState>,
+    readiness: &Readiness,
     listener: TcpListener,
     stop: CancellationToken,
 ) -> anyhow::Result<impl Future<Output = Result<(), tonic::transport::Error>> + use<>> {
     let ingest = IngestServer::new(IngestService::new(Arc::clone(state)))
         .max_decoding_message_size(config.max_message_bytes);
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(camtrail_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        // The descriptor set holds the whole camtrail.v1 package; advertise only what this
-        // node serves.
-        .with_service_name("camtrail.v1.Ingest")
-        .with_service_name("grpc.health.v1.Health")
-        .build_v1()?;
-    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let routes = camtrail_common::grpc::health_and_reflection(
+        readiness,
+        &[camtrail_proto::FILE_DESCRIPTOR_SET],
+        &[SERVICE],
+    )
+    .await?
+    .add_service(ingest);
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
-        builder = builder.tls_config(crate::tls::server_config(tls)?)?;
+        builder = builder.tls_config(camtrail_common::tls::tonic_server_config(tls)?)?;
     }
-    let router = builder
-        .add_service(ingest)
-        .add_service(health)
-        .add_service(reflection);
+    let router = builder.add_routes(routes);
     let incoming = TcpListenerStream::new(listener);
     Ok(async move {
-        health_reporter
-            .set_service_status("camtrail.v1.Ingest", tonic_health::ServingStatus::Serving)
-            .await;
-        let result = router
+        router
             .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await })
-            .await;
-        health_reporter
-            .set_service_status(
-                "camtrail.v1.Ingest",
-                tonic_health::ServingStatus::NotServing,
-            )
-            .await;
-        result
+            .await
     })
 }

@@ -8,8 +8,11 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
+use camtrail_common::grpc::error_status;
+use camtrail_common::now_ms;
+use camtrail_model::ErrorCode;
 use camtrail_proto::lenient_ingest_server::ingest_server::Ingest;
 use camtrail_proto::v1::{BatchAck, RejectionCode};
 use camtrail_proto::wire::RawEventBatch;
@@ -21,9 +24,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
+use camtrail_storage::{Publisher, StorageError};
+
 use crate::auth::GatewayAuth;
 use crate::metrics::{CodeLabel, IngestMetrics};
-use crate::publish::{PublishError, Publisher};
 use crate::validate::Validator;
 
 /// Shared state of the service.
@@ -69,21 +73,14 @@ impl IngestService {
         match self.state.auth.authenticate(header) {
             Some(gateway) => Ok(gateway.to_string()),
             None => {
-                self.state.metrics.batch("unauthenticated");
-                Err(Status::unauthenticated(
+                self.state.metrics.batch(ErrorCode::Unauthenticated.name());
+                Err(error_status(
+                    ErrorCode::Unauthenticated,
                     "missing or unknown gateway credential (authorization: Bearer <token>)",
                 ))
             }
         }
     }
-}
-
-/// Milliseconds since the Unix epoch by this node's clock.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl IngestState {
@@ -92,8 +89,9 @@ impl IngestState {
     pub async fn process(&self, gateway: &str, batch: RawEventBatch) -> Result<BatchAck, Status> {
         let started = Instant::now();
         if batch.gateway_id != gateway.as_bytes() {
-            self.metrics.batch("forbidden");
-            return Err(Status::permission_denied(
+            self.metrics.batch(ErrorCode::Forbidden.name());
+            return Err(error_status(
+                ErrorCode::Forbidden,
                 "EventBatch.gateway_id does not match the authenticated gateway",
             ));
         }
@@ -125,13 +123,15 @@ impl IngestState {
                 .validation_permits
                 .acquire()
                 .await
-                .map_err(|_| Status::unavailable("ingest node shutting down"))?;
+                .map_err(|_| shutting_down())?;
             // Snapshot decoding is CPU work: keep it off the async workers.
             tokio::task::spawn_blocking(move || {
                 validator.validate_batch(&gateway_owned, batch, now)
             })
             .await
-            .map_err(|e| Status::internal(format!("validation task failed: {e}")))?
+            .map_err(|e| {
+                error_status(ErrorCode::Internal, format!("validation task failed: {e}"))
+            })?
         };
         let accepted = validated.accepted.len();
         if let Err(error) = self.publisher.publish(validated.accepted).await {
@@ -159,28 +159,39 @@ impl IngestState {
         })
     }
 
-    fn publish_status(&self, error: PublishError) -> Status {
+    fn publish_status(&self, error: StorageError) -> Status {
         match error {
-            PublishError::QueueFull { .. } => {
-                self.metrics.batch("overloaded");
+            StorageError::Overloaded { .. } => {
+                self.metrics.batch(ErrorCode::Overloaded.name());
                 overloaded_status()
             }
             other => {
-                self.metrics.batch("publish_failed");
+                self.metrics.batch(ErrorCode::PublishFailed.name());
                 tracing::warn!(error = %other, backend = self.publisher.backend(),
                     "batch not durable; gateway must resend");
-                Status::unavailable(format!(
-                    "{other}; nothing of this batch is acked, resend it"
-                ))
+                error_status(
+                    ErrorCode::PublishFailed,
+                    format!("{other}; nothing of this batch is acked, resend it"),
+                )
             }
         }
     }
 }
 
+/// UNAVAILABLE: the node is shutting down.
+fn shutting_down() -> Status {
+    error_status(
+        ErrorCode::ShuttingDown,
+        "ingest node shutting down; reconnect elsewhere and resend unacked batches",
+    )
+}
+
 /// RESOURCE_EXHAUSTED with a retry hint in the `retry-after-ms` metadata.
 fn overloaded_status() -> Status {
-    let mut status =
-        Status::resource_exhausted("ingest node saturated; retry after the hinted delay");
+    let mut status = error_status(
+        ErrorCode::Overloaded,
+        "ingest node saturated; retry after the hinted delay",
+    );
     status.metadata_mut().insert(
         "retry-after-ms",
         tonic::metadata::MetadataValue::from_static("200"),
@@ -214,12 +225,10 @@ impl Ingest for IngestService {
     ) -> Result<Response<BatchAck>, Status> {
         let gateway = self.authenticate(&request)?;
         if self.state.shutdown.is_cancelled() {
-            return Err(Status::unavailable(
-                "ingest node shutting down; retry elsewhere",
-            ));
+            return Err(shutting_down());
         }
         let Ok(_permit) = self.state.node_permits.try_acquire() else {
-            self.state.metrics.batch("overloaded");
+            self.state.metrics.batch(ErrorCode::Overloaded.name());
             return Err(overloaded_status());
         };
         let ack = self.state.process(&gateway, request.into_inner()).await?;
@@ -262,9 +271,7 @@ async fn run_stream(
             }
             () = state.shutdown.cancelled(), if reading => {
                 reading = false;
-                final_status.get_or_insert(Status::unavailable(
-                    "ingest node shutting down; reconnect and resend unacked batches",
-                ));
+                final_status.get_or_insert(shutting_down());
             }
             next = input.message(), if may_read => match next {
                 Ok(Some(batch)) => {
@@ -275,7 +282,7 @@ async fn run_stream(
                             .node_permits
                             .acquire()
                             .await
-                            .map_err(|_| Status::unavailable("ingest node shutting down"))?;
+                            .map_err(|_| shutting_down())?;
                         state.process(&gateway, batch).await
                     });
                 }

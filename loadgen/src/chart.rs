@@ -8,7 +8,7 @@ use image::{Rgb, RgbImage};
 
 use crate::LoadgenError;
 use crate::report::{LoadReport, SecondPoint};
-use camtrail_query::render::font::glyph;
+use camtrail_render::font::glyph;
 
 const WIDTH: u32 = 1_000;
 const HEIGHT: u32 = 640;

@@ -1,6 +1,6 @@
 //! The audit trail: one record per accountable action (a track or passes query, a snapshot
 //! view, a retention run), hash-chained per writing node so that a changed, removed or
-//! reordered record breaks the chain (DESIGN.md, Accountability).
+//! reordered record breaks the chain (ARCHITECTURE.md, Accountability).
 //!
 //! A node holds an [`AuditChain`]; [`AuditChain::seal`] turns an [`AuditEntry`] (who, why,
 //! what) into the next [`AuditRecord`] of its chain. [`verify_chain`] checks a chain read

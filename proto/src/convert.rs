@@ -1,6 +1,6 @@
 //! Conversions between wire messages and domain types.
 
-use camtrail_model::{Camera, ObjectClass};
+use camtrail_model::{Camera, ErrorCode, ObjectClass};
 
 use crate::v1;
 
@@ -22,6 +22,37 @@ pub fn object_class_to_wire(class: ObjectClass) -> v1::ObjectClass {
         ObjectClass::Person => v1::ObjectClass::Person,
         ObjectClass::NonMotor => v1::ObjectClass::NonMotor,
     }
+}
+
+/// The wire's per-event rejection code of an error code; `None` for codes that are not
+/// about one event (they end a request instead).
+pub fn rejection_code(code: ErrorCode) -> Option<v1::RejectionCode> {
+    use v1::RejectionCode as R;
+    Some(match code {
+        ErrorCode::UnknownCamera => R::UnknownCamera,
+        ErrorCode::CameraNotOwned => R::CameraNotOwned,
+        ErrorCode::TimestampInFuture => R::TimestampInFuture,
+        ErrorCode::TimestampTooOld => R::TimestampTooOld,
+        ErrorCode::InvalidEventId => R::InvalidEventId,
+        ErrorCode::MissingPlate => R::MissingPlate,
+        ErrorCode::InvalidUtf8 => R::InvalidUtf8,
+        ErrorCode::InvalidText => R::InvalidText,
+        ErrorCode::SnapshotTooLarge => R::SnapshotTooLarge,
+        ErrorCode::SnapshotNotJpeg => R::SnapshotNotJpeg,
+        ErrorCode::SnapshotTooBigDecoded => R::SnapshotTooBigDecoded,
+        ErrorCode::SnapshotUndecodable => R::SnapshotUndecodable,
+        ErrorCode::InvalidClass => R::InvalidClass,
+        ErrorCode::InvalidConfidence => R::InvalidConfidence,
+        _ => return None,
+    })
+}
+
+/// The error code of a wire rejection code; `None` for UNSPECIFIED.
+pub fn error_code_of_rejection(code: v1::RejectionCode) -> Option<ErrorCode> {
+    ErrorCode::ALL
+        .iter()
+        .copied()
+        .find(|candidate| rejection_code(*candidate) == Some(code))
 }
 
 impl From<&Camera> for v1::Camera {
@@ -55,6 +86,29 @@ impl From<v1::Camera> for Camera {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rejection_code_is_an_error_code_of_the_same_name() {
+        let mut mapped = 0;
+        for value in 1..=64 {
+            let Ok(wire) = v1::RejectionCode::try_from(value) else {
+                continue;
+            };
+            let code = error_code_of_rejection(wire).expect("every rejection has a code");
+            assert_eq!(rejection_code(code), Some(wire));
+            assert_eq!(
+                wire.as_str_name(),
+                format!("REJECTION_CODE_{}", code.name().to_uppercase())
+            );
+            mapped += 1;
+        }
+        assert_eq!(mapped, 14);
+        assert_eq!(
+            error_code_of_rejection(v1::RejectionCode::Unspecified),
+            None
+        );
+        assert_eq!(rejection_code(ErrorCode::MissingCase), None);
+    }
 
     #[test]
     fn object_classes_round_trip_and_unknowns_are_none() {

@@ -2,10 +2,9 @@
 //! their SHA-256 hashes (`camtrail users issue` mints them), each bound to a user name and a
 //! role. What each role may do is decided here, in one place.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use camtrail_common::token::{self, TokenTable};
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -95,7 +94,7 @@ pub enum UsersError {
 /// Token hash → principal.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
-    by_hash: HashMap<[u8; 32], Principal>,
+    tokens: TokenTable<Principal>,
 }
 
 impl Users {
@@ -112,7 +111,7 @@ impl Users {
 
     /// Check the entries of a parsed users file.
     pub fn from_file(file: &UsersFile) -> Result<Self, UsersError> {
-        let mut by_hash = HashMap::new();
+        let mut tokens = TokenTable::default();
         for entry in &file.user {
             let bad = |message: &str| UsersError::Entry {
                 name: entry.name.clone(),
@@ -121,38 +120,32 @@ impl Users {
             if entry.name.trim().is_empty() {
                 return Err(bad("empty name"));
             }
-            let mut hash = [0u8; 32];
-            hex::decode_to_slice(&entry.token_sha256, &mut hash)
-                .map_err(|_| bad("token_sha256 is not 64 hex digits"))?;
+            let hash = token::parse_hash_hex(&entry.token_sha256)
+                .ok_or_else(|| bad("token_sha256 is not 64 hex digits"))?;
             let principal = Principal {
                 user: entry.name.clone(),
                 role: entry.role,
             };
-            if by_hash.insert(hash, principal).is_some() {
+            if tokens.insert(hash, principal).is_some() {
                 return Err(bad("token hash used twice"));
             }
         }
-        Ok(Self { by_hash })
+        Ok(Self { tokens })
     }
 
     /// The principal for an `Authorization` header value (`Bearer <token>`), if valid.
     pub fn authenticate(&self, authorization: Option<&str>) -> Option<&Principal> {
-        let token = authorization?.strip_prefix("Bearer ")?.trim();
-        if token.is_empty() {
-            return None;
-        }
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.by_hash.get(&hash)
+        self.tokens.authenticate(authorization)
     }
 
     /// Number of users.
     pub fn len(&self) -> usize {
-        self.by_hash.len()
+        self.tokens.len()
     }
 
     /// Whether no user is configured.
     pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
+        self.tokens.is_empty()
     }
 }
 
@@ -166,10 +159,8 @@ pub struct IssuedUser {
 
 /// Mint a random token for `name` with `role`.
 pub fn issue(name: &str, role: Role) -> IssuedUser {
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    let token = format!("ct_{}", hex::encode(bytes));
-    let token_sha256 = hex::encode(Sha256::digest(token.as_bytes()));
+    let token = token::mint("ct_");
+    let token_sha256 = token::hash_hex(&token);
     IssuedUser {
         token,
         entry: UserEntry {

@@ -5,20 +5,20 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use camtrail_model::EventId;
+use camtrail_common::grpc::error_status;
 use camtrail_model::audit::AuditRecord;
+use camtrail_model::{Error, ErrorCode, EventId};
 use camtrail_proto::v1;
 use camtrail_proto::v1::query_server::Query;
+use camtrail_storage::{AuditFilter, AuditLog, PassCursor, SightingStore, StoredSighting};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::audit::AuditLog;
 use crate::http::HttpState;
 use crate::service::{
     Caller, PassesRequest, Place, Purpose, QueryError, Subject, TrackRequest, format_cursor,
     parse_cursor,
 };
-use crate::store::{AuditFilter, SightingStore, StoredSighting};
 use crate::track::MatchKind;
 
 /// The gRPC front end.
@@ -34,15 +34,7 @@ impl<S, A> QueryGrpc<S, A> {
 }
 
 fn status(error: QueryError) -> Status {
-    let message = format!("{}: {}", error.code, error.message);
-    match error.status {
-        400 => Status::invalid_argument(message),
-        401 => Status::unauthenticated(message),
-        403 => Status::permission_denied(message),
-        404 => Status::not_found(message),
-        503 => Status::unavailable(message),
-        _ => Status::internal(message),
-    }
+    camtrail_common::grpc::status(&error)
 }
 
 fn audit_id(record: &AuditRecord) -> String {
@@ -74,7 +66,7 @@ impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
             .state
             .users
             .authenticate(authorization)
-            .ok_or_else(|| status(QueryError::unauthenticated()))?;
+            .ok_or_else(|| status(Error::from_code(ErrorCode::Unauthenticated)))?;
         Ok(Caller {
             principal: principal.clone(),
             client_addr: request
@@ -102,7 +94,7 @@ impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
             burst_count: 1,
             burst_end_ms: pass.captured_at_ms,
             has_snapshot: pass.has_snapshot,
-            cursor: format_cursor(&crate::store::PassCursor {
+            cursor: format_cursor(&PassCursor {
                 captured_at_ms: pass.captured_at_ms,
                 event_id: pass.event_id,
             }),
@@ -125,8 +117,8 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             | Some(v1::track_request::Subject::PlatePattern(plate)) => Subject::Plate(plate),
             Some(v1::track_request::Subject::SubjectKey(key)) => Subject::SubjectKey(key),
             None => {
-                return Err(status(QueryError::bad_request(
-                    "invalid_subject",
+                return Err(status(Error::new(
+                    ErrorCode::InvalidSubject,
                     "set plate, plate_pattern or subject_key",
                 )));
             }
@@ -225,8 +217,8 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             (false, true) => Place::Cameras(request.camera_ids),
             (true, false) => Place::District(request.district),
             _ => {
-                return Err(status(QueryError::bad_request(
-                    "invalid_place",
+                return Err(status(Error::new(
+                    ErrorCode::InvalidPlace,
                     "set exactly one of camera_ids and district",
                 )));
             }
@@ -265,8 +257,8 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
         let caller = self.caller(&request)?;
         let request = request.into_inner();
         let event_id = EventId::from_slice(&request.event_id).ok_or_else(|| {
-            status(QueryError::bad_request(
-                "invalid_event_id",
+            status(Error::new(
+                ErrorCode::InvalidEventId,
                 "event ids are 16 bytes",
             ))
         })?;
@@ -278,7 +270,7 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             .await
             .map_err(status)?;
         let jpeg =
-            jpeg.ok_or_else(|| Status::not_found("not_found: no snapshot for this event"))?;
+            jpeg.ok_or_else(|| error_status(ErrorCode::NotFound, "no snapshot for this event"))?;
         Ok(Response::new(v1::Snapshot {
             event_id: event_id.as_bytes().to_vec(),
             jpeg,
@@ -297,7 +289,7 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             .registry()
             .get(&id)
             .map(|c| Response::new(v1::Camera::from(c)))
-            .ok_or_else(|| Status::not_found("not_found: no such camera"))
+            .ok_or_else(|| error_status(ErrorCode::NotFound, "no such camera"))
     }
 
     async fn list_cameras(

@@ -17,30 +17,32 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use camtrail_model::EventId;
+use camtrail_common::http::ApiError;
 use camtrail_model::audit::AuditRecord;
+use camtrail_model::{Error, ErrorCode, EventId};
+use camtrail_storage::{AuditFilter, AuditLog, SightingStore};
 use chrono::TimeZone;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::audit::AuditLog;
 use crate::auth::Users;
 use crate::render::geojson::track_geojson;
-use crate::render::map::{MapText, render_track_map};
+use crate::render::map::{MapBackground, MapText, render_track_map};
 use crate::service::{
     Caller, PassesRequest, Place, Purpose, QueryError, QueryService, Subject, TrackAnswer,
     TrackRequest, format_cursor, parse_cursor,
 };
-use crate::store::SightingStore;
 
-/// What the handlers share.
+/// What the handlers share (the gRPC front end too).
 pub struct HttpState<S, A> {
     /// The service.
     pub service: QueryService<S, A>,
+    /// The registry's part of every track map, prepared once.
+    pub map: MapBackground,
     /// Who may call.
     pub users: Users,
     /// Display time zone.
@@ -68,30 +70,22 @@ pub fn parse_time(name: &'static str, text: Option<&str>) -> Result<i64, QueryEr
     let text = text
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| QueryError::bad_request("missing_window", format!("{name} is required")))?;
+        .ok_or_else(|| Error::new(ErrorCode::MissingWindow, format!("{name} is required")))?;
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|time| time.timestamp_millis())
         .map_err(|_| {
-            QueryError::bad_request(
-                "invalid_time",
+            Error::new(
+                ErrorCode::InvalidTime,
                 format!("{name} must be unix milliseconds or RFC 3339"),
             )
         })
 }
 
-impl IntoResponse for QueryError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (status, Json(body)).into_response()
-    }
-}
-
 fn invalid_query(rejection: QueryRejection) -> QueryError {
-    QueryError::bad_request("invalid_query", rejection.body_text())
+    Error::new(ErrorCode::InvalidQuery, rejection.body_text())
 }
 
 /// The router of the API, merged with `/metrics` and `/healthz` by the node.
@@ -116,10 +110,10 @@ async fn reject_invalid_utf8(
 ) -> Response {
     let query = request.uri().query().unwrap_or_default();
     if !decodes_to_utf8(query) {
-        return QueryError::bad_request(
-            "invalid_query",
+        return ApiError(Error::new(
+            ErrorCode::InvalidQuery,
             "the query string is not valid UTF-8 after percent-decoding",
-        )
+        ))
         .into_response();
     }
     next.run(request).await
@@ -169,7 +163,7 @@ fn caller<S, A>(
     let principal = state
         .users
         .authenticate(authorization)
-        .ok_or_else(QueryError::unauthenticated)?;
+        .ok_or_else(|| Error::from_code(ErrorCode::Unauthenticated))?;
     Ok(Caller {
         principal: principal.clone(),
         client_addr: addr.to_string(),
@@ -210,8 +204,8 @@ async fn run_track<S: SightingStore, A: AuditLog>(
         (Some(plate), None) => Subject::Plate(plate),
         (None, Some(key)) => Subject::SubjectKey(key),
         _ => {
-            return Err(QueryError::bad_request(
-                "invalid_subject",
+            return Err(Error::new(
+                ErrorCode::InvalidSubject,
                 "give exactly one of plate and subject_key",
             ));
         }
@@ -299,7 +293,7 @@ async fn track_json<S: SightingStore, A: AuditLog>(
             Json(track_to_json(&answer, &state.zone)),
         )
             .into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => ApiError(error).into_response(),
     }
 }
 
@@ -325,14 +319,14 @@ async fn track_geojson_handler<S: SightingStore, A: AuditLog>(
             )
                 .into_response()
         }
-        Err(error) => error.into_response(),
+        Err(error) => ApiError(error).into_response(),
     }
 }
 
 /// The PNG map of a track answer.
 pub fn track_png_bytes(
     answer: &TrackAnswer,
-    registry: &camtrail_model::CameraRegistry,
+    background: &MapBackground,
     zone: chrono_tz::Tz,
 ) -> Result<Vec<u8>, image::ImageError> {
     let text = MapText {
@@ -346,7 +340,7 @@ pub fn track_png_bytes(
         time_label: clock_time,
         zone,
     };
-    let canvas = render_track_map(&answer.track, registry, &text);
+    let canvas = render_track_map(&answer.track, background, &text);
     let mut png = std::io::Cursor::new(Vec::new());
     canvas.image.write_to(&mut png, image::ImageFormat::Png)?;
     Ok(png.into_inner())
@@ -360,23 +354,31 @@ async fn track_png<S: SightingStore, A: AuditLog>(
 ) -> Response {
     let answer = match run_track(&state, &headers, addr, query).await {
         Ok(answer) => answer,
-        Err(error) => return error.into_response(),
+        Err(error) => return ApiError(error).into_response(),
     };
-    match track_png_bytes(&answer, state.service.registry(), state.zone) {
-        Ok(png) => (
+    let audit = audit_header(&answer.audit);
+    // Drawing and PNG encoding take tens of milliseconds of CPU: on the blocking pool, so
+    // the runtime's workers keep answering other requests meanwhile.
+    let rendering = Arc::clone(&state);
+    let rendered = tokio::task::spawn_blocking(move || {
+        track_png_bytes(&answer, &rendering.map, rendering.zone)
+    })
+    .await;
+    match rendered {
+        Ok(Ok(png)) => (
             [
-                audit_header(&answer.audit),
+                audit,
                 (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
             ],
             png,
         )
             .into_response(),
-        Err(error) => QueryError {
-            code: "render_failed",
-            message: error.to_string(),
-            status: 500,
+        Ok(Err(error)) => {
+            ApiError(Error::new(ErrorCode::RenderFailed, error.to_string())).into_response()
         }
-        .into_response(),
+        Err(error) => {
+            ApiError(Error::new(ErrorCode::RenderFailed, error.to_string())).into_response()
+        }
     }
 }
 
@@ -414,8 +416,8 @@ async fn passes<S: SightingStore, A: AuditLog>(
             ),
             (None, Some(district)) => Place::District(district),
             _ => {
-                return Err(QueryError::bad_request(
-                    "invalid_place",
+                return Err(Error::new(
+                    ErrorCode::InvalidPlace,
                     "give exactly one of cameras and district",
                 ));
             }
@@ -459,7 +461,7 @@ async fn passes<S: SightingStore, A: AuditLog>(
             });
             ([audit_header(&answer.audit)], Json(body)).into_response()
         }
-        Err(error) => error.into_response(),
+        Err(error) => ApiError(error).into_response(),
     }
 }
 
@@ -483,9 +485,8 @@ async fn snapshot<S: SightingStore, A: AuditLog>(
         let purpose = Purpose::new(query.case.as_deref(), query.reason.as_deref())?;
         let hex_id = file.strip_suffix(".jpg").unwrap_or(&file);
         let mut bytes = [0u8; 16];
-        hex::decode_to_slice(hex_id, &mut bytes).map_err(|_| {
-            QueryError::bad_request("invalid_event_id", "event ids are 32 hex digits")
-        })?;
+        hex::decode_to_slice(hex_id, &mut bytes)
+            .map_err(|_| Error::new(ErrorCode::InvalidEventId, "event ids are 32 hex digits"))?;
         state
             .service
             .snapshot(&caller, EventId(bytes), purpose)
@@ -503,14 +504,13 @@ async fn snapshot<S: SightingStore, A: AuditLog>(
             .into_response(),
         Ok((None, audit)) => (
             [audit_header(&audit)],
-            QueryError {
-                code: "not_found",
-                message: "no snapshot is stored for this event".into(),
-                status: 404,
-            },
+            ApiError(Error::new(
+                ErrorCode::NotFound,
+                "no snapshot is stored for this event",
+            )),
         )
             .into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => ApiError(error).into_response(),
     }
 }
 
@@ -531,7 +531,7 @@ async fn audit_list<S: SightingStore, A: AuditLog>(
     let result = async {
         let caller = caller(&state, &headers, addr)?;
         let Query(query) = query.map_err(invalid_query)?;
-        let filter = crate::store::AuditFilter {
+        let filter = AuditFilter {
             case_id: query.case,
             user: query.user,
             limit: Some(query.limit.unwrap_or(1_000).min(10_000)),
@@ -541,7 +541,7 @@ async fn audit_list<S: SightingStore, A: AuditLog>(
     .await;
     match result {
         Ok(records) => Json(json!({ "records": records })).into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => ApiError(error).into_response(),
     }
 }
 
@@ -552,7 +552,7 @@ async fn camera<S: SightingStore, A: AuditLog>(
     Path(camera_id): Path<String>,
 ) -> Response {
     if let Err(error) = caller(&state, &headers, addr) {
-        return error.into_response();
+        return ApiError(error).into_response();
     }
     match state.service.registry().get(&camera_id) {
         Some(camera) => Json(json!({
@@ -565,12 +565,7 @@ async fn camera<S: SightingStore, A: AuditLog>(
             "gateway_id": camera.gateway_id,
         }))
         .into_response(),
-        None => QueryError {
-            code: "not_found",
-            message: "no such camera".into(),
-            status: 404,
-        }
-        .into_response(),
+        None => ApiError(Error::new(ErrorCode::NotFound, "no such camera")).into_response(),
     }
 }
 
@@ -599,11 +594,11 @@ mod tests {
         );
         assert_eq!(
             parse_time("from", Some("yesterday")).expect_err("bad").code,
-            "invalid_time"
+            ErrorCode::InvalidTime
         );
         assert_eq!(
             parse_time("to", None).expect_err("missing").code,
-            "missing_window"
+            ErrorCode::MissingWindow
         );
         let zone: chrono_tz::Tz = "Asia/Shanghai".parse().expect("zone");
         assert_eq!(format_time(1_764_158_400_000, &zone), "2025-11-26 20:00:00");

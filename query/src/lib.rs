@@ -1,28 +1,29 @@
-//! The query side of camtrail: what an investigator asks and how the answer is put together.
+//! The query stage of camtrail: what an investigator asks and how the answer is put
+//! together, the same code over either backend.
 //!
 //! - [`track`]: track reconstruction as pure functions with no I/O — plate misread variants
-//!   and wildcard patterns ([`track::misread_variants`], [`track::pattern_to_like`]), great-circle
-//!   geometry, and [`track::TrackBuilder`], which turns the sightings storage returned into
-//!   an ordered track with bursts, trips, district transitions and flagged hops.
-//! - [`store`]: the read side of storage as a trait, with ClickHouse and SQLite backends.
-//! - [`auth`]: bearer tokens (stored hashed) and roles; [`audit`]: where audit records go.
-//! - [`service`]: the transport-independent query service (limits, roles, audit first).
-//! - [`http`]: the HTTP API over it, [`grpc`]: the gRPC `Query` service over it;
-//!   [`node`]: `camtrail query`; [`tls`]: rustls for both.
-//! - [`embedded`]: `camtrail serve`: ingest + query over one SQLite database in one process.
+//!   and wildcard patterns ([`track::misread_variants`], [`track::pattern_to_like`]),
+//!   great-circle geometry, and [`track::TrackBuilder`], which turns the sightings storage
+//!   returned into an ordered track with bursts, trips, district transitions and flagged
+//!   hops.
+//! - [`service`]: the transport-independent query service (limits, roles, audit first),
+//!   over any [`SightingStore`](camtrail_storage::SightingStore) and
+//!   [`AuditLog`](camtrail_storage::AuditLog).
+//! - [`auth`]: investigator bearer tokens (stored hashed) and roles.
+//! - [`http`]: the HTTP API over the service, [`grpc`]: the gRPC `Query` service over it;
+//!   [`node`]: binding and running both.
 //! - [`render`]: the PNG map and GeoJSON of a track; [`client`]: the HTTP client of
-//!   `camtrail track`.
+//!   `camtrail track`; [`metrics`].
+//!
+//! Nothing here knows Kafka, ClickHouse or SQLite: `camtrail-serve` hands the node its
+//! store and audit log.
 
-pub mod audit;
 pub mod auth;
 pub mod client;
-pub mod embedded;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod node;
 pub mod render;
 pub mod service;
-pub mod store;
-pub mod tls;
 pub mod track;

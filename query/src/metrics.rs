@@ -73,7 +73,7 @@ impl QueryMetrics {
     pub fn observe<T>(&self, kind: &'static str, result: &Result<T, QueryError>, took: Duration) {
         let outcome = match result {
             Ok(_) => "ok",
-            Err(error) => error.code,
+            Err(error) => error.code.name(),
         };
         self.requests
             .get_or_create(&RequestLabel { kind, outcome })

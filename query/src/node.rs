@@ -1,35 +1,37 @@
-//! `camtrail query`: the query node. Binds HTTP and gRPC, loads the camera registry and the users
-//! file, reads ClickHouse and writes its audit chain to Kafka (or, in `camtrail serve`, reads
-//! and audits in the embedded SQLite database); serves until shutdown.
+//! The query node: binds HTTP and gRPC, loads the camera registry and the users file, reads
+//! any [`SightingStore`] and audits to any [`AuditLog`] (ClickHouse and Kafka in
+//! `camtrail query`, the embedded SQLite database in `camtrail serve`); serves until
+//! shutdown: health NOT_SERVING / 503 first, still serving for `shutdown_delay_ms`, then
+//! in-flight requests finish and the listeners close.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
-use camtrail_ingest::config::TlsConfig;
-use camtrail_ingest::kafka::{AuditWriter, KafkaConfig};
+use camtrail_common::ConfigError;
+use camtrail_common::Readiness;
+use camtrail_common::tls::TlsConfig;
 use camtrail_model::CameraRegistry;
-use camtrail_model::audit::AuditChain;
-use camtrail_store::clickhouse::ClickhouseConfig;
+use camtrail_proto::v1::query_server::QueryServer;
+use camtrail_storage::{AuditLog, SightingStore};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use camtrail_proto::v1::query_server::QueryServer;
-
-use crate::audit::AuditLog;
 use crate::auth::Users;
 use crate::grpc::QueryGrpc;
 use crate::http::{HttpState, router};
 use crate::metrics::QueryMetrics;
+use crate::render::map::MapBackground;
 use crate::service::{QueryLimits, QueryService};
-use crate::store::SightingStore;
-use crate::store::clickhouse::ClickhouseStore;
 use crate::track::TrackParams;
+
+/// The gRPC service name this node serves.
+const SERVICE: &str = "camtrail.v1.Query";
 
 /// The `[query]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +51,9 @@ pub struct QueryConfig {
     pub time_zone: String,
     /// How long an audit record may take to become durable before the query fails, ms.
     pub audit_timeout_ms: u64,
+    /// At shutdown, how long the node keeps serving after its health turned NOT_SERVING
+    /// (gRPC health, `/healthz` 503), so load balancers move to other nodes first, ms.
+    pub shutdown_delay_ms: u64,
     /// TLS for HTTP and gRPC (rustls); with `client_ca_path`, clients also need a
     /// certificate. Unset: plain TCP.
     pub tls: Option<TlsConfig>,
@@ -68,6 +73,7 @@ impl Default for QueryConfig {
             users_path: PathBuf::from("users.toml"),
             time_zone: "Asia/Shanghai".into(),
             audit_timeout_ms: 5_000,
+            shutdown_delay_ms: 1_000,
             tls: None,
             limits: QueryLimits::default(),
             track: TrackParams::default(),
@@ -77,20 +83,27 @@ impl Default for QueryConfig {
 
 impl QueryConfig {
     /// Check the values; returns the config unchanged when usable.
-    pub fn validate(self) -> Result<Self, String> {
+    pub fn validate(self) -> Result<Self, ConfigError> {
         self.zone()?;
-        self.track.validate().map_err(|e| e.to_string())?;
+        self.track
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))?;
         if self.node_name.trim().is_empty() || self.node_name.contains('/') {
-            return Err("query.node_name must be non-empty and without '/'".into());
+            return Err(ConfigError::new(
+                "query.node_name must be non-empty and without '/'",
+            ));
         }
         Ok(self)
     }
 
     /// The display time zone.
-    pub fn zone(&self) -> Result<chrono_tz::Tz, String> {
-        self.time_zone
-            .parse()
-            .map_err(|_| format!("query.time_zone: unknown time zone {:?}", self.time_zone))
+    pub fn zone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.time_zone.parse().map_err(|_| {
+            ConfigError(format!(
+                "query.time_zone: unknown time zone {:?}",
+                self.time_zone
+            ))
+        })
     }
 }
 
@@ -98,44 +111,25 @@ impl QueryConfig {
 pub struct QueryNode {
     listener: TcpListener,
     grpc_listener: TcpListener,
-    app: Router,
+    app: axum::Router,
     grpc: tonic::service::Routes,
     tls: Option<TlsConfig>,
+    readiness: Readiness,
+    shutdown_delay: Duration,
 }
 
-type Router = axum::Router;
-
 impl QueryNode {
-    /// Load the registry and users, connect the audit producer, bind HTTP and gRPC
-    /// (distributed mode: reads ClickHouse, audits to Kafka).
-    pub async fn bind(
-        config: &QueryConfig,
-        kafka: &KafkaConfig,
-        clickhouse: &ClickhouseConfig,
-    ) -> anyhow::Result<Self> {
-        let started_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
-        let chain = AuditChain::new(format!("{}/{started_ms}", config.node_name));
-        tracing::info!(chain = chain.node_id(), "audit chain started");
-        let audit = AuditWriter::new(
-            &kafka.brokers,
-            &kafka.audit_topic,
-            chain,
-            Duration::from_millis(config.audit_timeout_ms),
-        )
-        .context("creating the audit producer")?;
-        Self::bind_with(config, ClickhouseStore::new(clickhouse), audit, None).await
-    }
-
-    /// Bind HTTP and gRPC over any store and audit log (the embedded mode passes its
+    /// Load the registry and users, bind HTTP and gRPC over `store` and `audit` (the
+    /// distributed mode passes ClickHouse and the Kafka audit writer, the embedded mode its
     /// SQLite store and the audit chain in the same database); `store_metrics`, when given,
     /// is served on `/metrics` too.
-    pub async fn bind_with<S: SightingStore, A: AuditLog>(
+    pub async fn bind<S: SightingStore, A: AuditLog>(
         config: &QueryConfig,
         store: S,
         audit: A,
         store_metrics: Option<Box<dyn prometheus_client::collector::Collector>>,
     ) -> anyhow::Result<Self> {
-        let zone = config.zone().map_err(anyhow::Error::msg)?;
+        let zone = config.zone()?;
         let registry = CameraRegistry::from_csv_path(&config.registry_path).with_context(|| {
             format!(
                 "loading the camera registry {}",
@@ -151,6 +145,7 @@ impl QueryNode {
             metrics_registry.register_collector(collector);
         }
         let metrics = QueryMetrics::register(&mut metrics_registry);
+        let map = MapBackground::new(&registry);
         let service = QueryService::new(
             store,
             audit,
@@ -161,27 +156,22 @@ impl QueryNode {
         )?;
         let state = Arc::new(HttpState {
             service,
+            map,
             users,
             zone,
         });
-        let shutdown = CancellationToken::new();
-        let app = router(Arc::clone(&state)).merge(camtrail_ingest::http::router(
+        let readiness = Readiness::new();
+        let app = router(Arc::clone(&state)).merge(camtrail_common::http::router(
             Arc::new(metrics_registry),
-            shutdown,
+            readiness.clone(),
         ));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(camtrail_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name("camtrail.v1.Query")
-            .with_service_name("grpc.health.v1.Health")
-            .build_v1()?;
-        let (health_reporter, health) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_service_status("camtrail.v1.Query", tonic_health::ServingStatus::Serving)
-            .await;
-        let grpc = tonic::service::Routes::new(QueryServer::new(QueryGrpc::new(state)))
-            .add_service(health)
-            .add_service(reflection);
+        let grpc = camtrail_common::grpc::health_and_reflection(
+            &readiness,
+            &[camtrail_proto::FILE_DESCRIPTOR_SET],
+            &[SERVICE],
+        )
+        .await?
+        .add_service(QueryServer::new(QueryGrpc::new(state)));
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding HTTP {}", config.http_addr))?;
@@ -190,7 +180,7 @@ impl QueryNode {
             .with_context(|| format!("binding gRPC {}", config.grpc_addr))?;
         if let Some(tls) = &config.tls {
             // Fail at start, not at the first connection, when the files are wrong.
-            crate::tls::rustls_config(tls)?;
+            camtrail_common::tls::rustls_config(tls)?;
         }
         Ok(Self {
             listener,
@@ -198,6 +188,8 @@ impl QueryNode {
             app,
             grpc,
             tls: config.tls.clone(),
+            readiness,
+            shutdown_delay: Duration::from_millis(config.shutdown_delay_ms),
         })
     }
 
@@ -211,7 +203,9 @@ impl QueryNode {
         self.listener.local_addr()
     }
 
-    /// Serve HTTP and gRPC until `shutdown` resolves; in-flight requests finish first.
+    /// Serve HTTP and gRPC until `shutdown` resolves; then health turns NOT_SERVING / 503,
+    /// the node keeps serving for `shutdown_delay_ms`, in-flight requests finish and the
+    /// listeners close.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -226,10 +220,10 @@ impl QueryNode {
         let http = async {
             match &self.tls {
                 Some(tls) => {
-                    crate::tls::serve_https(
+                    camtrail_common::tls::serve_https(
                         self.listener,
                         self.app,
-                        crate::tls::rustls_config(tls)?,
+                        camtrail_common::tls::rustls_config(tls)?,
                         async move { http_stop.cancelled().await },
                     )
                     .await
@@ -245,14 +239,21 @@ impl QueryNode {
         };
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &self.tls {
-            builder = builder.tls_config(camtrail_ingest::tls::server_config(tls)?)?;
+            builder = builder.tls_config(camtrail_common::tls::tonic_server_config(tls)?)?;
         }
         let grpc = builder.add_routes(self.grpc).serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(self.grpc_listener),
             async move { grpc_stop.cancelled().await },
         );
+        let (readiness, delay) = (self.readiness.clone(), self.shutdown_delay);
         tokio::spawn(async move {
             shutdown.await;
+            readiness.stop().await;
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "shutdown: health is NOT_SERVING; still serving for the delay"
+            );
+            tokio::time::sleep(delay).await;
             stop.cancel();
         });
         let (http, grpc) = tokio::join!(http, grpc);

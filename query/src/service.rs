@@ -1,21 +1,23 @@
 //! The query service, independent of transport: checks who asks and why, bounds what they
 //! may ask, reads storage, reconstructs tracks, and writes the audit record before any
-//! result is handed back (DESIGN.md, Accountability). HTTP (`crate::http`) is a thin layer
+//! result is handed back (ARCHITECTURE.md, Accountability). HTTP (`crate::http`) is a thin layer
 //! over it; so is any other front end.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
+use camtrail_common::now_ms;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
-use camtrail_model::{CameraRegistry, EventId, plate};
+use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId, plate};
+use camtrail_storage::{
+    AuditFilter, AuditLog, PassCursor, SightingStore, StorageError, StoredSighting,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::audit::AuditLog;
 use crate::auth::Principal;
 use crate::metrics::QueryMetrics;
-use crate::store::{PassCursor, SightingStore, StoredSighting};
 use crate::track::{MatchKind, RawSighting, Track, TrackBuilder, TrackParams, pattern_to_like};
 
 /// Bounds on what may be asked. Defaults follow national ANPR practice: broad searches need
@@ -60,52 +62,16 @@ impl Default for QueryLimits {
     }
 }
 
-/// A refused or failed query: a stable code, a message safe to show, and an HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct QueryError {
-    /// Stable machine-readable code.
-    pub code: &'static str,
-    /// Human-readable message (never contains personal data from storage).
-    pub message: String,
-    /// HTTP status.
-    pub status: u16,
+/// A refused or failed query: an [`ErrorCode`] (the same name, HTTP status and gRPC code
+/// on every transport) and a message safe to show (never personal data from storage).
+pub type QueryError = Error;
+
+fn bad_request(code: ErrorCode, message: impl Into<String>) -> QueryError {
+    Error::new(code, message)
 }
 
-impl QueryError {
-    /// 400 with `code`.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            status: 400,
-        }
-    }
-
-    fn forbidden(message: impl Into<String>) -> Self {
-        Self {
-            code: "forbidden",
-            message: message.into(),
-            status: 403,
-        }
-    }
-
-    /// 401: no or unknown token.
-    pub fn unauthenticated() -> Self {
-        Self {
-            code: "unauthenticated",
-            message: "a valid bearer token is required".into(),
-            status: 401,
-        }
-    }
-
-    fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            status: 503,
-        }
-    }
+fn forbidden(message: impl Into<String>) -> QueryError {
+    Error::new(ErrorCode::Forbidden, message)
 }
 
 /// Why a search is made: required on every audited call.
@@ -123,8 +89,8 @@ impl Purpose {
     pub fn new(case_id: Option<&str>, reason: Option<&str>) -> Result<Self, QueryError> {
         let case_id = case_id.map(str::trim).unwrap_or_default();
         if case_id.is_empty() {
-            return Err(QueryError::bad_request(
-                "missing_case",
+            return Err(bad_request(
+                ErrorCode::MissingCase,
                 "a case id is required (case)",
             ));
         }
@@ -133,21 +99,21 @@ impl Purpose {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
         {
-            return Err(QueryError::bad_request(
-                "invalid_case",
+            return Err(bad_request(
+                ErrorCode::InvalidCase,
                 "case ids are 1-64 characters of A-Z, a-z, 0-9 and - _ . / :",
             ));
         }
         let reason = reason.map(str::trim).unwrap_or_default();
         if reason.is_empty() {
-            return Err(QueryError::bad_request(
-                "missing_reason",
+            return Err(bad_request(
+                ErrorCode::MissingReason,
                 "a reason is required (reason)",
             ));
         }
         if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-            return Err(QueryError::bad_request(
-                "invalid_reason",
+            return Err(bad_request(
+                ErrorCode::InvalidReason,
                 "reasons are 1-500 characters without control characters",
             ));
         }
@@ -267,13 +233,6 @@ pub struct QueryService<S, A> {
     metrics: QueryMetrics,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
     /// A service reading `store`, auditing to `audit`.
     pub fn new(
@@ -314,14 +273,14 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
 
     fn check_window(from_ms: i64, to_ms: i64, max_ms: i64) -> Result<(), QueryError> {
         if from_ms >= to_ms {
-            return Err(QueryError::bad_request(
-                "invalid_window",
+            return Err(bad_request(
+                ErrorCode::InvalidWindow,
                 "from must be before to",
             ));
         }
         if to_ms.saturating_sub(from_ms) > max_ms {
-            return Err(QueryError::bad_request(
-                "window_too_long",
+            return Err(bad_request(
+                ErrorCode::WindowTooLong,
                 format!("the window may be at most {} hours", max_ms / 3_600_000),
             ));
         }
@@ -332,7 +291,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         if caller.principal.role.may_search() {
             Ok(())
         } else {
-            Err(QueryError::forbidden(format!(
+            Err(forbidden(format!(
                 "role {} may not search detections",
                 caller.principal.role.as_str()
             )))
@@ -363,10 +322,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         self.metrics.observe_audit(started.elapsed());
         written.map_err(|error| {
             tracing::error!(%error, kind, "audit write failed; query refused");
-            QueryError::unavailable(
-                "audit_unavailable",
-                "the audit log cannot be written; no results are released",
-            )
+            Error::from_code(ErrorCode::AuditUnavailable)
         })
     }
 
@@ -384,17 +340,16 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             Subject::SubjectKey(key) => {
                 let key = key.trim();
                 if key.is_empty() || key.len() > 128 || key.chars().any(char::is_control) {
-                    return Err(QueryError::bad_request(
-                        "invalid_subject_key",
+                    return Err(bad_request(
+                        ErrorCode::InvalidSubjectKey,
                         "subject keys are 1-128 bytes without control characters",
                     ));
                 }
                 Ok((key.to_string(), vec![exact(key.to_string())]))
             }
             Subject::Plate(raw) if raw.contains(['?', '*']) => {
-                let pattern = pattern_to_like(raw).map_err(|error| {
-                    QueryError::bad_request("invalid_pattern", error.to_string())
-                })?;
+                let pattern = pattern_to_like(raw)
+                    .map_err(|error| bad_request(ErrorCode::InvalidPattern, error.to_string()))?;
                 let found = self
                     .store
                     .keys_like(
@@ -411,8 +366,8 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                     .filter(|key| pattern.matches(key))
                     .collect();
                 if keys.len() > self.limits.max_pattern_keys {
-                    return Err(QueryError::bad_request(
-                        "pattern_too_broad",
+                    return Err(bad_request(
+                        ErrorCode::PatternTooBroad,
                         format!(
                             "the pattern matches more than {} plates; add characters",
                             self.limits.max_pattern_keys
@@ -431,15 +386,12 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             }
             Subject::Plate(raw) => {
                 if raw.len() > 64 {
-                    return Err(QueryError::bad_request(
-                        "invalid_plate",
-                        "plate is too long",
-                    ));
+                    return Err(bad_request(ErrorCode::InvalidPlate, "plate is too long"));
                 }
                 let key = plate::normalize(raw);
                 if key.is_empty() {
-                    return Err(QueryError::bad_request(
-                        "invalid_plate",
+                    return Err(bad_request(
+                        ErrorCode::InvalidPlate,
                         "nothing left of the plate after normalisation",
                     ));
                 }
@@ -494,7 +446,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         if now_ms().saturating_sub(request.from_ms) > self.limits.supervisor_track_age_ms
             && !caller.principal.role.is_supervisor()
         {
-            return Err(QueryError::forbidden(format!(
+            return Err(forbidden(format!(
                 "tracks starting more than {} days ago need the supervisor role",
                 self.limits.supervisor_track_age_ms / 86_400_000
             )));
@@ -585,28 +537,29 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             self.limits.max_passes_window_ms,
         )?;
         if request.limit == 0 || request.limit > self.limits.max_passes_page {
-            return Err(QueryError::bad_request(
-                "invalid_limit",
+            return Err(bad_request(
+                ErrorCode::InvalidLimit,
                 format!("limit must be 1-{}", self.limits.max_passes_page),
             ));
         }
         let (cameras, place) = match &request.place {
             Place::District(district) => {
-                let cameras = self.cameras_by_district.get(district).ok_or_else(|| {
-                    QueryError::bad_request("unknown_district", "no such district")
-                })?;
+                let cameras = self
+                    .cameras_by_district
+                    .get(district)
+                    .ok_or_else(|| bad_request(ErrorCode::UnknownDistrict, "no such district"))?;
                 (cameras.clone(), json!({ "district": district }))
             }
             Place::Cameras(ids) => {
                 if ids.is_empty() || ids.len() > self.limits.max_cameras {
-                    return Err(QueryError::bad_request(
-                        "invalid_cameras",
+                    return Err(bad_request(
+                        ErrorCode::InvalidCameras,
                         format!("name 1-{} cameras", self.limits.max_cameras),
                     ));
                 }
                 if let Some(unknown) = ids.iter().find(|id| self.registry.get(id).is_none()) {
-                    return Err(QueryError::bad_request(
-                        "unknown_camera",
+                    return Err(bad_request(
+                        ErrorCode::UnknownCamera,
                         format!("unknown camera {}", unknown.escape_debug()),
                     ));
                 }
@@ -620,7 +573,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         let broad = request.to_ms - request.from_ms > self.limits.supervisor_passes_window_ms
             || districts.len() > 1;
         if broad && !caller.principal.role.is_supervisor() {
-            return Err(QueryError::forbidden(format!(
+            return Err(forbidden(format!(
                 "passes over more than {} minutes or more than one district need the supervisor role",
                 self.limits.supervisor_passes_window_ms / 60_000
             )));
@@ -700,16 +653,14 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
     pub async fn list_audit(
         &self,
         caller: &Caller,
-        filter: crate::store::AuditFilter,
+        filter: AuditFilter,
     ) -> Result<Vec<AuditRecord>, QueryError> {
         if !caller.principal.role.is_supervisor() {
-            return Err(QueryError::forbidden(
-                "only supervisors may read the audit log",
-            ));
+            return Err(forbidden("only supervisors may read the audit log"));
         }
         if filter.case_id.is_none() && filter.user.is_none() {
-            return Err(QueryError::bad_request(
-                "missing_filter",
+            return Err(bad_request(
+                ErrorCode::MissingFilter,
                 "filter the audit log by case or by user",
             ));
         }
@@ -717,19 +668,16 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
     }
 }
 
-fn store_failed(error: crate::store::StoreError) -> QueryError {
+fn store_failed(error: StorageError) -> QueryError {
     tracing::error!(%error, "storage read failed");
-    QueryError::unavailable(
-        "storage_unavailable",
-        "storage could not be read; try again",
-    )
+    Error::new(error.code(), "storage could not be read; try again")
 }
 
 /// Parse a pass cursor `"<captured_at_ms>:<event id hex>"`.
 pub fn parse_cursor(text: &str) -> Result<PassCursor, QueryError> {
     let bad = || {
-        QueryError::bad_request(
-            "invalid_cursor",
+        bad_request(
+            ErrorCode::InvalidCursor,
             "after must be a cursor from a previous page",
         )
     };
@@ -757,27 +705,27 @@ mod tests {
         assert!(Purpose::new(Some("CASE-1"), Some("robbery")).is_ok());
         assert_eq!(
             Purpose::new(None, Some("x")).expect_err("missing").code,
-            "missing_case"
+            ErrorCode::MissingCase
         );
         assert_eq!(
             Purpose::new(Some("  "), Some("x")).expect_err("blank").code,
-            "missing_case"
+            ErrorCode::MissingCase
         );
         assert_eq!(
             Purpose::new(Some("C'; DROP TABLE audit_log; --"), Some("x"))
                 .expect_err("hostile")
                 .code,
-            "invalid_case"
+            ErrorCode::InvalidCase
         );
         assert_eq!(
             Purpose::new(Some("C1"), None).expect_err("reason").code,
-            "missing_reason"
+            ErrorCode::MissingReason
         );
         assert_eq!(
             Purpose::new(Some("C1"), Some("a\u{0}b"))
                 .expect_err("control")
                 .code,
-            "invalid_reason"
+            ErrorCode::InvalidReason
         );
     }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use private_clickhouse::PrivateClickhouse;
 
-use camtrail_store::clickhouse::ClickhouseConfig;
+use camtrail_clickhouse::ClickhouseConfig;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 

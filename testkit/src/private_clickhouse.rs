@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use camtrail_store::clickhouse::ClickhouseConfig;
+use camtrail_clickhouse::ClickhouseConfig;
 
 /// A clickhouse-server process owned by a test; killed when dropped.
 pub struct PrivateClickhouse {

@@ -2,10 +2,11 @@
 //! confidence, subject key, snapshot (the costly one last, so a bad event never costs a
 //! decode). The first failure is the event's rejection.
 
+use camtrail_model::ErrorCode;
 use camtrail_model::plate::normalize;
 use camtrail_model::{CameraRegistry, Detection, EventId, ObjectClass, VehicleAttributes};
 use camtrail_proto::convert::object_class_from_wire;
-use camtrail_proto::v1::{RejectionCode, VehicleColor, VehicleType};
+use camtrail_proto::v1::{VehicleColor, VehicleType};
 use camtrail_proto::wire::RawDetectionEvent;
 
 use super::snapshot::make_thumbnail;
@@ -24,7 +25,7 @@ pub(super) fn validate_event(
     check_captured_at(limits, event.captured_at_ms, now_ms)?;
     let object_class = object_class_from_wire(event.object_class).ok_or_else(|| {
         EventRejection::new(
-            RejectionCode::InvalidClass,
+            ErrorCode::InvalidClass,
             format!(
                 "object_class {} is unspecified or unknown",
                 event.object_class
@@ -69,7 +70,7 @@ fn check_event_id(bytes: &[u8]) -> Result<EventId, EventRejection> {
         } else {
             format!("event_id must be 16 bytes, got {}", bytes.len())
         };
-        EventRejection::new(RejectionCode::InvalidEventId, message)
+        EventRejection::new(ErrorCode::InvalidEventId, message)
     })
 }
 
@@ -83,13 +84,13 @@ fn check_camera<'a>(
     let camera_id = text::camera_id(bytes)?;
     let Some(camera) = registry.get(camera_id) else {
         return Err(EventRejection::new(
-            RejectionCode::UnknownCamera,
+            ErrorCode::UnknownCamera,
             format!("camera {camera_id} is not in the registry"),
         ));
     };
     if camera.gateway_id != gateway_id {
         return Err(EventRejection::new(
-            RejectionCode::CameraNotOwned,
+            ErrorCode::CameraNotOwned,
             format!("camera {camera_id} is assigned to another gateway"),
         ));
     }
@@ -103,7 +104,7 @@ fn check_captured_at(
 ) -> Result<(), EventRejection> {
     if captured_at_ms > now_ms.saturating_add(limits.max_future_skew_ms) {
         return Err(EventRejection::new(
-            RejectionCode::TimestampInFuture,
+            ErrorCode::TimestampInFuture,
             format!(
                 "captured_at_ms is {} ms ahead of the node clock, allowed skew {} ms",
                 captured_at_ms.saturating_sub(now_ms),
@@ -113,7 +114,7 @@ fn check_captured_at(
     }
     if captured_at_ms < now_ms.saturating_sub(limits.max_age_ms) {
         return Err(EventRejection::new(
-            RejectionCode::TimestampTooOld,
+            ErrorCode::TimestampTooOld,
             format!(
                 "captured_at_ms is {} ms old, accepted age {} ms",
                 now_ms.saturating_sub(captured_at_ms),
@@ -129,7 +130,7 @@ fn check_captured_at(
 fn check_attributes(color: i32, kind: i32) -> Result<VehicleAttributes, EventRejection> {
     let unknown = |field: &str, value: i32| {
         EventRejection::new(
-            RejectionCode::InvalidClass,
+            ErrorCode::InvalidClass,
             format!("{field} {value} is not a known value"),
         )
     };
@@ -152,10 +153,7 @@ fn check_confidence(confidence: f32) -> Result<(), EventRejection> {
     } else {
         format!("plate_confidence {confidence} is outside 0.0–1.0")
     };
-    Err(EventRejection::new(
-        RejectionCode::InvalidConfidence,
-        message,
-    ))
+    Err(EventRejection::new(ErrorCode::InvalidConfidence, message))
 }
 
 /// The stored lookup key: the upstream `subject_key` (trimmed) when set, else the normalised
@@ -174,8 +172,8 @@ fn subject_key(
     };
     if key.is_empty() && object_class == ObjectClass::Vehicle {
         return Err(EventRejection::new(
-            RejectionCode::MissingPlate,
-            "vehicle event has neither a readable plate nor a subject_key".into(),
+            ErrorCode::MissingPlate,
+            "vehicle event has neither a readable plate nor a subject_key",
         ));
     }
     Ok(key)
@@ -185,7 +183,7 @@ fn subject_key(
 mod tests {
     use super::*;
     use crate::validate::fixtures::{self, GATEWAY, NOW_MS, OTHER_CAMERA, bomb_jpeg, jpeg, png};
-    use RejectionCode::*;
+    use ErrorCode::*;
     use std::collections::BTreeSet;
 
     type Mutation = fn(&mut RawDetectionEvent);
@@ -193,7 +191,7 @@ mod tests {
     /// Every rejection code with at least one event that earns it: (case, change to a
     /// valid event, expected code).
     #[rustfmt::skip]
-    const BAD_INPUTS: &[(&str, Mutation, RejectionCode)] = &[
+    const BAD_INPUTS: &[(&str, Mutation, ErrorCode)] = &[
         ("unregistered camera",       |e| e.camera_id = b"44039999999999990".to_vec(),   UnknownCamera),
         ("empty camera id",           |e| e.camera_id.clear(),                           UnknownCamera),
         ("camera of another gateway", |e| e.camera_id = OTHER_CAMERA.into(),             CameraNotOwned),
@@ -262,16 +260,17 @@ mod tests {
                 "{name}"
             );
             assert!(!rejection.message.contains("12345"), "{name}: plate leaked");
-            covered.insert(*expected as i32);
+            covered.insert(*expected);
         }
-        let all_codes: BTreeSet<i32> = (1..=14).collect();
+        let per_event: BTreeSet<ErrorCode> = ErrorCode::ALL
+            .iter()
+            .copied()
+            .filter(|code| camtrail_proto::convert::rejection_code(*code).is_some())
+            .collect();
         assert_eq!(
-            covered, all_codes,
-            "every RejectionCode except UNSPECIFIED is exercised"
-        );
-        assert!(
-            RejectionCode::try_from(15).is_err(),
-            "a new code needs a row in BAD_INPUTS"
+            covered, per_event,
+            "every per-event code (every RejectionCode but UNSPECIFIED) is exercised; a new \
+             code needs a row in BAD_INPUTS"
         );
     }
 

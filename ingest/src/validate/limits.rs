@@ -1,6 +1,7 @@
 //! The `[ingest.validation]` configuration section: the limits every event is checked
 //! against. Defaults match the documented wire contract (`camtrail/v1/detection.proto`).
 
+use camtrail_common::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// Largest side a JPEG can declare (its SOF header stores dimensions as 16-bit numbers).
@@ -55,34 +56,44 @@ impl Default for ValidationLimits {
 
 impl ValidationLimits {
     /// Check the limits make sense together; returns them unchanged, or what is wrong.
-    pub fn validate(self) -> Result<Self, String> {
+    pub fn validate(self) -> Result<Self, ConfigError> {
         if self.max_future_skew_ms < 0 {
-            return Err("validation.max_future_skew_ms must not be negative".into());
-        }
-        if self.max_age_ms <= 0 {
-            return Err("validation.max_age_ms must be positive".into());
-        }
-        if self.max_plate_bytes == 0 || self.max_subject_key_bytes == 0 {
-            return Err(
-                "validation.max_plate_bytes and max_subject_key_bytes must be positive".into(),
-            );
-        }
-        if self.max_snapshot_bytes == 0 {
-            return Err("validation.max_snapshot_bytes must be positive".into());
-        }
-        if !(1..=JPEG_MAX_SIDE_PX).contains(&self.max_snapshot_side_px) {
-            return Err(format!(
-                "validation.max_snapshot_side_px must be 1–{JPEG_MAX_SIDE_PX}"
+            return Err(ConfigError::new(
+                "validation.max_future_skew_ms must not be negative",
             ));
         }
+        if self.max_age_ms <= 0 {
+            return Err(ConfigError::new("validation.max_age_ms must be positive"));
+        }
+        if self.max_plate_bytes == 0 || self.max_subject_key_bytes == 0 {
+            return Err(ConfigError::new(
+                "validation.max_plate_bytes and max_subject_key_bytes must be positive",
+            ));
+        }
+        if self.max_snapshot_bytes == 0 {
+            return Err(ConfigError::new(
+                "validation.max_snapshot_bytes must be positive",
+            ));
+        }
+        if !(1..=JPEG_MAX_SIDE_PX).contains(&self.max_snapshot_side_px) {
+            return Err(ConfigError(format!(
+                "validation.max_snapshot_side_px must be 1–{JPEG_MAX_SIDE_PX}"
+            )));
+        }
         if self.max_decode_bytes < 3 {
-            return Err("validation.max_decode_bytes must allow at least one rgb pixel".into());
+            return Err(ConfigError::new(
+                "validation.max_decode_bytes must allow at least one rgb pixel",
+            ));
         }
         if self.thumbnail_side_px == 0 || self.thumbnail_side_px > self.max_snapshot_side_px {
-            return Err("validation.thumbnail_side_px must be 1–max_snapshot_side_px".into());
+            return Err(ConfigError::new(
+                "validation.thumbnail_side_px must be 1–max_snapshot_side_px",
+            ));
         }
         if !(1..=100).contains(&self.thumbnail_quality) {
-            return Err("validation.thumbnail_quality must be 1–100".into());
+            return Err(ConfigError::new(
+                "validation.thumbnail_quality must be 1–100",
+            ));
         }
         Ok(self)
     }

@@ -1,4 +1,4 @@
-//! Per-event validation at the ingest door (DESIGN.md, guarantee 5: bad input gets a clear
+//! Per-event validation at the ingest door (ARCHITECTURE.md, guarantee 5: bad input gets a clear
 //! error, never a crash or a silent drop).
 //!
 //! - [`limits`]: [`ValidationLimits`], the `[ingest.validation]` config section.
@@ -8,7 +8,8 @@
 //! - `jpeg_frame`: what decoding a JPEG would cost, read from its frame header.
 //!
 //! Every event of a batch ends up either in [`ValidatedBatch::accepted`] or as one
-//! [`Rejection`] with its index, a [`RejectionCode`] and a lower-case message. Messages
+//! [`Rejection`] with its index, a [`RejectionCode`] (the wire form of the event's
+//! [`ErrorCode`], the same code every transport uses) and a lower-case message. Messages
 //! never contain plate text or subject keys (personal data, and acks end up in gateway
 //! logs); they may name a registered-looking camera id.
 //!
@@ -43,29 +44,18 @@ mod fixtures;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use camtrail_model::{CameraRegistry, Detection};
+use camtrail_model::{CameraRegistry, Detection, ErrorCode};
+use camtrail_proto::convert::rejection_code;
 use camtrail_proto::v1::{Rejection, RejectionCode};
 use camtrail_proto::wire::{RawDetectionEvent, RawEventBatch};
 
 pub use limits::ValidationLimits;
 pub use snapshot::make_thumbnail;
 
-/// Why one event was rejected: the code and message that go into its [`Rejection`].
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct EventRejection {
-    /// Machine-readable reason.
-    pub code: RejectionCode,
-    /// Lower-case detail for the gateway's operator; never plate text or subject keys.
-    pub message: String,
-}
-
-impl EventRejection {
-    /// A rejection with `code` and `message`.
-    pub fn new(code: RejectionCode, message: String) -> Self {
-        Self { code, message }
-    }
-}
+/// Why one event was rejected: a per-event [`ErrorCode`] (one the wire's
+/// [`RejectionCode`] has) and a lower-case message for the gateway's operator, never plate
+/// text or subject keys.
+pub type EventRejection = camtrail_model::Error;
 
 /// The outcome of validating one batch: every event either accepted or rejected.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +124,7 @@ impl Validator {
                 Err(rejection) => rejections.push(Rejection {
                     // Batches are capped far below u32::MAX events by the message size.
                     index: u32::try_from(index).unwrap_or(u32::MAX),
-                    code: rejection.code as i32,
+                    code: wire_code(rejection.code) as i32,
                     message: rejection.message,
                 }),
             }
@@ -157,6 +147,12 @@ impl Validator {
     ) -> Result<Detection, EventRejection> {
         event::validate_event(&self.limits, &self.registry, gateway_id, event, now_ms)
     }
+}
+
+/// The wire code of a per-event error code (UNSPECIFIED for a code that is not about one
+/// event, which validation never produces).
+fn wire_code(code: ErrorCode) -> RejectionCode {
+    rejection_code(code).unwrap_or(RejectionCode::Unspecified)
 }
 
 #[cfg(test)]

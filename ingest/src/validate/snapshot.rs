@@ -21,7 +21,7 @@
 use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
 
-use camtrail_proto::v1::RejectionCode;
+use camtrail_model::ErrorCode;
 use image::codecs::jpeg::{JpegDecoder, JpegEncoder};
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat};
 
@@ -48,7 +48,7 @@ pub fn make_thumbnail(jpeg: &[u8], limits: &ValidationLimits) -> Result<Vec<u8>,
 fn thumbnail_unguarded(jpeg: &[u8], limits: &ValidationLimits) -> Result<Vec<u8>, EventRejection> {
     if jpeg.len() > limits.max_snapshot_bytes {
         return Err(EventRejection::new(
-            RejectionCode::SnapshotTooLarge,
+            ErrorCode::SnapshotTooLarge,
             format!(
                 "snapshot is {} bytes, limit {}",
                 jpeg.len(),
@@ -60,8 +60,8 @@ fn thumbnail_unguarded(jpeg: &[u8], limits: &ValidationLimits) -> Result<Vec<u8>
         || !matches!(image::guess_format(jpeg), Ok(ImageFormat::Jpeg))
     {
         return Err(EventRejection::new(
-            RejectionCode::SnapshotNotJpeg,
-            "snapshot is not a jpeg (no ff d8 ff signature)".into(),
+            ErrorCode::SnapshotNotJpeg,
+            "snapshot is not a jpeg (no ff d8 ff signature)",
         ));
     }
     // Parses the markers up to the frame header; no pixel memory yet.
@@ -88,14 +88,14 @@ fn check_dimensions(
     let side = limits.max_snapshot_side_px;
     if width > side || height > side {
         return Err(EventRejection::new(
-            RejectionCode::SnapshotTooBigDecoded,
+            ErrorCode::SnapshotTooBigDecoded,
             format!("snapshot is {width}x{height} px, limit {side}x{side}"),
         ));
     }
     let decode_bytes = frame.decode_bytes(width, height);
     if decode_bytes > limits.max_decode_bytes {
         return Err(EventRejection::new(
-            RejectionCode::SnapshotTooBigDecoded,
+            ErrorCode::SnapshotTooBigDecoded,
             format!(
                 "snapshot of {width}x{height} px needs {decode_bytes} bytes to decode, limit {}",
                 limits.max_decode_bytes
@@ -121,7 +121,7 @@ fn decode(
         .and_then(|()| DynamicImage::from_decoder(decoder));
     result.map_err(|error| match error {
         ImageError::Limits(limit) => EventRejection::new(
-            RejectionCode::SnapshotTooBigDecoded,
+            ErrorCode::SnapshotTooBigDecoded,
             format!("snapshot exceeds the decode limits: {}", detail(&limit)),
         ),
         other => undecodable(&format!(
@@ -169,7 +169,7 @@ fn detail(error: &dyn std::fmt::Display) -> String {
 }
 
 fn undecodable(message: &str) -> EventRejection {
-    EventRejection::new(RejectionCode::SnapshotUndecodable, message.to_string())
+    EventRejection::new(ErrorCode::SnapshotUndecodable, message.to_string())
 }
 
 #[cfg(test)]
@@ -179,7 +179,7 @@ mod tests {
     use proptest::prelude::*;
     use std::time::{Duration, Instant};
 
-    fn code(result: Result<Vec<u8>, EventRejection>) -> RejectionCode {
+    fn code(result: Result<Vec<u8>, EventRejection>) -> ErrorCode {
         result.expect_err("must be rejected").code
     }
 
@@ -215,30 +215,30 @@ mod tests {
         };
         assert_eq!(
             code(make_thumbnail(&jpeg(64, 64), &too_large)),
-            RejectionCode::SnapshotTooLarge
+            ErrorCode::SnapshotTooLarge
         );
         assert_eq!(
             code(make_thumbnail(&png(8, 8), &limits)),
-            RejectionCode::SnapshotNotJpeg
+            ErrorCode::SnapshotNotJpeg
         );
         assert_eq!(
             code(make_thumbnail(b"GIF89a....", &limits)),
-            RejectionCode::SnapshotNotJpeg
+            ErrorCode::SnapshotNotJpeg
         );
         assert_eq!(
             code(make_thumbnail(&[0xFF, 0xD8], &limits)),
-            RejectionCode::SnapshotNotJpeg
+            ErrorCode::SnapshotNotJpeg
         );
         let mut garbage = JPEG_SIGNATURE.to_vec();
         garbage.extend((0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
         assert_eq!(
             code(make_thumbnail(&garbage, &limits)),
-            RejectionCode::SnapshotUndecodable
+            ErrorCode::SnapshotUndecodable
         );
         let wide = jpeg(4100, 8);
         assert_eq!(
             code(make_thumbnail(&wide, &limits)),
-            RejectionCode::SnapshotTooBigDecoded
+            ErrorCode::SnapshotTooBigDecoded
         );
         let tight = ValidationLimits {
             max_decode_bytes: 64 * 64 * 3 - 1,
@@ -246,7 +246,7 @@ mod tests {
         };
         assert_eq!(
             code(make_thumbnail(&jpeg(64, 64), &tight)),
-            RejectionCode::SnapshotTooBigDecoded
+            ErrorCode::SnapshotTooBigDecoded
         );
     }
 
@@ -260,7 +260,7 @@ mod tests {
         );
         let started = Instant::now();
         let rejection = make_thumbnail(&bomb, &ValidationLimits::default()).expect_err("bomb");
-        assert_eq!(rejection.code, RejectionCode::SnapshotTooBigDecoded);
+        assert_eq!(rejection.code, ErrorCode::SnapshotTooBigDecoded);
         // This message comes from the header check only: the decoder never ran.
         let from_header_check = "snapshot is 60000x60000 px, limit 4096x4096";
         assert_eq!(rejection.message, from_header_check);
@@ -276,7 +276,7 @@ mod tests {
             ..Default::default()
         };
         let rejection = make_thumbnail(&bomb_jpeg(4000, 4000), &limits).expect_err("bomb");
-        assert_eq!(rejection.code, RejectionCode::SnapshotTooBigDecoded);
+        assert_eq!(rejection.code, ErrorCode::SnapshotTooBigDecoded);
         assert!(
             rejection
                 .message
@@ -290,11 +290,11 @@ mod tests {
         };
         let mut progressive = bomb_jpeg(1000, 1000);
         let baseline = make_thumbnail(&progressive, &limits).map_err(|rejection| rejection.code);
-        assert_ne!(baseline, Err(RejectionCode::SnapshotTooBigDecoded));
+        assert_ne!(baseline, Err(ErrorCode::SnapshotTooBigDecoded));
         let sof = sof0_offset(&progressive);
         progressive[sof + 1] = 0xC2;
         let rejection = make_thumbnail(&progressive, &limits).expect_err("progressive bomb");
-        assert_eq!(rejection.code, RejectionCode::SnapshotTooBigDecoded);
+        assert_eq!(rejection.code, ErrorCode::SnapshotTooBigDecoded);
         assert!(
             rejection.message.contains("needs 9000000 bytes"),
             "{}",

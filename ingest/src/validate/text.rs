@@ -6,8 +6,8 @@
 //! never the text: plates and subject keys are personal data, and a camera id that failed
 //! these checks may hold anything.
 
+use camtrail_model::ErrorCode;
 use camtrail_model::camera::MAX_CAMERA_ID_LEN;
-use camtrail_proto::v1::RejectionCode;
 
 use super::EventRejection;
 
@@ -15,7 +15,7 @@ use super::EventRejection;
 pub(super) fn utf8<'a>(field: &str, bytes: &'a [u8]) -> Result<&'a str, EventRejection> {
     std::str::from_utf8(bytes).map_err(|error| {
         EventRejection::new(
-            RejectionCode::InvalidUtf8,
+            ErrorCode::InvalidUtf8,
             format!(
                 "{field} is not valid utf-8 (bad byte at offset {})",
                 error.valid_up_to()
@@ -34,13 +34,13 @@ pub(super) fn free_text<'a>(
     let text = utf8(field, bytes)?;
     if text.len() > max_bytes {
         return Err(EventRejection::new(
-            RejectionCode::InvalidText,
+            ErrorCode::InvalidText,
             format!("{field} is {} bytes, limit {max_bytes}", text.len()),
         ));
     }
     if text.chars().any(char::is_control) {
         return Err(EventRejection::new(
-            RejectionCode::InvalidText,
+            ErrorCode::InvalidText,
             format!("{field} contains control characters"),
         ));
     }
@@ -54,20 +54,20 @@ pub(super) fn camera_id(bytes: &[u8]) -> Result<&str, EventRejection> {
     let id = utf8("camera_id", bytes)?;
     if id.is_empty() {
         return Err(EventRejection::new(
-            RejectionCode::UnknownCamera,
-            "camera_id is empty".into(),
+            ErrorCode::UnknownCamera,
+            "camera_id is empty",
         ));
     }
     if id.len() > MAX_CAMERA_ID_LEN {
         return Err(EventRejection::new(
-            RejectionCode::InvalidText,
+            ErrorCode::InvalidText,
             format!("camera_id is {} bytes, limit {MAX_CAMERA_ID_LEN}", id.len()),
         ));
     }
     if !id.bytes().all(|byte| byte.is_ascii_graphic()) {
         return Err(EventRejection::new(
-            RejectionCode::InvalidText,
-            "camera_id must be printable ascii without spaces".into(),
+            ErrorCode::InvalidText,
+            "camera_id must be printable ascii without spaces",
         ));
     }
     Ok(id)
@@ -77,7 +77,7 @@ pub(super) fn camera_id(bytes: &[u8]) -> Result<&str, EventRejection> {
 mod tests {
     use super::*;
 
-    fn code<T: std::fmt::Debug>(result: Result<T, EventRejection>) -> RejectionCode {
+    fn code<T: std::fmt::Debug>(result: Result<T, EventRejection>) -> ErrorCode {
         result.expect_err("must be rejected").code
     }
 
@@ -95,28 +95,28 @@ mod tests {
     fn free_text_rejects_bad_utf8_long_text_and_controls() {
         assert_eq!(
             code(free_text("plate", &[b'A', 0xff, b'1'], 32)),
-            RejectionCode::InvalidUtf8
+            ErrorCode::InvalidUtf8
         );
         // Truncated multi-byte character (a reader that cut "粤" in half).
         assert_eq!(
             code(free_text("plate", &"粤".as_bytes()[..2], 32)),
-            RejectionCode::InvalidUtf8
+            ErrorCode::InvalidUtf8
         );
         assert_eq!(
             code(free_text("plate", &[b'A'; 33], 32)),
-            RejectionCode::InvalidText
+            ErrorCode::InvalidText
         );
         assert_eq!(
             code(free_text("plate", "粤S\n12345".as_bytes(), 32)),
-            RejectionCode::InvalidText
+            ErrorCode::InvalidText
         );
         assert_eq!(
             code(free_text("plate", "粤S\u{7f}1".as_bytes(), 32)),
-            RejectionCode::InvalidText
+            ErrorCode::InvalidText
         );
         assert_eq!(
             code(free_text("plate", "A\u{85}".as_bytes(), 32)),
-            RejectionCode::InvalidText
+            ErrorCode::InvalidText
         );
     }
 
@@ -142,13 +142,13 @@ mod tests {
             camera_id(b"44030000001310000001").expect("valid"),
             "44030000001310000001"
         );
-        assert_eq!(code(camera_id(b"")), RejectionCode::UnknownCamera);
-        assert_eq!(code(camera_id(&[0xc3, 0x28])), RejectionCode::InvalidUtf8);
-        assert_eq!(code(camera_id(&[b'1'; 65])), RejectionCode::InvalidText);
-        assert_eq!(code(camera_id(b"cam 1")), RejectionCode::InvalidText);
+        assert_eq!(code(camera_id(b"")), ErrorCode::UnknownCamera);
+        assert_eq!(code(camera_id(&[0xc3, 0x28])), ErrorCode::InvalidUtf8);
+        assert_eq!(code(camera_id(&[b'1'; 65])), ErrorCode::InvalidText);
+        assert_eq!(code(camera_id(b"cam 1")), ErrorCode::InvalidText);
         assert_eq!(
             code(camera_id("摄像头1".as_bytes())),
-            RejectionCode::InvalidText
+            ErrorCode::InvalidText
         );
         assert!(camera_id(&[b'1'; 64]).is_ok());
     }

@@ -21,10 +21,7 @@ fn small_city() -> City {
 }
 
 fn traffic(city: &City) -> impl Iterator<Item = SyntheticEvent> + Send + '_ {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64;
+    let now_ms = camtrail_common::now_ms();
     Traffic::new(
         city,
         TrafficConfig {

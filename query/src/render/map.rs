@@ -1,13 +1,19 @@
 //! The track map (`/v1/track.png`): the cameras as a faint background, district outlines,
 //! the path with numbered, time-labelled points coloured by district, impossible hops
 //! marked, and a legend. Zoomed to the track, readable at a glance.
+//!
+//! What does not depend on the track is prepared once per registry ([`MapBackground`]):
+//! each district's outline (the convex hull of its cameras; the projection is affine, so
+//! the hull of the projected cameras is the projected hull) and a grid index of the
+//! cameras, so a map draws the few dozen outline points and only the cameras in its view
+//! instead of walking a 140,000-camera registry per request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use camtrail_model::CameraRegistry;
+use camtrail_render::{Canvas, text_size};
 use image::Rgb;
 
-use super::canvas::{Canvas, text_size};
 use crate::track::{MatchKind, Track};
 
 const MAP_SIZE: u32 = 900;
@@ -45,6 +51,78 @@ pub struct MapText {
     pub time_label: fn(i64, &chrono_tz::Tz) -> String,
     /// The display time zone.
     pub zone: chrono_tz::Tz,
+}
+
+/// Grid cell of the camera index, degrees (~1 km).
+const CELL_DEG: f64 = 0.01;
+
+/// One district's outline: its cameras' convex hull and their mean position, (lat, lon).
+#[derive(Debug, Clone)]
+struct DistrictOutline {
+    name: String,
+    hull: Vec<(f64, f64)>,
+    center: (f64, f64),
+}
+
+/// The part of every track map that depends only on the camera registry.
+#[derive(Debug, Clone, Default)]
+pub struct MapBackground {
+    districts: Vec<DistrictOutline>,
+    /// Camera positions (lat, lon) by grid cell.
+    cells: HashMap<(i64, i64), Vec<(f64, f64)>>,
+}
+
+fn cell_of(lat: f64, lon: f64) -> (i64, i64) {
+    (
+        (lat / CELL_DEG).floor() as i64,
+        (lon / CELL_DEG).floor() as i64,
+    )
+}
+
+impl MapBackground {
+    /// Outlines and the camera index of `registry`.
+    pub fn new(registry: &CameraRegistry) -> Self {
+        let mut by_district: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut cells: HashMap<(i64, i64), Vec<(f64, f64)>> = HashMap::new();
+        for camera in registry.cameras() {
+            let position = (camera.lat, camera.lon);
+            by_district
+                .entry(camera.district.as_str())
+                .or_default()
+                .push(position);
+            cells
+                .entry(cell_of(camera.lat, camera.lon))
+                .or_default()
+                .push(position);
+        }
+        let districts = by_district
+            .into_iter()
+            .map(|(name, positions)| {
+                let (sum_lat, sum_lon) = positions
+                    .iter()
+                    .fold((0.0, 0.0), |acc, p| (acc.0 + p.0, acc.1 + p.1));
+                let count = positions.len() as f64;
+                DistrictOutline {
+                    name: name.to_string(),
+                    center: (sum_lat / count, sum_lon / count),
+                    hull: convex_hull(positions),
+                }
+            })
+            .collect();
+        Self { districts, cells }
+    }
+
+    /// Cameras (lat, lon) whose grid cell meets `view`'s square.
+    fn cameras_in(&self, view: &View) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let ((north, west), (south, east)) = view.corners();
+        let (south_cell, west_cell) = cell_of(south, west);
+        let (north_cell, east_cell) = cell_of(north, east);
+        let rows = south_cell..=north_cell;
+        rows.flat_map(move |row| (west_cell..=east_cell).map(move |column| (row, column)))
+            .filter_map(|cell| self.cells.get(&cell))
+            .flatten()
+            .copied()
+    }
 }
 
 /// Equirectangular projection of a lat/lon box onto the map square.
@@ -99,6 +177,18 @@ impl View {
     fn inside(&self, (x, y): (f64, f64)) -> bool {
         (0.0..f64::from(MAP_SIZE)).contains(&x) && (0.0..f64::from(MAP_SIZE)).contains(&y)
     }
+
+    /// (lat, lon) of the map square's top-left and bottom-right corners.
+    fn corners(&self) -> ((f64, f64), (f64, f64)) {
+        let at = |x: f64, y: f64| {
+            (
+                self.max_lat - (y - self.offset.1) / self.scale,
+                self.min_lon + (x - self.offset.0) / (self.lon_factor * self.scale),
+            )
+        };
+        let size = f64::from(MAP_SIZE);
+        (at(0.0, 0.0), at(size, size))
+    }
 }
 
 /// Convex hull (monotone chain) of pixel points, counter-clockwise.
@@ -132,21 +222,16 @@ fn convex_hull(mut points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
     hull
 }
 
-/// Render the map of `track` over the cameras of `registry`.
-pub fn render_track_map(track: &Track, registry: &CameraRegistry, text: &MapText) -> Canvas {
+/// Render the map of `track` over `background` (the registry's cameras and districts).
+pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapText) -> Canvas {
     let width = MAP_SIZE + LEGEND_WIDTH;
     let mut canvas = Canvas::new(width, MAP_SIZE, BACKGROUND);
     let points: Vec<(f64, f64)> = track.sightings.iter().map(|s| (s.lat, s.lon)).collect();
     let view = View::fit(&points);
 
     // Background: cameras in view, and the outline of every district around its cameras.
-    let mut by_district: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-    for camera in registry.cameras() {
-        let pixel = view.pixel(camera.lat, camera.lon);
-        by_district
-            .entry(camera.district.as_str())
-            .or_default()
-            .push(pixel);
+    for (lat, lon) in background.cameras_in(&view) {
+        let pixel = view.pixel(lat, lon);
         if view.inside(pixel) {
             let (x, y) = (pixel.0.round() as i64, pixel.1.round() as i64);
             for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
@@ -154,21 +239,22 @@ pub fn render_track_map(track: &Track, registry: &CameraRegistry, text: &MapText
             }
         }
     }
-    for (district, pixels) in &by_district {
-        let hull = convex_hull(pixels.clone());
+    for district in &background.districts {
+        let hull: Vec<(f64, f64)> = district
+            .hull
+            .iter()
+            .map(|(lat, lon)| view.pixel(*lat, *lon))
+            .collect();
         for pair in 0..hull.len() {
             let (a, b) = (hull[pair], hull[(pair + 1) % hull.len()]);
             canvas.line(a, b, 1.0, DISTRICT_LINE, Some((6.0, 4.0)));
         }
-        let (sx, sy) = pixels
-            .iter()
-            .fold((0.0, 0.0), |acc, p| (acc.0 + p.0, acc.1 + p.1));
-        let center = (sx / pixels.len() as f64, sy / pixels.len() as f64);
+        let center = view.pixel(district.center.0, district.center.1);
         if view.inside(center) {
-            let (w, _) = text_size(district, 1);
+            let (w, _) = text_size(&district.name, 1);
             canvas.text(
                 ((center.0 as i64) - w / 2, center.1 as i64),
-                district,
+                &district.name,
                 1,
                 DISTRICT_LINE,
             );
@@ -338,6 +424,57 @@ mod tests {
         ]);
         assert_eq!(hull.len(), 4);
         assert!(!hull.contains(&(0.5, 0.5)));
+    }
+
+    fn camera(id: u32, district: &str, lat: f64, lon: f64) -> camtrail_model::Camera {
+        camtrail_model::Camera {
+            camera_id: format!("4403000000131{id:07}"),
+            district: district.into(),
+            lat,
+            lon,
+            heading_deg: 0.0,
+            road: "Road".into(),
+            gateway_id: "gw".into(),
+        }
+    }
+
+    #[test]
+    fn the_background_finds_exactly_the_cameras_in_view() {
+        let mut cameras = Vec::new();
+        // A 60 × 60 grid every ~1.1 km, two districts split down the middle.
+        for row in 0..60u32 {
+            for column in 0..60u32 {
+                let district = if column < 30 { "West" } else { "East" };
+                let (lat, lon) = (
+                    22.4 + f64::from(row) * 0.01,
+                    113.8 + f64::from(column) * 0.01,
+                );
+                cameras.push(camera(row * 60 + column, district, lat, lon));
+            }
+        }
+        let registry = CameraRegistry::new(cameras).expect("registry");
+        let background = MapBackground::new(&registry);
+        assert_eq!(background.districts.len(), 2);
+        assert!(
+            background.districts.iter().all(|d| d.hull.len() == 4),
+            "rectangles"
+        );
+        let view = View::fit(&[(22.6, 114.0), (22.62, 114.02)]);
+        let listed: Vec<(f64, f64)> = background.cameras_in(&view).collect();
+        assert!(
+            listed.len() < registry.len() / 10,
+            "{} listed",
+            listed.len()
+        );
+        let inside = |&(lat, lon): &(f64, f64)| view.inside(view.pixel(lat, lon));
+        let expected = registry
+            .cameras()
+            .iter()
+            .map(|c| (c.lat, c.lon))
+            .filter(inside)
+            .count();
+        assert!(expected > 0);
+        assert_eq!(listed.iter().filter(|p| inside(p)).count(), expected);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Investigator wildcard patterns (`粤S1?3*`): `?` stands for one character, `*` for any run
 //! of characters (including none).
 //!
-//! A pattern is answered in two steps (DESIGN.md, "Storage"): match it against the small
+//! A pattern is answered in two steps (ARCHITECTURE.md, "Storage"): match it against the small
 //! table of distinct keys per day with SQL `LIKE`, then read the matching keys by primary
 //! key. [`pattern_to_like`] produces the `LIKE` text and enforces the limits that keep the
 //! first step from matching everything; [`LikePattern::matches`] / [`matches_pattern`] give

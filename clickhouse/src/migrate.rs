@@ -1,0 +1,218 @@
+//! Schema migrations: the numbered DDL files of `clickhouse/migrations/`, compiled into the
+//! binary, applied in order and recorded in `schema_migrations`.
+//!
+//! Every file is idempotent on its own (`IF NOT EXISTS`), so a run interrupted between a
+//! statement and its record is finished by the next run. An applied migration whose text
+//! has since changed is an error: a released migration is never edited, a new one is added.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{ClickhouseConfig, StoreError};
+
+/// One DDL file.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Number, strictly increasing.
+    pub version: u32,
+    /// File name under `clickhouse/migrations/`.
+    pub name: &'static str,
+    /// Statements separated by `;` (the files hold no `;` inside strings).
+    pub sql: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/", $name)),
+        }
+    };
+}
+
+/// All migrations of this build, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "001_detections.sql"),
+    migration!(2, "002_detections_by_camera.sql"),
+    migration!(3, "003_subject_keys_daily.sql"),
+    migration!(4, "004_cameras.sql"),
+    migration!(5, "005_snapshots.sql"),
+    migration!(6, "006_audit_log.sql"),
+];
+
+const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+    (version UInt32, name String, checksum String, applied_at_ms Int64) \
+    ENGINE = ReplacingMergeTree() ORDER BY version";
+
+impl Migration {
+    /// The statements of this file, without comments or blanks.
+    pub fn statements(&self) -> Vec<String> {
+        let without_comments: String = self
+            .sql
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        without_comments
+            .split(';')
+            .map(str::trim)
+            .filter(|statement| !statement.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Hex SHA-256 of the file text.
+    pub fn checksum(&self) -> String {
+        hex::encode(Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+/// What a migration run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MigrationReport {
+    /// Versions applied by this run.
+    pub applied: Vec<u32>,
+    /// Versions that were already applied.
+    pub already_applied: Vec<u32>,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct AppliedRow {
+    version: u32,
+    name: String,
+    checksum: String,
+}
+
+/// Create the database if needed and apply every migration not yet recorded.
+pub async fn migrate(
+    config: &ClickhouseConfig,
+    now_ms: i64,
+) -> Result<MigrationReport, StoreError> {
+    let create_database = format!("CREATE DATABASE IF NOT EXISTS {}", config.database);
+    config
+        .server_client()
+        .query(&create_database)
+        .execute()
+        .await
+        .map_err(|e| StoreError::clickhouse("create database", e))?;
+    let client = config.client();
+    client
+        .query(CREATE_MIGRATIONS_TABLE)
+        .execute()
+        .await
+        .map_err(|e| StoreError::clickhouse("create schema_migrations", e))?;
+    let applied: Vec<AppliedRow> = client
+        .query("SELECT version, name, checksum FROM schema_migrations FINAL ORDER BY version")
+        .fetch_all()
+        .await
+        .map_err(|e| StoreError::clickhouse("read schema_migrations", e))?;
+
+    let mut report = MigrationReport::default();
+    for migration in MIGRATIONS {
+        if let Some(row) = applied.iter().find(|row| row.version == migration.version) {
+            check_unchanged(migration, row)?;
+            report.already_applied.push(migration.version);
+            continue;
+        }
+        apply(&client, migration, now_ms).await?;
+        report.applied.push(migration.version);
+    }
+    Ok(report)
+}
+
+fn check_unchanged(migration: &Migration, row: &AppliedRow) -> Result<(), StoreError> {
+    if row.checksum == migration.checksum() && row.name == migration.name {
+        return Ok(());
+    }
+    Err(StoreError::Migration {
+        version: migration.version,
+        name: migration.name,
+        message: format!(
+            "applied as {:?} with checksum {}, but this build's file differs; \
+             add a new migration instead of editing an applied one",
+            row.name, row.checksum
+        ),
+    })
+}
+
+async fn apply(
+    client: &clickhouse::Client,
+    migration: &Migration,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    for statement in migration.statements() {
+        client.query(&statement).execute().await.map_err(|e| {
+            StoreError::clickhouse(format!("apply migration {}", migration.name), e)
+        })?;
+    }
+    client
+        .query("INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES (?, ?, ?, ?)")
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(migration.checksum())
+        .bind(now_ms)
+        .execute()
+        .await
+        .map_err(|e| StoreError::clickhouse("record migration", e))?;
+    tracing::info!(
+        version = migration.version,
+        name = migration.name,
+        "applied migration"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_and_match_file_names() {
+        let mut previous = 0;
+        for migration in MIGRATIONS {
+            assert!(migration.version > previous, "{}", migration.name);
+            assert!(
+                migration
+                    .name
+                    .starts_with(&format!("{:03}_", migration.version))
+            );
+            previous = migration.version;
+        }
+    }
+
+    #[test]
+    fn statements_are_split_and_comment_free() {
+        for migration in MIGRATIONS {
+            let statements = migration.statements();
+            assert!(!statements.is_empty(), "{}", migration.name);
+            for statement in statements {
+                assert!(statement.starts_with("CREATE "), "{statement}");
+                assert!(
+                    statement.contains("IF NOT EXISTS"),
+                    "not idempotent: {statement}"
+                );
+                assert!(!statement.contains("--"));
+            }
+        }
+    }
+
+    #[test]
+    fn avoids_sql_that_clickhouse_18_16_lacks() {
+        for migration in MIGRATIONS {
+            for banned in [
+                "DateTime64",
+                "LowCardinality",
+                " TTL ",
+                "CODEC(",
+                "Nullable(",
+            ] {
+                assert!(
+                    !migration.sql.contains(banned),
+                    "{} uses {banned}",
+                    migration.name
+                );
+            }
+        }
+    }
+}

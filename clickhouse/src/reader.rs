@@ -1,0 +1,320 @@
+//! [`ClickhouseStore`]: the read side over `detections`, `detections_by_camera`,
+//! `subject_keys_daily` and `snapshots` (`migrations/`). Works on 18.16 and current
+//! releases: lists are bound one `?` per value (18.16 has no array-typed `IN`), and every
+//! query also bounds the partition key (`day`) so only the weeks of the window are opened.
+
+use camtrail_model::audit::{AuditEntry, AuditRecord};
+use camtrail_model::{EventId, ObjectClass};
+use camtrail_storage::sql::{placeholders, prefix_end};
+use camtrail_storage::{AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting};
+use clickhouse::Client;
+use serde::Deserialize;
+
+use crate::ClickhouseConfig;
+use crate::retention::format_date;
+
+/// `YYYY-MM-DD` (UTC) of a unix-ms instant, for `Date` columns.
+pub fn utc_day(ms: i64) -> String {
+    format_date(ms.div_euclid(86_400_000))
+}
+
+/// Reads from one ClickHouse database.
+#[derive(Clone)]
+pub struct ClickhouseStore {
+    client: Client,
+}
+
+impl ClickhouseStore {
+    /// A store on `config`'s database. Answers are small (a track is tens of rows), so they
+    /// come uncompressed: LZ4 would cost both ends more than it saves.
+    pub fn new(config: &ClickhouseConfig) -> Self {
+        Self {
+            client: config
+                .client()
+                .with_compression(clickhouse::Compression::None),
+        }
+    }
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct SightingRow {
+    event_id: [u8; 16],
+    camera_id: String,
+    captured_at_ms: i64,
+    subject_key: String,
+    plate: String,
+    plate_confidence: f32,
+    object_class: u8,
+    has_snapshot: u8,
+}
+
+impl From<SightingRow> for StoredSighting {
+    fn from(row: SightingRow) -> Self {
+        Self {
+            event_id: EventId(row.event_id),
+            camera_id: row.camera_id,
+            captured_at_ms: row.captured_at_ms,
+            subject_key: row.subject_key,
+            plate: row.plate,
+            plate_confidence: row.plate_confidence,
+            // The sink stores only codes it decoded; anything else would be a vehicle-less row.
+            object_class: ObjectClass::from_code(row.object_class).unwrap_or(ObjectClass::Vehicle),
+            has_snapshot: row.has_snapshot != 0,
+        }
+    }
+}
+
+fn failed(error: clickhouse::error::Error) -> StorageError {
+    StorageError::unavailable("clickhouse", error)
+}
+
+const SIGHTING_COLUMNS: &str = "event_id, camera_id, captured_at_ms, subject_key, plate, \
+    plate_confidence, object_class, has_snapshot";
+
+impl SightingStore for ClickhouseStore {
+    async fn keys_seen(
+        &self,
+        keys: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT DISTINCT subject_key FROM subject_keys_daily \
+             WHERE subject_key IN ({}) AND day >= toDate(?) AND day <= toDate(?)",
+            placeholders(keys.len())
+        );
+        let mut query = self.client.query(&sql);
+        for key in keys {
+            query = query.bind(key);
+        }
+        query
+            .bind(utc_day(from_ms))
+            .bind(utc_day(to_ms))
+            .fetch_all::<String>()
+            .await
+            .map_err(failed)
+    }
+
+    async fn keys_like(
+        &self,
+        prefix: &str,
+        like: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        // The prefix turns the LIKE into a primary-key range: keys >= prefix and below the
+        // first string that no longer starts with it.
+        let sql = "SELECT DISTINCT subject_key FROM subject_keys_daily \
+             WHERE subject_key >= ? AND subject_key < ? AND subject_key LIKE ? \
+             AND day >= toDate(?) AND day <= toDate(?) LIMIT ?";
+        self.client
+            .query(sql)
+            .bind(prefix)
+            .bind(prefix_end(prefix))
+            .bind(like)
+            .bind(utc_day(from_ms))
+            .bind(utc_day(to_ms))
+            .bind(limit as u64)
+            .fetch_all::<String>()
+            .await
+            .map_err(failed)
+    }
+
+    async fn sightings(
+        &self,
+        keys: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredSighting>, StorageError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {SIGHTING_COLUMNS} FROM detections \
+             WHERE subject_key IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
+             AND day >= toDate(?) AND day <= toDate(?) \
+             ORDER BY captured_at_ms, event_id LIMIT 1 BY event_id LIMIT ?",
+            placeholders(keys.len())
+        );
+        let mut query = self.client.query(&sql);
+        for key in keys {
+            query = query.bind(key);
+        }
+        let rows = query
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(utc_day(from_ms))
+            .bind(utc_day(to_ms))
+            .bind(limit as u64)
+            .fetch_all::<SightingRow>()
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(StoredSighting::from).collect())
+    }
+
+    async fn passes(
+        &self,
+        cameras: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<PassCursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredSighting>, StorageError> {
+        if cameras.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (after_ms, after_id) = after
+            .map(|cursor| (cursor.captured_at_ms, cursor.event_id))
+            .unwrap_or((i64::MIN, EventId([0; 16])));
+        let sql = format!(
+            "SELECT {SIGHTING_COLUMNS} FROM detections_by_camera \
+             WHERE camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
+             AND day >= toDate(?) AND day <= toDate(?) \
+             AND (captured_at_ms > ? OR (captured_at_ms = ? AND hex(event_id) > ?)) \
+             ORDER BY captured_at_ms, event_id LIMIT 1 BY event_id LIMIT ?",
+            placeholders(cameras.len())
+        );
+        let mut query = self.client.query(&sql);
+        for camera in cameras {
+            query = query.bind(camera);
+        }
+        let rows = query
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(utc_day(from_ms))
+            .bind(utc_day(to_ms))
+            .bind(after_ms)
+            .bind(after_ms)
+            .bind(after_id.to_string().to_uppercase())
+            .bind(limit as u64)
+            .fetch_all::<SightingRow>()
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(StoredSighting::from).collect())
+    }
+
+    async fn audit_records(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StorageError> {
+        #[derive(clickhouse::Row, Deserialize)]
+        struct Row {
+            node_id: String,
+            seq: u64,
+            at_ms: i64,
+            user: String,
+            role: String,
+            case_id: String,
+            reason: String,
+            kind: String,
+            parameters_json: String,
+            result_count: u64,
+            client_addr: String,
+            prev_hash: String,
+            hash: String,
+        }
+        let mut sql = String::from(
+            "SELECT node_id, seq, at_ms, user, role, case_id, reason, kind, parameters_json, \
+             result_count, client_addr, prev_hash, hash FROM audit_log WHERE 1",
+        );
+        if filter.case_id.is_some() {
+            sql.push_str(" AND case_id = ?");
+        }
+        if filter.user.is_some() {
+            sql.push_str(" AND user = ?");
+        }
+        sql.push_str(" ORDER BY node_id, seq");
+        if filter.limit.is_some() {
+            sql.push_str(" LIMIT ?");
+        }
+        let mut query = self.client.query(&sql);
+        if let Some(case_id) = &filter.case_id {
+            query = query.bind(case_id);
+        }
+        if let Some(user) = &filter.user {
+            query = query.bind(user);
+        }
+        if let Some(limit) = filter.limit {
+            query = query.bind(limit as u64);
+        }
+        let rows = query.fetch_all::<Row>().await.map_err(failed)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuditRecord {
+                node_id: row.node_id,
+                seq: row.seq,
+                entry: AuditEntry {
+                    at_ms: row.at_ms,
+                    user: row.user,
+                    role: row.role,
+                    case_id: row.case_id,
+                    reason: row.reason,
+                    kind: row.kind,
+                    parameters_json: row.parameters_json,
+                    result_count: row.result_count,
+                    client_addr: row.client_addr,
+                },
+                prev_hash: row.prev_hash,
+                hash: row.hash,
+            })
+            .collect())
+    }
+
+    async fn snapshot(&self, event_id: EventId) -> Result<Option<Vec<u8>>, StorageError> {
+        #[derive(clickhouse::Row, Deserialize)]
+        struct Jpeg {
+            #[serde(with = "serde_bytes_compat")]
+            jpeg: Vec<u8>,
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT jpeg FROM snapshots WHERE event_id = toFixedString(unhex(?), 16) LIMIT 1",
+            )
+            .bind(event_id.to_string())
+            .fetch_all::<Jpeg>()
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().next().map(|row| row.jpeg))
+    }
+}
+
+/// RowBinary `String` → `Vec<u8>`: the bytes as one blob (not a sequence of numbers).
+mod serde_bytes_compat {
+    use serde::{Deserializer, de::Visitor};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl Visitor<'_> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Vec<u8>, E> {
+                Ok(v.as_bytes().to_vec())
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_days() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(1_764_158_400_000), "2025-11-26");
+        assert_eq!(utc_day(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_day(-1), "1969-12-31");
+    }
+}

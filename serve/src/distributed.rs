@@ -1,0 +1,148 @@
+//! The distributed mode's roles, composed from their crates (feature `distributed`): each
+//! role's stage with the Kafka and ClickHouse backends plugged in.
+//!
+//! - [`bind_ingest`]: `camtrail ingest` — the ingest node over a [`KafkaPublisher`].
+//! - [`bind_sink`]: `camtrail sink` — Kafka into ClickHouse.
+//! - [`bind_query`]: `camtrail query` — the query node over [`ClickhouseStore`], auditing to
+//!   Kafka with an [`AuditWriter`] whose chain is `<node_name>/<start ms>`.
+//! - [`migrate`]: `camtrail migrate` — schema, topics, camera registry.
+//! - [`apply_retention`]: `camtrail retention apply` — audited (Kafka) before ClickHouse
+//!   deletes anything.
+//! - [`audit_records`]: what `camtrail audit verify` checks.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use camtrail_clickhouse::{
+    ClickhouseRetention, ClickhouseStore, MigrationReport, RetentionPlan, RetentionReport,
+};
+use camtrail_ingest::server::IngestNode;
+use camtrail_kafka::{AuditWriter, KafkaPublisher, TopicOutcome, ensure_topics};
+use camtrail_model::CameraRegistry;
+use camtrail_model::audit::{AuditChain, AuditRecord};
+use camtrail_query::node::QueryNode;
+use camtrail_sink::SinkNode;
+use camtrail_storage::retention::{self, RetentionError};
+use camtrail_storage::{AuditFilter, RetentionOutcome, RetentionRun, SightingStore};
+
+use crate::config::Config;
+
+/// An ingest node producing accepted events to Kafka (`acks=all`, idempotent).
+pub async fn bind_ingest(config: &Config) -> anyhow::Result<IngestNode> {
+    let publisher = KafkaPublisher::new(
+        &config.kafka.brokers,
+        &config.kafka.detections_topic,
+        &config.ingest.producer,
+    )
+    .context("creating the Kafka producer")?;
+    IngestNode::bind(config.ingest.node.clone(), Arc::new(publisher)).await
+}
+
+/// A sink moving the detections and audit topics into ClickHouse.
+pub async fn bind_sink(config: &Config) -> anyhow::Result<SinkNode> {
+    SinkNode::bind(config.sink.clone(), &config.kafka, &config.clickhouse).await
+}
+
+/// A query node reading ClickHouse and auditing to `camtrail.audit.v1`; its audit chain is
+/// `<query.node_name>/<start ms>`, so a restart never forks a chain.
+pub async fn bind_query(config: &Config) -> anyhow::Result<QueryNode> {
+    let chain = AuditChain::new(format!(
+        "{}/{}",
+        config.query.node_name,
+        camtrail_common::now_ms()
+    ));
+    tracing::info!(chain = chain.node_id(), "audit chain started");
+    let audit = AuditWriter::new(
+        &config.kafka.brokers,
+        &config.kafka.audit_topic,
+        chain,
+        Duration::from_millis(config.query.audit_timeout_ms),
+    )
+    .context("creating the audit producer")?;
+    let store = ClickhouseStore::new(&config.clickhouse);
+    QueryNode::bind(&config.query, store, audit, None).await
+}
+
+/// What `camtrail migrate` did.
+#[derive(Debug)]
+pub struct Migrated {
+    /// ClickHouse migrations applied and already applied.
+    pub clickhouse: MigrationReport,
+    /// Kafka topics created or found (none with `skip_kafka`).
+    pub topics: Vec<TopicOutcome>,
+    /// Cameras loaded into the `cameras` table, if a registry was given.
+    pub cameras: Option<u64>,
+}
+
+/// Create the ClickHouse database and tables, the Kafka topics (unless `skip_kafka`), and
+/// load `cameras` (a registry CSV) into the `cameras` table, atomically. Safe to run again.
+pub async fn migrate(
+    config: &Config,
+    cameras: Option<&Path>,
+    skip_kafka: bool,
+) -> anyhow::Result<Migrated> {
+    // Read the registry first: a bad file should fail before anything changes.
+    let registry = cameras.map(CameraRegistry::from_csv_path).transpose()?;
+    let clickhouse = camtrail_clickhouse::migrate(&config.clickhouse, camtrail_common::now_ms())
+        .await
+        .with_context(|| format!("migrating ClickHouse at {}", config.clickhouse.url))?;
+    let topics = if skip_kafka {
+        Vec::new()
+    } else {
+        ensure_topics(&config.kafka, Duration::from_secs(30))
+            .await
+            .with_context(|| format!("creating Kafka topics at {}", config.kafka.brokers))?
+    };
+    let cameras = match registry {
+        Some(registry) => {
+            Some(camtrail_clickhouse::load_cameras(&config.clickhouse, &registry).await?)
+        }
+        None => None,
+    };
+    Ok(Migrated {
+        clickhouse,
+        topics,
+        cameras,
+    })
+}
+
+/// Retention on ClickHouse: plan from `system.parts`, write the run's audit record to the
+/// audit topic (its own chain `retention/<now>`; `acks=all`, within `audit_timeout`), and
+/// only then drop partitions and delete the straddling rows (each deletion waited for up to
+/// `mutation_timeout`).
+pub async fn apply_retention(
+    config: &Config,
+    run: &RetentionRun,
+    now_ms: i64,
+    audit_timeout: Duration,
+    mutation_timeout: Duration,
+) -> anyhow::Result<RetentionOutcome<RetentionPlan, RetentionReport>> {
+    let target = ClickhouseRetention {
+        config: config.clickhouse.clone(),
+        mutation_timeout,
+    };
+    let audit = AuditWriter::new(
+        &config.kafka.brokers,
+        &config.kafka.audit_topic,
+        AuditChain::new(format!("retention/{now_ms}")),
+        audit_timeout,
+    )
+    .context("creating the audit producer")?;
+    retention::apply(&target, &audit, run, now_ms)
+        .await
+        .map_err(|error| match error {
+            RetentionError::Plan(_) => anyhow::Error::new(error)
+                .context(format!("planning retention in {}", config.clickhouse.url)),
+            other => anyhow::Error::new(other),
+        })
+}
+
+/// Every audit record in ClickHouse `audit_log` (for `camtrail audit verify`).
+pub async fn audit_records(config: &Config) -> anyhow::Result<Vec<AuditRecord>> {
+    ClickhouseStore::new(&config.clickhouse)
+        .audit_records(AuditFilter::default())
+        .await
+        .context("reading audit_log")
+}

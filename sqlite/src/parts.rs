@@ -1,0 +1,304 @@
+//! Sorted parts: each one a SQLite file of its own (`<database>.parts/part_<id>.db`) holding
+//! one `WITHOUT ROWID` table `part` keyed `(subject_key, captured_at_ms, event_id)` and an
+//! index `(camera_id, captured_at_ms, event_id)`. A part is written once, by the
+//! maintenance thread, in key order (each page once, no journal), fsynced, and only then
+//! listed in the main database's `parts` table; after that it is only read, until a merge or
+//! retention replaces it with a new file. Because a part is its own file, building one
+//! never holds the main database's write lock: acks go on while parts are built.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::read::sighting;
+use super::schema::{DETECTION_DEFS, SIGHTING_COLUMNS};
+use camtrail_storage::{PassCursor, StoredSighting};
+
+/// A part's entry in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Part {
+    pub(super) id: i64,
+    pub(super) rows: i64,
+    pub(super) min_ms: i64,
+    pub(super) max_ms: i64,
+}
+
+/// The file of part `id`.
+pub(super) fn part_path(dir: &Path, id: i64) -> PathBuf {
+    dir.join(format!("part_{id}.db"))
+}
+
+/// An open part: its manifest entry and read connections.
+pub(super) struct PartHandle {
+    pub(super) part: Part,
+    pub(super) path: PathBuf,
+    readers: Vec<Mutex<Connection>>,
+}
+
+/// Read connections per part.
+const PART_READERS: usize = 2;
+
+impl std::fmt::Debug for PartHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartHandle")
+            .field("part", &self.part)
+            .finish()
+    }
+}
+
+impl PartHandle {
+    pub(super) fn open(dir: &Path, part: Part) -> rusqlite::Result<Self> {
+        let path = part_path(dir, part.id);
+        let mut readers = Vec::with_capacity(PART_READERS);
+        for _ in 0..PART_READERS {
+            let reader = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            reader.execute_batch(
+                "PRAGMA cache_size=-8192; PRAGMA mmap_size=268435456; PRAGMA query_only=1;",
+            )?;
+            reader.set_prepared_statement_cache_capacity(16);
+            readers.push(Mutex::new(reader));
+        }
+        Ok(Self {
+            part,
+            path,
+            readers,
+        })
+    }
+
+    /// A free read connection (or the first, waiting).
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return guard;
+            }
+        }
+        self.readers[0]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the part holds rows captured in `[from_ms, to_ms)` at all.
+    pub(super) fn overlaps(&self, from_ms: i64, to_ms: i64) -> bool {
+        self.part.min_ms < to_ms && self.part.max_ms >= from_ms
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        values: Vec<rusqlite::types::Value>,
+    ) -> rusqlite::Result<Vec<StoredSighting>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values), sighting)?;
+        rows.collect()
+    }
+
+    fn strings(
+        &self,
+        sql: &str,
+        values: Vec<rusqlite::types::Value>,
+    ) -> rusqlite::Result<Vec<String>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values), |row| row.get(0))?;
+        rows.collect()
+    }
+
+    /// Which of `keys` have a row in `[from_ms, to_ms)`.
+    pub(super) fn keys_seen(
+        &self,
+        keys: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> rusqlite::Result<Vec<String>> {
+        let sql = format!(
+            "SELECT DISTINCT subject_key FROM part WHERE subject_key IN ({}) \
+             AND captured_at_ms >= ? AND captured_at_ms < ?",
+            camtrail_storage::sql::placeholders(keys.len())
+        );
+        let mut values: Vec<rusqlite::types::Value> =
+            keys.iter().cloned().map(Into::into).collect();
+        values.extend([from_ms.into(), to_ms.into()]);
+        self.strings(&sql, values)
+    }
+
+    /// Keys in `[prefix, prefix_end)` matching `like` with a row in the window.
+    pub(super) fn keys_like(
+        &self,
+        prefix: &str,
+        prefix_end: &str,
+        like: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<String>> {
+        self.strings(
+            "SELECT DISTINCT subject_key FROM part WHERE subject_key >= ? AND subject_key < ? \
+             AND subject_key LIKE ? ESCAPE '\\' AND captured_at_ms >= ? AND captured_at_ms < ? \
+             LIMIT ?",
+            vec![
+                prefix.to_string().into(),
+                prefix_end.to_string().into(),
+                like.to_string().into(),
+                from_ms.into(),
+                to_ms.into(),
+                (limit as i64).into(),
+            ],
+        )
+    }
+
+    /// The first `limit` rows of `keys` in the window, by `(captured_at_ms, event_id)`.
+    pub(super) fn sightings(
+        &self,
+        keys: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<StoredSighting>> {
+        let sql = format!(
+            "SELECT {SIGHTING_COLUMNS} FROM part WHERE subject_key IN ({}) \
+             AND captured_at_ms >= ? AND captured_at_ms < ? \
+             ORDER BY captured_at_ms, event_id LIMIT ?",
+            camtrail_storage::sql::placeholders(keys.len())
+        );
+        let mut values: Vec<rusqlite::types::Value> =
+            keys.iter().cloned().map(Into::into).collect();
+        values.extend([from_ms.into(), to_ms.into(), (limit as i64).into()]);
+        self.query(&sql, values)
+    }
+
+    /// The first `limit` rows at `cameras` in the window after `after`.
+    pub(super) fn passes(
+        &self,
+        cameras: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        after: PassCursor,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<StoredSighting>> {
+        let sql = format!(
+            "SELECT {SIGHTING_COLUMNS} FROM part INDEXED BY part_by_camera \
+             WHERE camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
+             AND (captured_at_ms > ? OR (captured_at_ms = ? AND event_id > ?)) \
+             ORDER BY captured_at_ms, event_id LIMIT ?",
+            camtrail_storage::sql::placeholders(cameras.len())
+        );
+        let mut values: Vec<rusqlite::types::Value> =
+            cameras.iter().cloned().map(Into::into).collect();
+        values.extend([
+            from_ms.into(),
+            to_ms.into(),
+            after.captured_at_ms.into(),
+            after.captured_at_ms.into(),
+            after.event_id.as_bytes().to_vec().into(),
+            (limit as i64).into(),
+        ]);
+        self.query(&sql, values)
+    }
+
+    /// Rows captured before `cutoff_ms`.
+    pub(super) fn count_before(&self, cutoff_ms: i64) -> rusqlite::Result<i64> {
+        self.connection().query_row(
+            "SELECT count(*) FROM part WHERE captured_at_ms < ?",
+            params![cutoff_ms],
+            |row| row.get(0),
+        )
+    }
+
+    /// Every event id.
+    pub(super) fn event_ids(&self) -> rusqlite::Result<Vec<Vec<u8>>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT event_id FROM part")?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        rows.collect()
+    }
+}
+
+/// Where a new part's rows come from.
+pub(super) enum Source {
+    /// A staging table of the main database.
+    Staging { database: PathBuf, table: String },
+    /// Existing part files.
+    Parts(Vec<PathBuf>),
+}
+
+/// Write part `id` into `dir` from `source` (rows captured before `keep_from_ms` left out),
+/// sorted by key, duplicates of an event collapsed, indexed, fsynced. Returns its entry, or
+/// `None` (and no file) when no row qualifies.
+pub(super) fn build_part(
+    dir: &Path,
+    id: i64,
+    source: &Source,
+    keep_from_ms: Option<i64>,
+) -> rusqlite::Result<Option<Part>> {
+    let path = part_path(dir, id);
+    let _ = std::fs::remove_file(&path);
+    let connection = Connection::open(&path)?;
+    // Not visible to anyone until listed in the manifest, after the fsync below: no journal.
+    connection.execute_batch(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; \
+         PRAGMA cache_size=-131072;",
+    )?;
+    let selects: Vec<String> = match source {
+        Source::Staging { database, table } => {
+            connection.execute(
+                "ATTACH DATABASE ?1 AS src0",
+                params![database.display().to_string()],
+            )?;
+            vec![format!("SELECT * FROM src0.{table}")]
+        }
+        Source::Parts(paths) => {
+            let mut selects = Vec::with_capacity(paths.len());
+            for (i, file) in paths.iter().enumerate() {
+                connection.execute(
+                    &format!("ATTACH DATABASE ?1 AS src{i}"),
+                    params![file.display().to_string()],
+                )?;
+                selects.push(format!("SELECT * FROM src{i}.part"));
+            }
+            selects
+        }
+    };
+    let filter = keep_from_ms.map_or(String::new(), |ms| format!("WHERE captured_at_ms >= {ms}"));
+    connection.execute_batch(&format!(
+        "CREATE TABLE part ({DETECTION_DEFS}, \
+             PRIMARY KEY (subject_key, captured_at_ms, event_id)) WITHOUT ROWID;
+         INSERT OR IGNORE INTO part SELECT * FROM ({}) {filter} \
+             ORDER BY subject_key, captured_at_ms, event_id;
+         CREATE INDEX part_by_camera ON part (camera_id, captured_at_ms, event_id);",
+        selects.join(" UNION ALL ")
+    ))?;
+    for i in 0..selects.len() {
+        connection.execute_batch(&format!("DETACH DATABASE src{i}"))?;
+    }
+    let (rows, min_ms, max_ms): (i64, Option<i64>, Option<i64>) = connection.query_row(
+        "SELECT count(*), min(captured_at_ms), max(captured_at_ms) FROM part",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    drop(connection);
+    if rows == 0 {
+        let _ = std::fs::remove_file(&path);
+        return Ok(None);
+    }
+    sync(&path).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok(Some(Part {
+        id,
+        rows,
+        min_ms: min_ms.unwrap_or(0),
+        max_ms: max_ms.unwrap_or(-1),
+    }))
+}
+
+/// fsync a new file and its directory entry.
+fn sync(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! The read side: [`SightingStore`] over the staged rows (in memory) and the part files,
+//! each event id once; counts for retention and checks.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use camtrail_model::audit::{AuditEntry, AuditRecord};
+use camtrail_model::{EventId, ObjectClass};
+use camtrail_storage::sql::prefix_end;
+use camtrail_storage::{AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::hot::Hot;
+use super::{Shared, SqliteStore, failed, read_lock};
+
+pub(crate) fn sighting(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSighting> {
+    let id: Vec<u8> = row.get(0)?;
+    let class: u8 = row.get(6)?;
+    Ok(StoredSighting {
+        event_id: EventId::from_slice(&id).unwrap_or(EventId([0; 16])),
+        camera_id: row.get(1)?,
+        captured_at_ms: row.get(2)?,
+        subject_key: row.get(3)?,
+        plate: row.get(4)?,
+        plate_confidence: row.get::<_, f64>(5)? as f32,
+        object_class: ObjectClass::from_code(class).unwrap_or(ObjectClass::Vehicle),
+        has_snapshot: row.get::<_, i64>(7)? != 0,
+    })
+}
+
+/// Sort by `(captured_at_ms, event_id)`, keep each event id once.
+fn ordered_unique(mut rows: Vec<StoredSighting>) -> Vec<StoredSighting> {
+    rows.sort_by_key(|r| (r.captured_at_ms, r.event_id));
+    let mut seen = HashSet::with_capacity(rows.len());
+    rows.retain(|r| seen.insert(r.event_id));
+    rows
+}
+
+impl SqliteStore {
+    /// Run `work` with a read connection of the main database and the in-memory state, on
+    /// the blocking pool. The state stays read-locked throughout, so the parts it lists
+    /// are not deleted meanwhile.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection, &Shared) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let readers = Arc::clone(&self.readers);
+        let shared = Arc::clone(&self.shared);
+        let index = self.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
+        tokio::task::spawn_blocking(move || {
+            let shared = read_lock(&shared);
+            work(&Self::lock(&readers[index]), &shared)
+        })
+        .await
+        .map_err(failed)?
+        .map_err(failed)
+    }
+
+    /// Detections and snapshots captured before `cutoff_ms` (what
+    /// [`Self::delete_before`] would remove).
+    pub async fn count_before(&self, cutoff_ms: i64) -> Result<(u64, u64), StorageError> {
+        self.read(move |connection, shared| {
+            let mut detections = 0i64;
+            for handle in &shared.parts {
+                detections += if handle.part.max_ms < cutoff_ms {
+                    handle.part.rows
+                } else if handle.part.min_ms < cutoff_ms {
+                    handle.count_before(cutoff_ms)?
+                } else {
+                    0
+                };
+            }
+            detections += shared
+                .hot
+                .values()
+                .map(|hot| hot.count_before(cutoff_ms) as i64)
+                .sum::<i64>();
+            let snapshots: i64 = connection.query_row(
+                "SELECT count(*) FROM snapshots WHERE captured_at_ms < ?",
+                params![cutoff_ms],
+                |row| row.get(0),
+            )?;
+            Ok((detections as u64, snapshots as u64))
+        })
+        .await
+    }
+
+    /// Rows stored: in parts (a resend that reached two parts counts twice until they
+    /// merge) plus the staged ones.
+    pub async fn detection_count(&self) -> Result<u64, StorageError> {
+        self.read(|_, shared| {
+            let parts: i64 = shared.parts.iter().map(|h| h.part.rows).sum();
+            let staged: usize = shared.hot.values().map(Hot::len).sum();
+            Ok(parts as u64 + staged as u64)
+        })
+        .await
+    }
+
+    /// Every stored event id (for tests and checks: reads every part).
+    pub async fn event_ids(&self) -> Result<HashSet<EventId>, StorageError> {
+        self.read(|_, shared| {
+            let mut ids: HashSet<EventId> = shared
+                .hot
+                .values()
+                .flat_map(|hot| hot.event_ids().copied())
+                .collect();
+            for handle in &shared.parts {
+                for id in handle.event_ids()? {
+                    ids.insert(EventId::from_slice(&id).unwrap_or(EventId([0; 16])));
+                }
+            }
+            Ok(ids)
+        })
+        .await
+    }
+}
+
+impl SightingStore for SqliteStore {
+    async fn keys_seen(
+        &self,
+        keys: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
+        self.read(move |_, shared| {
+            let mut seen: HashSet<String> = HashSet::new();
+            for hot in shared.hot.values() {
+                seen.extend(hot.keys_seen(&keys, from_ms, to_ms));
+            }
+            for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
+                seen.extend(handle.keys_seen(&keys, from_ms, to_ms)?);
+            }
+            Ok(keys.into_iter().filter(|k| seen.contains(k)).collect())
+        })
+        .await
+    }
+
+    async fn keys_like(
+        &self,
+        prefix: &str,
+        like: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let (prefix, like) = (prefix.to_string(), like.to_string());
+        self.read(move |_, shared| {
+            let mut found: Vec<String> = Vec::new();
+            for hot in shared.hot.values() {
+                found.extend(hot.keys_like(&prefix, &like, from_ms, to_ms));
+            }
+            let end = prefix_end(&prefix);
+            for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
+                found.extend(handle.keys_like(&prefix, &end, &like, from_ms, to_ms, limit)?);
+            }
+            found.sort();
+            found.dedup();
+            found.truncate(limit);
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn sightings(
+        &self,
+        keys: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredSighting>, StorageError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
+        self.read(move |_, shared| {
+            let mut rows = Vec::new();
+            for hot in shared.hot.values() {
+                rows.extend(hot.sightings(&keys, from_ms, to_ms));
+            }
+            // Each part holds an event once, so its first `limit` rows contain every row
+            // of it that can be among the first `limit` distinct events overall.
+            for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
+                rows.extend(handle.sightings(&keys, from_ms, to_ms, limit)?);
+            }
+            let mut rows = ordered_unique(rows);
+            rows.truncate(limit);
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn passes(
+        &self,
+        cameras: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<PassCursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredSighting>, StorageError> {
+        if cameras.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cameras = cameras.to_vec();
+        self.read(move |_, shared| {
+            let cursor = after.unwrap_or(PassCursor {
+                captured_at_ms: i64::MIN,
+                event_id: EventId([0; 16]),
+            });
+            let mut rows = Vec::new();
+            for hot in shared.hot.values() {
+                rows.extend(hot.passes(&cameras, from_ms, to_ms, after));
+            }
+            for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
+                rows.extend(handle.passes(&cameras, from_ms, to_ms, cursor, limit)?);
+            }
+            let mut rows = ordered_unique(rows);
+            rows.truncate(limit);
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn audit_records(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StorageError> {
+        self.read(move |connection, _| {
+            let mut statement = connection.prepare_cached(
+                "SELECT node_id, seq, at_ms, user, role, case_id, reason, kind, parameters_json, \
+                 result_count, client_addr, prev_hash, hash FROM audit_log \
+                 WHERE (?1 IS NULL OR case_id = ?1) AND (?2 IS NULL OR user = ?2) \
+                 ORDER BY node_id, seq LIMIT ?3",
+            )?;
+            let limit = filter.limit.map_or(-1, |l| l as i64);
+            let rows = statement.query_map(params![filter.case_id, filter.user, limit], |row| {
+                Ok(AuditRecord {
+                    node_id: row.get(0)?,
+                    seq: row.get::<_, i64>(1)? as u64,
+                    entry: AuditEntry {
+                        at_ms: row.get(2)?,
+                        user: row.get(3)?,
+                        role: row.get(4)?,
+                        case_id: row.get(5)?,
+                        reason: row.get(6)?,
+                        kind: row.get(7)?,
+                        parameters_json: row.get(8)?,
+                        result_count: row.get::<_, i64>(9)? as u64,
+                        client_addr: row.get(10)?,
+                    },
+                    prev_hash: row.get(11)?,
+                    hash: row.get(12)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn snapshot(&self, event_id: EventId) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(move |connection, _| {
+            connection
+                .query_row(
+                    "SELECT jpeg FROM snapshots WHERE event_id = ?",
+                    params![event_id.as_bytes().as_slice()],
+                    |row| row.get(0),
+                )
+                .optional()
+        })
+        .await
+    }
+}

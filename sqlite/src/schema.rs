@@ -1,0 +1,82 @@
+//! The tables of the main database and of the part files, and the connections to it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use camtrail_storage::StorageError;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{READERS, failed};
+
+/// Columns of the staging tables and of every part, in order.
+pub(crate) const DETECTION_COLUMNS: &str = "subject_key, captured_at_ms, event_id, camera_id, \
+    object_class, plate, plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, \
+    bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms";
+
+pub(crate) const DETECTION_DEFS: &str = "subject_key TEXT NOT NULL, captured_at_ms INTEGER NOT NULL, \
+    event_id BLOB NOT NULL, camera_id TEXT NOT NULL, object_class INTEGER NOT NULL, \
+    plate TEXT NOT NULL, plate_confidence REAL NOT NULL, vehicle_color INTEGER NOT NULL, \
+    vehicle_type INTEGER NOT NULL, bbox_x INTEGER NOT NULL, bbox_y INTEGER NOT NULL, \
+    bbox_width INTEGER NOT NULL, bbox_height INTEGER NOT NULL, has_snapshot INTEGER NOT NULL, \
+    gateway_id TEXT NOT NULL, received_at_ms INTEGER NOT NULL";
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS parts (
+    id INTEGER PRIMARY KEY, rows INTEGER NOT NULL, min_ms INTEGER NOT NULL,
+    max_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    event_id       BLOB    PRIMARY KEY,
+    captured_at_ms INTEGER NOT NULL,
+    jpeg           BLOB    NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_log (
+    node_id TEXT NOT NULL, seq INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+    user TEXT NOT NULL, role TEXT NOT NULL, case_id TEXT NOT NULL, reason TEXT NOT NULL,
+    kind TEXT NOT NULL, parameters_json TEXT NOT NULL, result_count INTEGER NOT NULL,
+    client_addr TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (node_id, seq)
+) WITHOUT ROWID;
+";
+
+pub(crate) const SIGHTING_COLUMNS: &str = "event_id, camera_id, captured_at_ms, subject_key, plate, \
+    plate_confidence, object_class, has_snapshot";
+
+/// The folder of a database's part files.
+pub(crate) fn parts_dir(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.parts", path.display()))
+}
+
+/// The pool of read-only connections to the main database.
+pub(crate) fn open_readers(path: &Path) -> Result<Vec<Mutex<Connection>>, StorageError> {
+    let mut readers = Vec::with_capacity(READERS);
+    for _ in 0..READERS {
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        reader
+            .execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-16384;")
+            .map_err(failed)?;
+        reader.set_prepared_statement_cache_capacity(16);
+        readers.push(Mutex::new(reader));
+    }
+    Ok(readers)
+}
+
+/// Generations of the staging tables present, ascending.
+pub(crate) fn staging_generations(connection: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut statement = connection.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'staging_[0-9]*'",
+    )?;
+    let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+    let mut generations = Vec::new();
+    for name in names {
+        if let Some(generation) = name?.strip_prefix("staging_").and_then(|g| g.parse().ok()) {
+            generations.push(generation);
+        }
+    }
+    generations.sort_unstable();
+    Ok(generations)
+}

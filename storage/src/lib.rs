@@ -1,0 +1,33 @@
+//! The seams of camtrail (ARCHITECTURE.md, "Two ways to run"): what the stages ask of transport
+//! and storage, as traits, so the ingest service, the query service and the track logic
+//! never know which backend answers.
+//!
+//! - [`Publisher`] ([`publish`]): makes a batch of validated detections durable before the
+//!   ingest node acks it. Kafka (`camtrail-kafka`, distributed) or a SQLite transaction
+//!   (`camtrail-sqlite`, embedded).
+//! - [`SightingStore`] ([`read`]): the read side the query service uses: sightings by key,
+//!   passes by camera, key look-ups, snapshots, audit records. ClickHouse
+//!   (`camtrail-clickhouse`) or SQLite.
+//! - [`AuditLog`] ([`audit`]): appends one node's hash-chained audit records, durably,
+//!   before the answer they account for leaves. Kafka or SQLite.
+//! - [`retention`]: the one "plan, audit, then delete" flow, over any [`RetentionTarget`].
+//! - [`StorageError`] ([`error`]): what a backend reports, with its [`ErrorCode`].
+//! - `testsuite` (feature `testsuite`): the contract every backend passes, one set of tests
+//!   run against each.
+//!
+//! [`ErrorCode`]: camtrail_model::ErrorCode
+
+pub mod audit;
+pub mod error;
+pub mod publish;
+pub mod read;
+pub mod retention;
+pub mod sql;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub use audit::AuditLog;
+pub use error::StorageError;
+pub use publish::{PublishFuture, Publisher};
+pub use read::{AuditFilter, PassCursor, SightingStore, StoredSighting};
+pub use retention::{RetentionOutcome, RetentionPlan, RetentionRun, RetentionTarget};

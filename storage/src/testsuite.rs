@@ -1,0 +1,282 @@
+//! The storage contract, one set of test functions every backend runs from its own tests
+//! (feature `testsuite`): ClickHouse (the real server, distributed mode) and bundled SQLite
+//! (embedded mode). Dedup by event id, time order, window bounds, passes with cursor paging,
+//! key look-ups for fuzzy and pattern searches, snapshots, retention, and the audit chain
+//! read back intact.
+//!
+//! A backend implements [`Backend`] (how to write rows and audit records into it, and how
+//! to apply retention) and calls each `pub async fn` here with it.
+
+// Test code: a failed expectation is the test's failure.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::future::Future;
+
+use camtrail_model::audit::{AuditEntry, AuditRecord, verify_all};
+use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
+
+use crate::{AuditFilter, PassCursor, SightingStore};
+
+/// The contract's reference instant (2025-11-26 12:00 UTC).
+pub const T0: i64 = 1_764_158_400_000;
+/// The camera most contract events are seen by.
+pub const CAMERA: &str = "44030000001310000001";
+
+/// What a contract test needs from a backend besides the read trait.
+pub trait Backend {
+    type Store: SightingStore;
+    fn store(&self) -> &Self::Store;
+    fn write(&self, detections: Vec<Detection>) -> impl Future<Output = ()>;
+    fn append_audit(&self, entries: Vec<AuditEntry>) -> impl Future<Output = Vec<AuditRecord>>;
+    /// Apply retention: remove what was captured before `cutoff_ms`.
+    fn delete_before(&self, cutoff_ms: i64) -> impl Future<Output = ()>;
+}
+
+/// A detection of `key` at `at_ms` at `camera`, event id `[n; 16]`; event 1 has a thumbnail.
+pub fn detection(n: u8, key: &str, at_ms: i64, camera: &str) -> Detection {
+    Detection {
+        event_id: EventId([n; 16]),
+        camera_id: camera.into(),
+        captured_at_ms: at_ms,
+        object_class: ObjectClass::Vehicle,
+        plate: key.into(),
+        plate_confidence: 0.9,
+        subject_key: key.into(),
+        attributes: VehicleAttributes { color: 1, kind: 1 },
+        bbox: [1, 2, 3, 4],
+        thumbnail_jpeg: (n == 1).then(|| vec![0xFF, 0xD8, n, 0xFF, 0xD9]),
+        gateway_id: "gw-001".into(),
+        received_at_ms: at_ms + 100,
+    }
+}
+
+pub async fn dedup_order_and_window(backend: &impl Backend) {
+    let key = "粤B12345";
+    let events = vec![
+        detection(3, key, T0 + 2_000, CAMERA),
+        detection(1, key, T0, CAMERA),
+        detection(2, key, T0 + 1_000, CAMERA),
+        detection(4, key, T0 + 10_000, CAMERA), // exactly at `to`: outside
+        detection(5, key, T0 - 1, CAMERA),      // before `from`: outside
+        detection(6, "粤B99999", T0 + 500, CAMERA),
+    ];
+    backend.write(events.clone()).await;
+    backend
+        .write(vec![events[0].clone(), events[2].clone()])
+        .await; // resent
+    let got = backend
+        .store()
+        .sightings(&[key.to_string()], T0, T0 + 10_000, 100)
+        .await
+        .expect("sightings");
+    let ids: Vec<u8> = got.iter().map(|s| s.event_id.0[0]).collect();
+    assert_eq!(
+        ids,
+        vec![1, 2, 3],
+        "each event once, in time order, [from, to)"
+    );
+    assert_eq!(got[0].camera_id, CAMERA);
+    assert!(got[0].has_snapshot && !got[1].has_snapshot);
+
+    let seen = backend
+        .store()
+        .keys_seen(
+            &[key.into(), "粤B1Z345".into(), "粤B99999".into()],
+            T0,
+            T0 + 10_000,
+        )
+        .await
+        .expect("keys seen");
+    let mut seen = seen;
+    seen.sort();
+    assert_eq!(seen, vec!["粤B12345".to_string(), "粤B99999".to_string()]);
+    let like = backend
+        .store()
+        .keys_like("粤B1", "粤B1_345", T0, T0 + 10_000, 10)
+        .await
+        .expect("keys like");
+    assert_eq!(like, vec!["粤B12345".to_string()]);
+
+    assert_eq!(
+        backend
+            .store()
+            .snapshot(EventId([1; 16]))
+            .await
+            .expect("snapshot"),
+        Some(vec![0xFF, 0xD8, 1, 0xFF, 0xD9])
+    );
+    assert_eq!(
+        backend
+            .store()
+            .snapshot(EventId([2; 16]))
+            .await
+            .expect("none"),
+        None
+    );
+}
+
+pub async fn passes_page_through_every_event_once(backend: &impl Backend) {
+    let other = "44030000001310000002";
+    let mut events: Vec<Detection> = (1..=7)
+        .map(|n| detection(n, &format!("粤B0000{n}"), T0 + i64::from(n) * 1_000, CAMERA))
+        .collect();
+    // Two events at the same instant: the cursor must not lose or repeat either.
+    events.push(detection(8, "粤B00008", T0 + 3_000, CAMERA));
+    events.push(detection(9, "粤B00009", T0 + 3_000, other));
+    backend.write(events.clone()).await;
+    backend.write(events[..3].to_vec()).await; // resent
+    let mut after: Option<PassCursor> = None;
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let page = backend
+            .store()
+            .passes(&[CAMERA.to_string()], T0, T0 + 60_000, after, 3)
+            .await
+            .expect("passes");
+        seen.extend(page.iter().map(|p| (p.captured_at_ms, p.event_id.0[0])));
+        let Some(last) = page.last() else { break };
+        after = Some(PassCursor {
+            captured_at_ms: last.captured_at_ms,
+            event_id: last.event_id,
+        });
+        if page.len() < 3 {
+            break;
+        }
+    }
+    let expected: Vec<(i64, u8)> = vec![
+        (T0 + 1_000, 1),
+        (T0 + 2_000, 2),
+        (T0 + 3_000, 3),
+        (T0 + 3_000, 8),
+        (T0 + 4_000, 4),
+        (T0 + 5_000, 5),
+        (T0 + 6_000, 6),
+        (T0 + 7_000, 7),
+    ];
+    assert_eq!(seen, expected);
+}
+
+pub async fn audit_records_read_back_as_an_intact_chain(backend: &impl Backend) {
+    let entries: Vec<AuditEntry> = (0..5)
+        .map(|n| AuditEntry {
+            at_ms: T0 + n,
+            user: if n % 2 == 0 { "ivy" } else { "sam" }.into(),
+            role: "investigator".into(),
+            case_id: format!("CASE-{}", n % 2),
+            reason: "contract".into(),
+            kind: "track".into(),
+            parameters_json: "{}".into(),
+            result_count: n as u64,
+            client_addr: "127.0.0.1:1".into(),
+        })
+        .collect();
+    let written = backend.append_audit(entries).await;
+    let all = backend
+        .store()
+        .audit_records(AuditFilter::default())
+        .await
+        .expect("audit");
+    assert_eq!(all, written);
+    let report = verify_all(all);
+    assert!(report.broken.is_empty(), "{:?}", report.broken);
+    let ivy = backend
+        .store()
+        .audit_records(AuditFilter {
+            user: Some("ivy".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("by user");
+    assert_eq!(ivy.len(), 3);
+    let case = backend
+        .store()
+        .audit_records(AuditFilter {
+            case_id: Some("CASE-1".into()),
+            limit: Some(1),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("by case");
+    assert_eq!(case.len(), 1);
+    assert_eq!(case[0].seq, 2);
+}
+
+/// Rows before the cutoff go (with their snapshots), rows after it stay, the audit log is
+/// never touched.
+pub async fn retention_removes_only_older_rows(backend: &impl Backend) {
+    const DAY: i64 = 86_400_000;
+    let key = "粤B54321";
+    let cutoff = T0 - DAY;
+    let old: Vec<Detection> = (1..=4)
+        .map(|n| detection(n, key, T0 - 9 * DAY + i64::from(n) * 60_000, CAMERA))
+        .collect();
+    let new: Vec<Detection> = (11..=14)
+        .map(|n| detection(n, key, T0 + i64::from(n) * 60_000, CAMERA))
+        .collect();
+    for chunk in old.chunks(2).chain(new.chunks(2)) {
+        backend.write(chunk.to_vec()).await;
+    }
+    let audit = backend
+        .append_audit(vec![AuditEntry {
+            at_ms: T0 - 9 * DAY,
+            user: "ops".into(),
+            role: "operator".into(),
+            case_id: "C-9".into(),
+            reason: "before retention".into(),
+            kind: "track".into(),
+            parameters_json: "{}".into(),
+            result_count: 0,
+            client_addr: "test".into(),
+        }])
+        .await;
+    let window = (T0 - 30 * DAY, T0 + DAY);
+    let before = backend
+        .store()
+        .sightings(&[key.to_string()], window.0, window.1, 100)
+        .await
+        .expect("sightings");
+    assert_eq!(before.len(), 8);
+    assert!(
+        backend
+            .store()
+            .snapshot(EventId([1; 16]))
+            .await
+            .expect("snapshot")
+            .is_some()
+    );
+
+    backend.delete_before(cutoff).await;
+
+    let after = backend
+        .store()
+        .sightings(&[key.to_string()], window.0, window.1, 100)
+        .await
+        .expect("sightings");
+    let ids: Vec<u8> = after.iter().map(|s| s.event_id.0[0]).collect();
+    assert_eq!(
+        ids,
+        vec![11, 12, 13, 14],
+        "only rows at or after the cutoff remain"
+    );
+    assert!(
+        backend
+            .store()
+            .snapshot(EventId([1; 16]))
+            .await
+            .expect("snapshot")
+            .is_none(),
+        "the old thumbnail went with its detection"
+    );
+    let passes = backend
+        .store()
+        .passes(&[CAMERA.to_string()], window.0, window.1, None, 100)
+        .await
+        .expect("passes");
+    assert_eq!(passes.len(), 4);
+    let records = backend
+        .store()
+        .audit_records(AuditFilter::default())
+        .await
+        .expect("audit");
+    assert_eq!(records, audit, "retention never touches the audit log");
+}

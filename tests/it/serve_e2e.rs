@@ -1,0 +1,1008 @@
+//! The embedded mode end to end: `camtrail serve` driven by the load generator and killed
+//! with SIGKILL mid-run (no acked event may be lost), `camtrail demo`, and the embedded
+//! variants of `camtrail audit verify` and `camtrail retention apply` on the database a demo
+//! leaves behind. Needs neither Kafka nor ClickHouse.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use camtrail_common::now_ms;
+
+use camtrail_city::traffic::{Traffic, TrafficConfig};
+use camtrail_city::{City, CityConfig};
+use camtrail_ingest::auth::{IssuedToken, render_token_files};
+use camtrail_loadgen::{LoadgenConfig, RunHooks, Throttle};
+use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
+use camtrail_query::auth::{Role, UsersFile, issue as issue_user};
+use camtrail_query::client::{TrackFormat, TrackQueryArgs, get, track_path};
+use camtrail_sqlite::{SqliteStore, Tuning};
+use tokio_util::sync::CancellationToken;
+
+fn camtrail() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_camtrail"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn log_text(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_else(|e| format!("(no log {}: {e})", log.display()))
+}
+
+/// The addresses one `camtrail serve` process listens on.
+#[derive(Clone, Copy)]
+struct ServeAddrs {
+    ingest_grpc: SocketAddr,
+    ingest_http: SocketAddr,
+    query_http: SocketAddr,
+    query_grpc: SocketAddr,
+}
+
+impl ServeAddrs {
+    fn free() -> Self {
+        let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        Self {
+            ingest_grpc: local(free_port()),
+            ingest_http: local(free_port()),
+            query_http: local(free_port()),
+            query_grpc: local(free_port()),
+        }
+    }
+}
+
+/// A spawned process, SIGKILLed and reaped when dropped (so a failing test leaves none).
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// How to start `camtrail serve` over one directory's files and database.
+struct ServeProcess {
+    env: Vec<(String, String)>,
+    addrs: ServeAddrs,
+}
+
+impl ServeProcess {
+    fn spawn(&self, log: &Path) -> Running {
+        self.spawn_with(log, &[])
+    }
+
+    fn spawn_with(&self, log: &Path, extra_env: &[(&str, &str)]) -> Running {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log");
+        Running(
+            camtrail()
+                .arg("serve")
+                .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .envs(extra_env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn camtrail serve"),
+        )
+    }
+
+    /// Wait (bounded) until both HTTP ports answer `/healthz` with 200 and the ingest gRPC
+    /// port accepts connections. Panics with the log if the process exits or never gets there.
+    async fn wait_ready(&self, child: &mut Running, log: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                panic!(
+                    "camtrail serve exited with {status} before it was ready:\n{}",
+                    log_text(log)
+                );
+            }
+            if self.ready().await {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "camtrail serve not ready within 60 s:\n{}",
+                log_text(log)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn ready(&self) -> bool {
+        let a = self.addrs;
+        for addr in [a.ingest_grpc, a.query_grpc, a.ingest_http, a.query_http] {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+                return false;
+            }
+        }
+        for addr in [a.ingest_http, a.query_http] {
+            let response = tokio::time::timeout(
+                Duration::from_secs(5),
+                camtrail_testkit::http_get(addr, "/healthz"),
+            )
+            .await;
+            match response {
+                Ok(response) if response.starts_with("HTTP/1.0 200") => {}
+                Ok(response) if response.starts_with("HTTP/1.1 200") => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// A small city, its gateway tokens, one investigator and the env of a serve process over
+/// a database in a temporary directory.
+struct Setup {
+    dir: tempfile::TempDir,
+    city: City,
+    tokens: Vec<IssuedToken>,
+    investigator_token: String,
+    database: PathBuf,
+    process: ServeProcess,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let city = City::generate(&CityConfig {
+            seed: 11,
+            cameras: 2_000,
+            districts: 6,
+            gateways: 10,
+        });
+        city.write_to_dir(dir.path()).expect("write cameras.csv");
+        let tokens: Vec<IssuedToken> = city
+            .gateways
+            .iter()
+            .map(|g| IssuedToken::mint(&g.id))
+            .collect();
+        let (_, hashes) = render_token_files(&tokens);
+        let hashes_path = dir.path().join("gateway_token_hashes.csv");
+        std::fs::write(&hashes_path, hashes).expect("write token hashes");
+        let investigator = issue_user("e2e-investigator", Role::Investigator);
+        let users = UsersFile {
+            user: vec![investigator.entry],
+        };
+        let users_path = dir.path().join("users.toml");
+        std::fs::write(
+            &users_path,
+            toml::to_string_pretty(&users).expect("users toml"),
+        )
+        .expect("write users.toml");
+        let database = dir.path().join("camtrail.db");
+        let registry = dir.path().join("cameras.csv").display().to_string();
+        let addrs = ServeAddrs::free();
+        let env = vec![
+            (
+                "CAMTRAIL_SERVE__DATABASE_PATH".to_string(),
+                database.display().to_string(),
+            ),
+            (
+                "CAMTRAIL_INGEST__GRPC_ADDR".into(),
+                addrs.ingest_grpc.to_string(),
+            ),
+            (
+                "CAMTRAIL_INGEST__HTTP_ADDR".into(),
+                addrs.ingest_http.to_string(),
+            ),
+            ("CAMTRAIL_INGEST__REGISTRY_PATH".into(), registry.clone()),
+            (
+                "CAMTRAIL_INGEST__GATEWAY_TOKENS_PATH".into(),
+                hashes_path.display().to_string(),
+            ),
+            (
+                "CAMTRAIL_QUERY__HTTP_ADDR".into(),
+                addrs.query_http.to_string(),
+            ),
+            (
+                "CAMTRAIL_QUERY__GRPC_ADDR".into(),
+                addrs.query_grpc.to_string(),
+            ),
+            ("CAMTRAIL_QUERY__REGISTRY_PATH".into(), registry),
+            (
+                "CAMTRAIL_QUERY__USERS_PATH".into(),
+                users_path.display().to_string(),
+            ),
+        ];
+        Self {
+            dir,
+            city,
+            tokens,
+            investigator_token: investigator.token,
+            database,
+            process: ServeProcess { env, addrs },
+        }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("serve.log")
+    }
+
+    fn loadgen_config(&self, throttle: Throttle, events: u64) -> LoadgenConfig {
+        LoadgenConfig {
+            target: format!("http://{}", self.process.addrs.ingest_grpc),
+            throttle,
+            max_events: Some(events),
+            batch_size: 200,
+            ack_timeout: Duration::from_secs(5),
+            tokens: self
+                .tokens
+                .iter()
+                .map(|t| (t.gateway_id.clone(), t.token.clone()))
+                .collect(),
+            give_up_after: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(3),
+            ..LoadgenConfig::default()
+        }
+    }
+
+    fn traffic(&self, seed: u64) -> TrafficConfig {
+        let now_ms = camtrail_common::now_ms();
+        TrafficConfig {
+            seed,
+            start_ms: now_ms - 3_600_000,
+            span_ms: 3_600_000,
+            vehicles: usize::MAX,
+            ..TrafficConfig::default()
+        }
+    }
+}
+
+/// Every acked event id (with how often it was acked) and every rejected id.
+#[derive(Default)]
+struct Observed {
+    acked: HashMap<[u8; 16], usize>,
+    rejected: HashSet<[u8; 16]>,
+}
+
+fn observe(observed: &Arc<Mutex<Observed>>, shutdown: CancellationToken) -> RunHooks {
+    let recorder = Arc::clone(observed);
+    RunHooks {
+        shutdown,
+        on_ack: Some(Arc::new(move |batch: &camtrail_loadgen::AckedBatch| {
+            let mut observed = recorder.lock().expect("lock");
+            for id in &batch.accepted {
+                *observed.acked.entry(*id).or_default() += 1;
+            }
+            observed
+                .rejected
+                .extend(batch.rejected.iter().map(|(id, _)| *id));
+        })),
+        ..RunHooks::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_serve_mid_run_loses_no_acked_event() {
+    let started = Instant::now();
+    let setup = Arc::new(Setup::new());
+    let log = setup.log();
+    let mut child = setup.process.spawn(&log);
+    setup.process.wait_ready(&mut child, &log).await;
+
+    // Open throttle: every gateway keeps its window of unacked batches full, so when the
+    // node dies there are batches it has read and not yet acked.
+    let observed: Arc<Mutex<Observed>> = Arc::default();
+    let hooks = observe(&observed, CancellationToken::new());
+    let shutdown = hooks.shutdown.clone();
+    let plates: Arc<Mutex<HashMap<[u8; 16], String>>> = Arc::default();
+    let plate_recorder = Arc::clone(&plates);
+    let config = setup.loadgen_config(Throttle::Open, 2_000_000);
+    let traffic = setup.traffic(11);
+    let runner = Arc::clone(&setup);
+    let run = tokio::spawn(async move {
+        let events = Traffic::new(&runner.city, traffic).inspect(move |event| {
+            if event.object_class == ObjectClass::Vehicle && !event.plate.is_empty() {
+                plate_recorder
+                    .lock()
+                    .expect("lock")
+                    .insert(event.event_id, event.plate.clone());
+            }
+        });
+        camtrail_loadgen::run(config, &runner.city.registry, events, hooks).await
+    });
+
+    // Let enough events be acked that the store has flushed its staging table into at least
+    // one sorted part and is staging again, then SIGKILL the node mid-stream: acked events
+    // must survive in both places.
+    let wanted = Tuning::default().flush_rows + 50_000;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let acked = observed.lock().expect("lock").acked.len();
+        if acked >= wanted {
+            break;
+        }
+        assert!(
+            !run.is_finished(),
+            "the load run ended before {wanted} acks ({acked}); see {}",
+            log_text(&log)
+        );
+        assert!(
+            Instant::now() < deadline,
+            "only {acked} of {wanted} events acked within 60 s; see {}",
+            log_text(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let acked_before_kill = observed.lock().expect("lock").acked.len();
+    assert!(
+        !run.is_finished(),
+        "the load must still be running when the node is killed"
+    );
+    child.kill().expect("kill -9");
+    let killed = child.wait().expect("reap");
+    assert!(!killed.success(), "SIGKILL: {killed}");
+    let killed_at = started.elapsed();
+
+    // Stop offering; the gateways cannot reconnect, so after the short drain timeout the
+    // report counts what was sent and never acked.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shutdown.cancel();
+    let report = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("load run ends by itself after the kill")
+        .expect("join")
+        .expect("load run");
+    let observed = std::mem::take(&mut *observed.lock().expect("lock"));
+    let acked: HashSet<[u8; 16]> = observed.acked.keys().copied().collect();
+    eprintln!(
+        "killed after {:.1} s with {acked_before_kill} acked; report: sent {} acked {} \
+         unacked {} resends {} offered {}",
+        killed_at.as_secs_f64(),
+        report.sent,
+        report.acked,
+        report.unacked,
+        report.resends,
+        report.offered
+    );
+    assert!(
+        report.unacked > 0,
+        "the node was killed with no batch outstanding, so the test proves little: {report:?}"
+    );
+    assert!(report.offered < 2_000_000, "the run was cut short");
+    assert_eq!(report.rejected, 0, "every camera is known: {report:?}");
+    assert!(observed.rejected.is_empty());
+    assert!(acked.len() >= acked_before_kill);
+    assert_eq!(
+        observed.acked.values().sum::<usize>() as u64,
+        report.acked,
+        "hook and report agree"
+    );
+
+    // Every acked event is in the database the killed process left behind.
+    let (stored, stored_count) = {
+        let store = SqliteStore::open(&setup.database).expect("open the killed node's database");
+        let stored: HashSet<[u8; 16]> = store
+            .event_ids()
+            .await
+            .expect("event ids")
+            .into_iter()
+            .map(|EventId(bytes)| bytes)
+            .collect();
+        let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
+        assert_eq!(
+            missing,
+            0,
+            "{missing} of {} acked events are not in the database after kill -9",
+            acked.len()
+        );
+        let stored_count = store.detection_count().await.expect("count");
+        assert_eq!(stored_count, stored.len() as u64, "event ids are unique");
+        assert!(
+            stored_count <= report.sent,
+            "more rows ({stored_count}) than events sent ({})",
+            report.sent
+        );
+        (stored, stored_count)
+    };
+
+    // The node comes back on the same database: it takes new load and answers an
+    // authenticated track query for a vehicle whose events were acked before the kill.
+    // This time with a retention policy: the node applies it at start (audited first).
+    let mut restarted = setup
+        .process
+        .spawn_with(&log, &[("CAMTRAIL_SERVE__RETENTION_DAYS", "30")]);
+    setup.process.wait_ready(&mut restarted, &log).await;
+    let second_observed: Arc<Mutex<Observed>> = Arc::default();
+    let second_hooks = observe(&second_observed, CancellationToken::new());
+    let second = camtrail_loadgen::run(
+        setup.loadgen_config(Throttle::EventsPerSecond(4_000.0), 2_000),
+        &setup.city.registry,
+        Traffic::new(&setup.city, setup.traffic(12)),
+        second_hooks,
+    )
+    .await
+    .expect("load run against the restarted node");
+    assert_eq!(second.sent, 2_000, "{second:?}");
+    assert_eq!(second.acked, 2_000, "{second:?}");
+    assert_eq!(second.unacked, 0, "{second:?}");
+    let second_acked: HashSet<[u8; 16]> = second_observed
+        .lock()
+        .expect("lock")
+        .acked
+        .keys()
+        .copied()
+        .collect();
+    assert_eq!(second_acked.len(), 2_000);
+
+    // The plate with the most acked events; exact matching, so every stored event under its
+    // key is either a sighting of the answer or accounted for in `dropped` (bursts).
+    let (plate, acked_with_key) = {
+        let plates = plates.lock().expect("lock");
+        let mut per_key: HashMap<String, (String, Vec<[u8; 16]>)> = HashMap::new();
+        for (id, plate) in plates.iter().filter(|(id, _)| acked.contains(*id)) {
+            per_key
+                .entry(camtrail_model::plate::normalize(plate))
+                .or_insert_with(|| (plate.clone(), Vec::new()))
+                .1
+                .push(*id);
+        }
+        per_key
+            .into_values()
+            .max_by_key(|(plate, ids)| (ids.len(), plate.clone()))
+            .expect("some acked event carried a plate")
+    };
+    let base = format!("http://{}", setup.process.addrs.query_http);
+    let query = TrackQueryArgs {
+        plate: plate.clone(),
+        from: (now_ms() - 3 * 3_600_000).to_string(),
+        to: (now_ms() + 600_000).to_string(),
+        case_id: "E2E-KILL-9".into(),
+        reason: "serve_e2e: the track survives kill -9".into(),
+        fuzzy: false,
+    };
+    let body = get(
+        &base,
+        &track_path(&query, TrackFormat::Json),
+        &setup.investigator_token,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("track query failed: {e}\n{}", log_text(&log)));
+    let answer: serde_json::Value = serde_json::from_slice(&body).expect("track answer is JSON");
+    let sightings = answer["sightings"].as_array().expect("sightings array");
+    let dropped = answer["dropped"].as_u64().expect("dropped count") as usize;
+    assert!(
+        sightings.len() + dropped >= acked_with_key.len(),
+        "{} events of {plate} were acked before the kill, the track accounts for {} + {dropped} \
+         dropped: {answer}",
+        acked_with_key.len(),
+        sightings.len()
+    );
+    eprintln!(
+        "track of {plate}: {} acked before the kill, {} sightings + {dropped} dropped",
+        acked_with_key.len(),
+        sightings.len()
+    );
+    let known: HashSet<String> = stored
+        .iter()
+        .chain(second_acked.iter())
+        .map(|id| EventId(*id).to_string())
+        .collect();
+    for sighting in sightings {
+        let id = sighting["event_id"].as_str().expect("event_id");
+        assert!(
+            known.contains(id),
+            "the track returned an event never stored: {id}"
+        );
+    }
+    assert!(
+        answer["audit"]["node_id"]
+            .as_str()
+            .is_some_and(|node| !node.is_empty()),
+        "the answer names its audit record: {answer}"
+    );
+    // Without a token the same query is refused.
+    let refused = get(&base, &track_path(&query, TrackFormat::Json), "ct_wrong").await;
+    assert!(
+        matches!(
+            refused,
+            Err(camtrail_query::client::ClientError::Refused { status: 401, .. })
+        ),
+        "a wrong token must get 401: {refused:?}"
+    );
+
+    // The store's own figures are on the query node's /metrics.
+    let metrics = camtrail_testkit::http_get(setup.process.addrs.query_http, "/metrics").await;
+    for name in [
+        "camtrail_embedded_commits_total",
+        "camtrail_embedded_flushes_total",
+        "camtrail_embedded_parts",
+        "camtrail_embedded_staged_rows",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+
+    // The running node owns its database: retention from another process is refused (it
+    // would act on a stale view of the parts), while the audit chain can be read beside it.
+    let refused = camtrail()
+        .args(["retention", "apply", "--embedded", "--days", "1"])
+        .env("CAMTRAIL_SERVE__DATABASE_PATH", &setup.database)
+        .output()
+        .expect("run camtrail retention");
+    assert!(
+        !refused.status.success() && text(&refused.stderr).contains("in use"),
+        "retention beside a running serve must be refused: {}",
+        text(&refused.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let verify = loop {
+        let verify = embedded(&setup.database, &["audit", "verify", "--embedded"]);
+        if chain_records(&verify, "retention").is_some() || Instant::now() > deadline {
+            break verify;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(verify.contains("audit log intact"), "{verify}");
+    assert_eq!(
+        chain_records(&verify, "retention"),
+        Some(1),
+        "the node's scheduled retention run is audited: {verify}"
+    );
+
+    // SIGTERM: the restarted node stops in order.
+    let status = Command::new("kill")
+        .args(["-TERM", &restarted.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = restarted.try_wait().expect("try_wait") {
+            break exit;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "serve did not stop within 30 s of SIGTERM:\n{}",
+                log_text(&log)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        exit.success(),
+        "serve exited with {exit}:\n{}",
+        log_text(&log)
+    );
+    let store = SqliteStore::open(&setup.database).expect("reopen");
+    let final_count = store.detection_count().await.expect("count");
+    assert_eq!(
+        final_count,
+        stored_count + 2_000,
+        "the second run's 2,000 new events were stored"
+    );
+    eprintln!(
+        "kill_9_of_serve_mid_run_loses_no_acked_event: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The gRPC health status of `service` at `addr` (`None` when the call itself fails).
+async fn grpc_health(addr: SocketAddr, service: &str) -> Option<i32> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let call = async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect()
+            .await
+            .ok()?;
+        let mut client = HealthClient::new(channel);
+        let answer = client
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .ok()?;
+        Some(answer.into_inner().status)
+    };
+    tokio::time::timeout(Duration::from_secs(2), call)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The status line's code of `GET /healthz` (`None` when nothing answered).
+async fn healthz(addr: SocketAddr) -> Option<u16> {
+    let answer = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    drop(answer);
+    let response = tokio::time::timeout(
+        Duration::from_secs(2),
+        camtrail_testkit::http_get(addr, "/healthz"),
+    )
+    .await
+    .ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// SIGTERM turns every health signal of both nodes off (`/healthz` 503, gRPC health
+/// NOT_SERVING) while their listeners still answer, for `shutdown_delay_ms`; only then do
+/// they drain and exit 0. Before, the query node never left SERVING / 200 and the ingest
+/// node's gRPC health changed only once its listener had closed, so a load balancer kept
+/// sending work to a stopping node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_health_off_before_the_listeners_close() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+
+    let setup = Setup::new();
+    let log = setup.log();
+    let delay = [
+        ("CAMTRAIL_INGEST__SHUTDOWN_DELAY_MS", "4000"),
+        ("CAMTRAIL_QUERY__SHUTDOWN_DELAY_MS", "4000"),
+    ];
+    let mut child = setup.process.spawn_with(&log, &delay);
+    setup.process.wait_ready(&mut child, &log).await;
+    let addrs = setup.process.addrs;
+    let grpc = [
+        (addrs.ingest_grpc, "camtrail.v1.Ingest"),
+        (addrs.query_grpc, "camtrail.v1.Query"),
+    ];
+    for (addr, service) in grpc {
+        for name in [service, ""] {
+            assert_eq!(
+                grpc_health(addr, name).await,
+                Some(ServingStatus::Serving as i32),
+                "{service} ({name:?}) before SIGTERM"
+            );
+        }
+    }
+
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    // Every signal must turn within the delay, answered by listeners that are still open.
+    let mut off = false;
+    while !off && signalled.elapsed() < Duration::from_millis(3_500) {
+        let mut all = true;
+        for addr in [addrs.ingest_http, addrs.query_http] {
+            all &= healthz(addr).await == Some(503);
+        }
+        for (addr, service) in grpc {
+            for name in [service, ""] {
+                all &= grpc_health(addr, name).await == Some(ServingStatus::NotServing as i32);
+            }
+        }
+        off = all;
+        if !off {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert!(
+        off,
+        "health still on {:?} after SIGTERM:\n{}",
+        signalled.elapsed(),
+        log_text(&log)
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("try_wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within 30 s of SIGTERM:\n{}",
+            log_text(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        exit.success(),
+        "serve exited with {exit}:\n{}",
+        log_text(&log)
+    );
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(4),
+        "the node kept serving for its shutdown delay ({:?})",
+        signalled.elapsed()
+    );
+    for addr in [addrs.ingest_http, addrs.query_http] {
+        assert_eq!(healthz(addr).await, None, "{addr} closed after exit");
+    }
+}
+
+/// Run `camtrail demo` into `out` on a small city; the process output.
+fn run_demo(out: &Path) -> Output {
+    let output = camtrail()
+        .args(["demo", "--out"])
+        .arg(out)
+        .args([
+            "--duration",
+            "3",
+            "--cameras",
+            "5000",
+            "--gateways",
+            "40",
+            "--quiet",
+        ])
+        .output()
+        .expect("run camtrail demo");
+    assert!(
+        output.status.success(),
+        "camtrail demo failed ({}):\n{}\n{}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn demo_runs_end_to_end_and_leaves_a_readable_map() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo");
+    let output = run_demo(&out);
+    let stdout = text(&output.stdout);
+    let canonical = std::fs::canonicalize(&out).expect("demo created --out");
+    assert!(
+        stdout.contains(&canonical.display().to_string()),
+        "stdout does not name the output folder {}:\n{stdout}",
+        canonical.display()
+    );
+    assert!(stdout.contains("[5/5] track of"), "{stdout}");
+
+    let map = image::open(out.join("track.png")).expect("track.png decodes");
+    assert!(
+        map.width() > 600 && map.height() > 400,
+        "track.png is only {}x{}",
+        map.width(),
+        map.height()
+    );
+
+    let geojson: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("track.geojson")).expect("track.geojson"))
+            .expect("track.geojson is JSON");
+    assert_eq!(geojson["type"], "FeatureCollection", "{geojson}");
+    let features = geojson["features"].as_array().expect("features array");
+    assert!(!features.is_empty(), "no features: {geojson}");
+
+    let track: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("track.json")).expect("track.json"))
+            .expect("track.json is JSON");
+    assert!(
+        track["sightings"].as_array().is_some_and(|s| !s.is_empty()),
+        "the demo's track has no sightings: {track}"
+    );
+
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("load-report.json")).expect("load-report.json"),
+    )
+    .expect("load-report.json is JSON");
+    let acked = report["acked"].as_u64().expect("acked");
+    assert!(acked > 0, "{report}");
+    assert_eq!(report["unacked"].as_u64(), Some(0), "{report}");
+    for file in ["load-chart.png", "cameras.csv", "camtrail.db"] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    eprintln!(
+        "demo_runs_end_to_end_and_leaves_a_readable_map: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `camtrail <args>` with the embedded database; asserts success and returns stdout.
+fn embedded(database: &Path, args: &[&str]) -> String {
+    let output = camtrail()
+        .args(args)
+        .env("CAMTRAIL_SERVE__DATABASE_PATH", database)
+        .output()
+        .expect("run camtrail");
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "camtrail {args:?} failed ({}):\n{stdout}\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    stdout
+}
+
+/// The record count of chain `node` in `audit verify` output.
+fn chain_records(verify: &str, node: &str) -> Option<u64> {
+    let prefix = format!("chain {node}: ");
+    verify
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_audit_verify_and_retention() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo");
+    let demo_out = out.clone();
+    tokio::task::spawn_blocking(move || run_demo(&demo_out))
+        .await
+        .expect("demo");
+    let database = out.join("camtrail.db");
+
+    // Three detections captured three days ago, beside the demo's recent ones: retention
+    // with --days 1 must remove exactly these.
+    let now = now_ms();
+    let old_ids: Vec<EventId> = (1..=3u8)
+        .map(|i| EventId([0xee, 0xee, 0xee, i, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]))
+        .collect();
+    let store = SqliteStore::open(&database).expect("open the demo's database");
+    let demo_count = store.detection_count().await.expect("count");
+    assert!(demo_count > 0, "the demo stored nothing");
+    let camera_id = std::fs::read_to_string(out.join("cameras.csv"))
+        .expect("cameras.csv")
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split(',').next())
+        .expect("a camera")
+        .to_string();
+    let old: Vec<Detection> = old_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Detection {
+            event_id: *id,
+            camera_id: camera_id.clone(),
+            captured_at_ms: now - 3 * 86_400_000 + i as i64 * 1_000,
+            object_class: ObjectClass::Vehicle,
+            plate: "粤B·0LD00".into(),
+            plate_confidence: 0.9,
+            subject_key: camtrail_model::plate::normalize("粤B·0LD00"),
+            attributes: VehicleAttributes::default(),
+            bbox: [10, 10, 100, 60],
+            thumbnail_jpeg: None,
+            gateway_id: "gw-old".into(),
+            received_at_ms: now - 3 * 86_400_000 + i as i64 * 1_000,
+        })
+        .collect();
+    let written = store.write(old).await.expect("write old detections");
+    assert_eq!(written, 3);
+    let before = store.detection_count().await.expect("count");
+    assert_eq!(before, demo_count + 3);
+    drop(store);
+
+    let run = |args: &'static [&'static str]| {
+        let database = database.clone();
+        async move {
+            tokio::task::spawn_blocking(move || embedded(&database, args))
+                .await
+                .expect("join")
+        }
+    };
+
+    // The demo's queries left an intact chain.
+    let verify = run(&["audit", "verify", "--embedded"]).await;
+    assert!(verify.contains("audit log intact"), "{verify}");
+    let query_records = chain_records(&verify, "query").unwrap_or_else(|| panic!("{verify}"));
+    assert!(
+        query_records >= 3,
+        "the demo asked at least 3 questions: {verify}"
+    );
+    assert_eq!(chain_records(&verify, "retention"), None, "{verify}");
+
+    // Dry run: the plan names the 3 old rows, nothing changes, nothing is audited.
+    let dry = run(&[
+        "retention",
+        "apply",
+        "--embedded",
+        "--days",
+        "1",
+        "--dry-run",
+    ])
+    .await;
+    assert!(
+        dry.contains("3 detections and 0 snapshots captured before it"),
+        "{dry}"
+    );
+    assert!(dry.contains("dry run: nothing changed"), "{dry}");
+    let store = SqliteStore::open(&database).expect("open");
+    assert_eq!(store.detection_count().await.expect("count"), before);
+    drop(store);
+
+    // The real run: audited first, then exactly the old rows go.
+    let applied = run(&[
+        "retention",
+        "apply",
+        "--embedded",
+        "--days",
+        "1",
+        "--operator",
+        "t",
+        "--case",
+        "T-1",
+        "--reason",
+        "test",
+    ])
+    .await;
+    assert!(applied.contains("audited as retention seq"), "{applied}");
+    assert!(applied.contains("removed 3 rows"), "{applied}");
+    let store = SqliteStore::open(&database).expect("open");
+    assert_eq!(
+        store.detection_count().await.expect("count"),
+        demo_count,
+        "only the three old detections were removed"
+    );
+    let ids = store.event_ids().await.expect("ids");
+    assert!(old_ids.iter().all(|id| !ids.contains(id)));
+    drop(store);
+
+    let verify = run(&["audit", "verify", "--embedded"]).await;
+    assert!(verify.contains("audit log intact"), "{verify}");
+    assert_eq!(chain_records(&verify, "retention"), Some(1), "{verify}");
+    assert_eq!(chain_records(&verify, "query"), Some(query_records));
+
+    // A second run continues the same retention chain, which stays intact.
+    let again = run(&[
+        "retention",
+        "apply",
+        "--embedded",
+        "--days",
+        "1",
+        "--operator",
+        "t",
+        "--case",
+        "T-2",
+        "--reason",
+        "test again",
+    ])
+    .await;
+    assert!(again.contains("removed 0 rows"), "{again}");
+    let verify = run(&["audit", "verify", "--embedded"]).await;
+    assert!(verify.contains("audit log intact"), "{verify}");
+    assert_eq!(chain_records(&verify, "retention"), Some(2), "{verify}");
+
+    // A database that does not exist is an error, not a new empty database.
+    let missing = dir.path().join("nowhere.db");
+    let output = camtrail()
+        .args(["audit", "verify", "--embedded"])
+        .env("CAMTRAIL_SERVE__DATABASE_PATH", &missing)
+        .output()
+        .expect("run camtrail");
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("does not exist"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!missing.exists());
+    eprintln!(
+        "embedded_audit_verify_and_retention: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
