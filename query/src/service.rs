@@ -66,14 +66,6 @@ impl Default for QueryLimits {
 /// on every transport) and a message safe to show (never personal data from storage).
 pub type QueryError = Error;
 
-fn bad_request(code: ErrorCode, message: impl Into<String>) -> QueryError {
-    Error::new(code, message)
-}
-
-fn forbidden(message: impl Into<String>) -> QueryError {
-    Error::new(ErrorCode::Forbidden, message)
-}
-
 /// Why a search is made: required on every audited call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Purpose {
@@ -89,7 +81,7 @@ impl Purpose {
     pub fn new(case_id: Option<&str>, reason: Option<&str>) -> Result<Self, QueryError> {
         let case_id = case_id.map(str::trim).unwrap_or_default();
         if case_id.is_empty() {
-            return Err(bad_request(
+            return Err(Error::new(
                 ErrorCode::MissingCase,
                 "a case id is required (case)",
             ));
@@ -99,20 +91,20 @@ impl Purpose {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
         {
-            return Err(bad_request(
+            return Err(Error::new(
                 ErrorCode::InvalidCase,
                 "case ids are 1-64 characters of A-Z, a-z, 0-9 and - _ . / :",
             ));
         }
         let reason = reason.map(str::trim).unwrap_or_default();
         if reason.is_empty() {
-            return Err(bad_request(
+            return Err(Error::new(
                 ErrorCode::MissingReason,
                 "a reason is required (reason)",
             ));
         }
         if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-            return Err(bad_request(
+            return Err(Error::new(
                 ErrorCode::InvalidReason,
                 "reasons are 1-500 characters without control characters",
             ));
@@ -273,13 +265,13 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
 
     fn check_window(from_ms: i64, to_ms: i64, max_ms: i64) -> Result<(), QueryError> {
         if from_ms >= to_ms {
-            return Err(bad_request(
+            return Err(Error::new(
                 ErrorCode::InvalidWindow,
                 "from must be before to",
             ));
         }
         if to_ms.saturating_sub(from_ms) > max_ms {
-            return Err(bad_request(
+            return Err(Error::new(
                 ErrorCode::WindowTooLong,
                 format!("the window may be at most {} hours", max_ms / 3_600_000),
             ));
@@ -291,10 +283,13 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         if caller.principal.role.may_search() {
             Ok(())
         } else {
-            Err(forbidden(format!(
-                "role {} may not search detections",
-                caller.principal.role.as_str()
-            )))
+            Err(Error::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "role {} may not search detections",
+                    caller.principal.role.as_str()
+                ),
+            ))
         }
     }
 
@@ -340,7 +335,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             Subject::SubjectKey(key) => {
                 let key = key.trim();
                 if key.is_empty() || key.len() > 128 || key.chars().any(char::is_control) {
-                    return Err(bad_request(
+                    return Err(Error::new(
                         ErrorCode::InvalidSubjectKey,
                         "subject keys are 1-128 bytes without control characters",
                     ));
@@ -349,7 +344,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             }
             Subject::Plate(raw) if raw.contains(['?', '*']) => {
                 let pattern = pattern_to_like(raw)
-                    .map_err(|error| bad_request(ErrorCode::InvalidPattern, error.to_string()))?;
+                    .map_err(|error| Error::new(ErrorCode::InvalidPattern, error.to_string()))?;
                 let found = self
                     .store
                     .keys_like(
@@ -366,7 +361,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                     .filter(|key| pattern.matches(key))
                     .collect();
                 if keys.len() > self.limits.max_pattern_keys {
-                    return Err(bad_request(
+                    return Err(Error::new(
                         ErrorCode::PatternTooBroad,
                         format!(
                             "the pattern matches more than {} plates; add characters",
@@ -386,11 +381,11 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             }
             Subject::Plate(raw) => {
                 if raw.len() > 64 {
-                    return Err(bad_request(ErrorCode::InvalidPlate, "plate is too long"));
+                    return Err(Error::new(ErrorCode::InvalidPlate, "plate is too long"));
                 }
                 let key = plate::normalize(raw);
                 if key.is_empty() {
-                    return Err(bad_request(
+                    return Err(Error::new(
                         ErrorCode::InvalidPlate,
                         "nothing left of the plate after normalisation",
                     ));
@@ -446,10 +441,13 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         if now_ms().saturating_sub(request.from_ms) > self.limits.supervisor_track_age_ms
             && !caller.principal.role.is_supervisor()
         {
-            return Err(forbidden(format!(
-                "tracks starting more than {} days ago need the supervisor role",
-                self.limits.supervisor_track_age_ms / 86_400_000
-            )));
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "tracks starting more than {} days ago need the supervisor role",
+                    self.limits.supervisor_track_age_ms / 86_400_000
+                ),
+            ));
         }
         let (asked, keys) = self.resolve_keys(&request).await?;
         let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
@@ -537,7 +535,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             self.limits.max_passes_window_ms,
         )?;
         if request.limit == 0 || request.limit > self.limits.max_passes_page {
-            return Err(bad_request(
+            return Err(Error::new(
                 ErrorCode::InvalidLimit,
                 format!("limit must be 1-{}", self.limits.max_passes_page),
             ));
@@ -547,18 +545,18 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 let cameras = self
                     .cameras_by_district
                     .get(district)
-                    .ok_or_else(|| bad_request(ErrorCode::UnknownDistrict, "no such district"))?;
+                    .ok_or_else(|| Error::new(ErrorCode::UnknownDistrict, "no such district"))?;
                 (cameras.clone(), json!({ "district": district }))
             }
             Place::Cameras(ids) => {
                 if ids.is_empty() || ids.len() > self.limits.max_cameras {
-                    return Err(bad_request(
+                    return Err(Error::new(
                         ErrorCode::InvalidCameras,
                         format!("name 1-{} cameras", self.limits.max_cameras),
                     ));
                 }
                 if let Some(unknown) = ids.iter().find(|id| self.registry.get(id).is_none()) {
-                    return Err(bad_request(
+                    return Err(Error::new(
                         ErrorCode::UnknownCamera,
                         format!("unknown camera {}", unknown.escape_debug()),
                     ));
@@ -573,10 +571,13 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         let broad = request.to_ms - request.from_ms > self.limits.supervisor_passes_window_ms
             || districts.len() > 1;
         if broad && !caller.principal.role.is_supervisor() {
-            return Err(forbidden(format!(
-                "passes over more than {} minutes or more than one district need the supervisor role",
-                self.limits.supervisor_passes_window_ms / 60_000
-            )));
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "passes over more than {} minutes or more than one district need the supervisor role",
+                    self.limits.supervisor_passes_window_ms / 60_000
+                ),
+            ));
         }
         let passes = self
             .store
@@ -656,10 +657,13 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         filter: AuditFilter,
     ) -> Result<Vec<AuditRecord>, QueryError> {
         if !caller.principal.role.is_supervisor() {
-            return Err(forbidden("only supervisors may read the audit log"));
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "only supervisors may read the audit log",
+            ));
         }
         if filter.case_id.is_none() && filter.user.is_none() {
-            return Err(bad_request(
+            return Err(Error::new(
                 ErrorCode::MissingFilter,
                 "filter the audit log by case or by user",
             ));
@@ -676,7 +680,7 @@ fn store_failed(error: StorageError) -> QueryError {
 /// Parse a pass cursor `"<captured_at_ms>:<event id hex>"`.
 pub fn parse_cursor(text: &str) -> Result<PassCursor, QueryError> {
     let bad = || {
-        bad_request(
+        Error::new(
             ErrorCode::InvalidCursor,
             "after must be a cursor from a previous page",
         )

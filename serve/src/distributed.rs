@@ -24,7 +24,7 @@ use camtrail_model::CameraRegistry;
 use camtrail_model::audit::{AuditChain, AuditRecord};
 use camtrail_query::node::QueryNode;
 use camtrail_sink::SinkNode;
-use camtrail_storage::retention::{self, RetentionError};
+use camtrail_storage::retention;
 use camtrail_storage::{AuditFilter, RetentionOutcome, RetentionRun, SightingStore};
 
 use crate::config::Config;
@@ -132,11 +132,7 @@ pub async fn apply_retention(
     .context("creating the audit producer")?;
     retention::apply(&target, &audit, run, now_ms)
         .await
-        .map_err(|error| match error {
-            RetentionError::Plan(_) => anyhow::Error::new(error)
-                .context(format!("planning retention in {}", config.clickhouse.url)),
-            other => anyhow::Error::new(other),
-        })
+        .with_context(|| format!("retention on ClickHouse at {}", config.clickhouse.url))
 }
 
 /// Every audit record in ClickHouse `audit_log` (for `camtrail audit verify`).

@@ -142,23 +142,23 @@ pub async fn drop_database(config: &ClickhouseConfig) {
 }
 
 /// `GET path` over HTTP/1.0 from a node's HTTP port; the whole response, headers included.
+/// Panics (failing the test) when nothing answers.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    try_http_get(addr, path)
+        .await
+        .unwrap_or_else(|error| panic!("GET {path} from {addr}: {error}"))
+}
+
+/// Like [`http_get`], but a port that is closed or hangs up is an error, not a panic.
+pub async fn try_http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("http connect");
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("http write");
+    stream.write_all(request.as_bytes()).await?;
     let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("http read");
-    response
+    stream.read_to_string(&mut response).await?;
+    Ok(response)
 }
 
 /// Records of `topics` (every partition) that consumer group `group_id` has not committed.

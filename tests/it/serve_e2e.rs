@@ -636,16 +636,12 @@ async fn grpc_health(addr: SocketAddr, service: &str) -> Option<i32> {
 
 /// The status line's code of `GET /healthz` (`None` when nothing answered).
 async fn healthz(addr: SocketAddr) -> Option<u16> {
-    let answer = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
-    drop(answer);
     let response = tokio::time::timeout(
         Duration::from_secs(2),
-        camtrail_testkit::http_get(addr, "/healthz"),
+        camtrail_testkit::try_http_get(addr, "/healthz"),
     )
     .await
+    .ok()?
     .ok()?;
     response.split_whitespace().nth(1)?.parse().ok()
 }
