@@ -36,7 +36,8 @@ fn unsafe_env_set(key: &str, value: &std::ffi::OsStr) {
 
 /// A second server for `camtrail.v1.Ingest` (same routes) whose request type is the
 /// lenient mirror in `src/wire.rs`, so invalid UTF-8 becomes a per-event rejection instead
-/// of failing the whole batch. Written to `OUT_DIR/camtrail.v1.Ingest.rs`.
+/// of failing the whole batch, and undecodable bytes are INVALID_ARGUMENT
+/// (`wire::IngestCodec`). Written to `OUT_DIR/camtrail.v1.Ingest.rs`.
 fn lenient_ingest_server(out_dir: &std::path::Path) {
     use tonic_build::manual::{Builder, Method, Service};
     let method = |name: &str, route: &str| {
@@ -45,7 +46,7 @@ fn lenient_ingest_server(out_dir: &std::path::Path) {
             .route_name(route)
             .input_type("crate::wire::RawEventBatch")
             .output_type("crate::v1::BatchAck")
-            .codec_path("tonic_prost::ProstCodec")
+            .codec_path("crate::wire::IngestCodec")
     };
     let service = Service::builder()
         .name("Ingest")

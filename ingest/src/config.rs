@@ -29,8 +29,15 @@ pub struct IngestConfig {
     /// Unacked batches one `Publish` stream may have before the node stops reading it.
     pub max_in_flight_per_stream: usize,
     /// Batches the whole node validates or publishes at once; batches read beyond this wait
-    /// (each stream reads at most `max_in_flight_per_stream` ahead).
+    /// (each stream reads at most `max_in_flight_per_stream` ahead). Shared fairly: a freed
+    /// permit goes to the waiting gateway that holds the fewest.
     pub max_in_flight_batches: usize,
+    /// Most events in one batch; a larger batch is refused whole with `batch_too_large`
+    /// (INVALID_ARGUMENT).
+    pub max_batch_events: usize,
+    /// How long an ack may wait for the gateway to read it before the node cancels the
+    /// `Publish` stream with `acks_unread` (DEADLINE_EXCEEDED), ms.
+    pub ack_timeout_ms: u64,
     /// At shutdown, how long the node keeps serving after its health turned NOT_SERVING
     /// (gRPC health, `/healthz` 503) before it stops reading streams, so load balancers and
     /// gateways move to other nodes first, ms.
@@ -53,6 +60,8 @@ impl Default for IngestConfig {
             max_message_bytes: 16 * 1024 * 1024,
             max_in_flight_per_stream: 8,
             max_in_flight_batches: 128,
+            max_batch_events: 5_000,
+            ack_timeout_ms: 30_000,
             shutdown_delay_ms: 1_000,
             shutdown_grace_ms: 20_000,
             tls: None,
@@ -67,6 +76,16 @@ impl IngestConfig {
         if self.max_in_flight_per_stream == 0 || self.max_in_flight_batches == 0 {
             return Err(ConfigError::new(
                 "ingest.max_in_flight_* must be at least 1",
+            ));
+        }
+        if self.max_batch_events == 0 {
+            return Err(ConfigError::new(
+                "ingest.max_batch_events must be at least 1",
+            ));
+        }
+        if self.ack_timeout_ms < 100 {
+            return Err(ConfigError::new(
+                "ingest.ack_timeout_ms must be at least 100",
             ));
         }
         if self.max_message_bytes < 1024 {

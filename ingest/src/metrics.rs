@@ -18,8 +18,16 @@ pub struct CodeLabel {
 /// Label: how a batch ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
-    /// `acked`, `publish_failed`, `overloaded`, `unauthenticated`, `forbidden`.
+    /// `acked` or the error code's name (`publish_failed`, `overloaded`, `unauthenticated`,
+    /// `forbidden`, `batch_too_large`).
     pub outcome: &'static str,
+}
+
+/// Label: why the node ended a stream.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `ack_timeout`.
+    pub reason: &'static str,
 }
 
 /// All ingest metrics. Updated once per batch, never per event.
@@ -41,6 +49,8 @@ pub struct IngestMetrics {
     pub in_flight_batches: Gauge,
     /// Open `Publish` streams.
     pub open_streams: Gauge,
+    /// `Publish` streams the node cancelled, by reason.
+    pub streams_cancelled: Family<ReasonLabel, Counter>,
 }
 
 impl IngestMetrics {
@@ -55,6 +65,7 @@ impl IngestMetrics {
             publish_queue_depth: Gauge::default(),
             in_flight_batches: Gauge::default(),
             open_streams: Gauge::default(),
+            streams_cancelled: Family::default(),
         };
         let sub = registry.sub_registry_with_prefix("camtrail_ingest");
         sub.register(
@@ -93,7 +104,19 @@ impl IngestMetrics {
             "Open Publish streams",
             metrics.open_streams.clone(),
         );
+        sub.register(
+            "streams_cancelled",
+            "Publish streams the node cancelled, by reason (ack_timeout: acks left unread)",
+            metrics.streams_cancelled.clone(),
+        );
         metrics
+    }
+
+    /// Count one stream the node cancelled.
+    pub fn stream_cancelled(&self, reason: &'static str) {
+        self.streams_cancelled
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// Count one batch outcome.

@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::GatewayAuth;
 use crate::config::IngestConfig;
+use crate::fair::FairPermits;
 use crate::metrics::IngestMetrics;
 use crate::service::{IngestService, IngestState};
 use crate::validate::Validator;
@@ -68,9 +69,11 @@ impl IngestNode {
             validator: Arc::new(Validator::new(config.validation.clone(), cameras)),
             publisher,
             metrics,
-            node_permits: Arc::new(Semaphore::new(config.max_in_flight_batches)),
+            node_permits: FairPermits::new(config.max_in_flight_batches),
             validation_permits: Semaphore::new(validation_parallelism()),
             max_in_flight_per_stream: config.max_in_flight_per_stream,
+            max_batch_events: config.max_batch_events,
+            ack_timeout: Duration::from_millis(config.ack_timeout_ms),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
@@ -162,7 +165,15 @@ impl IngestNode {
             tracing::warn!(%error, "shutdown: publisher flush incomplete");
         }
         servers_stop.cancel();
-        grpc.await?.context("gRPC server")?;
+        // A connection whose peer never reads (a stuck response) must not hold the node.
+        let mut grpc = grpc;
+        match tokio::time::timeout(grace, &mut grpc).await {
+            Ok(served) => served?.context("gRPC server")?,
+            Err(_) => {
+                tracing::warn!("shutdown: gRPC connections did not close within {grace:?}");
+                grpc.abort();
+            }
+        }
         http.await?.context("HTTP server")?;
         tracing::info!("ingest node stopped");
         Ok(())

@@ -1,24 +1,32 @@
 //! The `camtrail.v1.Ingest` gRPC service: authenticate, validate, publish, ack.
 //!
 //! Backpressure: a `Publish` stream reads its next batch only while fewer than
-//! `max_in_flight_per_stream` of its batches are unacked, and every batch needs one of the
-//! node's `max_in_flight_batches` permits; a saturated node therefore stops reading, and
-//! HTTP/2 flow control slows the gateway. `PublishBatch` answers RESOURCE_EXHAUSTED with a
-//! `retry-after-ms` trailer instead of queueing when no permit is free.
+//! `max_in_flight_per_stream` of its batches are unacked (being processed, or acked but not
+//! yet taken by the gateway), and every batch needs one of the node's
+//! `max_in_flight_batches` permits, shared fairly between gateways ([`crate::fair`]); a
+//! saturated node therefore stops reading, and HTTP/2 flow control slows the gateway.
+//! `PublishBatch` answers RESOURCE_EXHAUSTED with a `retry-after-ms` trailer instead of
+//! queueing when no permit is free.
+//!
+//! A permit is returned as soon as its batch is durable, not when the ack is delivered: a
+//! gateway that stops reading its acks (or never reopens its HTTP/2 window) stalls only its
+//! own stream, and after `ack_timeout_ms` with an ack unread the stream is cancelled with
+//! `acks_unread` (DEADLINE_EXCEEDED), counted in `camtrail_ingest_streams_cancelled`.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use camtrail_common::grpc::error_status;
 use camtrail_common::now_ms;
 use camtrail_model::ErrorCode;
 use camtrail_proto::lenient_ingest_server::ingest_server::Ingest;
-use camtrail_proto::v1::{BatchAck, RejectionCode};
+use camtrail_proto::v1::{BatchAck, Rejection, RejectionCode};
 use camtrail_proto::wire::RawEventBatch;
-use futures::stream::FuturesUnordered;
+use futures::stream::{FuturesUnordered, PollNext};
 use futures::{Stream, StreamExt};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,6 +35,7 @@ use tonic::{Request, Response, Status, Streaming};
 use camtrail_storage::{Publisher, StorageError};
 
 use crate::auth::GatewayAuth;
+use crate::fair::FairPermits;
 use crate::metrics::{CodeLabel, IngestMetrics};
 use crate::validate::Validator;
 
@@ -40,13 +49,17 @@ pub struct IngestState {
     pub publisher: Arc<dyn Publisher>,
     /// Metrics.
     pub metrics: Arc<IngestMetrics>,
-    /// Node-wide bound on batches being processed.
-    pub node_permits: Arc<Semaphore>,
+    /// Node-wide bound on batches being processed, shared fairly between gateways.
+    pub node_permits: FairPermits,
     /// Bound on batches being validated at once: snapshot decoding may take up to
     /// `validation.max_decode_bytes` per batch, so this caps that memory and CPU.
     pub validation_permits: Semaphore,
     /// Per-stream bound on unacked batches.
     pub max_in_flight_per_stream: usize,
+    /// Most events one batch may hold; larger batches are refused whole (`batch_too_large`).
+    pub max_batch_events: usize,
+    /// How long an ack may wait for the gateway to take it before the stream is cancelled.
+    pub ack_timeout: Duration,
     /// Cancelled when the node begins to shut down.
     pub shutdown: CancellationToken,
     /// Tracks every stream task so shutdown can wait for them.
@@ -93,6 +106,17 @@ impl IngestState {
             return Err(error_status(
                 ErrorCode::Forbidden,
                 "EventBatch.gateway_id does not match the authenticated gateway",
+            ));
+        }
+        if batch.events.len() > self.max_batch_events {
+            self.metrics.batch(ErrorCode::BatchTooLarge.name());
+            return Err(error_status(
+                ErrorCode::BatchTooLarge,
+                format!(
+                    "the batch holds {} events, limit {}; split it and resend",
+                    batch.events.len(),
+                    self.max_batch_events
+                ),
             ));
         }
         self.metrics.in_flight_batches.inc();
@@ -155,7 +179,7 @@ impl IngestState {
         Ok(BatchAck {
             batch_seq: validated.batch_seq,
             accepted: accepted as u32,
-            rejections: validated.rejections,
+            rejections: bound_rejections(validated.rejections),
         })
     }
 
@@ -176,6 +200,18 @@ impl IngestState {
             }
         }
     }
+}
+
+/// Rejections after the first this many carry their index and code but no message, so an
+/// ack stays small (≈ 8 bytes per further rejection) whatever a batch holds.
+pub const DETAILED_REJECTIONS: usize = 100;
+
+/// Keep the messages of the first [`DETAILED_REJECTIONS`] rejections only.
+fn bound_rejections(mut rejections: Vec<Rejection>) -> Vec<Rejection> {
+    for rejection in rejections.iter_mut().skip(DETAILED_REJECTIONS) {
+        rejection.message = String::new();
+    }
+    rejections
 }
 
 /// UNAVAILABLE: the node is shutting down.
@@ -211,12 +247,20 @@ impl Ingest for IngestService {
     ) -> Result<Response<Self::PublishStream>, Status> {
         let gateway = self.authenticate(&request)?;
         let input = request.into_inner();
-        let (ack_tx, ack_rx) = mpsc::channel(self.state.max_in_flight_per_stream.max(1) * 2);
+        // One ack in the channel: the rest wait in the stream task, which times them.
+        let (ack_tx, ack_rx) = mpsc::channel(1);
+        let (cancel_tx, cancel_rx) = oneshot::channel::<Status>();
         let state = Arc::clone(&self.state);
-        self.state
-            .tasks
-            .spawn(async move { run_stream(state, gateway, input, ack_tx).await });
-        Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
+        self.state.tasks.spawn(async move {
+            run_stream(state, gateway.into(), input, ack_tx, cancel_tx).await;
+        });
+        // A cancellation overtakes the acks still queued; otherwise acks, then the end.
+        let cancelled =
+            futures::stream::once(cancel_rx).filter_map(|sent| async move { sent.ok().map(Err) });
+        let acks = ReceiverStream::new(ack_rx);
+        let answer =
+            futures::stream::select_with_strategy(cancelled, acks, |(): &mut ()| PollNext::Left);
+        Ok(Response::new(Box::pin(answer)))
     }
 
     async fn publish_batch(
@@ -227,7 +271,7 @@ impl Ingest for IngestService {
         if self.state.shutdown.is_cancelled() {
             return Err(shutting_down());
         }
-        let Ok(_permit) = self.state.node_permits.try_acquire() else {
+        let Some(_permit) = self.state.node_permits.try_acquire(&gateway) else {
             self.state.metrics.batch(ErrorCode::Overloaded.name());
             return Err(overloaded_status());
         };
@@ -236,38 +280,70 @@ impl Ingest for IngestService {
     }
 }
 
-/// Serve one `Publish` stream until the gateway closes it, an error ends it, or the node
-/// shuts down; in every case, batches already read are finished and acked first.
+/// Serve one `Publish` stream until the gateway closes it, an error ends it, the node
+/// shuts down, or its acks stay unread past `ack_timeout`; batches already read are
+/// finished (made durable) in every case, and acked unless the gateway stopped taking acks.
 ///
-/// A stream reads at most `max_in_flight_per_stream` batches ahead of its acks; each batch
-/// then waits for one of the node's permits before it is validated and published. (Taking
-/// the permit before reading would let idle gateways' streams hold permits while busy ones
-/// wait.)
+/// A stream reads at most `max_in_flight_per_stream` batches ahead of the acks its gateway
+/// has taken; each batch then waits for one of the node's permits before it is validated
+/// and published, and returns it as soon as it is durable. (Taking the permit before
+/// reading would let idle gateways' streams hold permits while busy ones wait; holding it
+/// until the ack is delivered would let a gateway that never reads acks pin permits.)
 async fn run_stream(
     state: Arc<IngestState>,
-    gateway: String,
+    gateway: Arc<str>,
     mut input: Streaming<RawEventBatch>,
     ack_tx: mpsc::Sender<Result<BatchAck, Status>>,
+    cancel_tx: oneshot::Sender<Status>,
 ) {
     state.metrics.open_streams.inc();
     let mut in_flight = FuturesUnordered::new();
+    // Acks of durable batches the gateway has not taken yet, with when they were ready.
+    let mut unsent: VecDeque<(BatchAck, tokio::time::Instant)> = VecDeque::new();
+    let mut cancel_tx = Some(cancel_tx);
     let mut reading = true;
+    let mut taking_acks = true;
     let mut final_status: Option<Status> = None;
     loop {
-        let may_read = reading && in_flight.len() < state.max_in_flight_per_stream;
+        let may_read = reading && in_flight.len() + unsent.len() < state.max_in_flight_per_stream;
+        let overdue = unsent.front().map(|(_, ready)| *ready + state.ack_timeout);
         tokio::select! {
-            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
-                match result {
-                    Ok(ack) => {
-                        if ack_tx.send(Ok(ack)).await.is_err() {
-                            reading = false; // gateway went away; finish what was read
-                        }
-                    }
-                    Err(status) => {
-                        reading = false;
-                        final_status.get_or_insert(status);
+            Some(result) = in_flight.next(), if !in_flight.is_empty() => match result {
+                Ok(ack) if taking_acks => unsent.push_back((ack, tokio::time::Instant::now())),
+                Ok(_) => {}
+                Err(status) => {
+                    reading = false;
+                    final_status.get_or_insert(status);
+                }
+            },
+            slot = ack_tx.reserve(), if !unsent.is_empty() => match slot {
+                Ok(slot) => {
+                    if let Some((ack, _)) = unsent.pop_front() {
+                        slot.send(Ok(ack));
                     }
                 }
+                Err(_) => {
+                    // The gateway went away; finish what was read.
+                    reading = false;
+                    taking_acks = false;
+                    unsent.clear();
+                }
+            },
+            () = tokio::time::sleep_until(overdue.unwrap_or_else(tokio::time::Instant::now)),
+                if overdue.is_some() =>
+            {
+                state.metrics.stream_cancelled("ack_timeout");
+                tracing::warn!(
+                    unread = unsent.len(),
+                    timeout_ms = state.ack_timeout.as_millis() as u64,
+                    "Publish stream cancelled: its acks were not read in time"
+                );
+                if let Some(cancel) = cancel_tx.take() {
+                    let _ = cancel.send(acks_unread(state.ack_timeout));
+                }
+                reading = false;
+                taking_acks = false;
+                unsent.clear();
             }
             () = state.shutdown.cancelled(), if reading => {
                 reading = false;
@@ -276,14 +352,12 @@ async fn run_stream(
             next = input.message(), if may_read => match next {
                 Ok(Some(batch)) => {
                     let state = Arc::clone(&state);
-                    let gateway = gateway.clone();
+                    let gateway = Arc::clone(&gateway);
                     in_flight.push(async move {
-                        let _permit = state
-                            .node_permits
-                            .acquire()
-                            .await
-                            .map_err(|_| shutting_down())?;
-                        state.process(&gateway, batch).await
+                        let permit = state.node_permits.acquire(&gateway).await;
+                        let result = state.process(&gateway, batch).await;
+                        drop(permit); // durable (or failed): the permit is free again
+                        result
                     });
                 }
                 Ok(None) => reading = false,
@@ -295,9 +369,23 @@ async fn run_stream(
             else => break,
         }
     }
-    if let Some(status) = final_status {
-        // Delivered last, after every ack of the batches that were read.
-        let _ = ack_tx.send(Err(status)).await;
+    if let Some(status) = final_status.filter(|_| taking_acks) {
+        // Delivered last, after every ack of the batches that were read; a gateway that
+        // does not take it within the timeout does not keep the task.
+        let _ = tokio::time::timeout(state.ack_timeout, ack_tx.send(Err(status))).await;
     }
     state.metrics.open_streams.dec();
+}
+
+/// DEADLINE_EXCEEDED: the gateway left acks unread for `timeout`.
+fn acks_unread(timeout: Duration) -> Status {
+    error_status(
+        ErrorCode::AcksUnread,
+        format!(
+            "acks were left unread for {} ms, so the stream was cancelled; the batches \
+             whose acks you did not receive may be durable: resend them (events are \
+             deduplicated by event_id)",
+            timeout.as_millis()
+        ),
+    )
 }

@@ -20,6 +20,8 @@ pub enum GrpcCode {
     NotFound = 5,
     /// Authenticated, but not allowed (7).
     PermissionDenied = 7,
+    /// A deadline passed before the work could finish (4).
+    DeadlineExceeded = 4,
     /// A bounded resource is full; retry later (8).
     ResourceExhausted = 8,
     /// A bug or an unexpected failure (13).
@@ -147,6 +149,12 @@ error_codes! {
     NotFound => ("not_found", 404, NotFound, "not found"),
 
     // --- the node and what it depends on -------------------------------------------------
+    /// An ingest batch with more events than `ingest.max_batch_events`.
+    BatchTooLarge => ("batch_too_large", 413, InvalidArgument, "a batch holds more events than allowed; split it"),
+    /// A gRPC message that is not a valid protobuf encoding of the request.
+    UndecodableMessage => ("undecodable_message", 400, InvalidArgument, "the message is not a valid protobuf encoding of the request"),
+    /// A `Publish` stream whose acks stayed unread past the node's timeout.
+    AcksUnread => ("acks_unread", 408, DeadlineExceeded, "acks were left unread too long; the stream was cancelled"),
     /// The node is saturated (a bounded queue stayed full); retry after the hinted delay.
     Overloaded => ("overloaded", 429, ResourceExhausted, "the node is saturated; retry after the hinted delay"),
     /// Accepted events could not be made durable; nothing of the batch is acked.
@@ -240,6 +248,7 @@ mod tests {
             let expected = match code.http_status() {
                 400 | 413 => GrpcCode::InvalidArgument,
                 401 => GrpcCode::Unauthenticated,
+                408 => GrpcCode::DeadlineExceeded,
                 403 => GrpcCode::PermissionDenied,
                 404 => GrpcCode::NotFound,
                 429 => GrpcCode::ResourceExhausted,

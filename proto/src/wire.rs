@@ -6,6 +6,73 @@
 //! wire-compatible mirrors, where each `string` is `bytes` (same wire type, same field
 //! numbers), and validates UTF-8 itself. [`lenient_ingest_server`](crate::lenient_ingest_server)
 //! is the tonic server generated for them; clients and reflection use the public types.
+//!
+//! That server decodes with [`IngestCodec`]: bytes that are not a protobuf encoding of the
+//! request answer INVALID_ARGUMENT (`undecodable_message`), not tonic's INTERNAL, so a
+//! gateway does not retry garbage forever.
+
+use std::marker::PhantomData;
+
+use camtrail_model::{Error, ErrorCode};
+use tonic::Status;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
+use tonic_prost::{ProstCodec, ProstEncoder};
+
+/// Prost encoding, with decode failures answered INVALID_ARGUMENT.
+#[derive(Debug, Clone)]
+pub struct IngestCodec<T, U>(PhantomData<(T, U)>);
+
+impl<T, U> Default for IngestCodec<T, U> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T, U> Codec for IngestCodec<T, U>
+where
+    T: prost::Message + Send + 'static,
+    U: prost::Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = IngestDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstCodec::<T, U>::raw_encoder(BufferSettings::default())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        IngestDecoder(PhantomData)
+    }
+}
+
+/// Decodes `U`; a malformed message is INVALID_ARGUMENT.
+#[derive(Debug, Clone)]
+pub struct IngestDecoder<U>(PhantomData<U>);
+
+impl<U: prost::Message + Default> Decoder for IngestDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        U::decode(buf)
+            .map(Some)
+            .map_err(|error| undecodable(&error))
+    }
+}
+
+/// The status of a message prost cannot decode (the same text form as
+/// `camtrail_common::grpc::status`: `code: message`).
+pub fn undecodable(error: &prost::DecodeError) -> Status {
+    let error = Error::new(
+        ErrorCode::UndecodableMessage,
+        format!(
+            "the message is not a valid protobuf encoding of the request ({error}); resending it will not help"
+        ),
+    );
+    Status::new(tonic::Code::InvalidArgument, error.to_string())
+}
 
 /// Wire-compatible mirror of `camtrail.v1.EventBatch` with text as raw bytes.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -100,6 +167,24 @@ mod tests {
         assert_eq!(raw.events[0].plate, "粤S·12345".as_bytes());
         // And back: the raw form re-encodes to the very same bytes.
         assert_eq!(raw.encode_to_vec(), bytes);
+    }
+
+    #[test]
+    fn garbage_is_invalid_argument_with_the_code_name() {
+        // A length-delimited field 3 that claims more bytes than follow.
+        let garbage = [0x1a, 0xff, 0x01, 0x00];
+        let error = RawEventBatch::decode(garbage.as_slice()).expect_err("not a batch");
+        let status = undecodable(&error);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status.message().starts_with("undecodable_message: "),
+            "{}",
+            status.message()
+        );
+        assert_eq!(
+            ErrorCode::UndecodableMessage.grpc_code() as i32,
+            tonic::Code::InvalidArgument as i32
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The ingest crate's integration tests, against the real Kafka broker (started by
 //! `deploy/local/services.sh up`). Each test uses its own topic names.
 
+mod fairness;
+mod limits;
 pub mod support;
 mod tls;
 

@@ -1,4 +1,5 @@
-//! A real ingest node on 127.0.0.1:0 in front of the real Kafka broker, with per-test topics.
+//! A real ingest node on 127.0.0.1:0 in front of the real Kafka broker (per-test topics) or,
+//! for the code paths `camtrail serve` shares, an embedded SQLite database.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use camtrail_kafka::{KafkaConfig, KafkaPublisher, ProducerConfig, ensure_topics}
 use camtrail_model::{Camera, CameraRegistry, Detection};
 use camtrail_proto::v1;
 use camtrail_proto::v1::ingest_client::IngestClient;
+use camtrail_sqlite::SqliteStore;
+use camtrail_storage::Publisher;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -69,11 +72,21 @@ pub fn event(n: u32, camera: &str) -> v1::DetectionEvent {
     }
 }
 
+/// Where the node's accepted events go.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    /// The real broker (`camtrail ingest`).
+    Kafka,
+    /// An embedded database in a temporary directory (`camtrail serve`).
+    Sqlite,
+}
+
 pub struct TestNode {
     pub kafka: KafkaConfig,
     grpc: String,
     http: std::net::SocketAddr,
-    token: String,
+    tokens: Vec<IssuedToken>,
+    _database: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -85,10 +98,38 @@ impl TestNode {
 
     /// Start with a customised configuration (e.g. TLS).
     pub async fn start_with(test: &str, customize: impl FnOnce(&mut IngestConfig)) -> Self {
+        Self::start_on(test, Backend::Kafka, customize).await
+    }
+
+    /// Start in front of `backend` with a customised configuration.
+    pub async fn start_on(
+        test: &str,
+        backend: Backend,
+        customize: impl FnOnce(&mut IngestConfig),
+    ) -> Self {
         let kafka = kafka_config(test);
-        ensure_topics(&kafka, Duration::from_secs(30))
-            .await
-            .expect("topics");
+        let mut database = None;
+        let publisher: Arc<dyn Publisher> = match backend {
+            Backend::Kafka => {
+                ensure_topics(&kafka, Duration::from_secs(30))
+                    .await
+                    .expect("topics");
+                Arc::new(
+                    KafkaPublisher::new(
+                        &kafka.brokers,
+                        &kafka.detections_topic,
+                        &ProducerConfig::default(),
+                    )
+                    .expect("producer"),
+                )
+            }
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let store = SqliteStore::open(&dir.path().join("camtrail.db")).expect("open");
+                database = Some(dir);
+                Arc::new(store)
+            }
+        };
         let tokens = vec![IssuedToken::mint(GATEWAY_A), IssuedToken::mint(GATEWAY_B)];
         let (_, hashes) = render_token_files(&tokens);
         let auth = GatewayAuth::parse(&hashes).expect("auth");
@@ -105,13 +146,7 @@ impl TestNode {
             ..IngestConfig::default()
         };
         customize(&mut config);
-        let publisher = KafkaPublisher::new(
-            &kafka.brokers,
-            &kafka.detections_topic,
-            &ProducerConfig::default(),
-        )
-        .expect("producer");
-        let node = IngestNode::bind_with(config, Arc::new(cameras), auth, Arc::new(publisher))
+        let node = IngestNode::bind_with(config, Arc::new(cameras), auth, publisher)
             .await
             .expect("bind");
         let grpc = format!("http://{}", node.grpc_addr().expect("grpc addr"));
@@ -124,7 +159,8 @@ impl TestNode {
             kafka,
             grpc,
             http,
-            token: tokens[0].token.clone(),
+            tokens,
+            _database: database,
             stop: Some(stop_tx),
             task: Some(task),
         }
@@ -139,6 +175,11 @@ impl TestNode {
             .expect("port")
     }
 
+    /// The gRPC endpoint URL.
+    pub fn grpc_url(&self) -> &str {
+        &self.grpc
+    }
+
     pub async fn client(&self) -> IngestClient<Channel> {
         IngestClient::connect(self.grpc.clone())
             .await
@@ -147,10 +188,32 @@ impl TestNode {
 
     /// A request carrying gateway A's token.
     pub fn authed<T>(&self, message: T) -> tonic::Request<T> {
+        self.authed_as(GATEWAY_A, message)
+    }
+
+    /// A request carrying `gateway`'s token (A or B).
+    pub fn authed_as<T>(&self, gateway: &str, message: T) -> tonic::Request<T> {
+        let token = self
+            .tokens
+            .iter()
+            .find(|t| t.gateway_id == gateway)
+            .expect("a test gateway");
         let mut request = tonic::Request::new(message);
-        let value = format!("Bearer {}", self.token).parse().expect("header");
+        let value = format!("Bearer {}", token.token).parse().expect("header");
         request.metadata_mut().insert("authorization", value);
         request
+    }
+
+    /// The value of the sample `name` (with its labels, as printed) on `/metrics`; 0 when
+    /// absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                (name == sample).then(|| value.parse().ok())?
+            })
+            .unwrap_or(0.0)
     }
 
     /// Read the detections topic from the beginning until `expected` records or `timeout`.

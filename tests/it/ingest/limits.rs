@@ -1,0 +1,178 @@
+//! The ingest door's limits on whole messages (issue 13, faults 4 and 5), in front of both
+//! publishers: the documented batch limit is enforced with a status, an ack stays small
+//! whatever the batch held, and bytes that are not protobuf answer INVALID_ARGUMENT.
+
+use bytes::{Buf, BufMut};
+use camtrail_proto::v1;
+use prost::Message;
+use tonic::Code;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use super::support::{self, Backend, TestNode, event};
+
+fn batch(events: Vec<v1::DetectionEvent>) -> v1::EventBatch {
+    v1::EventBatch {
+        gateway_id: support::GATEWAY_A.into(),
+        batch_seq: 7,
+        events,
+    }
+}
+
+async fn batches_over_the_limit_are_refused_and_acks_stay_small(backend: Backend) {
+    let node = TestNode::start_on("limits", backend, |config| {
+        config.max_message_bytes = 16 * 1024 * 1024;
+    })
+    .await;
+    let mut client = node.client().await;
+    // 5,001 valid events: one more than the documented limit.
+    let over: Vec<_> = (0..5_001).map(|n| event(n, support::CAMERA_A)).collect();
+    let status = client
+        .publish_batch(node.authed(batch(over)))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().starts_with("batch_too_large: "),
+        "{status:?}"
+    );
+    assert!(status.message().contains("5001") && status.message().contains("5000"));
+    // 120,000 empty events (the hostile test's 240 KB batch) are refused the same way.
+    let empty = vec![v1::DetectionEvent::default(); 120_000];
+    let status = client
+        .publish_batch(node.authed(batch(empty)))
+        .await
+        .expect_err("over the limit");
+    assert!(
+        status.message().starts_with("batch_too_large: "),
+        "{status:?}"
+    );
+    assert_eq!(
+        node.metric("camtrail_ingest_events_accepted_total").await,
+        0.0,
+        "nothing of a refused batch is published"
+    );
+
+    // 5,000 events, all rejected: every rejection is listed (index and code), only the first
+    // 100 with a message, so the ack stays far below a default client's 4 MiB limit.
+    let mut rejected = vec![v1::DetectionEvent::default(); 5_000];
+    for (n, event) in rejected.iter_mut().enumerate() {
+        event.camera_id = format!("no-such-camera-{n:06}");
+    }
+    let ack = client
+        .publish_batch(node.authed(batch(rejected)))
+        .await
+        .expect("an ack")
+        .into_inner();
+    assert_eq!(ack.accepted, 0);
+    assert_eq!(ack.rejections.len(), 5_000);
+    assert!(
+        ack.rejections
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.index as usize == i)
+    );
+    assert!(ack.rejections[..100].iter().all(|r| !r.message.is_empty()));
+    assert!(
+        ack.rejections[100..]
+            .iter()
+            .all(|r| r.message.is_empty() && r.code != 0)
+    );
+    let size = ack.encoded_len();
+    assert!(size < 64 * 1024, "ack of {size} bytes");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn batches_over_the_limit_are_refused_and_acks_stay_small_kafka() {
+    batches_over_the_limit_are_refused_and_acks_stay_small(Backend::Kafka).await;
+}
+
+#[tokio::test]
+async fn batches_over_the_limit_are_refused_and_acks_stay_small_sqlite() {
+    batches_over_the_limit_are_refused_and_acks_stay_small(Backend::Sqlite).await;
+}
+
+/// Sends raw bytes as the request message, decodes the answer as a `BatchAck`.
+#[derive(Default)]
+struct RawCodec;
+
+struct RawEncoder;
+struct AckDecoder;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = v1::BatchAck;
+    type Encoder = RawEncoder;
+    type Decoder = AckDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> AckDecoder {
+        AckDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for AckDecoder {
+    type Item = v1::BatchAck;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<v1::BatchAck>, tonic::Status> {
+        let bytes = src.copy_to_bytes(src.remaining());
+        v1::BatchAck::decode(bytes)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+async fn undecodable_bodies_are_invalid_argument(backend: Backend) {
+    let node = TestNode::start_on("garbage", backend, |_| {}).await;
+    let channel = tonic::transport::Endpoint::from_shared(node.grpc_url().to_string())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let garbage: [&[u8]; 3] = [
+        &[0x1a, 0xff, 0x01, 0x00],       // field 3 claims 255 bytes, 2 follow
+        &[0xff, 0xff, 0xff, 0xff, 0xff], // a varint key that never ends
+        &[0x0f],                         // wire type 7 does not exist
+    ];
+    for bytes in garbage {
+        grpc.ready().await.expect("ready");
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+            "/camtrail.v1.Ingest/PublishBatch",
+        );
+        let status = grpc
+            .unary(node.authed(bytes.to_vec()), path, RawCodec)
+            .await
+            .expect_err("garbage");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{bytes:?}: {status:?}"
+        );
+        assert!(
+            status.message().starts_with("undecodable_message: "),
+            "{status:?}"
+        );
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn undecodable_bodies_are_invalid_argument_kafka() {
+    undecodable_bodies_are_invalid_argument(Backend::Kafka).await;
+}
+
+#[tokio::test]
+async fn undecodable_bodies_are_invalid_argument_sqlite() {
+    undecodable_bodies_are_invalid_argument(Backend::Sqlite).await;
+}
