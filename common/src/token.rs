@@ -35,9 +35,15 @@ pub fn mint(prefix: &str) -> String {
 }
 
 /// The token of an `authorization` header value `Bearer <token>`; `None` without the
-/// scheme or with an empty token.
+/// scheme or with an empty token. The scheme is case-insensitive and may be followed by
+/// more than one space (RFC 7235 §2.1: `auth-scheme 1*SP token68`).
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
-    let token = authorization?.strip_prefix("Bearer ")?.trim();
+    let value = authorization?.trim_start();
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim();
     (!token.is_empty()).then_some(token)
 }
 
@@ -102,5 +108,21 @@ mod tests {
         assert_eq!(parse_hash_hex(&hash_hex(&token)), Some(hash(&token)));
         assert_eq!(parse_hash_hex("xyz"), None);
         assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in [
+            "Bearer t0k",
+            "bearer t0k",
+            "BEARER t0k",
+            "bEaReR  t0k",
+            " Bearer t0k ",
+        ] {
+            assert_eq!(bearer(Some(header)), Some("t0k"), "{header:?}");
+        }
+        for header in ["Basic t0k", "Bearer", "Bearert0k", "Bearer   ", "t0k", ""] {
+            assert_eq!(bearer(Some(header)), None, "{header:?}");
+        }
     }
 }

@@ -83,8 +83,8 @@ error_codes! {
     MissingPlate => ("missing_plate", 400, InvalidArgument, "a vehicle event needs a plate or a subject key"),
     /// A text field is not valid UTF-8.
     InvalidUtf8 => ("invalid_utf8", 400, InvalidArgument, "a text field is not valid UTF-8"),
-    /// A text field is too long or holds control characters.
-    InvalidText => ("invalid_text", 400, InvalidArgument, "a text field is too long or holds control characters"),
+    /// A text field is too long or holds control or invisible formatting characters.
+    InvalidText => ("invalid_text", 400, InvalidArgument, "a text field is too long or holds control or invisible formatting characters"),
     /// The snapshot is larger than allowed.
     SnapshotTooLarge => ("snapshot_too_large", 413, InvalidArgument, "the snapshot is larger than allowed"),
     /// The snapshot is not a JPEG.

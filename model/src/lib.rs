@@ -6,12 +6,15 @@
 //! - [`detection`]: a validated detection event.
 //! - [`audit`]: audit records and their per-node hash chain.
 //! - [`error`]: the one list of error codes every transport reports.
+//! - [`text`]: which characters free text from outside may hold (no controls, no
+//!   bidirectional overrides or other invisible formatting).
 
 pub mod audit;
 pub mod camera;
 pub mod detection;
 pub mod error;
 pub mod plate;
+pub mod text;
 
 pub use camera::{Camera, CameraRegistry, RegistryError};
 pub use detection::{Detection, EventId, ObjectClass, VehicleAttributes};

@@ -85,13 +85,13 @@ fn check_camera<'a>(
     let Some(camera) = registry.get(camera_id) else {
         return Err(EventRejection::new(
             ErrorCode::UnknownCamera,
-            format!("camera {camera_id} is not in the registry"),
+            format!("camera {camera_id:?} is not in the registry"),
         ));
     };
     if camera.gateway_id != gateway_id {
         return Err(EventRejection::new(
             ErrorCode::CameraNotOwned,
-            format!("camera {camera_id} is assigned to another gateway"),
+            format!("camera {camera_id:?} is assigned to another gateway"),
         ));
     }
     Ok(camera_id)

@@ -27,7 +27,8 @@
 //!   field holds an unknown value"); UNSPECIFIED (0) is accepted.
 //! - **Empty camera id** is `UNKNOWN_CAMERA`; a malformed one (over-long, not printable
 //!   ASCII) is `INVALID_TEXT`, and its text is not echoed.
-//! - **Text checks** happen before trimming: a control character anywhere (including a
+//! - **Text checks** happen before trimming: a control character, a bidirectional override
+//!   or another invisible formatting character ([`camtrail_model::text`]) anywhere (including a
 //!   trailing newline) is `INVALID_TEXT`, and the byte limit applies to the field as sent.
 //! - The first failing check decides the code; the snapshot is checked last, so an event
 //!   that fails anything else never costs a decode.

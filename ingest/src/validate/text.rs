@@ -25,7 +25,9 @@ pub(super) fn utf8<'a>(field: &str, bytes: &'a [u8]) -> Result<&'a str, EventRej
 }
 
 /// A free-text field such as the plate or the upstream subject key: UTF-8, at most
-/// `max_bytes` bytes, no control characters (`INVALID_TEXT`). May be empty.
+/// `max_bytes` bytes, no control, format (bidirectional overrides, zero-width characters)
+/// or line-separator characters (`INVALID_TEXT`, see [`camtrail_model::text`]). May be
+/// empty.
 pub(super) fn free_text<'a>(
     field: &str,
     bytes: &'a [u8],
@@ -38,10 +40,10 @@ pub(super) fn free_text<'a>(
             format!("{field} is {} bytes, limit {max_bytes}", text.len()),
         ));
     }
-    if text.chars().any(char::is_control) {
+    if camtrail_model::text::has_hidden(text) {
         return Err(EventRejection::new(
             ErrorCode::InvalidText,
-            format!("{field} contains control characters"),
+            format!("{field} contains control or invisible formatting characters"),
         ));
     }
     Ok(text)
@@ -118,6 +120,24 @@ mod tests {
             code(free_text("plate", "A\u{85}".as_bytes(), 32)),
             ErrorCode::InvalidText
         );
+    }
+
+    #[test]
+    fn free_text_rejects_bidi_overrides_and_invisible_formatting() {
+        // Each displays as another plate, or as the same plate with different bytes.
+        for plate in [
+            "粤S\u{202E}54321",         // right-to-left override
+            "粤S\u{2067}12345\u{2069}", // right-to-left isolate
+            "粤S1\u{200B}2345",         // zero-width space
+            "\u{FEFF}粤S12345",         // byte-order mark
+            "粤S12345\u{2028}",         // line separator
+        ] {
+            assert_eq!(
+                code(free_text("plate", plate.as_bytes(), 32)),
+                ErrorCode::InvalidText,
+                "{plate:?}"
+            );
+        }
     }
 
     #[test]

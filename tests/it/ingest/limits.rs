@@ -1,6 +1,7 @@
-//! The ingest door's limits on whole messages (issue 13, faults 4 and 5), in front of both
-//! publishers: the documented batch limit is enforced with a status, an ack stays small
-//! whatever the batch held, and bytes that are not protobuf answer INVALID_ARGUMENT.
+//! The ingest door's limits on whole messages and headers (issue 13, faults 4, 5 and 8), in
+//! front of both publishers: the documented batch limit is enforced with a status, an ack
+//! stays small whatever the batch held, bytes that are not protobuf answer
+//! INVALID_ARGUMENT, and the bearer scheme is read case-insensitively.
 
 use bytes::{Buf, BufMut};
 use camtrail_proto::v1;
@@ -175,4 +176,99 @@ async fn undecodable_bodies_are_invalid_argument_kafka() {
 #[tokio::test]
 async fn undecodable_bodies_are_invalid_argument_sqlite() {
     undecodable_bodies_are_invalid_argument(Backend::Sqlite).await;
+}
+
+async fn the_bearer_scheme_is_case_insensitive(backend: Backend) {
+    let node = TestNode::start_on("bearer", backend, |_| {}).await;
+    let mut client = node.client().await;
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let mut request = node.authed(batch(vec![event(1, support::CAMERA_A)]));
+        let value = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .expect("header")
+            .replacen("Bearer", scheme, 1);
+        request
+            .metadata_mut()
+            .insert("authorization", value.parse().expect("header"));
+        let ack = client.publish_batch(request).await;
+        assert!(ack.is_ok(), "{scheme}: {ack:?}");
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_kafka() {
+    the_bearer_scheme_is_case_insensitive(Backend::Kafka).await;
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_sqlite() {
+    the_bearer_scheme_is_case_insensitive(Backend::Sqlite).await;
+}
+
+/// Fault 8: text that displays differently from its bytes is refused; fault 9: rejection
+/// messages never echo plate text, and echo a camera id only when it is short printable
+/// ASCII, quoted and escaped.
+async fn hidden_text_is_refused_and_messages_never_echo_plates(backend: Backend) {
+    let node = TestNode::start_on("echo", backend, |_| {}).await;
+    let mut client = node.client().await;
+    let with = |n: u32, change: &dyn Fn(&mut v1::DetectionEvent)| {
+        let mut e = event(n, support::CAMERA_A);
+        change(&mut e);
+        e
+    };
+    let events = vec![
+        // Displays as 粤S12345 under the right-to-left override.
+        with(1, &|e| e.plate = "粤S\u{202E}54321".into()),
+        with(2, &|e| e.plate = "粤S\u{2067}SECRT\u{2069}".into()),
+        with(3, &|e| e.plate = "粤S1\u{200B}SECRT".into()),
+        with(4, &|e| e.subject_key = "SECRT\u{202D}key".into()),
+        with(5, &|e| e.plate = "SECRT".repeat(10)),
+        with(6, &|e| e.plate = "粤SECRT\n".into()),
+        with(7, &|e| e.camera_id = "44030000001399999999".into()),
+        with(8, &|e| e.camera_id = format!("SECRT{}", "9".repeat(70))),
+        with(9, &|e| e.camera_id = "4403\"><script>".into()),
+    ];
+    let ack = client
+        .publish_batch(node.authed(batch(events)))
+        .await
+        .expect("an ack")
+        .into_inner();
+    assert_eq!(ack.accepted, 0, "{ack:?}");
+    let codes: Vec<i32> = ack.rejections.iter().map(|r| r.code).collect();
+    let invalid_text = v1::RejectionCode::InvalidText as i32;
+    assert_eq!(codes[..6], [invalid_text; 6], "{ack:?}");
+    assert_eq!(codes[6], v1::RejectionCode::UnknownCamera as i32);
+    assert_eq!(codes[7], invalid_text, "{ack:?}");
+    assert_eq!(codes[8], v1::RejectionCode::UnknownCamera as i32);
+    for rejection in &ack.rejections {
+        let message = &rejection.message;
+        assert!(
+            !message.contains("SECRT") && !message.contains("54321"),
+            "{message}"
+        );
+        assert!(message.len() <= 120, "{message}");
+    }
+    // A registered-looking camera id is echoed quoted, with its quotes escaped.
+    assert_eq!(
+        ack.rejections[6].message,
+        "camera \"44030000001399999999\" is not in the registry"
+    );
+    assert_eq!(
+        ack.rejections[8].message,
+        r#"camera "4403\"><script>" is not in the registry"#
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn hidden_text_is_refused_and_messages_never_echo_plates_kafka() {
+    hidden_text_is_refused_and_messages_never_echo_plates(Backend::Kafka).await;
+}
+
+#[tokio::test]
+async fn hidden_text_is_refused_and_messages_never_echo_plates_sqlite() {
+    hidden_text_is_refused_and_messages_never_echo_plates(Backend::Sqlite).await;
 }
