@@ -1,5 +1,6 @@
 //! `camtrail ingest` and `camtrail gateways issue`.
 
+use camtrail_storage::private;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -41,8 +42,11 @@ pub fn issue(args: IssueArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let secrets_path = args.out.join("gateway_tokens.csv");
     let hashes_path = args.out.join("gateway_token_hashes.csv");
-    std::fs::write(&secrets_path, secrets)?;
-    std::fs::write(&hashes_path, hashes)?;
+    // Secrets, and what proves them: owner-only (0600).
+    for (path, text) in [(&secrets_path, secrets), (&hashes_path, hashes)] {
+        private::write(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     println!(
         "{} gateways: tokens in {}, hashes in {}",
         tokens.len(),

@@ -1,5 +1,6 @@
 //! `camtrail query`, `camtrail track`, `camtrail users issue`, `camtrail audit verify`.
 
+use camtrail_storage::private;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -96,7 +97,8 @@ pub async fn track(args: TrackArgs) -> anyhow::Result<()> {
     };
     match args.out {
         Some(path) => {
-            std::fs::write(&path, &output)
+            // A track is personal data: owner-only (0600).
+            private::write(&path, &output)
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
@@ -151,7 +153,8 @@ pub fn issue(args: UsersIssueArgs) -> anyhow::Result<()> {
     );
     let issued = issue_user(&args.name, role);
     file.user.push(issued.entry);
-    std::fs::write(&args.users, toml::to_string_pretty(&file)?)
+    // Token hashes and who holds which role: owner-only (0600).
+    private::write(&args.users, toml::to_string_pretty(&file)?.as_bytes())
         .with_context(|| format!("writing {}", args.users.display()))?;
     eprintln!(
         "added {} ({}) to {}; the token below is shown once",

@@ -5,6 +5,7 @@
 //! vehicle that crossed several districts, and leaves the answer as a table, a PNG map and
 //! GeoJSON, beside the load report, in the output folder.
 
+use camtrail_storage::private;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -92,7 +93,10 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
     let users = UsersFile {
         user: vec![investigator.entry],
     };
-    std::fs::write(out.join("users.toml"), toml::to_string_pretty(&users)?)?;
+    private::write(
+        &out.join("users.toml"),
+        toml::to_string_pretty(&users)?.as_bytes(),
+    )?;
 
     // 2. The embedded node on free local ports, over a fresh database.
     let database = out.join("camtrail.db");
@@ -224,9 +228,10 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
     )
     .await?;
     let png = get(&base, &track_path(&track_query, TrackFormat::Png), &token).await?;
-    std::fs::write(out.join("track.json"), &json)?;
-    std::fs::write(out.join("track.geojson"), &geojson)?;
-    std::fs::write(out.join("track.png"), &png)?;
+    // A track is personal data (even a simulated one is handled as such): owner-only.
+    private::write(&out.join("track.json"), &json)?;
+    private::write(&out.join("track.geojson"), &geojson)?;
+    private::write(&out.join("track.png"), &png)?;
     // More investigators' questions, to measure the query side under the data just loaded.
     for other in candidates
         .iter()
@@ -328,8 +333,8 @@ fn write_credentials(city: &City, out: &Path) -> anyhow::Result<HashMap<String, 
         .map(|gateway| IssuedToken::mint(&gateway.id))
         .collect();
     let (secrets, hashes) = render_token_files(&tokens);
-    std::fs::write(out.join("gateway_tokens.csv"), secrets)?;
-    std::fs::write(out.join("gateway_token_hashes.csv"), hashes)?;
+    private::write(&out.join("gateway_tokens.csv"), secrets.as_bytes())?;
+    private::write(&out.join("gateway_token_hashes.csv"), hashes.as_bytes())?;
     Ok(tokens
         .into_iter()
         .map(|t| (t.gateway_id, t.token))

@@ -51,6 +51,8 @@ mod audit;
 mod builder;
 #[cfg(test)]
 mod contract_tests;
+#[cfg(test)]
+mod file_modes_tests;
 mod hot;
 mod metrics;
 mod parts;

@@ -237,6 +237,9 @@ pub(super) fn build_part(
 ) -> rusqlite::Result<Option<Part>> {
     let path = part_path(dir, id);
     let _ = std::fs::remove_file(&path);
+    // Detections: owner-only (0600) before SQLite creates it with its default mode.
+    camtrail_storage::private::touch(&path)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let connection = Connection::open(&path)?;
     // Not visible to anyone until listed in the manifest, after the fsync below: no journal.
     connection.execute_batch(

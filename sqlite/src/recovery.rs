@@ -2,6 +2,7 @@
 //! (staged rows read back into memory, sealed staging tables queued to become parts again,
 //! part files the manifest does not list removed).
 
+use camtrail_storage::private;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -38,6 +39,12 @@ impl SqliteStore {
     /// [`SqliteStore::open_read_only`] to read beside a running `camtrail serve`).
     pub fn open_with(path: &Path, tuning: Tuning) -> Result<Self, StorageError> {
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        // The database and everything beside it hold personal data: owner-only (0600;
+        // SQLite gives its -wal and -shm files the database file's mode).
+        let unavailable = |file: &Path, e: std::io::Error| {
+            StorageError::unavailable(BACKEND, format_args!("{}: {e}", file.display()))
+        };
+        private::touch(&lock_path).map_err(|e| unavailable(&lock_path, e))?;
         let owner = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -56,6 +63,11 @@ impl SqliteStore {
                 ),
             )
         })?;
+        private::touch(path).map_err(|e| unavailable(path, e))?;
+        for suffix in ["-wal", "-shm"] {
+            let beside = PathBuf::from(format!("{}{suffix}", path.display()));
+            private::restrict_if_exists(&beside).map_err(|e| unavailable(&beside, e))?;
+        }
         let connection = Connection::open(path).map_err(failed)?;
         connection
             .execute_batch(
@@ -65,9 +77,7 @@ impl SqliteStore {
             .map_err(failed)?;
         connection.execute_batch(SCHEMA).map_err(failed)?;
         let dir = parts_dir(path);
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            StorageError::unavailable(BACKEND, format_args!("{}: {e}", dir.display()))
-        })?;
+        private::create_dir(&dir).map_err(|e| unavailable(&dir, e))?;
         let mut generations = staging_generations(&connection).map_err(failed)?;
         if generations.is_empty() {
             connection

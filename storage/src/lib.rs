@@ -12,6 +12,7 @@
 //!   before the answer they account for leaves. Kafka or SQLite.
 //! - [`retention`]: the one "plan, audit, then delete" flow, over any [`RetentionTarget`].
 //! - [`StorageError`] ([`error`]): what a backend reports, with its [`ErrorCode`].
+//! - [`private`]: files holding personal data or secrets, created owner-only (0600).
 //! - `testsuite` (feature `testsuite`): the contract every backend passes, one set of tests
 //!   run against each.
 //!
@@ -19,6 +20,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod private;
 pub mod publish;
 pub mod read;
 pub mod retention;

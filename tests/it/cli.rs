@@ -241,3 +241,66 @@ async fn retention_is_audited_before_it_removes_anything() {
     assert_eq!(camtrail_model::audit::verify_chain(&records), Ok(1));
     camtrail_testkit::drop_database(&clickhouse).await;
 }
+
+/// Issue 13, fault 7: the files the CLI writes holding secrets are owner-only (0600), and
+/// an existing users file left 0644 by an older version is narrowed when rewritten.
+#[cfg(unix)]
+#[test]
+fn credential_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let city = dir.path().join("city");
+    let ran = camtrail()
+        .args([
+            "city",
+            "--seed",
+            "3",
+            "--cameras",
+            "200",
+            "--gateways",
+            "40",
+            "--out",
+        ])
+        .arg(&city)
+        .output()
+        .expect("run camtrail city");
+    assert!(ran.status.success(), "{ran:?}");
+    let tokens = dir.path().join("tokens");
+    let ran = camtrail()
+        .args(["gateways", "issue", "--registry"])
+        .arg(city.join("cameras.csv"))
+        .arg("--out")
+        .arg(&tokens)
+        .output()
+        .expect("run camtrail gateways issue");
+    assert!(ran.status.success(), "{ran:?}");
+    for file in ["gateway_tokens.csv", "gateway_token_hashes.csv"] {
+        assert_eq!(mode(&tokens.join(file)), 0o600, "{file}");
+    }
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, "").expect("an old users file");
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let ran = camtrail()
+        .args([
+            "users",
+            "issue",
+            "--name",
+            "ada",
+            "--role",
+            "investigator",
+            "--users",
+        ])
+        .arg(&users)
+        .output()
+        .expect("run camtrail users issue");
+    assert!(ran.status.success(), "{ran:?}");
+    assert_eq!(mode(&users), 0o600);
+    assert!(
+        std::fs::read_to_string(&users)
+            .expect("read")
+            .contains("ada")
+    );
+}
