@@ -41,6 +41,8 @@ mod text;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod fuzz;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
