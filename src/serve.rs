@@ -6,7 +6,7 @@ use camtrail_model::audit::AuditRecord;
 use camtrail_serve::Config;
 use camtrail_serve::embedded::{EmbeddedNode, apply_retention};
 use camtrail_sqlite::SqliteStore;
-use camtrail_storage::{AuditFilter, SightingStore};
+use camtrail_storage::SightingStore;
 
 use crate::retention::RetentionArgs;
 
@@ -64,7 +64,7 @@ pub async fn audit_records(config: &Config) -> anyhow::Result<Vec<AuditRecord>> 
     let path = &config.serve.database_path;
     SqliteStore::open_read_only(path)
         .with_context(|| format!("opening {} (serve.database_path)", path.display()))?
-        .audit_records(AuditFilter::default())
+        .all_audit_records()
         .await
         .context("reading audit_log")
 }

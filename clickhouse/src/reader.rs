@@ -6,7 +6,10 @@
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{EventId, ObjectClass};
 use camtrail_storage::sql::{placeholders, prefix_end};
-use camtrail_storage::{AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting};
+use camtrail_storage::{
+    AuditCursor, AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting,
+    StoredSnapshot,
+};
 use clickhouse::Client;
 use serde::Deserialize;
 
@@ -70,6 +73,49 @@ fn failed(error: clickhouse::error::Error) -> StorageError {
 
 const SIGHTING_COLUMNS: &str = "event_id, camera_id, captured_at_ms, subject_key, plate, \
     plate_confidence, object_class, has_snapshot";
+
+const AUDIT_COLUMNS: &str = "node_id, seq, at_ms, user, role, case_id, reason, kind, \
+    parameters_json, result_count, client_addr, prev_hash, hash";
+
+/// An `audit_log` row selected with [`AUDIT_COLUMNS`].
+#[derive(clickhouse::Row, Deserialize)]
+struct AuditLogRow {
+    node_id: String,
+    seq: u64,
+    at_ms: i64,
+    user: String,
+    role: String,
+    case_id: String,
+    reason: String,
+    kind: String,
+    parameters_json: String,
+    result_count: u64,
+    client_addr: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditLogRow> for AuditRecord {
+    fn from(row: AuditLogRow) -> Self {
+        Self {
+            node_id: row.node_id,
+            seq: row.seq,
+            entry: AuditEntry {
+                at_ms: row.at_ms,
+                user: row.user,
+                role: row.role,
+                case_id: row.case_id,
+                reason: row.reason,
+                kind: row.kind,
+                parameters_json: row.parameters_json,
+                result_count: row.result_count,
+                client_addr: row.client_addr,
+            },
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        }
+    }
+}
 
 impl SightingStore for ClickhouseStore {
     async fn keys_seen(
@@ -162,6 +208,7 @@ impl SightingStore for ClickhouseStore {
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
+        class: Option<ObjectClass>,
         after: Option<PassCursor>,
         limit: usize,
     ) -> Result<Vec<StoredSighting>, StorageError> {
@@ -175,22 +222,31 @@ impl SightingStore for ClickhouseStore {
             "SELECT {SIGHTING_COLUMNS} FROM detections_by_camera \
              WHERE camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
              AND day >= toDate(?) AND day <= toDate(?) \
-             AND (captured_at_ms > ? OR (captured_at_ms = ? AND hex(event_id) > ?)) \
+             AND (captured_at_ms > ? OR (captured_at_ms = ? AND hex(event_id) > ?)) {} \
              ORDER BY captured_at_ms, event_id LIMIT 1 BY event_id LIMIT ?",
-            placeholders(cameras.len())
+            placeholders(cameras.len()),
+            if class.is_some() {
+                "AND object_class = ?"
+            } else {
+                ""
+            }
         );
         let mut query = self.client.query(&sql);
         for camera in cameras {
             query = query.bind(camera);
         }
-        let rows = query
+        query = query
             .bind(from_ms)
             .bind(to_ms)
             .bind(utc_day(from_ms))
             .bind(utc_day(to_ms))
             .bind(after_ms)
             .bind(after_ms)
-            .bind(after_id.to_string().to_uppercase())
+            .bind(after_id.to_string().to_uppercase());
+        if let Some(class) = class {
+            query = query.bind(class.code());
+        }
+        let rows = query
             .bind(limit as u64)
             .fetch_all::<SightingRow>()
             .await
@@ -198,86 +254,97 @@ impl SightingStore for ClickhouseStore {
         Ok(rows.into_iter().map(StoredSighting::from).collect())
     }
 
-    async fn audit_records(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StorageError> {
-        #[derive(clickhouse::Row, Deserialize)]
-        struct Row {
-            node_id: String,
-            seq: u64,
-            at_ms: i64,
-            user: String,
-            role: String,
-            case_id: String,
-            reason: String,
-            kind: String,
-            parameters_json: String,
-            result_count: u64,
-            client_addr: String,
-            prev_hash: String,
-            hash: String,
+    async fn audit_records(
+        &self,
+        filter: &AuditFilter,
+        after: Option<&AuditCursor>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1");
+        for (column, value) in [
+            ("case_id", &filter.case_id),
+            ("user", &filter.user),
+            ("kind", &filter.kind),
+        ] {
+            if value.is_some() {
+                sql.push_str(&format!(" AND {column} = ?"));
+            }
         }
-        let mut sql = String::from(
-            "SELECT node_id, seq, at_ms, user, role, case_id, reason, kind, parameters_json, \
-             result_count, client_addr, prev_hash, hash FROM audit_log WHERE 1",
+        if filter.from_ms.is_some() {
+            sql.push_str(" AND at_ms >= ?");
+        }
+        if filter.to_ms.is_some() {
+            sql.push_str(" AND at_ms < ?");
+        }
+        if after.is_some() {
+            sql.push_str(
+                " AND at_ms <= ? AND (at_ms < ? OR node_id < ? OR (node_id = ? AND seq < ?))",
+            );
+        }
+        // A record the sink delivered twice is stored twice until the parts merge: listed
+        // once (the copies share the sort key, so a page boundary cannot split them).
+        sql.push_str(
+            " ORDER BY at_ms DESC, node_id DESC, seq DESC LIMIT 1 BY node_id, seq LIMIT ?",
         );
-        if filter.case_id.is_some() {
-            sql.push_str(" AND case_id = ?");
-        }
-        if filter.user.is_some() {
-            sql.push_str(" AND user = ?");
-        }
-        sql.push_str(" ORDER BY node_id, seq");
-        if filter.limit.is_some() {
-            sql.push_str(" LIMIT ?");
-        }
         let mut query = self.client.query(&sql);
-        if let Some(case_id) = &filter.case_id {
-            query = query.bind(case_id);
-        }
-        if let Some(user) = &filter.user {
-            query = query.bind(user);
-        }
-        if let Some(limit) = filter.limit {
-            query = query.bind(limit as u64);
-        }
-        let rows = query.fetch_all::<Row>().await.map_err(failed)?;
-        Ok(rows
+        for value in [&filter.case_id, &filter.user, &filter.kind]
             .into_iter()
-            .map(|row| AuditRecord {
-                node_id: row.node_id,
-                seq: row.seq,
-                entry: AuditEntry {
-                    at_ms: row.at_ms,
-                    user: row.user,
-                    role: row.role,
-                    case_id: row.case_id,
-                    reason: row.reason,
-                    kind: row.kind,
-                    parameters_json: row.parameters_json,
-                    result_count: row.result_count,
-                    client_addr: row.client_addr,
-                },
-                prev_hash: row.prev_hash,
-                hash: row.hash,
-            })
-            .collect())
+            .flatten()
+        {
+            query = query.bind(value);
+        }
+        for bound in [filter.from_ms, filter.to_ms].into_iter().flatten() {
+            query = query.bind(bound);
+        }
+        if let Some(cursor) = after {
+            query = query
+                .bind(cursor.at_ms)
+                .bind(cursor.at_ms)
+                .bind(&cursor.node_id)
+                .bind(&cursor.node_id)
+                .bind(cursor.seq);
+        }
+        let rows = query
+            .bind(limit as u64)
+            .fetch_all::<AuditLogRow>()
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
     }
 
-    async fn snapshot(&self, event_id: EventId) -> Result<Option<Vec<u8>>, StorageError> {
+    async fn all_audit_records(&self) -> Result<Vec<AuditRecord>, StorageError> {
+        let rows = self
+            .client
+            .query(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY node_id, seq"
+            ))
+            .fetch_all::<AuditLogRow>()
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
+    }
+
+    async fn snapshot(&self, event_id: EventId) -> Result<Option<StoredSnapshot>, StorageError> {
         #[derive(clickhouse::Row, Deserialize)]
         struct Jpeg {
             #[serde(with = "serde_bytes_compat")]
             jpeg: Vec<u8>,
+            captured_at_ms: i64,
         }
         let rows = self
             .client
             .query(
-                "SELECT jpeg FROM snapshots WHERE event_id = toFixedString(unhex(?), 16) LIMIT 1",
+                "SELECT jpeg, captured_at_ms FROM snapshots \
+                 WHERE event_id = toFixedString(unhex(?), 16) LIMIT 1",
             )
             .bind(event_id.to_string())
             .fetch_all::<Jpeg>()
             .await
             .map_err(failed)?;
-        Ok(rows.into_iter().next().map(|row| row.jpeg))
+        Ok(rows.into_iter().next().map(|row| StoredSnapshot {
+            jpeg: row.jpeg,
+            captured_at_ms: row.captured_at_ms,
+        }))
     }
 }
 

@@ -10,14 +10,16 @@ use camtrail_model::audit::AuditRecord;
 use camtrail_model::{Error, ErrorCode, EventId};
 use camtrail_proto::v1;
 use camtrail_proto::v1::query_server::Query;
-use camtrail_storage::{AuditFilter, AuditLog, PassCursor, SightingStore, StoredSighting};
+use camtrail_storage::{
+    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, PassCursor, SightingStore, StoredSighting,
+};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::http::HttpState;
 use crate::service::{
-    Caller, PassesRequest, Place, Purpose, QueryError, Subject, TrackRequest, format_cursor,
-    parse_cursor,
+    AuditRequest, Caller, PassesRequest, Place, Purpose, QueryError, Subject, TrackRequest,
+    format_cursor, parse_audit_cursor, parse_cursor,
 };
 use crate::track::MatchKind;
 
@@ -223,10 +225,23 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
                 )));
             }
         };
+        let object_class = match request.object_class {
+            0 => None,
+            value => Some(
+                camtrail_proto::convert::object_class_from_wire(value).ok_or_else(|| {
+                    status(Error::new(
+                        ErrorCode::InvalidClass,
+                        "object_class must be UNSPECIFIED, VEHICLE, PERSON or NON_MOTOR",
+                    ))
+                })?,
+            ),
+        };
         let passes_request = PassesRequest {
             place,
             from_ms: request.from_ms,
             to_ms: request.to_ms,
+            object_class,
+            // 0 is proto3's "not set": the documented default page.
             limit: if request.limit == 0 {
                 1_000
             } else {
@@ -263,18 +278,18 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             ))
         })?;
         let purpose = purpose(request.justification.as_ref()).map_err(status)?;
-        let (jpeg, _audit) = self
+        let (snapshot, _audit) = self
             .state
             .service
             .snapshot(&caller, event_id, purpose)
             .await
             .map_err(status)?;
-        let jpeg =
-            jpeg.ok_or_else(|| error_status(ErrorCode::NotFound, "no snapshot for this event"))?;
+        let snapshot = snapshot
+            .ok_or_else(|| error_status(ErrorCode::NotFound, "no snapshot for this event"))?;
         Ok(Response::new(v1::Snapshot {
             event_id: event_id.as_bytes().to_vec(),
-            jpeg,
-            captured_at_ms: 0,
+            jpeg: snapshot.jpeg,
+            captured_at_ms: snapshot.captured_at_ms,
         }))
     }
 
@@ -322,24 +337,35 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
     ) -> Result<Response<v1::ListAuditResponse>, Status> {
         let caller = self.caller(&request)?;
         let request = request.into_inner();
-        let filter = AuditFilter {
-            case_id: (!request.case_id.is_empty()).then_some(request.case_id),
-            user: (!request.user.is_empty()).then_some(request.user),
-            limit: Some(match request.limit {
-                0 => 1_000,
-                n => (n as usize).min(10_000),
-            }),
+        let given = |value: String| (!value.is_empty()).then_some(value);
+        let audit_request = AuditRequest {
+            filter: AuditFilter {
+                case_id: given(request.case_id),
+                user: given(request.user),
+                kind: given(request.kind),
+                from_ms: (request.from_ms != 0).then_some(request.from_ms),
+                to_ms: (request.to_ms != 0).then_some(request.to_ms),
+            },
+            after: given(request.cursor)
+                .as_deref()
+                .map(parse_audit_cursor)
+                .transpose()
+                .map_err(status)?,
+            // 0 is proto3's "not set": the documented default page.
+            limit: match request.limit {
+                0 => AUDIT_PAGE_DEFAULT,
+                n => n as usize,
+            },
         };
-        let records = self
+        let answer = self
             .state
             .service
-            .list_audit(&caller, filter)
+            .list_audit(&caller, audit_request)
             .await
             .map_err(status)?;
-        let records = records
+        let records = answer
+            .records
             .into_iter()
-            .filter(|r| request.from_ms == 0 || r.entry.at_ms >= request.from_ms)
-            .filter(|r| request.to_ms == 0 || r.entry.at_ms < request.to_ms)
             .map(|r| v1::AuditRecord {
                 node_id: r.node_id,
                 seq: r.seq,
@@ -356,6 +382,10 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
                 hash: r.hash,
             })
             .collect();
-        Ok(Response::new(v1::ListAuditResponse { records }))
+        Ok(Response::new(v1::ListAuditResponse {
+            records,
+            next_cursor: answer.next.map(|c| c.encode()).unwrap_or_default(),
+            audit_id: audit_id(&answer.audit),
+        }))
     }
 }

@@ -3,10 +3,11 @@
 //! `{"error": {"code", "message"}}` with the matching status.
 //!
 //! - `GET /v1/track[.geojson|.png]?plate=|subject_key=&from=&to=&case=&reason=[&fuzzy=true]`
-//! - `GET /v1/passes?cameras=a,b|district=X&from=&to=&case=&reason=[&limit=&after=]`
+//! - `GET /v1/passes?cameras=a,b|district=X&from=&to=&case=&reason=[&object_class=&limit=&after=]`
 //! - `GET /v1/snapshots/{event_id}.jpg?case=&reason=`
 //! - `GET /v1/cameras/{camera_id}` (registry only; any role; not audited)
-//! - `GET /v1/audit?case=|user=[&limit=]` (supervisors: audit records)
+//! - `GET /v1/audit?case=|user=[&kind=&from=&to=&limit=&cursor=]` (supervisors: audit
+//!   records newest first, a page at a time; the read is itself audited)
 //! - `/metrics`, `/healthz`
 //!
 //! Times are unix milliseconds or RFC 3339 (`2025-11-26T08:00:00+08:00`); answers show them
@@ -24,7 +25,7 @@ use axum::{Json, Router};
 use camtrail_common::http::ApiError;
 use camtrail_model::audit::AuditRecord;
 use camtrail_model::{Error, ErrorCode, EventId};
-use camtrail_storage::{AuditFilter, AuditLog, SightingStore};
+use camtrail_storage::{AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, SightingStore};
 use chrono::TimeZone;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,8 +34,8 @@ use crate::auth::Users;
 use crate::render::geojson::track_geojson;
 use crate::render::map::{MapBackground, MapText, render_track_map};
 use crate::service::{
-    Caller, PassesRequest, Place, Purpose, QueryError, QueryService, Subject, TrackAnswer,
-    TrackRequest, format_cursor, parse_cursor,
+    AuditRequest, Caller, PassesRequest, Place, Purpose, QueryError, QueryService, Subject,
+    TrackAnswer, TrackRequest, format_cursor, parse_audit_cursor, parse_cursor, parse_object_class,
 };
 
 /// What the handlers share (the gRPC front end too).
@@ -391,6 +392,7 @@ pub struct PassesQuery {
     to: Option<String>,
     case: Option<String>,
     reason: Option<String>,
+    object_class: Option<String>,
     limit: Option<usize>,
     after: Option<String>,
 }
@@ -426,6 +428,11 @@ async fn passes<S: SightingStore, A: AuditLog>(
             place,
             from_ms: parse_time("from", query.from.as_deref())?,
             to_ms: parse_time("to", query.to.as_deref())?,
+            object_class: query
+                .object_class
+                .as_deref()
+                .map(parse_object_class)
+                .transpose()?,
             limit: query.limit.unwrap_or(1_000),
             after: query.after.as_deref().map(parse_cursor).transpose()?,
             purpose,
@@ -494,12 +501,12 @@ async fn snapshot<S: SightingStore, A: AuditLog>(
     }
     .await;
     match result {
-        Ok((Some(jpeg), audit)) => (
+        Ok((Some(snapshot), audit)) => (
             [
                 audit_header(&audit),
                 (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
             ],
-            jpeg,
+            snapshot.jpeg,
         )
             .into_response(),
         Ok((None, audit)) => (
@@ -519,7 +526,11 @@ async fn snapshot<S: SightingStore, A: AuditLog>(
 pub struct AuditQuery {
     case: Option<String>,
     user: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 async fn audit_list<S: SightingStore, A: AuditLog>(
@@ -531,16 +542,39 @@ async fn audit_list<S: SightingStore, A: AuditLog>(
     let result = async {
         let caller = caller(&state, &headers, addr)?;
         let Query(query) = query.map_err(invalid_query)?;
-        let filter = AuditFilter {
-            case_id: query.case,
-            user: query.user,
-            limit: Some(query.limit.unwrap_or(1_000).min(10_000)),
+        let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+        let time = |name, value: Option<String>| {
+            given(value)
+                .map(|text| parse_time(name, Some(&text)))
+                .transpose()
         };
-        state.service.list_audit(&caller, filter).await
+        let request = AuditRequest {
+            filter: AuditFilter {
+                case_id: given(query.case),
+                user: given(query.user),
+                kind: given(query.kind),
+                from_ms: time("from", query.from)?,
+                to_ms: time("to", query.to)?,
+            },
+            after: given(query.cursor)
+                .as_deref()
+                .map(parse_audit_cursor)
+                .transpose()?,
+            limit: query.limit.unwrap_or(AUDIT_PAGE_DEFAULT),
+        };
+        state.service.list_audit(&caller, request).await
     }
     .await;
     match result {
-        Ok(records) => Json(json!({ "records": records })).into_response(),
+        Ok(answer) => (
+            [audit_header(&answer.audit)],
+            Json(json!({
+                "records": answer.records,
+                "next_cursor": answer.next.as_ref().map(|c| c.encode()).unwrap_or_default(),
+                "audit": { "node_id": answer.audit.node_id, "seq": answer.audit.seq },
+            })),
+        )
+            .into_response(),
         Err(error) => ApiError(error).into_response(),
     }
 }

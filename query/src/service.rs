@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use camtrail_common::now_ms;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
-use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId, plate};
+use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId, ObjectClass, plate};
 use camtrail_storage::{
-    AuditFilter, AuditLog, PassCursor, SightingStore, StorageError, StoredSighting,
+    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, PassCursor, SightingStore, StorageError,
+    StoredSighting, StoredSnapshot,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -35,7 +36,7 @@ pub struct QueryLimits {
     pub max_passes_window_ms: i64,
     /// Most cameras one passes query may name (default 2,000).
     pub max_cameras: usize,
-    /// Largest passes page (default 5,000).
+    /// Largest passes page (default 10,000, as query.proto documents).
     pub max_passes_page: usize,
     /// Most misreadings of a plate looked up with fuzzy matching (default 400).
     pub max_fuzzy_variants: usize,
@@ -54,7 +55,7 @@ impl Default for QueryLimits {
             supervisor_passes_window_ms: 2 * HOUR,
             max_passes_window_ms: 7 * 24 * HOUR,
             max_cameras: 2_000,
-            max_passes_page: 5_000,
+            max_passes_page: 10_000,
             max_fuzzy_variants: 400,
             max_pattern_keys: 200,
             max_track_rows: 100_000,
@@ -195,6 +196,8 @@ pub struct PassesRequest {
     pub from_ms: i64,
     /// Window end, unix ms, exclusive.
     pub to_ms: i64,
+    /// Only this class (all when `None`).
+    pub object_class: Option<ObjectClass>,
     /// Page size.
     pub limit: usize,
     /// Continue after this pass (from the previous page's `next`).
@@ -212,6 +215,57 @@ pub struct PassesAnswer {
     pub next: Option<PassCursor>,
     /// The audit record.
     pub audit: AuditRecord,
+}
+
+/// An audit listing request (supervisors only).
+#[derive(Debug, Clone)]
+pub struct AuditRequest {
+    /// Which records; a case or a user is required.
+    pub filter: AuditFilter,
+    /// Continue below this record (the previous page's `next`).
+    pub after: Option<AuditCursor>,
+    /// Page size, 1 to [`AUDIT_PAGE_MAX`].
+    pub limit: usize,
+}
+
+/// One page of the audit log, newest first.
+#[derive(Debug, Clone)]
+pub struct AuditAnswer {
+    /// The records, ordered by `(at_ms, node_id, seq)` descending.
+    pub records: Vec<AuditRecord>,
+    /// Cursor of the next page; `None` when this page is the last.
+    pub next: Option<AuditCursor>,
+    /// The audit record of this read.
+    pub audit: AuditRecord,
+}
+
+/// The case id of the audit records that reading the audit log leaves.
+pub const AUDIT_REVIEW_CASE: &str = "audit-review";
+
+/// The name of an object class in audit parameters and the HTTP API.
+pub fn object_class_name(class: ObjectClass) -> &'static str {
+    match class {
+        ObjectClass::Vehicle => "vehicle",
+        ObjectClass::Person => "person",
+        ObjectClass::NonMotor => "non_motor",
+    }
+}
+
+/// Parse [`object_class_name`]'s names.
+pub fn parse_object_class(name: &str) -> Result<ObjectClass, QueryError> {
+    [
+        ObjectClass::Vehicle,
+        ObjectClass::Person,
+        ObjectClass::NonMotor,
+    ]
+    .into_iter()
+    .find(|class| object_class_name(*class) == name)
+    .ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidClass,
+            "object_class must be vehicle, person or non_motor",
+        )
+    })
 }
 
 /// The query service over a store and an audit log.
@@ -585,6 +639,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 &cameras,
                 request.from_ms,
                 request.to_ms,
+                request.object_class,
                 request.after,
                 request.limit,
             )
@@ -601,6 +656,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             "place": place,
             "from_ms": request.from_ms,
             "to_ms": request.to_ms,
+            "object_class": request.object_class.map_or("all", object_class_name),
             "limit": request.limit,
             "after": request.after.map(|c| format!("{}:{}", c.captured_at_ms, c.event_id)),
         });
@@ -620,28 +676,28 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         })
     }
 
-    /// A thumbnail, audited. `Ok(None)` when none is stored (also audited: the look-up was
-    /// made).
+    /// A thumbnail with its capture time, audited. `Ok(None)` when none is stored (also
+    /// audited: the look-up was made).
     pub async fn snapshot(
         &self,
         caller: &Caller,
         event_id: EventId,
         purpose: Purpose,
-    ) -> Result<(Option<Vec<u8>>, AuditRecord), QueryError> {
+    ) -> Result<(Option<StoredSnapshot>, AuditRecord), QueryError> {
         let started = Instant::now();
         let result = async {
             Self::require_search(caller)?;
-            let jpeg = self.store.snapshot(event_id).await.map_err(store_failed)?;
+            let snapshot = self.store.snapshot(event_id).await.map_err(store_failed)?;
             let audit = self
                 .write_audit(
                     caller,
                     &purpose,
                     "snapshot",
                     json!({ "event_id": event_id.to_string() }),
-                    u64::from(jpeg.is_some()),
+                    u64::from(snapshot.is_some()),
                 )
                 .await?;
-            Ok((jpeg, audit))
+            Ok((snapshot, audit))
         }
         .await;
         self.metrics.observe("snapshot", &result, started.elapsed());
@@ -650,26 +706,103 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
 }
 
 impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
-    /// Audit records by case or user (at least one filter), supervisors only.
+    /// One page of audit records by case or user (at least one; also by kind and window),
+    /// newest first; supervisors only. Reading the audit log is itself audited (kind
+    /// `audit_read`, case [`AUDIT_REVIEW_CASE`], the filter as parameters) before the page
+    /// is handed back.
     pub async fn list_audit(
         &self,
         caller: &Caller,
-        filter: AuditFilter,
-    ) -> Result<Vec<AuditRecord>, QueryError> {
+        request: AuditRequest,
+    ) -> Result<AuditAnswer, QueryError> {
+        let started = Instant::now();
+        let result = self.list_audit_inner(caller, request).await;
+        self.metrics.observe("audit", &result, started.elapsed());
+        result
+    }
+
+    async fn list_audit_inner(
+        &self,
+        caller: &Caller,
+        request: AuditRequest,
+    ) -> Result<AuditAnswer, QueryError> {
         if !caller.principal.role.is_supervisor() {
             return Err(Error::new(
                 ErrorCode::Forbidden,
                 "only supervisors may read the audit log",
             ));
         }
+        let filter = &request.filter;
         if filter.case_id.is_none() && filter.user.is_none() {
             return Err(Error::new(
                 ErrorCode::MissingFilter,
                 "filter the audit log by case or by user",
             ));
         }
-        self.store.audit_records(filter).await.map_err(store_failed)
+        if request.limit == 0 || request.limit > AUDIT_PAGE_MAX {
+            return Err(Error::new(
+                ErrorCode::InvalidLimit,
+                format!("limit must be 1-{AUDIT_PAGE_MAX}"),
+            ));
+        }
+        if let (Some(from_ms), Some(to_ms)) = (filter.from_ms, filter.to_ms)
+            && from_ms >= to_ms
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidWindow,
+                "from must be before to",
+            ));
+        }
+        // One more than the page: whether another page follows.
+        let mut records = self
+            .store
+            .audit_records(filter, request.after.as_ref(), request.limit + 1)
+            .await
+            .map_err(store_failed)?;
+        let next = if records.len() > request.limit {
+            records.truncate(request.limit);
+            records.last().map(AuditCursor::of)
+        } else {
+            None
+        };
+        let parameters = json!({
+            "case_id": filter.case_id,
+            "user": filter.user,
+            "kind": filter.kind,
+            "from_ms": filter.from_ms,
+            "to_ms": filter.to_ms,
+            "limit": request.limit,
+            "cursor": request.after.as_ref().map(AuditCursor::encode),
+        });
+        let purpose = Purpose {
+            case_id: AUDIT_REVIEW_CASE.into(),
+            reason: "audit log read".into(),
+        };
+        let audit = self
+            .write_audit(
+                caller,
+                &purpose,
+                "audit_read",
+                parameters,
+                records.len() as u64,
+            )
+            .await?;
+        Ok(AuditAnswer {
+            records,
+            next,
+            audit,
+        })
     }
+}
+
+/// Parse an audit cursor (a previous page's `next_cursor`).
+pub fn parse_audit_cursor(text: &str) -> Result<AuditCursor, QueryError> {
+    AuditCursor::decode(text).ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidCursor,
+            "cursor must be the next_cursor of a previous page",
+        )
+    })
 }
 
 fn store_failed(error: StorageError) -> QueryError {

@@ -25,7 +25,7 @@ use camtrail_model::audit::{AuditChain, AuditRecord};
 use camtrail_query::node::QueryNode;
 use camtrail_sink::SinkNode;
 use camtrail_storage::retention;
-use camtrail_storage::{AuditFilter, RetentionOutcome, RetentionRun, SightingStore};
+use camtrail_storage::{RetentionOutcome, RetentionRun, SightingStore};
 
 use crate::config::Config;
 
@@ -138,7 +138,7 @@ pub async fn apply_retention(
 /// Every audit record in ClickHouse `audit_log` (for `camtrail audit verify`).
 pub async fn audit_records(config: &Config) -> anyhow::Result<Vec<AuditRecord>> {
     ClickhouseStore::new(&config.clickhouse)
-        .audit_records(AuditFilter::default())
+        .all_audit_records()
         .await
         .context("reading audit_log")
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camtrail_model::audit::{AuditChain, AuditEntry, AuditRecord};
-use camtrail_storage::{AuditFilter, AuditLog, SightingStore, StorageError};
+use camtrail_storage::{AuditLog, StorageError};
 
 use super::SqliteStore;
 use super::writer::Work;
@@ -14,16 +14,9 @@ impl SqliteStore {
     /// An audit log for `node_id` in this database, continuing that node's chain where it
     /// ends (one database, one writer: the chain cannot fork).
     pub async fn audit_log(&self, node_id: &str) -> Result<SqliteAuditLog, StorageError> {
-        let node = node_id.to_string();
-        let last = self
-            .audit_records(AuditFilter::default())
-            .await?
-            .into_iter()
-            .filter(|r| r.node_id == node)
-            .max_by_key(|r| r.seq);
-        let chain = match &last {
-            Some(record) => AuditChain::resume(record),
-            None => AuditChain::new(node),
+        let chain = match self.last_audit_record(node_id).await? {
+            Some(record) => AuditChain::resume(&record),
+            None => AuditChain::new(node_id),
         };
         Ok(SqliteAuditLog {
             store: self.clone(),

@@ -5,7 +5,7 @@
 use camtrail_model::Detection;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_storage::testsuite::{self, Backend};
-use camtrail_storage::{AuditFilter, AuditLog, SightingStore};
+use camtrail_storage::{AuditLog, SightingStore};
 
 use crate::{SqliteStore, Tuning};
 
@@ -27,8 +27,8 @@ impl Backend for Sqlite {
         self.store.maintenance_idle().await.expect("maintenance");
     }
 
-    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Vec<AuditRecord> {
-        let log = self.store.audit_log("node-1").await.expect("audit log");
+    async fn append_audit(&self, node_id: &str, entries: Vec<AuditEntry>) -> Vec<AuditRecord> {
+        let log = self.store.audit_log(node_id).await.expect("audit log");
         let mut records = Vec::new();
         for entry in entries {
             records.push(log.append(entry).await.expect("append"));
@@ -95,6 +95,24 @@ async fn sqlite_parts_passes_page_through_every_event_once() {
 }
 
 #[tokio::test]
+async fn sqlite_passes_filter_by_object_class() {
+    testsuite::passes_filter_by_object_class(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_parts_passes_filter_by_object_class() {
+    let backend = sqlite_tiny_parts();
+    testsuite::passes_filter_by_object_class(&backend).await;
+    let stats = backend.store.writer_stats();
+    assert!(stats.flushes >= 1, "{stats:?}");
+}
+
+#[tokio::test]
+async fn sqlite_audit_pages_newest_first_through_every_record_once() {
+    testsuite::audit_pages_newest_first_through_every_record_once(&sqlite()).await;
+}
+
+#[tokio::test]
 async fn sqlite_retention_removes_only_older_rows() {
     testsuite::retention_removes_only_older_rows(&sqlite()).await;
 }
@@ -131,10 +149,12 @@ async fn sqlite_audit_chain_continues_after_reopening() {
     let log = store.audit_log("serve").await.expect("log");
     let third = log.append(entry).await.expect("3");
     assert_eq!(third.seq, 3);
-    let records = store
-        .audit_records(AuditFilter::default())
-        .await
-        .expect("read");
+    let records = store.all_audit_records().await.expect("read");
+    assert_eq!(
+        store.last_audit_record("serve").await.expect("last"),
+        records.last().cloned()
+    );
+    assert_eq!(store.last_audit_record("other").await.expect("none"), None);
     assert_eq!(
         camtrail_model::audit::verify_chain(&records),
         Ok(3),

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use camtrail_model::EventId;
+use camtrail_model::{EventId, ObjectClass};
 
 use camtrail_storage::{PassCursor, StoredSighting};
 
@@ -101,9 +101,11 @@ impl Hot {
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
+        class: Option<ObjectClass>,
         after: Option<PassCursor>,
     ) -> Vec<StoredSighting> {
         self.lookup(&self.by_camera, cameras, from_ms, to_ms)
+            .filter(|s| class.is_none_or(|class| s.object_class == class))
             .filter(|s| {
                 after
                     .is_none_or(|c| (s.captured_at_ms, s.event_id) > (c.captured_at_ms, c.event_id))
@@ -253,7 +255,7 @@ mod tests {
             captured_at_ms: 100,
             event_id: EventId([1; 16]),
         };
-        let passes = hot.passes(&["C1".into()], 0, 1000, Some(cursor));
+        let passes = hot.passes(&["C1".into()], 0, 1000, None, Some(cursor));
         assert_eq!(passes.len(), 1);
         assert_eq!(passes[0].subject_key, "K2");
         let mut keys = hot.keys_like("K", "K_", 0, 1000);

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use super::read::sighting;
 use super::schema::{DETECTION_DEFS, SIGHTING_COLUMNS};
+use camtrail_model::ObjectClass;
 use camtrail_storage::{PassCursor, StoredSighting};
 
 /// A part's entry in the manifest.
@@ -177,6 +178,7 @@ impl PartHandle {
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
+        class: Option<ObjectClass>,
         after: PassCursor,
         limit: usize,
     ) -> rusqlite::Result<Vec<StoredSighting>> {
@@ -184,6 +186,7 @@ impl PartHandle {
             "SELECT {SIGHTING_COLUMNS} FROM part INDEXED BY part_by_camera \
              WHERE camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
              AND (captured_at_ms > ? OR (captured_at_ms = ? AND event_id > ?)) \
+             AND (? IS NULL OR object_class = ?) \
              ORDER BY captured_at_ms, event_id LIMIT ?",
             camtrail_storage::sql::placeholders(cameras.len())
         );
@@ -195,6 +198,8 @@ impl PartHandle {
             after.captured_at_ms.into(),
             after.captured_at_ms.into(),
             after.event_id.as_bytes().to_vec().into(),
+            class.map(ObjectClass::code).into(),
+            class.map(ObjectClass::code).into(),
             (limit as i64).into(),
         ]);
         self.query(&sql, values)

@@ -8,7 +8,10 @@ use std::sync::atomic::Ordering;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{EventId, ObjectClass};
 use camtrail_storage::sql::prefix_end;
-use camtrail_storage::{AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting};
+use camtrail_storage::{
+    AuditCursor, AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting,
+    StoredSnapshot,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::hot::Hot;
@@ -27,6 +30,35 @@ pub(crate) fn sighting(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSighti
         object_class: ObjectClass::from_code(class).unwrap_or(ObjectClass::Vehicle),
         has_snapshot: row.get::<_, i64>(7)? != 0,
     })
+}
+
+const AUDIT_COLUMNS: &str = "node_id, seq, at_ms, user, role, case_id, reason, kind, \
+    parameters_json, result_count, client_addr, prev_hash, hash";
+
+/// An `audit_log` row selected with [`AUDIT_COLUMNS`].
+fn audit_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        node_id: row.get(0)?,
+        seq: row.get::<_, i64>(1)? as u64,
+        entry: AuditEntry {
+            at_ms: row.get(2)?,
+            user: row.get(3)?,
+            role: row.get(4)?,
+            case_id: row.get(5)?,
+            reason: row.get(6)?,
+            kind: row.get(7)?,
+            parameters_json: row.get(8)?,
+            result_count: row.get::<_, i64>(9)? as u64,
+            client_addr: row.get(10)?,
+        },
+        prev_hash: row.get(11)?,
+        hash: row.get(12)?,
+    })
+}
+
+/// A seq as SQLite stores it (INTEGER is signed; chains never get near `i64::MAX`).
+fn seq_value(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 /// Sort by `(captured_at_ms, event_id)`, keep each event id once.
@@ -93,6 +125,24 @@ impl SqliteStore {
             let parts: i64 = shared.parts.iter().map(|h| h.part.rows).sum();
             let staged: usize = shared.hot.values().map(Hot::len).sum();
             Ok(parts as u64 + staged as u64)
+        })
+        .await
+    }
+
+    /// The last record of `node_id`'s audit chain, if it has one (a primary-key look-up).
+    pub async fn last_audit_record(
+        &self,
+        node_id: &str,
+    ) -> Result<Option<AuditRecord>, StorageError> {
+        let node_id = node_id.to_string();
+        self.read(move |connection, _| {
+            connection
+                .prepare_cached(&format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE node_id = ? \
+                     ORDER BY seq DESC LIMIT 1"
+                ))?
+                .query_row(params![node_id], audit_record)
+                .optional()
         })
         .await
     }
@@ -199,6 +249,7 @@ impl SightingStore for SqliteStore {
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
+        class: Option<ObjectClass>,
         after: Option<PassCursor>,
         limit: usize,
     ) -> Result<Vec<StoredSighting>, StorageError> {
@@ -213,10 +264,10 @@ impl SightingStore for SqliteStore {
             });
             let mut rows = Vec::new();
             for hot in shared.hot.values() {
-                rows.extend(hot.passes(&cameras, from_ms, to_ms, after));
+                rows.extend(hot.passes(&cameras, from_ms, to_ms, class, after));
             }
             for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
-                rows.extend(handle.passes(&cameras, from_ms, to_ms, cursor, limit)?);
+                rows.extend(handle.passes(&cameras, from_ms, to_ms, class, cursor, limit)?);
             }
             let mut rows = ordered_unique(rows);
             rows.truncate(limit);
@@ -225,46 +276,79 @@ impl SightingStore for SqliteStore {
         .await
     }
 
-    async fn audit_records(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StorageError> {
+    async fn audit_records(
+        &self,
+        filter: &AuditFilter,
+        after: Option<&AuditCursor>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        // Only the conditions asked for, so `audit_log_by_time` serves the order and the
+        // cursor's range: each page reads from where the last one ended.
+        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        for (column, value) in [
+            ("case_id", &filter.case_id),
+            ("user", &filter.user),
+            ("kind", &filter.kind),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                values.push(value.clone().into());
+            }
+        }
+        if let Some(from_ms) = filter.from_ms {
+            sql.push_str(" AND at_ms >= ?");
+            values.push(from_ms.into());
+        }
+        if let Some(to_ms) = filter.to_ms {
+            sql.push_str(" AND at_ms < ?");
+            values.push(to_ms.into());
+        }
+        if let Some(cursor) = after {
+            sql.push_str(
+                " AND at_ms <= ? AND (at_ms < ? OR node_id < ? OR (node_id = ? AND seq < ?))",
+            );
+            values.extend([
+                cursor.at_ms.into(),
+                cursor.at_ms.into(),
+                cursor.node_id.clone().into(),
+                cursor.node_id.clone().into(),
+                seq_value(cursor.seq).into(),
+            ]);
+        }
+        sql.push_str(" ORDER BY at_ms DESC, node_id DESC, seq DESC LIMIT ?");
+        values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
         self.read(move |connection, _| {
-            let mut statement = connection.prepare_cached(
-                "SELECT node_id, seq, at_ms, user, role, case_id, reason, kind, parameters_json, \
-                 result_count, client_addr, prev_hash, hash FROM audit_log \
-                 WHERE (?1 IS NULL OR case_id = ?1) AND (?2 IS NULL OR user = ?2) \
-                 ORDER BY node_id, seq LIMIT ?3",
-            )?;
-            let limit = filter.limit.map_or(-1, |l| l as i64);
-            let rows = statement.query_map(params![filter.case_id, filter.user, limit], |row| {
-                Ok(AuditRecord {
-                    node_id: row.get(0)?,
-                    seq: row.get::<_, i64>(1)? as u64,
-                    entry: AuditEntry {
-                        at_ms: row.get(2)?,
-                        user: row.get(3)?,
-                        role: row.get(4)?,
-                        case_id: row.get(5)?,
-                        reason: row.get(6)?,
-                        kind: row.get(7)?,
-                        parameters_json: row.get(8)?,
-                        result_count: row.get::<_, i64>(9)? as u64,
-                        client_addr: row.get(10)?,
-                    },
-                    prev_hash: row.get(11)?,
-                    hash: row.get(12)?,
-                })
-            })?;
+            let mut statement = connection.prepare_cached(&sql)?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), audit_record)?;
             rows.collect()
         })
         .await
     }
 
-    async fn snapshot(&self, event_id: EventId) -> Result<Option<Vec<u8>>, StorageError> {
+    async fn all_audit_records(&self) -> Result<Vec<AuditRecord>, StorageError> {
+        self.read(move |connection, _| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY node_id, seq"
+            ))?;
+            let rows = statement.query_map([], audit_record)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn snapshot(&self, event_id: EventId) -> Result<Option<StoredSnapshot>, StorageError> {
         self.read(move |connection, _| {
             connection
                 .query_row(
-                    "SELECT jpeg FROM snapshots WHERE event_id = ?",
+                    "SELECT jpeg, captured_at_ms FROM snapshots WHERE event_id = ?",
                     params![event_id.as_bytes().as_slice()],
-                    |row| row.get(0),
+                    |row| {
+                        Ok(StoredSnapshot {
+                            jpeg: row.get(0)?,
+                            captured_at_ms: row.get(1)?,
+                        })
+                    },
                 )
                 .optional()
         })

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
     client_addr TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
     PRIMARY KEY (node_id, seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_log_by_time ON audit_log (at_ms, node_id, seq);
 ";
 
 pub(crate) const SIGHTING_COLUMNS: &str = "event_id, camera_id, captured_at_ms, subject_key, plate, \

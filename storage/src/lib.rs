@@ -31,5 +31,8 @@ pub mod testsuite;
 pub use audit::AuditLog;
 pub use error::StorageError;
 pub use publish::{PublishFuture, Publisher};
-pub use read::{AuditFilter, PassCursor, SightingStore, StoredSighting};
+pub use read::{
+    AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditCursor, AuditFilter, PassCursor, SightingStore,
+    StoredSighting, StoredSnapshot,
+};
 pub use retention::{RetentionOutcome, RetentionPlan, RetentionRun, RetentionTarget};

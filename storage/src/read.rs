@@ -6,8 +6,10 @@
 //!
 //! Every read is one primary-key range (or a short list of them): sightings by
 //! `(subject_key, captured_at_ms)`, passes by `(camera_id, captured_at_ms)`, keys by
-//! `(subject_key, day)` in the small per-day key table, a snapshot by `event_id`. Values are
-//! bound as parameters, never spliced into SQL text.
+//! `(subject_key, day)` in the small per-day key table, a snapshot by `event_id`. The audit
+//! log is the exception: it is filtered and listed newest first, a page at a time (keyset
+//! pagination on `(at_ms, node_id, seq)`, never OFFSET). Values are bound as parameters,
+//! never spliced into SQL text.
 
 use std::future::Future;
 
@@ -62,16 +64,91 @@ pub struct PassCursor {
     pub event_id: EventId,
 }
 
-/// Which audit records to read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The thumbnail of one event, with the event's capture instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    /// The JPEG thumbnail.
+    pub jpeg: Vec<u8>,
+    /// When its event was captured, unix ms UTC.
+    pub captured_at_ms: i64,
+}
+
+/// Page size of an audit listing when none is asked for.
+pub const AUDIT_PAGE_DEFAULT: usize = 1_000;
+/// The largest audit listing page.
+pub const AUDIT_PAGE_MAX: usize = 10_000;
+
+/// Which audit records to list: each field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AuditFilter {
     /// Only this case.
     pub case_id: Option<String>,
     /// Only this user.
     pub user: Option<String>,
-    /// At most this many (all when `None`).
-    pub limit: Option<usize>,
+    /// Only this kind (`track`, `passes`, `snapshot`, `retention`, `audit_read`, ...).
+    pub kind: Option<String>,
+    /// Only records written at or after this instant (`at_ms`), unix ms.
+    pub from_ms: Option<i64>,
+    /// Only records written before this instant, unix ms.
+    pub to_ms: Option<i64>,
 }
+
+/// Where a page of the audit listing ends. The listing runs newest first, by
+/// `(at_ms, node_id, seq)` descending (a total order: `(node_id, seq)` names one record);
+/// the next page starts just below this key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AuditCursor {
+    /// `at_ms` of the last record returned.
+    pub at_ms: i64,
+    /// Its chain.
+    pub node_id: String,
+    /// Its position in the chain.
+    pub seq: u64,
+}
+
+impl AuditCursor {
+    /// The cursor just below `record`.
+    pub fn of(record: &AuditRecord) -> Self {
+        Self {
+            at_ms: record.entry.at_ms,
+            node_id: record.node_id.clone(),
+            seq: record.seq,
+        }
+    }
+
+    /// The cursor as the opaque text handed to clients (`<at_ms>.<seq>.<node id in hex>`).
+    pub fn encode(&self) -> String {
+        let mut text = format!("{}.{}.", self.at_ms, self.seq);
+        for byte in self.node_id.as_bytes() {
+            text.push(char::from(HEX[usize::from(byte >> 4)]));
+            text.push(char::from(HEX[usize::from(byte & 0x0F)]));
+        }
+        text
+    }
+
+    /// Parse [`AuditCursor::encode`]'s text; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '.');
+        let at_ms = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        let hex = parts.next()?.as_bytes();
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        let digit = |c: u8| HEX.iter().position(|&h| h == c.to_ascii_lowercase());
+        let bytes = hex
+            .chunks(2)
+            .map(|pair| Some((digit(pair[0])? as u8) << 4 | digit(pair[1])? as u8))
+            .collect::<Option<Vec<u8>>>()?;
+        Some(Self {
+            at_ms,
+            node_id: String::from_utf8(bytes).ok()?,
+            seq,
+        })
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The read side of storage.
 pub trait SightingStore: Send + Sync + 'static {
@@ -104,27 +181,66 @@ pub trait SightingStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredSighting>, StorageError>> + Send;
 
-    /// Detections at `cameras` in `[from_ms, to_ms)` after `after`, each `event_id` once,
-    /// ordered by `(captured_at_ms, event_id)`, at most `limit`.
+    /// Detections at `cameras` in `[from_ms, to_ms)` after `after` (only those of `class`
+    /// when given), each `event_id` once, ordered by `(captured_at_ms, event_id)`, at most
+    /// `limit`.
     fn passes(
         &self,
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
+        class: Option<ObjectClass>,
         after: Option<PassCursor>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredSighting>, StorageError>> + Send;
 
-    /// Audit records, every stored copy (duplicates from re-deliveries included), ordered by
-    /// `(node_id, seq)`; only those of `case_id` / `user` when given, at most `limit`.
+    /// One page of the audit log: the records matching `filter`, newest first (ordered by
+    /// `(at_ms, node_id, seq)` descending), only those below `after` in that order, at most
+    /// `limit`. A record stored twice (a re-delivery) is listed once.
     fn audit_records(
         &self,
-        filter: AuditFilter,
+        filter: &AuditFilter,
+        after: Option<&AuditCursor>,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<AuditRecord>, StorageError>> + Send;
 
-    /// The thumbnail of `event_id`, if one is stored.
+    /// Every stored audit record, every stored copy (duplicates from re-deliveries and
+    /// conflicting copies included), ordered by `(node_id, seq)`: what `camtrail audit
+    /// verify` checks.
+    fn all_audit_records(
+        &self,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StorageError>> + Send;
+
+    /// The thumbnail of `event_id` and its capture instant, if one is stored.
     fn snapshot(
         &self,
         event_id: EventId,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, StorageError>> + Send;
+    ) -> impl Future<Output = Result<Option<StoredSnapshot>, StorageError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_cursors_round_trip_and_garbage_is_refused() {
+        for node_id in ["query/1764158400000", "", "节点.1/..", "a\u{0}b"] {
+            let cursor = AuditCursor {
+                at_ms: -5,
+                node_id: node_id.into(),
+                seq: u64::MAX,
+            };
+            let text = cursor.encode();
+            assert!(
+                text.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+            );
+            assert_eq!(AuditCursor::decode(&text), Some(cursor));
+        }
+        for garbage in [
+            "", "1", "1.2", "x.2.61", "1.x.61", "1.2.6", "1.2.zz", "1.2.ff",
+        ] {
+            assert_eq!(AuditCursor::decode(garbage), None, "{garbage}");
+        }
+    }
 }

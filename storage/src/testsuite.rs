@@ -1,8 +1,9 @@
 //! The storage contract, one set of test functions every backend runs from its own tests
 //! (feature `testsuite`): ClickHouse (the real server, distributed mode) and bundled SQLite
-//! (embedded mode). Dedup by event id, time order, window bounds, passes with cursor paging,
-//! key look-ups for fuzzy and pattern searches, snapshots, retention, and the audit chain
-//! read back intact.
+//! (embedded mode). Dedup by event id, time order, window bounds, passes with cursor paging
+//! and a class filter, key look-ups for fuzzy and pattern searches, snapshots with their
+//! capture time, retention, the audit chain read back intact, and the audit listing:
+//! filtered, newest first, paged through every record exactly once.
 //!
 //! A backend implements [`Backend`] (how to write rows and audit records into it, and how
 //! to apply retention) and calls each `pub async fn` here with it.
@@ -15,7 +16,7 @@ use std::future::Future;
 use camtrail_model::audit::{AuditEntry, AuditRecord, verify_all};
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
 
-use crate::{AuditFilter, PassCursor, SightingStore};
+use crate::{AuditCursor, AuditFilter, PassCursor, SightingStore, StoredSnapshot};
 
 /// The contract's reference instant (2025-11-26 12:00 UTC).
 pub const T0: i64 = 1_764_158_400_000;
@@ -27,7 +28,12 @@ pub trait Backend {
     type Store: SightingStore;
     fn store(&self) -> &Self::Store;
     fn write(&self, detections: Vec<Detection>) -> impl Future<Output = ()>;
-    fn append_audit(&self, entries: Vec<AuditEntry>) -> impl Future<Output = Vec<AuditRecord>>;
+    /// Append `entries` to the chain of `node_id` (each node at most once per test).
+    fn append_audit(
+        &self,
+        node_id: &str,
+        entries: Vec<AuditEntry>,
+    ) -> impl Future<Output = Vec<AuditRecord>>;
     /// Apply retention: remove what was captured before `cutoff_ms`.
     fn delete_before(&self, cutoff_ms: i64) -> impl Future<Output = ()>;
 }
@@ -103,7 +109,10 @@ pub async fn dedup_order_and_window(backend: &impl Backend) {
             .snapshot(EventId([1; 16]))
             .await
             .expect("snapshot"),
-        Some(vec![0xFF, 0xD8, 1, 0xFF, 0xD9])
+        Some(StoredSnapshot {
+            jpeg: vec![0xFF, 0xD8, 1, 0xFF, 0xD9],
+            captured_at_ms: T0,
+        })
     );
     assert_eq!(
         backend
@@ -130,7 +139,7 @@ pub async fn passes_page_through_every_event_once(backend: &impl Backend) {
     for _ in 0..10 {
         let page = backend
             .store()
-            .passes(&[CAMERA.to_string()], T0, T0 + 60_000, after, 3)
+            .passes(&[CAMERA.to_string()], T0, T0 + 60_000, None, after, 3)
             .await
             .expect("passes");
         seen.extend(page.iter().map(|p| (p.captured_at_ms, p.event_id.0[0])));
@@ -156,49 +165,241 @@ pub async fn passes_page_through_every_event_once(backend: &impl Backend) {
     assert_eq!(seen, expected);
 }
 
-pub async fn audit_records_read_back_as_an_intact_chain(backend: &impl Backend) {
-    let entries: Vec<AuditEntry> = (0..5)
-        .map(|n| AuditEntry {
-            at_ms: T0 + n,
-            user: if n % 2 == 0 { "ivy" } else { "sam" }.into(),
-            role: "investigator".into(),
-            case_id: format!("CASE-{}", n % 2),
-            reason: "contract".into(),
-            kind: "track".into(),
-            parameters_json: "{}".into(),
-            result_count: n as u64,
-            client_addr: "127.0.0.1:1".into(),
+/// Persons and non-motor vehicles among the cars: a class filter returns only that class,
+/// paged like any other passes.
+pub async fn passes_filter_by_object_class(backend: &impl Backend) {
+    let classes = [
+        ObjectClass::Vehicle,
+        ObjectClass::Person,
+        ObjectClass::NonMotor,
+        ObjectClass::Person,
+        ObjectClass::Vehicle,
+        ObjectClass::Person,
+    ];
+    let events: Vec<Detection> = classes
+        .iter()
+        .zip(1u8..)
+        .map(|(&class, n)| {
+            let mut event = detection(n, &format!("粤B0000{n}"), T0 + i64::from(n) * 1_000, CAMERA);
+            event.object_class = class;
+            if class != ObjectClass::Vehicle {
+                event.plate.clear();
+                event.subject_key.clear();
+            }
+            event
         })
         .collect();
-    let written = backend.append_audit(entries).await;
-    let all = backend
-        .store()
-        .audit_records(AuditFilter::default())
-        .await
-        .expect("audit");
+    backend.write(events).await;
+    let page = |class, after, limit| async move {
+        backend
+            .store()
+            .passes(&[CAMERA.to_string()], T0, T0 + 60_000, class, after, limit)
+            .await
+            .expect("passes")
+            .iter()
+            .map(|p| (p.event_id.0[0], p.object_class))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        page(Some(ObjectClass::Person), None, 10).await,
+        vec![
+            (2, ObjectClass::Person),
+            (4, ObjectClass::Person),
+            (6, ObjectClass::Person)
+        ]
+    );
+    assert_eq!(
+        page(Some(ObjectClass::NonMotor), None, 10).await,
+        vec![(3, ObjectClass::NonMotor)]
+    );
+    assert_eq!(
+        page(Some(ObjectClass::Vehicle), None, 10).await,
+        vec![(1, ObjectClass::Vehicle), (5, ObjectClass::Vehicle)]
+    );
+    assert_eq!(page(None, None, 10).await.len(), 6);
+    // A full page of persons ends at event 4; the next starts after it.
+    let after = PassCursor {
+        captured_at_ms: T0 + 4_000,
+        event_id: EventId([4; 16]),
+    };
+    assert_eq!(
+        page(Some(ObjectClass::Person), None, 2).await,
+        vec![(2, ObjectClass::Person), (4, ObjectClass::Person)]
+    );
+    assert_eq!(
+        page(Some(ObjectClass::Person), Some(after), 2).await,
+        vec![(6, ObjectClass::Person)]
+    );
+}
+
+fn audit_entry(n: u64, user: &str, case_id: &str, kind: &str, at_ms: i64) -> AuditEntry {
+    AuditEntry {
+        at_ms,
+        user: user.into(),
+        role: "investigator".into(),
+        case_id: case_id.into(),
+        reason: "contract".into(),
+        kind: kind.into(),
+        parameters_json: "{}".into(),
+        result_count: n,
+        client_addr: "127.0.0.1:1".into(),
+    }
+}
+
+fn keys(records: &[AuditRecord]) -> Vec<(String, u64)> {
+    records.iter().map(|r| (r.node_id.clone(), r.seq)).collect()
+}
+
+pub async fn audit_records_read_back_as_an_intact_chain(backend: &impl Backend) {
+    let entries: Vec<AuditEntry> = (0..5)
+        .map(|n| {
+            let user = if n % 2 == 0 { "ivy" } else { "sam" };
+            audit_entry(n, user, &format!("CASE-{}", n % 2), "track", T0 + n as i64)
+        })
+        .collect();
+    let written = backend.append_audit("node-1", entries).await;
+    let all = backend.store().all_audit_records().await.expect("audit");
     assert_eq!(all, written);
     let report = verify_all(all);
     assert!(report.broken.is_empty(), "{:?}", report.broken);
     let ivy = backend
         .store()
-        .audit_records(AuditFilter {
-            user: Some("ivy".into()),
-            ..AuditFilter::default()
-        })
+        .audit_records(
+            &AuditFilter {
+                user: Some("ivy".into()),
+                ..AuditFilter::default()
+            },
+            None,
+            100,
+        )
         .await
         .expect("by user");
-    assert_eq!(ivy.len(), 3);
+    assert_eq!(
+        ivy.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![5, 3, 1],
+        "newest first"
+    );
+    assert_eq!(ivy[0], written[4], "read back intact");
     let case = backend
         .store()
-        .audit_records(AuditFilter {
-            case_id: Some("CASE-1".into()),
-            limit: Some(1),
-            ..AuditFilter::default()
-        })
+        .audit_records(
+            &AuditFilter {
+                case_id: Some("CASE-1".into()),
+                ..AuditFilter::default()
+            },
+            None,
+            1,
+        )
         .await
         .expect("by case");
     assert_eq!(case.len(), 1);
-    assert_eq!(case[0].seq, 2);
+    assert_eq!(case[0].seq, 4, "the newest record of the case");
+}
+
+/// The audit listing: filters in storage (user, case, kind, `[from_ms, to_ms)`), newest
+/// first, and a cursor that visits every record exactly once although many records of
+/// several chains share one instant.
+pub async fn audit_pages_newest_first_through_every_record_once(backend: &impl Backend) {
+    let mut written = Vec::new();
+    for (chain, node) in ["node-a", "node-b", "node-c"].into_iter().enumerate() {
+        let entries: Vec<AuditEntry> = (0..40u64)
+            .map(|i| {
+                let n = i * 3 + chain as u64;
+                let user = if n.is_multiple_of(4) {
+                    "ivy"
+                } else {
+                    "mallory"
+                };
+                let kind = if n.is_multiple_of(3) {
+                    "passes"
+                } else {
+                    "track"
+                };
+                // 25 records (of all three chains) share each instant.
+                audit_entry(
+                    n,
+                    user,
+                    &format!("CASE-{}", n % 5),
+                    kind,
+                    T0 + (n / 25) as i64,
+                )
+            })
+            .collect();
+        written.extend(backend.append_audit(node, entries).await);
+    }
+    let newest_first = |mut records: Vec<AuditRecord>| {
+        records.sort_by(|a, b| AuditCursor::of(b).cmp(&AuditCursor::of(a)));
+        records
+    };
+    let page_through = |filter: AuditFilter, limit: usize| async move {
+        let mut seen: Vec<AuditRecord> = Vec::new();
+        let mut after: Option<AuditCursor> = None;
+        for _ in 0..1_000 {
+            let page = backend
+                .store()
+                .audit_records(&filter, after.as_ref(), limit)
+                .await
+                .expect("audit page");
+            assert!(page.len() <= limit);
+            let Some(last) = page.last() else { break };
+            after = Some(AuditCursor::of(last));
+            seen.extend(page);
+        }
+        seen
+    };
+
+    // Everything, seven at a time: each record once, newest first, read back intact.
+    let everything = AuditFilter::default();
+    let all = page_through(everything.clone(), 7).await;
+    assert_eq!(all.len(), 120);
+    assert_eq!(all, newest_first(written.clone()));
+    assert_eq!(all[0].entry.at_ms, T0 + 4);
+    // One page holding all of it, and a page size of one, agree.
+    assert_eq!(
+        backend
+            .store()
+            .audit_records(&everything, None, 1_000)
+            .await
+            .expect("one page"),
+        all
+    );
+    assert_eq!(keys(&page_through(everything, 1).await), keys(&all));
+
+    // Filters are applied before the page is cut, alone and together.
+    let expect = |keep: &dyn Fn(&AuditEntry) -> bool| {
+        newest_first(written.iter().filter(|r| keep(&r.entry)).cloned().collect())
+    };
+    let user = AuditFilter {
+        user: Some("ivy".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(page_through(user, 4).await, expect(&|e| e.user == "ivy"));
+    let case_kind = AuditFilter {
+        case_id: Some("CASE-2".into()),
+        kind: Some("passes".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        page_through(case_kind, 2).await,
+        expect(&|e| e.case_id == "CASE-2" && e.kind == "passes")
+    );
+    let window = AuditFilter {
+        user: Some("mallory".into()),
+        from_ms: Some(T0 + 1),
+        to_ms: Some(T0 + 3),
+        ..AuditFilter::default()
+    };
+    let in_window = page_through(window, 6).await;
+    assert_eq!(
+        in_window,
+        expect(&|e| e.user == "mallory" && (T0 + 1..T0 + 3).contains(&e.at_ms))
+    );
+    assert!(!in_window.is_empty());
+    let nothing = AuditFilter {
+        kind: Some("retention".into()),
+        ..AuditFilter::default()
+    };
+    assert!(page_through(nothing, 5).await.is_empty());
 }
 
 /// Rows before the cutoff go (with their snapshots), rows after it stay, the audit log is
@@ -217,17 +418,20 @@ pub async fn retention_removes_only_older_rows(backend: &impl Backend) {
         backend.write(chunk.to_vec()).await;
     }
     let audit = backend
-        .append_audit(vec![AuditEntry {
-            at_ms: T0 - 9 * DAY,
-            user: "ops".into(),
-            role: "operator".into(),
-            case_id: "C-9".into(),
-            reason: "before retention".into(),
-            kind: "track".into(),
-            parameters_json: "{}".into(),
-            result_count: 0,
-            client_addr: "test".into(),
-        }])
+        .append_audit(
+            "node-1",
+            vec![AuditEntry {
+                at_ms: T0 - 9 * DAY,
+                user: "ops".into(),
+                role: "operator".into(),
+                case_id: "C-9".into(),
+                reason: "before retention".into(),
+                kind: "track".into(),
+                parameters_json: "{}".into(),
+                result_count: 0,
+                client_addr: "test".into(),
+            }],
+        )
         .await;
     let window = (T0 - 30 * DAY, T0 + DAY);
     let before = backend
@@ -269,14 +473,10 @@ pub async fn retention_removes_only_older_rows(backend: &impl Backend) {
     );
     let passes = backend
         .store()
-        .passes(&[CAMERA.to_string()], window.0, window.1, None, 100)
+        .passes(&[CAMERA.to_string()], window.0, window.1, None, None, 100)
         .await
         .expect("passes");
     assert_eq!(passes.len(), 4);
-    let records = backend
-        .store()
-        .audit_records(AuditFilter::default())
-        .await
-        .expect("audit");
+    let records = backend.store().all_audit_records().await.expect("audit");
     assert_eq!(records, audit, "retention never touches the audit log");
 }

@@ -1,16 +1,21 @@
 //! The query node in process, over the embedded store (no services needed): drawing and
-//! encoding a track map must not hold up the node's other requests.
+//! encoding a track map must not hold up the node's other requests; the gRPC and HTTP
+//! contract of passes, snapshots and the audit listing (issue 13's hostile tests).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use camtrail_city::{City, CityConfig};
+use camtrail_model::audit::AuditEntry;
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
+use camtrail_proto::v1;
+use camtrail_proto::v1::query_client::QueryClient;
 use camtrail_query::auth::{Role, UsersFile, issue};
-use camtrail_query::client::{TrackFormat, TrackQueryArgs, get, track_path};
+use camtrail_query::client::{ClientError, TrackFormat, TrackQueryArgs, get, track_path};
 use camtrail_query::node::{QueryConfig, QueryNode};
 use camtrail_sqlite::SqliteStore;
+use camtrail_storage::AuditLog;
 
 const PLATE: &str = "粤B12345";
 
@@ -171,4 +176,561 @@ async fn rendering_track_maps_does_not_block_other_requests() {
     eprintln!(
         "one map {one_map:?}; {probes} /healthz probes during four maps, slowest {slowest:?}"
     );
+}
+
+/// 2025-11-26 12:00 UTC.
+const T0: i64 = 1_764_158_400_000;
+const CAMERA_A: &str = "44030000001310000001";
+const CAMERA_B: &str = "44030000001310000002";
+
+/// A query node over a fresh embedded database holding `detections`, with a two-camera
+/// registry and an investigator (`ivy`) and a supervisor (`sam`).
+struct SmallNode {
+    http: String,
+    grpc: String,
+    investigator: String,
+    supervisor: String,
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn small_node(detections: Vec<Detection>) -> SmallNode {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry_path = dir.path().join("cameras.csv");
+    std::fs::write(
+        &registry_path,
+        format!(
+            "camera_id,district,lat,lon,heading_deg,road,gateway_id\n\
+             {CAMERA_A},Futian,22.540,114.050,90,Shennan Rd,gw-001\n\
+             {CAMERA_B},Futian,22.545,114.060,90,Shennan Rd,gw-001\n"
+        ),
+    )
+    .expect("registry");
+    let (investigator, supervisor) = (
+        issue("ivy", Role::Investigator),
+        issue("sam", Role::Supervisor),
+    );
+    let users_path = dir.path().join("users.toml");
+    let users = UsersFile {
+        user: vec![investigator.entry.clone(), supervisor.entry.clone()],
+    };
+    std::fs::write(&users_path, toml::to_string(&users).expect("toml")).expect("users");
+    let config = QueryConfig {
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+        registry_path,
+        users_path,
+        shutdown_delay_ms: 0,
+        // The fixed test instants lie in the past; keep them inside the ordinary bound.
+        limits: camtrail_query::service::QueryLimits {
+            supervisor_track_age_ms: 100 * 365 * 24 * 3_600_000,
+            ..Default::default()
+        },
+        ..QueryConfig::default()
+    };
+    let store = SqliteStore::open(&dir.path().join("camtrail.db")).expect("open store");
+    store.write(detections).await.expect("write detections");
+    let audit = store.audit_log("query").await.expect("audit log");
+    let node = QueryNode::bind(&config, store.clone(), audit, None)
+        .await
+        .expect("bind query node");
+    let http = format!("http://{}", node.http_addr().expect("addr"));
+    let grpc = format!("http://{}", node.grpc_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(node.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    SmallNode {
+        http,
+        grpc,
+        investigator: investigator.token,
+        supervisor: supervisor.token,
+        store,
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+fn event(n: u32, class: ObjectClass, camera: &str, at_ms: i64, jpeg: bool) -> Detection {
+    let mut id = [0u8; 16];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    id[15] = 0x5A;
+    let plate = if class == ObjectClass::Vehicle {
+        format!("粤B{:05}", n % 100_000)
+    } else {
+        String::new()
+    };
+    Detection {
+        event_id: EventId(id),
+        camera_id: camera.into(),
+        captured_at_ms: at_ms,
+        object_class: class,
+        subject_key: plate.clone(),
+        plate,
+        plate_confidence: if class == ObjectClass::Vehicle {
+            0.9
+        } else {
+            0.0
+        },
+        attributes: VehicleAttributes::default(),
+        bbox: [1, 2, 3, 4],
+        thumbnail_jpeg: jpeg.then(|| vec![0xFF, 0xD8, 0xFF, 0xD9]),
+        gateway_id: "gw-001".into(),
+        received_at_ms: at_ms + 100,
+    }
+}
+
+fn with_token<T>(token: &str, request: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(request);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
+    request
+}
+
+fn justification() -> Option<v1::Justification> {
+    Some(v1::Justification {
+        case_id: "CASE-9".into(),
+        reason: "hostile test".into(),
+    })
+}
+
+async fn grpc_passes(
+    grpc: &mut QueryClient<tonic::transport::Channel>,
+    token: &str,
+    request: v1::PassesRequest,
+) -> Result<Vec<v1::Sighting>, tonic::Status> {
+    let mut stream = grpc.passes(with_token(token, request)).await?.into_inner();
+    let mut sightings = Vec::new();
+    while let Some(sighting) = stream.message().await? {
+        sightings.push(sighting);
+    }
+    Ok(sightings)
+}
+
+/// The audit records of `user` (newest first), read over gRPC by the supervisor.
+async fn audit_of(
+    grpc: &mut QueryClient<tonic::transport::Channel>,
+    node: &SmallNode,
+    user: &str,
+) -> Vec<v1::AuditRecord> {
+    grpc.list_audit(with_token(
+        &node.supervisor,
+        v1::ListAuditRequest {
+            user: user.into(),
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("list audit")
+    .into_inner()
+    .records
+}
+
+/// Issue 13, fault 3: `Passes` with an object class returns only that class, and the
+/// class is in the audit record's parameters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_passes_filter_by_object_class_and_audit_it() {
+    let detections = vec![
+        event(1, ObjectClass::Vehicle, CAMERA_A, T0 + 1_000, false),
+        event(2, ObjectClass::Person, CAMERA_A, T0 + 2_000, false),
+        event(3, ObjectClass::NonMotor, CAMERA_A, T0 + 3_000, false),
+        event(4, ObjectClass::Vehicle, CAMERA_A, T0 + 4_000, false),
+        event(5, ObjectClass::Person, CAMERA_A, T0 + 5_000, false),
+    ];
+    let node = small_node(detections).await;
+    let mut grpc = QueryClient::connect(node.grpc.clone()).await.expect("grpc");
+    let ask = |class: v1::ObjectClass, limit: u32, cursor: String| v1::PassesRequest {
+        camera_ids: vec![CAMERA_A.into()],
+        from_ms: T0,
+        to_ms: T0 + 60_000,
+        object_class: class as i32,
+        limit,
+        cursor,
+        justification: justification(),
+        ..Default::default()
+    };
+    let classes = |sightings: &[v1::Sighting]| -> Vec<(u8, i32)> {
+        sightings
+            .iter()
+            .map(|s| (s.event_id[3], s.object_class))
+            .collect()
+    };
+    let person = v1::ObjectClass::Person as i32;
+    let persons = grpc_passes(
+        &mut grpc,
+        &node.investigator,
+        ask(v1::ObjectClass::Person, 0, String::new()),
+    )
+    .await
+    .expect("persons");
+    assert_eq!(classes(&persons), vec![(2, person), (5, person)]);
+    let non_motor = grpc_passes(
+        &mut grpc,
+        &node.investigator,
+        ask(v1::ObjectClass::NonMotor, 0, String::new()),
+    )
+    .await
+    .expect("non-motor");
+    assert_eq!(
+        classes(&non_motor),
+        vec![(3, v1::ObjectClass::NonMotor as i32)]
+    );
+    // Paging within a class: a page of one, then the rest after its cursor.
+    let first = grpc_passes(
+        &mut grpc,
+        &node.investigator,
+        ask(v1::ObjectClass::Person, 1, String::new()),
+    )
+    .await
+    .expect("first page");
+    assert_eq!(classes(&first), vec![(2, person)]);
+    let rest = grpc_passes(
+        &mut grpc,
+        &node.investigator,
+        ask(v1::ObjectClass::Person, 1, first[0].cursor.clone()),
+    )
+    .await
+    .expect("second page");
+    assert_eq!(classes(&rest), vec![(5, person)]);
+    let all = grpc_passes(
+        &mut grpc,
+        &node.investigator,
+        ask(v1::ObjectClass::Unspecified, 0, String::new()),
+    )
+    .await
+    .expect("all classes");
+    assert_eq!(all.len(), 5);
+
+    let records = audit_of(&mut grpc, &node, "ivy").await;
+    let passes: Vec<serde_json::Value> = records
+        .iter()
+        .filter(|r| r.kind == "passes")
+        .map(|r| serde_json::from_str(&r.parameters_json).expect("parameters"))
+        .collect();
+    assert_eq!(passes.len(), 5);
+    let mut audited: Vec<&str> = passes
+        .iter()
+        .map(|p| p["object_class"].as_str().expect("object_class audited"))
+        .collect();
+    audited.sort_unstable();
+    assert_eq!(
+        audited,
+        vec!["all", "non_motor", "person", "person", "person"]
+    );
+}
+
+/// Issue 13, fault 6: `GetSnapshot` returns the event's capture time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_get_snapshot_returns_the_capture_time() {
+    let at = T0 + 12_345;
+    let node = small_node(vec![event(7, ObjectClass::Vehicle, CAMERA_A, at, true)]).await;
+    let mut grpc = QueryClient::connect(node.grpc.clone()).await.expect("grpc");
+    let snapshot = grpc
+        .get_snapshot(with_token(
+            &node.investigator,
+            v1::GetSnapshotRequest {
+                event_id: event(7, ObjectClass::Vehicle, CAMERA_A, at, true)
+                    .event_id
+                    .as_bytes()
+                    .to_vec(),
+                justification: justification(),
+            },
+        ))
+        .await
+        .expect("snapshot")
+        .into_inner();
+    assert_eq!(snapshot.jpeg, vec![0xFF, 0xD8, 0xFF, 0xD9]);
+    assert_eq!(snapshot.captured_at_ms, at);
+}
+
+/// Issue 13, fault 6: `Passes` pages are 1–10,000 on gRPC and HTTP as query.proto says;
+/// anything else is `invalid_limit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_pages_are_1_to_10000_on_grpc_and_http() {
+    let node = small_node(vec![event(
+        1,
+        ObjectClass::Vehicle,
+        CAMERA_A,
+        T0 + 1,
+        false,
+    )])
+    .await;
+    let mut grpc = QueryClient::connect(node.grpc.clone()).await.expect("grpc");
+    let ask = |limit: u32| v1::PassesRequest {
+        camera_ids: vec![CAMERA_A.into()],
+        from_ms: T0,
+        to_ms: T0 + 60_000,
+        limit,
+        justification: justification(),
+        ..Default::default()
+    };
+    for limit in [1, 5_000, 5_001, 10_000] {
+        let got = grpc_passes(&mut grpc, &node.investigator, ask(limit)).await;
+        let got = got.unwrap_or_else(|status| panic!("limit {limit}: {status:?}"));
+        assert_eq!(got.len(), 1, "limit {limit}");
+    }
+    let refused = grpc_passes(&mut grpc, &node.investigator, ask(10_001))
+        .await
+        .expect_err("limit above 10,000");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .starts_with("invalid_limit: limit must be 1-10000"),
+        "{}",
+        refused.message()
+    );
+
+    let path = |limit: &str| {
+        format!(
+            "/v1/passes?cameras={CAMERA_A}&from={T0}&to={}&case=C-1&reason=x&limit={limit}",
+            T0 + 60_000
+        )
+    };
+    let body = get(&node.http, &path("10000"), &node.investigator)
+        .await
+        .expect("limit 10,000 over HTTP");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["passes"].as_array().map(Vec::len), Some(1));
+    for limit in ["0", "10001"] {
+        match get(&node.http, &path(limit), &node.investigator).await {
+            Err(ClientError::Refused { status, code, .. }) => {
+                assert_eq!(
+                    (status, code.as_str()),
+                    (400, "invalid_limit"),
+                    "limit {limit}"
+                )
+            }
+            other => panic!("limit {limit}: {other:?}"),
+        }
+    }
+}
+
+/// Issue 13, fault 2: an audit window holding more records than one page, behind older
+/// records, is still found, newest first; and reading the audit log is itself audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_listing_finds_new_records_behind_many_old_ones_and_is_audited() {
+    let node = small_node(Vec::new()).await;
+    // 1,200 records of one investigator in four chains, 100 sharing each instant: the
+    // newest 300 (the last three instants) come after 900 older ones.
+    let logs: Vec<_> = futures_join((0..4).map(|n| {
+        let store = node.store.clone();
+        async move { store.audit_log(&format!("junk-{n}")).await.expect("log") }
+    }))
+    .await;
+    let appends = logs.into_iter().enumerate().map(|(chain, log)| async move {
+        for i in 0..300u64 {
+            let n = i * 4 + chain as u64;
+            log.append(AuditEntry {
+                at_ms: T0 + (n / 100) as i64,
+                user: "mallory".into(),
+                role: "investigator".into(),
+                case_id: format!("JUNK-{}", n % 3),
+                reason: "noise".into(),
+                kind: if n.is_multiple_of(2) {
+                    "track"
+                } else {
+                    "passes"
+                }
+                .into(),
+                parameters_json: format!("{{\"n\":{n}}}"),
+                result_count: n,
+                client_addr: "127.0.0.1:1".into(),
+            })
+            .await
+            .expect("append");
+        }
+    });
+    futures_join(appends).await;
+
+    let mut grpc = QueryClient::connect(node.grpc.clone()).await.expect("grpc");
+    let window = grpc
+        .list_audit(with_token(
+            &node.supervisor,
+            v1::ListAuditRequest {
+                user: "mallory".into(),
+                from_ms: T0 + 9,
+                to_ms: T0 + 12,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("window")
+        .into_inner()
+        .records;
+    assert_eq!(window.len(), 300, "the newest three instants");
+    assert!(
+        window
+            .iter()
+            .all(|r| r.at_ms >= T0 + 9 && r.at_ms < T0 + 12)
+    );
+
+    // Without a window: newest first, so the newest records are on the first page.
+    let body = get(&node.http, "/v1/audit?user=mallory", &node.supervisor)
+        .await
+        .expect("http audit");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let records = body["records"].as_array().expect("records");
+    assert_eq!(records.len(), 1_000, "the default page");
+    let times: Vec<i64> = records
+        .iter()
+        .map(|r| r["at_ms"].as_i64().expect("at_ms"))
+        .collect();
+    assert_eq!(times.first(), Some(&(T0 + 11)), "newest first");
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    // Both reads above were audited, with what was looked at and how much came back.
+    let reads: Vec<v1::AuditRecord> = audit_of(&mut grpc, &node, "sam")
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "audit_read")
+        .collect();
+    assert!(reads.len() >= 2, "{reads:?}");
+    let parameters: Vec<serde_json::Value> = reads
+        .iter()
+        .map(|r| serde_json::from_str(&r.parameters_json).expect("parameters"))
+        .collect();
+    assert!(
+        parameters
+            .iter()
+            .any(|p| p["user"] == "mallory" && p["from_ms"] == T0 + 9 && p["to_ms"] == T0 + 12),
+        "{parameters:?}"
+    );
+    assert!(
+        reads.iter().any(|r| r.result_count == 300)
+            && reads.iter().any(|r| r.result_count == 1_000),
+        "{reads:?}"
+    );
+    assert!(
+        reads.iter().all(|r| r.case_id == "audit-review"),
+        "{reads:?}"
+    );
+
+    // Paging over HTTP, 333 at a time (pages end inside an instant): every record once,
+    // newest first, and the last page has an empty cursor.
+    let mut seen: Vec<(i64, String, u64)> = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let body = get(
+            &node.http,
+            &format!("/v1/audit?user=mallory&limit=333&cursor={cursor}"),
+            &node.supervisor,
+        )
+        .await
+        .expect("page");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        seen.extend(
+            body["records"]
+                .as_array()
+                .expect("records")
+                .iter()
+                .map(|r| {
+                    (
+                        r["at_ms"].as_i64().expect("at_ms"),
+                        r["node_id"].as_str().expect("node").to_string(),
+                        r["seq"].as_u64().expect("seq"),
+                    )
+                }),
+        );
+        pages += 1;
+        cursor = body["next_cursor"]
+            .as_str()
+            .expect("next_cursor")
+            .to_string();
+        if cursor.is_empty() {
+            break;
+        }
+        assert!(pages < 10, "the cursor does not end");
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(seen.len(), 1_200);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, none twice"
+    );
+
+    // Over gRPC, by kind: 600 track records in pages of 250.
+    let mut kinds = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = grpc
+            .list_audit(with_token(
+                &node.supervisor,
+                v1::ListAuditRequest {
+                    user: "mallory".into(),
+                    kind: "track".into(),
+                    limit: 250,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("grpc page")
+            .into_inner();
+        assert!(page.audit_id.starts_with("query/"), "{}", page.audit_id);
+        kinds.push(page.records.len());
+        assert!(page.records.iter().all(|r| r.kind == "track"));
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(kinds, vec![250, 250, 100]);
+
+    // Bounded pages and cursors that no page handed out are refused with their code.
+    for (query, expected) in [
+        ("user=mallory&limit=10001", (400, "invalid_limit")),
+        ("user=mallory&limit=0", (400, "invalid_limit")),
+        ("user=mallory&cursor=not-a-cursor", (400, "invalid_cursor")),
+        ("kind=track", (400, "missing_filter")),
+        ("user=mallory&from=20&to=10", (400, "invalid_window")),
+    ] {
+        match get(&node.http, &format!("/v1/audit?{query}"), &node.supervisor).await {
+            Err(ClientError::Refused { status, code, .. }) => {
+                assert_eq!((status, code.as_str()), expected, "{query}")
+            }
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+    let refused = grpc
+        .list_audit(with_token(
+            &node.supervisor,
+            v1::ListAuditRequest {
+                user: "mallory".into(),
+                limit: 10_001,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("limit above 10,000");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().starts_with("invalid_limit:"),
+        "{}",
+        refused.message()
+    );
+    match get(&node.http, "/v1/audit?user=mallory", &node.investigator).await {
+        Err(ClientError::Refused { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "forbidden"))
+        }
+        other => panic!("an investigator read the audit log: {other:?}"),
+    }
+}
+
+/// Run `futures` concurrently; their outputs in order.
+async fn futures_join<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    for handle in handles {
+        outputs.push(handle.await.expect("join"));
+    }
+    outputs
 }

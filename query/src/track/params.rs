@@ -30,9 +30,9 @@ pub struct TrackParams {
     /// whose trip merely ends near where the asked one starts is not). Must not exceed
     /// `fuzzy_max_gap_ms`.
     pub fuzzy_max_edge_gap_ms: i64,
-    /// Camera clocks may be off by this much (the synthetic city skews them by up to 2 s, real
-    /// gateways drift more); added to the elapsed time when checking a fuzzy candidate's fit.
-    /// Default 15 s (the synthetic city skews clocks by up to 2 s; NTP-synced cameras stay well inside).
+    /// Camera clocks may be off by this much; added to the elapsed time when checking a fuzzy
+    /// candidate's fit. Default 15 s (the synthetic city skews clocks by up to 2 s; NTP-synced
+    /// cameras stay well inside, real gateways may drift more).
     pub clock_slack_ms: i64,
     /// Most sightings a track keeps (after burst collapse); later ones are dropped with
     /// [`crate::track::DropReason::BeyondLimit`] and the track is marked truncated.
