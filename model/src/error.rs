@@ -112,7 +112,7 @@ error_codes! {
     /// No reason.
     MissingReason => ("missing_reason", 400, InvalidArgument, "a reason is required (reason)"),
     /// A malformed reason.
-    InvalidReason => ("invalid_reason", 400, InvalidArgument, "reasons are 1-500 characters without control characters"),
+    InvalidReason => ("invalid_reason", 400, InvalidArgument, "reasons are 1-500 characters without control or invisible formatting characters"),
     /// A window bound is missing.
     MissingWindow => ("missing_window", 400, InvalidArgument, "from and to are required"),
     /// A time that is neither unix ms nor RFC 3339.
@@ -126,7 +126,7 @@ error_codes! {
     /// Not exactly one subject (plate, pattern or key) given.
     InvalidSubject => ("invalid_subject", 400, InvalidArgument, "give exactly one of plate and subject_key"),
     /// A malformed subject key.
-    InvalidSubjectKey => ("invalid_subject_key", 400, InvalidArgument, "subject keys are 1-128 bytes without control characters"),
+    InvalidSubjectKey => ("invalid_subject_key", 400, InvalidArgument, "subject keys are 1-128 bytes without control or invisible formatting characters"),
     /// A malformed plate.
     InvalidPlate => ("invalid_plate", 400, InvalidArgument, "the plate is empty or too long"),
     /// A malformed wildcard pattern.

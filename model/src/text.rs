@@ -14,10 +14,15 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 /// True for a character free text must not hold: a control, format, line-separator or
 /// paragraph-separator character.
 pub fn is_hidden(c: char) -> bool {
+    c.is_control() || is_format(c)
+}
+
+/// True for a format, line-separator or paragraph-separator character: invisible, or
+/// reordering what is around it. (Control characters are [`char::is_control`].)
+pub fn is_format(c: char) -> bool {
     matches!(
         c.general_category(),
-        GeneralCategory::Control
-            | GeneralCategory::Format
+        GeneralCategory::Format
             | GeneralCategory::LineSeparator
             | GeneralCategory::ParagraphSeparator
     )

@@ -104,10 +104,10 @@ impl Purpose {
                 "a reason is required (reason)",
             ));
         }
-        if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        if reason.chars().count() > 500 || camtrail_model::text::has_hidden(reason) {
             return Err(Error::new(
                 ErrorCode::InvalidReason,
-                "reasons are 1-500 characters without control characters",
+                "reasons are 1-500 characters without control or invisible formatting characters",
             ));
         }
         Ok(Self {
@@ -388,13 +388,22 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         match &request.subject {
             Subject::SubjectKey(key) => {
                 let key = key.trim();
-                if key.is_empty() || key.len() > 128 || key.chars().any(char::is_control) {
+                if key.is_empty() || key.len() > 128 || camtrail_model::text::has_hidden(key) {
                     return Err(Error::new(
                         ErrorCode::InvalidSubjectKey,
-                        "subject keys are 1-128 bytes without control characters",
+                        "subject keys are 1-128 bytes without control or invisible formatting characters",
                     ));
                 }
                 Ok((key.to_string(), vec![exact(key.to_string())]))
+            }
+            // Spaces, tabs and dots between groups are normalised away, but a bidirectional
+            // override or a zero-width character would make the plate asked for display as
+            // another one in the audit record.
+            Subject::Plate(raw) if raw.chars().any(camtrail_model::text::is_format) => {
+                Err(Error::new(
+                    ErrorCode::InvalidPlate,
+                    "the plate holds invisible formatting characters (bidirectional overrides, zero-width characters)",
+                ))
             }
             Subject::Plate(raw) if raw.contains(['?', '*']) => {
                 let pattern = pattern_to_like(raw)
@@ -861,6 +870,13 @@ mod tests {
         assert_eq!(
             Purpose::new(Some("C1"), Some("a\u{0}b"))
                 .expect_err("control")
+                .code,
+            ErrorCode::InvalidReason
+        );
+        // Shown to a supervisor as "theft of 粤B12345", stored as something else.
+        assert_eq!(
+            Purpose::new(Some("C1"), Some("theft of 粤B\u{202E}54321"))
+                .expect_err("bidi override")
                 .code,
             ErrorCode::InvalidReason
         );

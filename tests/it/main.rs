@@ -14,6 +14,7 @@ mod ingest;
 mod ingest_e2e;
 #[cfg(feature = "distributed")]
 mod query_e2e;
+mod query_fuzz;
 mod query_node;
 mod serve_e2e;
 #[cfg(feature = "distributed")]

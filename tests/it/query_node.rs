@@ -179,23 +179,23 @@ async fn rendering_track_maps_does_not_block_other_requests() {
 }
 
 /// 2025-11-26 12:00 UTC.
-const T0: i64 = 1_764_158_400_000;
-const CAMERA_A: &str = "44030000001310000001";
-const CAMERA_B: &str = "44030000001310000002";
+pub(crate) const T0: i64 = 1_764_158_400_000;
+pub(crate) const CAMERA_A: &str = "44030000001310000001";
+pub(crate) const CAMERA_B: &str = "44030000001310000002";
 
 /// A query node over a fresh embedded database holding `detections`, with a two-camera
 /// registry and an investigator (`ivy`) and a supervisor (`sam`).
-struct SmallNode {
-    http: String,
+pub(crate) struct SmallNode {
+    pub(crate) http: String,
     grpc: String,
-    investigator: String,
-    supervisor: String,
+    pub(crate) investigator: String,
+    pub(crate) supervisor: String,
     store: SqliteStore,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn small_node(detections: Vec<Detection>) -> SmallNode {
+pub(crate) async fn small_node(detections: Vec<Detection>) -> SmallNode {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry_path = dir.path().join("cameras.csv");
     std::fs::write(
@@ -252,7 +252,7 @@ async fn small_node(detections: Vec<Detection>) -> SmallNode {
     }
 }
 
-fn event(n: u32, class: ObjectClass, camera: &str, at_ms: i64, jpeg: bool) -> Detection {
+pub(crate) fn event(n: u32, class: ObjectClass, camera: &str, at_ms: i64, jpeg: bool) -> Detection {
     let mut id = [0u8; 16];
     id[..4].copy_from_slice(&n.to_be_bytes());
     id[15] = 0x5A;
@@ -507,6 +507,55 @@ async fn passes_pages_are_1_to_10000_on_grpc_and_http() {
             other => panic!("limit {limit}: {other:?}"),
         }
     }
+}
+
+/// Issue 13, fault 8: a plate, subject key or reason holding a bidirectional override or a
+/// zero-width character is refused (it would display as another value in the audit record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_formatting_in_query_text_is_refused() {
+    let node = small_node(vec![event(1, ObjectClass::Vehicle, CAMERA_A, T0, false)]).await;
+    let window = format!("from={T0}&to={}", T0 + 60_000);
+    let cases = [
+        // 粤B + RIGHT-TO-LEFT OVERRIDE + 54321 displays as 粤B12345.
+        (
+            format!("plate=%E7%B2%A4B%E2%80%AE54321&{window}&case=C-1&reason=x"),
+            "invalid_plate",
+        ),
+        (
+            format!("plate=%E7%B2%A4B1%E2%80%8B2345&{window}&case=C-1&reason=x"),
+            "invalid_plate",
+        ),
+        (
+            format!("subject_key=K%E2%81%A7x&{window}&case=C-1&reason=x"),
+            "invalid_subject_key",
+        ),
+        (
+            format!("plate=B12345&{window}&case=C-1&reason=theft%E2%80%AE"),
+            "invalid_reason",
+        ),
+    ];
+    for (query, expected) in cases {
+        match get(
+            &node.http,
+            &format!("/v1/track?{query}"),
+            &node.investigator,
+        )
+        .await
+        {
+            Err(ClientError::Refused { status, code, .. }) => {
+                assert_eq!((status, code.as_str()), (400, expected), "{query}")
+            }
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+    // A plate typed with ordinary separators still works.
+    get(
+        &node.http,
+        &format!("/v1/track?plate=B%2012345&{window}&case=C-1&reason=x"),
+        &node.investigator,
+    )
+    .await
+    .expect("a plain plate");
 }
 
 /// Issue 13, fault 2: an audit window holding more records than one page, behind older
