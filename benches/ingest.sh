@@ -7,6 +7,8 @@
 # and appends the figures to BENCHMARKS.md.
 #
 #   benches/ingest.sh                 # EVENTS=1000000 BATCH=1000 PARTITIONS=12 HALF_SECS=30
+#   BIN=/path/to/old/camtrail LABEL=old benches/ingest.sh   # an older build, side by side
+#   BENCH_MD=/tmp/runs.md benches/ingest.sh                  # figures elsewhere than BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 EVENTS="${EVENTS:-1000000}"
@@ -15,7 +17,8 @@ PARTITIONS="${PARTITIONS:-12}"
 HALF_SECS="${HALF_SECS:-30}"
 OUT="${OUT:-target/bench-ingest}"
 BROKERS=127.0.0.1:9092
-BIN=target/release/camtrail
+BIN="${BIN:-target/release/camtrail}"
+LABEL="${LABEL:-$(git rev-parse --short HEAD)}"
 
 cargo build --release -q -p camtrail
 cargo build --release -q -p camtrail --example bare_producer
@@ -48,7 +51,7 @@ for _ in $(seq 100); do
 done
 
 loadgen() {
-    "$BIN" loadgen --target http://127.0.0.1:50051 --tokens "$OUT/tokens/gateway_tokens.csv" \
+    target/release/camtrail loadgen --target http://127.0.0.1:50051 --tokens "$OUT/tokens/gateway_tokens.csv" \
         --batch-size "$BATCH" --quiet "$@"
 }
 # The broker's JIT and page cache, and both topics, are warmed first; the warm-up runs are
@@ -74,9 +77,9 @@ kill -TERM "$INGEST_PID"
 wait "$INGEST_PID" || true
 trap - EXIT
 
-python3 - "$OUT" "$A" "$B" "$RSS_KB" "$EVENTS" "$BATCH" "$PARTITIONS" <<'PY'
-import json, sys, datetime, platform, subprocess
-out, a, b, rss_kb, events, batch, partitions = sys.argv[1:]
+python3 - "$OUT" "$A" "$B" "$RSS_KB" "$EVENTS" "$BATCH" "$PARTITIONS" "$LABEL" <<'PY'
+import json, os, sys, datetime, platform, subprocess
+out, a, b, rss_kb, events, batch, partitions, label = sys.argv[1:]
 a, b, rss_kb = int(a), int(b), int(rss_kb)
 ra = json.load(open(f"{out}/a.json")); rc = json.load(open(f"{out}/c.json"))
 lat = rc["ack_latency"]
@@ -88,7 +91,7 @@ steady_median = steady[len(steady) // 2] if steady else float("nan")
 steady_worst = steady[-1] if steady else float("nan")
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
 text = f"""
-## Ingest node (issue 4) — {datetime.date.today()}
+## Ingest node (issue 4) — {datetime.date.today()}, build {label}
 
 Command: `benches/ingest.sh` (EVENTS={events}, BATCH={batch}, {partitions} partitions). One
 2-core machine ({cpu}) runs Kafka 4.1 (KRaft, 512 MiB heap), the ingest node and the load
@@ -105,7 +108,7 @@ generator (140,000 cameras, 300 gateway streams, no snapshots).
 
 Charts: `{out}/a.png`, `{out}/c.png` (not committed).
 """
-with open("BENCHMARKS.md", "a") as f:
+with open(os.environ.get("BENCH_MD", "BENCHMARKS.md"), "a") as f:
     f.write(text)
 print(text)
 PY

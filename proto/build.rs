@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe_env_set("PROTOC", protoc.as_os_str());
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // Undecodable requests are INVALID_ARGUMENT, not INTERNAL (src/wire.rs).
+        .codec_path("crate::wire::StrictCodec")
         .file_descriptor_set_path(out_dir.join("camtrail_v1_descriptor.bin"))
         .compile_protos(PROTOS, &["."])?;
     lenient_ingest_server(&out_dir);
@@ -36,8 +38,8 @@ fn unsafe_env_set(key: &str, value: &std::ffi::OsStr) {
 
 /// A second server for `camtrail.v1.Ingest` (same routes) whose request type is the
 /// lenient mirror in `src/wire.rs`, so invalid UTF-8 becomes a per-event rejection instead
-/// of failing the whole batch, and undecodable bytes are INVALID_ARGUMENT
-/// (`wire::IngestCodec`). Written to `OUT_DIR/camtrail.v1.Ingest.rs`.
+/// of failing the whole batch; `wire::IngestCodec` bounds the event count before decoding.
+/// Written to `OUT_DIR/camtrail.v1.Ingest.rs`.
 fn lenient_ingest_server(out_dir: &std::path::Path) {
     use tonic_build::manual::{Builder, Method, Service};
     let method = |name: &str, route: &str| {

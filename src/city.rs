@@ -91,7 +91,12 @@ fn generate(args: &CityArgs) -> anyhow::Result<()> {
 
 /// Write events.csv and truth.jsonl for a traffic sample; returns the event count.
 fn write_traffic(city: &City, config: TrafficConfig, dir: &Path) -> anyhow::Result<usize> {
+    // Plates and tracks, if simulated ones: handled like personal data (owner-only).
     let path = dir.join("events.csv");
+    let truth = dir.join("truth.jsonl");
+    for file in [&path, &truth] {
+        camtrail_storage::private::touch(file).with_context(|| file.display().to_string())?;
+    }
     let mut out = BufWriter::new(File::create(&path).with_context(|| path.display().to_string())?);
     writeln!(
         out,
@@ -116,6 +121,6 @@ fn write_traffic(city: &City, config: TrafficConfig, dir: &Path) -> anyhow::Resu
         count += 1;
     }
     out.flush()?;
-    write_truth_jsonl(city, &traffic.take_truth(), &dir.join("truth.jsonl"))?;
+    write_truth_jsonl(city, &traffic.take_truth(), &truth)?;
     Ok(count)
 }

@@ -32,8 +32,9 @@ pub struct IngestConfig {
     /// (each stream reads at most `max_in_flight_per_stream` ahead). Shared fairly: a freed
     /// permit goes to the waiting gateway that holds the fewest.
     pub max_in_flight_batches: usize,
-    /// Most events in one batch; a larger batch is refused whole with `batch_too_large`
-    /// (INVALID_ARGUMENT).
+    /// Most events in one batch, at most 50,000; a larger batch is refused whole with
+    /// `batch_too_large` (INVALID_ARGUMENT). Above 50,000 a message is refused before its
+    /// events are decoded.
     pub max_batch_events: usize,
     /// How long an ack may wait for the gateway to read it before the node cancels the
     /// `Publish` stream with `acks_unread` (DEADLINE_EXCEEDED), ms.
@@ -78,10 +79,11 @@ impl IngestConfig {
                 "ingest.max_in_flight_* must be at least 1",
             ));
         }
-        if self.max_batch_events == 0 {
-            return Err(ConfigError::new(
-                "ingest.max_batch_events must be at least 1",
-            ));
+        let most = camtrail_proto::wire::MAX_EVENTS_PER_MESSAGE;
+        if !(1..=most).contains(&self.max_batch_events) {
+            return Err(ConfigError(format!(
+                "ingest.max_batch_events must be 1-{most}"
+            )));
         }
         if self.ack_timeout_ms < 100 {
             return Err(ConfigError::new(

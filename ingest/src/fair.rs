@@ -4,9 +4,11 @@
 //! the moment its events are durable (before the ack is delivered, so a gateway that does
 //! not read its acks holds none). When every permit is taken, batches wait; a returned
 //! permit goes to the waiting gateway that holds the fewest (ties: the one served least
-//! recently), so no gateway holds more than its share of the node while others wait, and
-//! one gateway's many streams cannot crowd out another gateway's one. With free permits
-//! nobody waits: an idle city leaves the whole node to whoever is sending.
+//! recently). So while others wait, no gateway is handed a permit ahead of one holding
+//! fewer, holdings converge to equal shares within one round of publishes (milliseconds,
+//! as permits come back when batches are durable), and one gateway's many streams cannot
+//! crowd out another gateway's one. With free permits nobody waits: an idle city leaves
+//! the whole node to whoever is sending.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -256,7 +258,7 @@ mod tests {
         for wait in &mut greedy_waits {
             assert!(ready(wait.as_mut()).is_none());
         }
-        // The next one goes back to the greedy gateway: equal holdings, served longer ago.
+        // The next one goes back to the greedy gateway: it now holds fewer (1 against 2).
         greedy.pop();
         let served: Vec<FairPermit> = greedy_waits
             .iter_mut()
@@ -264,6 +266,54 @@ mod tests {
             .collect();
         assert_eq!(served.len(), 1);
         assert_eq!((pool.held_by("greedy"), pool.held_by("modest")), (2, 2));
+    }
+
+    /// The permit of the first ready future of `waits`, which is removed.
+    fn take_ready<F: std::future::Future<Output = FairPermit>>(
+        waits: &mut Vec<std::pin::Pin<Box<F>>>,
+    ) -> Option<FairPermit> {
+        for i in 0..waits.len() {
+            if let Some(permit) = ready(waits[i].as_mut()) {
+                waits.remove(i);
+                return Some(permit);
+            }
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn equal_holders_take_turns() {
+        let pool = FairPermits::new(1);
+        let first = pool.acquire("x").await;
+        let mut a: Vec<_> = (0..2).map(|_| Box::pin(pool.acquire("a"))).collect();
+        let mut b: Vec<_> = (0..2).map(|_| Box::pin(pool.acquire("b"))).collect();
+        for wait in a.iter_mut().chain(b.iter_mut()) {
+            assert!(ready(wait.as_mut()).is_none());
+        }
+        // Each returned permit goes to the gateway served least recently: a, b, a, b or
+        // b, a, b, a, never the same gateway twice in a row.
+        let mut order = Vec::new();
+        let mut held = first;
+        for _ in 0..4 {
+            drop(held);
+            let from_a = take_ready(&mut a);
+            let from_b = take_ready(&mut b);
+            held = match (from_a, from_b) {
+                (Some(permit), None) => {
+                    order.push('a');
+                    permit
+                }
+                (None, Some(permit)) => {
+                    order.push('b');
+                    permit
+                }
+                other => panic!(
+                    "exactly one waiter is served: {:?}",
+                    (other.0.is_some(), other.1.is_some())
+                ),
+            };
+        }
+        assert!(order.windows(2).all(|w| w[0] != w[1]), "{order:?}");
     }
 
     #[tokio::test]

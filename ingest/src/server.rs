@@ -74,6 +74,7 @@ impl IngestNode {
             max_in_flight_per_stream: config.max_in_flight_per_stream,
             max_batch_events: config.max_batch_events,
             ack_timeout: Duration::from_millis(config.ack_timeout_ms),
+            shutdown_ack_wait: Duration::from_millis(config.shutdown_grace_ms / 2),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
@@ -152,25 +153,29 @@ impl IngestNode {
         tracing::info!("shutdown: no more batches are read; draining in-flight batches");
         state.shutdown.cancel();
         state.tasks.close();
-        if tokio::time::timeout(grace, state.tasks.wait())
+        // Draining, flushing and closing share one grace period.
+        let deadline = tokio::time::Instant::now() + grace;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        if tokio::time::timeout_at(deadline, state.tasks.wait())
             .await
             .is_err()
         {
             tracing::warn!("shutdown: streams did not drain within {grace:?}");
         }
         let flush_state = Arc::clone(&state);
+        let flush_for = left();
         let flushed =
-            tokio::task::spawn_blocking(move || flush_state.publisher.flush(grace)).await?;
+            tokio::task::spawn_blocking(move || flush_state.publisher.flush(flush_for)).await?;
         if let Err(error) = flushed {
             tracing::warn!(%error, "shutdown: publisher flush incomplete");
         }
         servers_stop.cancel();
         // A connection whose peer never reads (a stuck response) must not hold the node.
         let mut grpc = grpc;
-        match tokio::time::timeout(grace, &mut grpc).await {
+        match tokio::time::timeout(left().max(Duration::from_millis(500)), &mut grpc).await {
             Ok(served) => served?.context("gRPC server")?,
             Err(_) => {
-                tracing::warn!("shutdown: gRPC connections did not close within {grace:?}");
+                tracing::warn!("shutdown: gRPC connections did not close within the grace");
                 grpc.abort();
             }
         }

@@ -5,8 +5,8 @@
 //! yet taken by the gateway), and every batch needs one of the node's
 //! `max_in_flight_batches` permits, shared fairly between gateways ([`crate::fair`]); a
 //! saturated node therefore stops reading, and HTTP/2 flow control slows the gateway.
-//! `PublishBatch` answers RESOURCE_EXHAUSTED with a `retry-after-ms` trailer instead of
-//! queueing when no permit is free.
+//! `PublishBatch` waits up to [`UNARY_PERMIT_WAIT`] for its fair turn, then answers
+//! RESOURCE_EXHAUSTED with a `retry-after-ms` trailer instead of queueing longer.
 //!
 //! A permit is returned as soon as its batch is durable, not when the ack is delivered: a
 //! gateway that stops reading its acks (or never reopens its HTTP/2 window) stalls only its
@@ -60,6 +60,9 @@ pub struct IngestState {
     pub max_batch_events: usize,
     /// How long an ack may wait for the gateway to take it before the stream is cancelled.
     pub ack_timeout: Duration,
+    /// Once the node shuts down, how long acks may still wait for their gateway (less than
+    /// the shutdown grace, so one gateway that does not read cannot hold the drain).
+    pub shutdown_ack_wait: Duration,
     /// Cancelled when the node begins to shut down.
     pub shutdown: CancellationToken,
     /// Tracks every stream task so shutdown can wait for them.
@@ -202,6 +205,9 @@ impl IngestState {
     }
 }
 
+/// How long a `PublishBatch` waits for a permit before it is answered RESOURCE_EXHAUSTED.
+pub const UNARY_PERMIT_WAIT: Duration = Duration::from_millis(250);
+
 /// Rejections after the first this many carry their index and code but no message, so an
 /// ack stays small (≈ 8 bytes per further rejection) whatever a batch holds.
 pub const DETAILED_REJECTIONS: usize = 100;
@@ -271,10 +277,21 @@ impl Ingest for IngestService {
         if self.state.shutdown.is_cancelled() {
             return Err(shutting_down());
         }
-        let Some(_permit) = self.state.node_permits.try_acquire(&gateway) else {
-            self.state.metrics.batch(ErrorCode::Overloaded.name());
-            return Err(overloaded_status());
+        let permits = &self.state.node_permits;
+        let permit = match permits.try_acquire(&gateway) {
+            Some(permit) => permit,
+            // Queue with the streams' batches (so the fair order applies), briefly.
+            None => {
+                match tokio::time::timeout(UNARY_PERMIT_WAIT, permits.acquire(&gateway)).await {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        self.state.metrics.batch(ErrorCode::Overloaded.name());
+                        return Err(overloaded_status());
+                    }
+                }
+            }
         };
+        let _permit = permit;
         let ack = self.state.process(&gateway, request.into_inner()).await?;
         Ok(Response::new(ack))
     }
@@ -304,9 +321,14 @@ async fn run_stream(
     let mut reading = true;
     let mut taking_acks = true;
     let mut final_status: Option<Status> = None;
+    // Acks wait at most `ack_timeout`, or once shutdown began, `shutdown_ack_wait`.
+    let mut ack_deadline: Option<tokio::time::Instant> = None;
     loop {
         let may_read = reading && in_flight.len() + unsent.len() < state.max_in_flight_per_stream;
-        let overdue = unsent.front().map(|(_, ready)| *ready + state.ack_timeout);
+        let overdue = unsent.front().map(|(_, ready)| {
+            let normal = *ready + state.ack_timeout;
+            ack_deadline.map_or(normal, |cap| normal.min(cap))
+        });
         tokio::select! {
             Some(result) = in_flight.next(), if !in_flight.is_empty() => match result {
                 Ok(ack) if taking_acks => unsent.push_back((ack, tokio::time::Instant::now())),
@@ -347,6 +369,7 @@ async fn run_stream(
             }
             () = state.shutdown.cancelled(), if reading => {
                 reading = false;
+                ack_deadline = Some(tokio::time::Instant::now() + state.shutdown_ack_wait);
                 final_status.get_or_insert(shutting_down());
             }
             next = input.message(), if may_read => match next {
@@ -371,8 +394,13 @@ async fn run_stream(
     }
     if let Some(status) = final_status.filter(|_| taking_acks) {
         // Delivered last, after every ack of the batches that were read; a gateway that
-        // does not take it within the timeout does not keep the task.
-        let _ = tokio::time::timeout(state.ack_timeout, ack_tx.send(Err(status))).await;
+        // does not take it in time does not keep the task.
+        let wait = if state.shutdown.is_cancelled() {
+            state.shutdown_ack_wait
+        } else {
+            state.ack_timeout
+        };
+        let _ = tokio::time::timeout(wait, ack_tx.send(Err(status))).await;
     }
     state.metrics.open_streams.dec();
 }

@@ -7,28 +7,37 @@
 //! numbers), and validates UTF-8 itself. [`lenient_ingest_server`](crate::lenient_ingest_server)
 //! is the tonic server generated for them; clients and reflection use the public types.
 //!
-//! That server decodes with [`IngestCodec`]: bytes that are not a protobuf encoding of the
-//! request answer INVALID_ARGUMENT (`undecodable_message`), not tonic's INTERNAL, so a
-//! gateway does not retry garbage forever.
+//! Every camtrail.v1 service decodes with [`StrictCodec`]: bytes that are not a protobuf
+//! encoding of the request answer INVALID_ARGUMENT (`undecodable_message`), not tonic's
+//! INTERNAL, so a client does not retry garbage forever. The lenient ingest server uses
+//! [`IngestCodec`], which also counts a batch's events before decoding them: a message of
+//! more than [`MAX_EVENTS_PER_MESSAGE`] events is refused (`batch_too_large`) without
+//! allocating them (16 MiB of empty events would otherwise decode into ~1.4 GB).
 
 use std::marker::PhantomData;
 
+use bytes::Buf;
 use camtrail_model::{Error, ErrorCode};
+use prost::encoding::{DecodeContext, WireType, decode_key, skip_field};
 use tonic::Status;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic_prost::{ProstCodec, ProstEncoder};
 
+/// The most events one ingest message may hold, whatever `ingest.max_batch_events` says
+/// (that limit, 5,000 by default, is checked after decoding and may not exceed this).
+pub const MAX_EVENTS_PER_MESSAGE: usize = 50_000;
+
 /// Prost encoding, with decode failures answered INVALID_ARGUMENT.
 #[derive(Debug, Clone)]
-pub struct IngestCodec<T, U>(PhantomData<(T, U)>);
+pub struct StrictCodec<T, U>(PhantomData<(T, U)>);
 
-impl<T, U> Default for IngestCodec<T, U> {
+impl<T, U> Default for StrictCodec<T, U> {
     fn default() -> Self {
         Self(PhantomData)
     }
 }
 
-impl<T, U> Codec for IngestCodec<T, U>
+impl<T, U> Codec for StrictCodec<T, U>
 where
     T: prost::Message + Send + 'static,
     U: prost::Message + Default + Send + 'static,
@@ -36,22 +45,22 @@ where
     type Encode = T;
     type Decode = U;
     type Encoder = ProstEncoder<T>;
-    type Decoder = IngestDecoder<U>;
+    type Decoder = StrictDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
         ProstCodec::<T, U>::raw_encoder(BufferSettings::default())
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        IngestDecoder(PhantomData)
+        StrictDecoder(PhantomData)
     }
 }
 
 /// Decodes `U`; a malformed message is INVALID_ARGUMENT.
 #[derive(Debug, Clone)]
-pub struct IngestDecoder<U>(PhantomData<U>);
+pub struct StrictDecoder<U>(PhantomData<U>);
 
-impl<U: prost::Message + Default> Decoder for IngestDecoder<U> {
+impl<U: prost::Message + Default> Decoder for StrictDecoder<U> {
     type Item = U;
     type Error = Status;
 
@@ -62,13 +71,89 @@ impl<U: prost::Message + Default> Decoder for IngestDecoder<U> {
     }
 }
 
+/// [`StrictCodec`] for the lenient ingest server, which first counts the events.
+#[derive(Debug, Clone)]
+pub struct IngestCodec<T>(PhantomData<T>);
+
+impl<T> Default for IngestCodec<T> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T: prost::Message + Send + 'static> Codec for IngestCodec<T> {
+    type Encode = T;
+    type Decode = RawEventBatch;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = IngestDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstCodec::<T, RawEventBatch>::raw_encoder(BufferSettings::default())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        IngestDecoder
+    }
+}
+
+/// Decodes a [`RawEventBatch`] once its event count is known to be bounded.
+#[derive(Debug, Clone)]
+pub struct IngestDecoder;
+
+impl Decoder for IngestDecoder {
+    type Item = RawEventBatch;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<RawEventBatch>, Status> {
+        let remaining = buf.remaining();
+        let chunk = buf.chunk();
+        // A DecodeBuf holds the whole message contiguously; if not, decoding still works,
+        // only without the early count.
+        if chunk.len() >= remaining
+            && let Some(events) = count_events(&chunk[..remaining])
+            && events > MAX_EVENTS_PER_MESSAGE
+        {
+            return Err(too_many_events(events));
+        }
+        <RawEventBatch as prost::Message>::decode(buf)
+            .map(Some)
+            .map_err(|error| undecodable(&error))
+    }
+}
+
+/// How many `events` (field 3) an encoded `EventBatch` holds, without decoding them;
+/// `None` when the bytes are not a well-formed message (decoding then says why).
+pub fn count_events(mut bytes: &[u8]) -> Option<usize> {
+    let mut events = 0;
+    while bytes.has_remaining() {
+        let (tag, wire_type) = decode_key(&mut bytes).ok()?;
+        if tag == 3 && wire_type == WireType::LengthDelimited {
+            events += 1;
+        }
+        skip_field(wire_type, tag, &mut bytes, DecodeContext::default()).ok()?;
+    }
+    Some(events)
+}
+
 /// The status of a message prost cannot decode (the same text form as
 /// `camtrail_common::grpc::status`: `code: message`).
 pub fn undecodable(error: &prost::DecodeError) -> Status {
     let error = Error::new(
         ErrorCode::UndecodableMessage,
         format!(
-            "the message is not a valid protobuf encoding of the request ({error}); resending it will not help"
+            "the message is not a valid protobuf encoding of the request ({error}); \
+             resending it will not help"
+        ),
+    );
+    Status::new(tonic::Code::InvalidArgument, error.to_string())
+}
+
+fn too_many_events(events: usize) -> Status {
+    let error = Error::new(
+        ErrorCode::BatchTooLarge,
+        format!(
+            "the batch holds {events} events, limit {MAX_EVENTS_PER_MESSAGE} per message; \
+             split it and resend"
         ),
     );
     Status::new(tonic::Code::InvalidArgument, error.to_string())
@@ -185,6 +270,27 @@ mod tests {
             ErrorCode::UndecodableMessage.grpc_code() as i32,
             tonic::Code::InvalidArgument as i32
         );
+    }
+
+    #[test]
+    fn events_are_counted_without_decoding_them() {
+        let batch = v1::EventBatch {
+            gateway_id: "gw".into(),
+            batch_seq: 9,
+            events: vec![event("A"), v1::DetectionEvent::default(), event("B")],
+        };
+        assert_eq!(count_events(&batch.encode_to_vec()), Some(3));
+        assert_eq!(count_events(&[]), Some(0));
+        assert_eq!(count_events(&[0x1a, 0xff, 0x01]), None, "truncated");
+        // 16 MiB of empty events: counted in place, refused before any is allocated.
+        let empty_events = [0x1a, 0x00].repeat(MAX_EVENTS_PER_MESSAGE + 1);
+        assert_eq!(
+            count_events(&empty_events),
+            Some(MAX_EVENTS_PER_MESSAGE + 1)
+        );
+        let status = too_many_events(MAX_EVENTS_PER_MESSAGE + 1);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().starts_with("batch_too_large: "));
     }
 
     #[test]

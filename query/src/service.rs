@@ -748,6 +748,24 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 "filter the audit log by case or by user",
             ));
         }
+        // The filter values go into this read's own audit record: same rules as free text.
+        for (name, value) in [
+            ("case", &filter.case_id),
+            ("user", &filter.user),
+            ("kind", &filter.kind),
+        ] {
+            if let Some(value) = value
+                && (value.len() > 128 || camtrail_model::text::has_hidden(value))
+            {
+                return Err(Error::new(
+                    ErrorCode::InvalidQuery,
+                    format!(
+                        "{name} must be at most 128 bytes without control or invisible \
+                         formatting characters"
+                    ),
+                ));
+            }
+        }
         if request.limit == 0 || request.limit > AUDIT_PAGE_MAX {
             return Err(Error::new(
                 ErrorCode::InvalidLimit,

@@ -78,6 +78,11 @@ impl SqliteStore {
         connection.execute_batch(SCHEMA).map_err(failed)?;
         let dir = parts_dir(path);
         private::create_dir(&dir).map_err(|e| unavailable(&dir, e))?;
+        // Part files an older version left readable by others are narrowed too.
+        for entry in std::fs::read_dir(&dir).map_err(|e| unavailable(&dir, e))? {
+            let file = entry.map_err(|e| unavailable(&dir, e))?.path();
+            private::restrict_if_exists(&file).map_err(|e| unavailable(&file, e))?;
+        }
         let mut generations = staging_generations(&connection).map_err(failed)?;
         if generations.is_empty() {
             connection

@@ -16,6 +16,7 @@ mod ingest_e2e;
 mod query_e2e;
 mod query_fuzz;
 mod query_node;
+mod raw_grpc;
 mod serve_e2e;
 #[cfg(feature = "distributed")]
 mod sink;

@@ -509,6 +509,18 @@ async fn passes_pages_are_1_to_10000_on_grpc_and_http() {
     }
 }
 
+/// Issue 13, fault 5: the query gRPC service answers undecodable bodies INVALID_ARGUMENT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_query_requests_are_invalid_argument() {
+    let node = small_node(vec![event(1, ObjectClass::Vehicle, CAMERA_A, T0, false)]).await;
+    for method in ["/camtrail.v1.Query/ListAudit", "/camtrail.v1.Query/Passes"] {
+        crate::raw_grpc::assert_garbage_is_invalid_argument(&node.grpc, method, |request| {
+            with_token(&node.supervisor, request)
+        })
+        .await;
+    }
+}
+
 /// Issue 13, fault 8: a plate, subject key or reason holding a bidirectional override or a
 /// zero-width character is refused (it would display as another value in the audit record).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -737,6 +749,9 @@ async fn audit_listing_finds_new_records_behind_many_old_ones_and_is_audited() {
         ("user=mallory&cursor=not-a-cursor", (400, "invalid_cursor")),
         ("kind=track", (400, "missing_filter")),
         ("user=mallory&from=20&to=10", (400, "invalid_window")),
+        // The filter is written into the read's own audit record: no hidden text there.
+        ("user=mall%E2%80%AEory", (400, "invalid_query")),
+        ("case=C-1&kind=tr%E2%80%8Back", (400, "invalid_query")),
     ] {
         match get(&node.http, &format!("/v1/audit?{query}"), &node.supervisor).await {
             Err(ClientError::Refused { status, code, .. }) => {

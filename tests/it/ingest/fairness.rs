@@ -24,7 +24,14 @@ use super::support::{self, Backend, TestNode, event};
 /// 32 streams × 8 batches each = 256: twice the node's 128 permits, had they been pinned.
 const HOSTILE_STREAMS: usize = 32;
 const HOSTILE_BATCHES: u64 = 40;
-const B_BATCHES: u64 = 240;
+/// Gateway B's batches per measurement (`CAMTRAIL_FAIRNESS_B_BATCHES`; the benchmark
+/// `benches/ingest_fairness.sh` uses more).
+fn b_batches() -> u64 {
+    std::env::var("CAMTRAIL_FAIRNESS_B_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(240)
+}
 const EVENTS_PER_BATCH: u32 = 10;
 const ACK_TIMEOUT_MS: u64 = 12_000;
 
@@ -52,7 +59,8 @@ async fn measure_gateway_b(node: &TestNode, first_seq: u64) -> Run {
     let started = Instant::now();
     let mut sent_at = HashMap::new();
     let mut next = first_seq;
-    let end = first_seq + B_BATCHES;
+    let total = b_batches();
+    let end = first_seq + total;
     while next < end && next < first_seq + 8 {
         sent_at.insert(next, Instant::now());
         tx.send(batch(next)).await.expect("send");
@@ -60,12 +68,12 @@ async fn measure_gateway_b(node: &TestNode, first_seq: u64) -> Run {
     }
     let mut latencies = Vec::new();
     let deadline = Duration::from_secs(60);
-    while latencies.len() < B_BATCHES as usize {
+    while latencies.len() < total as usize {
         let ack = match tokio::time::timeout(deadline, acks.message()).await {
             Ok(Ok(Some(ack))) => ack,
             Ok(other) => panic!("gateway B's stream ended early: {other:?}"),
             Err(_) => panic!(
-                "gateway B got {} of {B_BATCHES} acks in {deadline:?}: another gateway stalled it",
+                "gateway B got {} of {total} acks in {deadline:?}: another gateway stalled it",
                 latencies.len()
             ),
         };
@@ -85,7 +93,7 @@ async fn measure_gateway_b(node: &TestNode, first_seq: u64) -> Run {
     latencies.sort_unstable();
     let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
     Run {
-        events_per_s: (B_BATCHES as f64 * f64::from(EVENTS_PER_BATCH)) / elapsed.as_secs_f64(),
+        events_per_s: (total as f64 * f64::from(EVENTS_PER_BATCH)) / elapsed.as_secs_f64(),
         p99,
     }
 }
@@ -132,13 +140,13 @@ async fn gateway_that_never_reads_acks_stalls_only_itself(backend: Backend) {
     .await;
     // Warm up (connections, topic metadata, the writer), then the unloaded figure.
     measure_gateway_b(&node, 0).await;
-    let unloaded = measure_gateway_b(&node, 1_000).await;
+    let unloaded = measure_gateway_b(&node, 1_000_000).await;
 
     let hostile_opened = Instant::now();
     let mut unread = open_non_reading_streams(&node).await;
     // Let A's streams read, publish and stall on their unread acks.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let loaded = measure_gateway_b(&node, 2_000).await;
+    let loaded = measure_gateway_b(&node, 2_000_000).await;
     // One-shot publishes from B are not refused either.
     let mut client = node.client().await;
     for seq in 0..20u64 {
@@ -156,10 +164,14 @@ async fn gateway_that_never_reads_acks_stalls_only_itself(backend: Backend) {
     }
     let measured_under_load = hostile_opened.elapsed() < Duration::from_millis(ACK_TIMEOUT_MS);
     let cancelled_sample = "camtrail_ingest_streams_cancelled_total{reason=\"ack_timeout\"}";
+    // One line for benches/ingest_fairness.sh.
     eprintln!(
-        "{backend:?}: gateway B unloaded {:.0} events/s p99 {:?}; with {HOSTILE_STREAMS} \
-         non-reading streams of gateway A {:.0} events/s p99 {:?}",
-        unloaded.events_per_s, unloaded.p99, loaded.events_per_s, loaded.p99
+        "fairness backend={backend:?} hostile_streams={HOSTILE_STREAMS} \
+         unloaded_eps={:.0} unloaded_p99_ms={:.2} loaded_eps={:.0} loaded_p99_ms={:.2}",
+        unloaded.events_per_s,
+        unloaded.p99.as_secs_f64() * 1e3,
+        loaded.events_per_s,
+        loaded.p99.as_secs_f64() * 1e3
     );
     assert!(
         measured_under_load && node.metric(cancelled_sample).await == 0.0,

@@ -3,11 +3,9 @@
 //! stays small whatever the batch held, bytes that are not protobuf answer
 //! INVALID_ARGUMENT, and the bearer scheme is read case-insensitively.
 
-use bytes::{Buf, BufMut};
 use camtrail_proto::v1;
 use prost::Message;
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use super::support::{self, Backend, TestNode, event};
 
@@ -93,78 +91,14 @@ async fn batches_over_the_limit_are_refused_and_acks_stay_small_sqlite() {
     batches_over_the_limit_are_refused_and_acks_stay_small(Backend::Sqlite).await;
 }
 
-/// Sends raw bytes as the request message, decodes the answer as a `BatchAck`.
-#[derive(Default)]
-struct RawCodec;
-
-struct RawEncoder;
-struct AckDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = v1::BatchAck;
-    type Encoder = RawEncoder;
-    type Decoder = AckDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> AckDecoder {
-        AckDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for AckDecoder {
-    type Item = v1::BatchAck;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<v1::BatchAck>, tonic::Status> {
-        let bytes = src.copy_to_bytes(src.remaining());
-        v1::BatchAck::decode(bytes)
-            .map(Some)
-            .map_err(|e| tonic::Status::internal(e.to_string()))
-    }
-}
-
 async fn undecodable_bodies_are_invalid_argument(backend: Backend) {
     let node = TestNode::start_on("garbage", backend, |_| {}).await;
-    let channel = tonic::transport::Endpoint::from_shared(node.grpc_url().to_string())
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    let mut grpc = tonic::client::Grpc::new(channel);
-    let garbage: [&[u8]; 3] = [
-        &[0x1a, 0xff, 0x01, 0x00],       // field 3 claims 255 bytes, 2 follow
-        &[0xff, 0xff, 0xff, 0xff, 0xff], // a varint key that never ends
-        &[0x0f],                         // wire type 7 does not exist
-    ];
-    for bytes in garbage {
-        grpc.ready().await.expect("ready");
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
-            "/camtrail.v1.Ingest/PublishBatch",
-        );
-        let status = grpc
-            .unary(node.authed(bytes.to_vec()), path, RawCodec)
-            .await
-            .expect_err("garbage");
-        assert_eq!(
-            status.code(),
-            Code::InvalidArgument,
-            "{bytes:?}: {status:?}"
-        );
-        assert!(
-            status.message().starts_with("undecodable_message: "),
-            "{status:?}"
-        );
-    }
+    crate::raw_grpc::assert_garbage_is_invalid_argument(
+        node.grpc_url(),
+        "/camtrail.v1.Ingest/PublishBatch",
+        |request| node.authed(request),
+    )
+    .await;
     node.stop().await;
 }
 
