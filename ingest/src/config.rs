@@ -29,9 +29,12 @@ pub struct IngestConfig {
     /// Unacked batches one `Publish` stream may have before the node stops reading it.
     pub max_in_flight_per_stream: usize,
     /// Batches the whole node validates or publishes at once; batches read beyond this wait
-    /// (each stream reads at most `max_in_flight_per_stream` ahead). Shared fairly: a freed
-    /// permit goes to the waiting gateway that holds the fewest.
+    /// in arrival order (each stream reads at most `max_in_flight_per_stream` ahead). A
+    /// batch holds its permit until its events are durable, not until its ack is read.
     pub max_in_flight_batches: usize,
+    /// Of those, the most one gateway may hold at once, whatever its number of streams; its
+    /// further batches wait on their own, so the rest of the node stays for other gateways.
+    pub max_in_flight_per_gateway: usize,
     /// Most events in one batch, at most 50,000; a larger batch is refused whole with
     /// `batch_too_large` (INVALID_ARGUMENT). Above 50,000 a message is refused before its
     /// events are decoded.
@@ -61,6 +64,7 @@ impl Default for IngestConfig {
             max_message_bytes: 16 * 1024 * 1024,
             max_in_flight_per_stream: 8,
             max_in_flight_batches: 128,
+            max_in_flight_per_gateway: 32,
             max_batch_events: 5_000,
             ack_timeout_ms: 30_000,
             shutdown_delay_ms: 1_000,
@@ -77,6 +81,11 @@ impl IngestConfig {
         if self.max_in_flight_per_stream == 0 || self.max_in_flight_batches == 0 {
             return Err(ConfigError::new(
                 "ingest.max_in_flight_* must be at least 1",
+            ));
+        }
+        if !(1..=self.max_in_flight_batches).contains(&self.max_in_flight_per_gateway) {
+            return Err(ConfigError::new(
+                "ingest.max_in_flight_per_gateway must be 1 to max_in_flight_batches",
             ));
         }
         let most = camtrail_proto::wire::MAX_EVENTS_PER_MESSAGE;

@@ -69,7 +69,10 @@ impl IngestNode {
             validator: Arc::new(Validator::new(config.validation.clone(), cameras)),
             publisher,
             metrics,
-            node_permits: FairPermits::new(config.max_in_flight_batches),
+            node_permits: FairPermits::new(
+                config.max_in_flight_batches,
+                config.max_in_flight_per_gateway,
+            ),
             validation_permits: Semaphore::new(validation_parallelism()),
             max_in_flight_per_stream: config.max_in_flight_per_stream,
             max_batch_events: config.max_batch_events,

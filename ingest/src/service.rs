@@ -3,7 +3,8 @@
 //! Backpressure: a `Publish` stream reads its next batch only while fewer than
 //! `max_in_flight_per_stream` of its batches are unacked (being processed, or acked but not
 //! yet taken by the gateway), and every batch needs one of the node's
-//! `max_in_flight_batches` permits, shared fairly between gateways ([`crate::fair`]); a
+//! `max_in_flight_batches` permits, at most `max_in_flight_per_gateway` of them held by one
+//! gateway ([`crate::fair`]); a
 //! saturated node therefore stops reading, and HTTP/2 flow control slows the gateway.
 //! `PublishBatch` waits up to [`UNARY_PERMIT_WAIT`] for its fair turn, then answers
 //! RESOURCE_EXHAUSTED with a `retry-after-ms` trailer instead of queueing longer.
@@ -49,7 +50,7 @@ pub struct IngestState {
     pub publisher: Arc<dyn Publisher>,
     /// Metrics.
     pub metrics: Arc<IngestMetrics>,
-    /// Node-wide bound on batches being processed, shared fairly between gateways.
+    /// Node-wide bound on batches being processed, with a cap per gateway.
     pub node_permits: FairPermits,
     /// Bound on batches being validated at once: snapshot decoding may take up to
     /// `validation.max_decode_bytes` per batch, so this caps that memory and CPU.
@@ -253,8 +254,8 @@ impl Ingest for IngestService {
     ) -> Result<Response<Self::PublishStream>, Status> {
         let gateway = self.authenticate(&request)?;
         let input = request.into_inner();
-        // One ack in the channel: the rest wait in the stream task, which times them.
-        let (ack_tx, ack_rx) = mpsc::channel(1);
+        // Acks beyond the channel wait in the stream task, which times them.
+        let (ack_tx, ack_rx) = mpsc::channel(self.state.max_in_flight_per_stream.max(1));
         let (cancel_tx, cancel_rx) = oneshot::channel::<Status>();
         let state = Arc::clone(&self.state);
         self.state.tasks.spawn(async move {
@@ -280,10 +281,11 @@ impl Ingest for IngestService {
         let permits = &self.state.node_permits;
         let permit = match permits.try_acquire(&gateway) {
             Some(permit) => permit,
-            // Queue with the streams' batches (so the fair order applies), briefly.
+            // Queue with the streams' batches, briefly.
             None => {
                 match tokio::time::timeout(UNARY_PERMIT_WAIT, permits.acquire(&gateway)).await {
-                    Ok(permit) => permit,
+                    Ok(Some(permit)) => permit,
+                    Ok(None) => return Err(shutting_down()),
                     Err(_) => {
                         self.state.metrics.batch(ErrorCode::Overloaded.name());
                         return Err(overloaded_status());
@@ -377,7 +379,11 @@ async fn run_stream(
                     let state = Arc::clone(&state);
                     let gateway = Arc::clone(&gateway);
                     in_flight.push(async move {
-                        let permit = state.node_permits.acquire(&gateway).await;
+                        let permit = state
+                            .node_permits
+                            .acquire(&gateway)
+                            .await
+                            .ok_or_else(shutting_down)?;
                         let result = state.process(&gateway, batch).await;
                         drop(permit); // durable (or failed): the permit is free again
                         result
