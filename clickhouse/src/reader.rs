@@ -5,7 +5,7 @@
 
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{EventId, ObjectClass};
-use camtrail_storage::sql::{placeholders, prefix_end};
+use camtrail_storage::sql::{SqlValue, audit_page_conditions, placeholders, prefix_end};
 use camtrail_storage::{
     AuditCursor, AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting,
     StoredSnapshot,
@@ -260,49 +260,20 @@ impl SightingStore for ClickhouseStore {
         after: Option<&AuditCursor>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StorageError> {
-        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1");
-        for (column, value) in [
-            ("case_id", &filter.case_id),
-            ("user", &filter.user),
-            ("kind", &filter.kind),
-        ] {
-            if value.is_some() {
-                sql.push_str(&format!(" AND {column} = ?"));
-            }
-        }
-        if filter.from_ms.is_some() {
-            sql.push_str(" AND at_ms >= ?");
-        }
-        if filter.to_ms.is_some() {
-            sql.push_str(" AND at_ms < ?");
-        }
-        if after.is_some() {
-            sql.push_str(
-                " AND at_ms <= ? AND (at_ms < ? OR node_id < ? OR (node_id = ? AND seq < ?))",
-            );
-        }
+        let (conditions, values) = audit_page_conditions(filter, after);
         // A record the sink delivered twice is stored twice until the parts merge: listed
         // once (the copies share the sort key, so a page boundary cannot split them).
-        sql.push_str(
-            " ORDER BY at_ms DESC, node_id DESC, seq DESC LIMIT 1 BY node_id, seq LIMIT ?",
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1{conditions} \
+             ORDER BY at_ms DESC, node_id DESC, seq DESC LIMIT 1 BY node_id, seq LIMIT ?"
         );
         let mut query = self.client.query(&sql);
-        for value in [&filter.case_id, &filter.user, &filter.kind]
-            .into_iter()
-            .flatten()
-        {
-            query = query.bind(value);
-        }
-        for bound in [filter.from_ms, filter.to_ms].into_iter().flatten() {
-            query = query.bind(bound);
-        }
-        if let Some(cursor) = after {
-            query = query
-                .bind(cursor.at_ms)
-                .bind(cursor.at_ms)
-                .bind(&cursor.node_id)
-                .bind(&cursor.node_id)
-                .bind(cursor.seq);
+        for value in values {
+            query = match value {
+                SqlValue::Text(text) => query.bind(text),
+                SqlValue::Int(int) => query.bind(int),
+                SqlValue::UInt(seq) => query.bind(seq),
+            };
         }
         let rows = query
             .bind(limit as u64)

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{EventId, ObjectClass};
-use camtrail_storage::sql::prefix_end;
+use camtrail_storage::sql::{SqlValue, audit_page_conditions, prefix_end};
 use camtrail_storage::{
     AuditCursor, AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting,
     StoredSnapshot,
@@ -284,38 +284,16 @@ impl SightingStore for SqliteStore {
     ) -> Result<Vec<AuditRecord>, StorageError> {
         // Only the conditions asked for, so `audit_log_by_time` serves the order and the
         // cursor's range: each page reads from where the last one ended.
-        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1");
-        let mut values: Vec<rusqlite::types::Value> = Vec::new();
-        for (column, value) in [
-            ("case_id", &filter.case_id),
-            ("user", &filter.user),
-            ("kind", &filter.kind),
-        ] {
-            if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                values.push(value.clone().into());
-            }
-        }
-        if let Some(from_ms) = filter.from_ms {
-            sql.push_str(" AND at_ms >= ?");
-            values.push(from_ms.into());
-        }
-        if let Some(to_ms) = filter.to_ms {
-            sql.push_str(" AND at_ms < ?");
-            values.push(to_ms.into());
-        }
-        if let Some(cursor) = after {
-            sql.push_str(
-                " AND at_ms <= ? AND (at_ms < ? OR node_id < ? OR (node_id = ? AND seq < ?))",
-            );
-            values.extend([
-                cursor.at_ms.into(),
-                cursor.at_ms.into(),
-                cursor.node_id.clone().into(),
-                cursor.node_id.clone().into(),
-                seq_value(cursor.seq).into(),
-            ]);
-        }
+        let (conditions, bound) = audit_page_conditions(filter, after);
+        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1{conditions}");
+        let mut values: Vec<rusqlite::types::Value> = bound
+            .into_iter()
+            .map(|value| match value {
+                SqlValue::Text(text) => text.into(),
+                SqlValue::Int(int) => int.into(),
+                SqlValue::UInt(seq) => seq_value(seq).into(),
+            })
+            .collect();
         sql.push_str(" ORDER BY at_ms DESC, node_id DESC, seq DESC LIMIT ?");
         values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
         self.read(move |connection, _| {
