@@ -21,6 +21,8 @@ use camtrail_sink::{SinkConfig, SinkNode};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+use crate::query_node::with_token;
+
 /// 2025-11-26 12:00 UTC.
 const T0: i64 = 1_764_158_400_000;
 const MIN: i64 = 60_000;
@@ -189,15 +191,6 @@ async fn setup_with(
         dir,
         stop,
     }
-}
-
-fn with_token<T>(token: &str, request: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(request);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("metadata"),
-    );
-    request
 }
 
 fn track_path(plate: &str, extra: &str) -> String {

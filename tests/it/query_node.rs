@@ -281,7 +281,8 @@ pub(crate) fn event(n: u32, class: ObjectClass, camera: &str, at_ms: i64, jpeg: 
     }
 }
 
-fn with_token<T>(token: &str, request: T) -> tonic::Request<T> {
+/// `request` with `authorization: Bearer <token>`.
+pub(crate) fn with_token<T>(token: &str, request: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(request);
     request.metadata_mut().insert(
         "authorization",
