@@ -15,12 +15,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Node permits and each gateway's share of them (cheap to clone).
 #[derive(Clone)]
 pub struct FairPermits {
     node: Arc<Semaphore>,
+    /// `camtrail_ingest_node_permits_free`, kept current on every take and return.
+    free: Gauge,
     per_gateway: usize,
     /// One semaphore of `per_gateway` permits per gateway that has published. Gateways are
     /// authenticated, so this holds at most one entry per configured credential.
@@ -29,16 +32,38 @@ pub struct FairPermits {
 
 /// One node permit and one of its gateway's, both returned when dropped.
 pub struct FairPermit {
-    _node: OwnedSemaphorePermit,
+    node: Option<OwnedSemaphorePermit>,
     _gateway: OwnedSemaphorePermit,
+    free: Gauge,
+}
+
+impl FairPermit {
+    fn new(node: OwnedSemaphorePermit, gateway: OwnedSemaphorePermit, free: &Gauge) -> Self {
+        free.dec();
+        Self {
+            node: Some(node),
+            _gateway: gateway,
+            free: free.clone(),
+        }
+    }
+}
+
+impl Drop for FairPermit {
+    fn drop(&mut self) {
+        if self.node.take().is_some() {
+            self.free.inc();
+        }
+    }
 }
 
 impl FairPermits {
     /// `total` node permits, at most `per_gateway` of them held by one gateway (both at
-    /// least 1).
-    pub fn new(total: usize, per_gateway: usize) -> Self {
+    /// least 1); `free` follows how many node permits are free.
+    pub fn new(total: usize, per_gateway: usize, free: Gauge) -> Self {
+        free.set(i64::try_from(total.max(1)).unwrap_or(i64::MAX));
         Self {
             node: Arc::new(Semaphore::new(total.max(1))),
+            free,
             per_gateway: per_gateway.clamp(1, total.max(1)),
             gateways: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -59,10 +84,7 @@ impl FairPermits {
     pub fn try_acquire(&self, gateway: &str) -> Option<FairPermit> {
         let own = self.gateway(gateway).try_acquire_owned().ok()?;
         let node = Arc::clone(&self.node).try_acquire_owned().ok()?;
-        Some(FairPermit {
-            _node: node,
-            _gateway: own,
-        })
+        Some(FairPermit::new(node, own, &self.free))
     }
 
     /// A permit for `gateway`: first a place within its cap, then a node permit in arrival
@@ -71,10 +93,7 @@ impl FairPermits {
     pub async fn acquire(&self, gateway: &str) -> Option<FairPermit> {
         let own = self.gateway(gateway).acquire_owned().await.ok()?;
         let node = Arc::clone(&self.node).acquire_owned().await.ok()?;
-        Some(FairPermit {
-            _node: node,
-            _gateway: own,
-        })
+        Some(FairPermit::new(node, own, &self.free))
     }
 
     /// Node permits free now.
@@ -96,18 +115,19 @@ mod tests {
 
     #[tokio::test]
     async fn permits_come_back_on_drop() {
-        let pool = FairPermits::new(3, 3);
+        let free = Gauge::default();
+        let pool = FairPermits::new(3, 3, free.clone());
         let a = pool.acquire("a").await.expect("permit");
         let b = pool.try_acquire("a").expect("free");
-        assert_eq!((pool.available(), pool.held_by("a")), (1, 2));
+        assert_eq!((pool.available(), pool.held_by("a"), free.get()), (1, 2, 1));
         drop(a);
         drop(b);
-        assert_eq!((pool.available(), pool.held_by("a")), (3, 0));
+        assert_eq!((pool.available(), pool.held_by("a"), free.get()), (3, 0, 3));
     }
 
     #[tokio::test]
     async fn a_gateway_at_its_cap_leaves_the_rest_of_the_node_to_others() {
-        let pool = FairPermits::new(8, 2);
+        let pool = FairPermits::new(8, 2, Gauge::default());
         let greedy: Vec<FairPermit> = vec![
             pool.acquire("greedy").await.expect("1"),
             pool.acquire("greedy").await.expect("2"),
@@ -139,7 +159,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_node_queue_is_first_come_first_served() {
-        let pool = FairPermits::new(1, 1);
+        let pool = FairPermits::new(1, 1, Gauge::default());
         let held = pool.acquire("x").await.expect("permit");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for name in ["a", "b", "c"] {
@@ -162,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_wait_takes_nothing() {
-        let pool = FairPermits::new(1, 1);
+        let pool = FairPermits::new(1, 1, Gauge::default());
         let held = pool.acquire("a").await.expect("permit");
         let waiting = pool.acquire("b");
         assert!(

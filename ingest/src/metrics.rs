@@ -49,6 +49,8 @@ pub struct IngestMetrics {
     pub in_flight_batches: Gauge,
     /// Open `Publish` streams.
     pub open_streams: Gauge,
+    /// The node's batch permits free now (`ingest.max_in_flight_batches` when idle).
+    pub node_permits_free: Gauge,
     /// `Publish` streams the node cancelled, by reason.
     pub streams_cancelled: Family<ReasonLabel, Counter>,
 }
@@ -65,6 +67,7 @@ impl IngestMetrics {
             publish_queue_depth: Gauge::default(),
             in_flight_batches: Gauge::default(),
             open_streams: Gauge::default(),
+            node_permits_free: Gauge::default(),
             streams_cancelled: Family::default(),
         };
         let sub = registry.sub_registry_with_prefix("camtrail_ingest");
@@ -103,6 +106,11 @@ impl IngestMetrics {
             "open_streams",
             "Open Publish streams",
             metrics.open_streams.clone(),
+        );
+        sub.register(
+            "node_permits_free",
+            "Batch permits of the node free now (a batch holds one until it is durable)",
+            metrics.node_permits_free.clone(),
         );
         sub.register(
             "streams_cancelled",

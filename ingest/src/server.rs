@@ -64,15 +64,17 @@ impl IngestNode {
     ) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
         let metrics = Arc::new(IngestMetrics::register(&mut registry));
+        let node_permits = FairPermits::new(
+            config.max_in_flight_batches,
+            config.max_in_flight_per_gateway,
+            metrics.node_permits_free.clone(),
+        );
         let state = Arc::new(IngestState {
             auth,
             validator: Arc::new(Validator::new(config.validation.clone(), cameras)),
             publisher,
             metrics,
-            node_permits: FairPermits::new(
-                config.max_in_flight_batches,
-                config.max_in_flight_per_gateway,
-            ),
+            node_permits,
             validation_permits: Semaphore::new(validation_parallelism()),
             max_in_flight_per_stream: config.max_in_flight_per_stream,
             max_batch_events: config.max_batch_events,

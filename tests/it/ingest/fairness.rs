@@ -3,12 +3,14 @@
 //! the stream code is the same).
 //!
 //! Gateway A opens many `Publish` streams over a connection whose HTTP/2 stream window is a
-//! few acks wide, sends more batches than that, and never reads. Gateway B's throughput and
-//! ack p99 are measured before and while A does so; they must stay within 2× (p99 with a
-//! 60 ms allowance: a debug build in front of a local broker shows 12–55 ms p99 unloaded;
-//! `benches/ingest_fairness.sh` measures it in release). On the code before the fix B got no
-//! ack at all. A's streams are then cancelled by the ack timeout with a clear status,
-//! counted in a metric.
+//! few acks wide, sends more batches than that, and never reads. Asserted: A's streams end
+//! up holding none of the node's permits while they stay open; gateway B is served in full
+//! meanwhile (every ack of its stream, every `PublishBatch`); A's streams are then
+//! cancelled by the ack timeout, counted in a metric, and a stream that finally reads gets
+//! the `acks_unread` status. On the code before the fix B got no ack at all. B's throughput
+//! and ack p99 before and while A does this are printed; `benches/ingest_fairness.sh`
+//! runs this in release on a quiet machine with `CAMTRAIL_FAIRNESS_STRICT=1`, which also
+//! asserts the bound (within 2×).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -33,7 +35,7 @@ fn b_batches() -> u64 {
         .unwrap_or(240)
 }
 const EVENTS_PER_BATCH: u32 = 10;
-const ACK_TIMEOUT_MS: u64 = 12_000;
+const ACK_TIMEOUT_MS: u64 = 15_000;
 
 struct Run {
     events_per_s: f64,
@@ -144,8 +146,20 @@ async fn gateway_that_never_reads_acks_stalls_only_itself(backend: Backend) {
 
     let hostile_opened = Instant::now();
     let mut unread = open_non_reading_streams(&node).await;
-    // Let A's streams read, publish and stall on their unread acks.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // A's streams read, publish and stall on their unread acks, holding no permit: every
+    // one of the node's 128 is free again while they stay open (before the fix they held
+    // them all).
+    let permits_free = "camtrail_ingest_node_permits_free";
+    let stalled_by = Instant::now() + Duration::from_secs(10);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while node.metric(permits_free).await < 128.0 {
+        assert!(
+            Instant::now() < stalled_by,
+            "gateway A's unread streams still hold permits: {} of 128 free",
+            node.metric(permits_free).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let loaded = measure_gateway_b(&node, 2_000_000).await;
     // One-shot publishes from B are not refused either.
     let mut client = node.client().await;
@@ -178,18 +192,25 @@ async fn gateway_that_never_reads_acks_stalls_only_itself(backend: Backend) {
         "the loaded run must finish while A's streams are still open (took {:?})",
         hostile_opened.elapsed()
     );
-    assert!(
-        loaded.events_per_s >= unloaded.events_per_s / 2.0,
-        "throughput fell more than 2×: {:.0} → {:.0} events/s",
-        unloaded.events_per_s,
-        loaded.events_per_s
-    );
-    assert!(
-        loaded.p99 <= (unloaded.p99 * 2).max(unloaded.p99 + Duration::from_millis(60)),
-        "ack p99 rose more than 2×: {:?} → {:?}",
-        unloaded.p99,
-        loaded.p99
-    );
+    // The figure: within 2× of the unloaded run. Asserted where the machine is
+    // quiet (benches/ingest_fairness.sh sets CAMTRAIL_FAIRNESS_STRICT); inside the test
+    // command other tests share the 2 cores and make any timing a coin toss. What holds
+    // everywhere is asserted above and below: B is served in full while A's streams are
+    // open, and A holds no permit.
+    if std::env::var_os("CAMTRAIL_FAIRNESS_STRICT").is_some() {
+        assert!(
+            loaded.events_per_s >= unloaded.events_per_s / 2.0,
+            "throughput fell more than 2×: {:.0} → {:.0} events/s",
+            unloaded.events_per_s,
+            loaded.events_per_s
+        );
+        assert!(
+            loaded.p99 <= unloaded.p99 * 2,
+            "ack p99 rose more than 2×: {:?} → {:?}",
+            unloaded.p99,
+            loaded.p99
+        );
+    }
 
     // Every stream of A is cancelled once its oldest ack has waited the timeout.
     let deadline = Instant::now() + Duration::from_millis(ACK_TIMEOUT_MS) + Duration::from_secs(20);
