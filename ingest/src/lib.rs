@@ -4,7 +4,7 @@
 //!   until shutdown, in order (health NOT_SERVING → stop reading → drain in-flight batches
 //!   → flush → close).
 //! - [`service`]: the `camtrail.v1.Ingest` gRPC service: authenticate, validate, publish, ack.
-//! - [`fair`]: the node's batch permits, with a cap per gateway.
+//! - [`permits`]: the node's batch permits, with a cap per gateway.
 //! - [`auth`]: gateway credentials (bearer tokens, stored hashed).
 //! - [`validate`]: per-event validation, plate-key normalisation and snapshot thumbnails.
 //! - [`metrics`]: Prometheus metrics on `/metrics`, with `/healthz`.
@@ -16,8 +16,8 @@
 
 pub mod auth;
 pub mod config;
-pub mod fair;
 pub mod metrics;
+pub mod permits;
 pub mod server;
 pub mod service;
 pub mod validate;

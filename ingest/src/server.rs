@@ -22,8 +22,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::GatewayAuth;
 use crate::config::IngestConfig;
-use crate::fair::FairPermits;
 use crate::metrics::IngestMetrics;
+use crate::permits::NodePermits;
 use crate::service::{IngestService, IngestState};
 use crate::validate::Validator;
 
@@ -64,7 +64,7 @@ impl IngestNode {
     ) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
         let metrics = Arc::new(IngestMetrics::register(&mut registry));
-        let node_permits = FairPermits::new(
+        let node_permits = NodePermits::new(
             config.max_in_flight_batches,
             config.max_in_flight_per_gateway,
             metrics.node_permits_free.clone(),

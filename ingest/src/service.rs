@@ -4,9 +4,9 @@
 //! `max_in_flight_per_stream` of its batches are unacked (being processed, or acked but not
 //! yet taken by the gateway), and every batch needs one of the node's
 //! `max_in_flight_batches` permits, at most `max_in_flight_per_gateway` of them held by one
-//! gateway ([`crate::fair`]); a
+//! gateway ([`crate::permits`]); a
 //! saturated node therefore stops reading, and HTTP/2 flow control slows the gateway.
-//! `PublishBatch` waits up to [`UNARY_PERMIT_WAIT`] for its fair turn, then answers
+//! `PublishBatch` waits up to [`UNARY_PERMIT_WAIT`] for a permit, then answers
 //! RESOURCE_EXHAUSTED with a `retry-after-ms` trailer instead of queueing longer.
 //!
 //! A permit is returned as soon as its batch is durable, not when the ack is delivered: a
@@ -36,8 +36,8 @@ use tonic::{Request, Response, Status, Streaming};
 use camtrail_storage::{Publisher, StorageError};
 
 use crate::auth::GatewayAuth;
-use crate::fair::FairPermits;
 use crate::metrics::{CodeLabel, IngestMetrics};
+use crate::permits::NodePermits;
 use crate::validate::Validator;
 
 /// Shared state of the service.
@@ -51,7 +51,7 @@ pub struct IngestState {
     /// Metrics.
     pub metrics: Arc<IngestMetrics>,
     /// Node-wide bound on batches being processed, with a cap per gateway.
-    pub node_permits: FairPermits,
+    pub node_permits: NodePermits,
     /// Bound on batches being validated at once: snapshot decoding may take up to
     /// `validation.max_decode_bytes` per batch, so this caps that memory and CPU.
     pub validation_permits: Semaphore,

@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Node permits and each gateway's share of them (cheap to clone).
 #[derive(Clone)]
-pub struct FairPermits {
+pub struct NodePermits {
     node: Arc<Semaphore>,
     /// `camtrail_ingest_node_permits_free`, kept current on every take and return.
     free: Gauge,
@@ -31,13 +31,13 @@ pub struct FairPermits {
 }
 
 /// One node permit and one of its gateway's, both returned when dropped.
-pub struct FairPermit {
+pub struct Permit {
     node: Option<OwnedSemaphorePermit>,
     _gateway: OwnedSemaphorePermit,
     free: Gauge,
 }
 
-impl FairPermit {
+impl Permit {
     fn new(node: OwnedSemaphorePermit, gateway: OwnedSemaphorePermit, free: &Gauge) -> Self {
         free.dec();
         Self {
@@ -48,7 +48,7 @@ impl FairPermit {
     }
 }
 
-impl Drop for FairPermit {
+impl Drop for Permit {
     fn drop(&mut self) {
         if self.node.take().is_some() {
             self.free.inc();
@@ -56,7 +56,7 @@ impl Drop for FairPermit {
     }
 }
 
-impl FairPermits {
+impl NodePermits {
     /// `total` node permits, at most `per_gateway` of them held by one gateway (both at
     /// least 1); `free` follows how many node permits are free.
     pub fn new(total: usize, per_gateway: usize, free: Gauge) -> Self {
@@ -81,19 +81,19 @@ impl FairPermits {
     }
 
     /// A permit for `gateway` now, if the node has one free and the gateway is below its cap.
-    pub fn try_acquire(&self, gateway: &str) -> Option<FairPermit> {
+    pub fn try_acquire(&self, gateway: &str) -> Option<Permit> {
         let own = self.gateway(gateway).try_acquire_owned().ok()?;
         let node = Arc::clone(&self.node).try_acquire_owned().ok()?;
-        Some(FairPermit::new(node, own, &self.free))
+        Some(Permit::new(node, own, &self.free))
     }
 
     /// A permit for `gateway`: first a place within its cap, then a node permit in arrival
     /// order. Cancel-safe (tokio's semaphores). `None` only if the semaphores were closed,
     /// which this type never does.
-    pub async fn acquire(&self, gateway: &str) -> Option<FairPermit> {
+    pub async fn acquire(&self, gateway: &str) -> Option<Permit> {
         let own = self.gateway(gateway).acquire_owned().await.ok()?;
         let node = Arc::clone(&self.node).acquire_owned().await.ok()?;
-        Some(FairPermit::new(node, own, &self.free))
+        Some(Permit::new(node, own, &self.free))
     }
 
     /// Node permits free now.
@@ -116,7 +116,7 @@ mod tests {
     #[tokio::test]
     async fn permits_come_back_on_drop() {
         let free = Gauge::default();
-        let pool = FairPermits::new(3, 3, free.clone());
+        let pool = NodePermits::new(3, 3, free.clone());
         let a = pool.acquire("a").await.expect("permit");
         let b = pool.try_acquire("a").expect("free");
         assert_eq!((pool.available(), pool.held_by("a"), free.get()), (1, 2, 1));
@@ -127,8 +127,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_gateway_at_its_cap_leaves_the_rest_of_the_node_to_others() {
-        let pool = FairPermits::new(8, 2, Gauge::default());
-        let greedy: Vec<FairPermit> = vec![
+        let pool = NodePermits::new(8, 2, Gauge::default());
+        let greedy: Vec<Permit> = vec![
             pool.acquire("greedy").await.expect("1"),
             pool.acquire("greedy").await.expect("2"),
         ];
@@ -142,7 +142,7 @@ mod tests {
         assert!(!waiting.is_finished());
         assert_eq!(pool.available(), 6);
         // ...and does not stand in the node's queue: every other gateway is served at once.
-        let others: Vec<FairPermit> = (0..6)
+        let others: Vec<Permit> = (0..6)
             .map(|i| {
                 pool.try_acquire(&format!("gw-{i}"))
                     .expect("free for others")
@@ -159,7 +159,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_node_queue_is_first_come_first_served() {
-        let pool = FairPermits::new(1, 1, Gauge::default());
+        let pool = NodePermits::new(1, 1, Gauge::default());
         let held = pool.acquire("x").await.expect("permit");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for name in ["a", "b", "c"] {
@@ -182,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_wait_takes_nothing() {
-        let pool = FairPermits::new(1, 1, Gauge::default());
+        let pool = NodePermits::new(1, 1, Gauge::default());
         let held = pool.acquire("a").await.expect("permit");
         let waiting = pool.acquire("b");
         assert!(
