@@ -16,6 +16,6 @@ pub mod error;
 pub mod plate;
 pub mod text;
 
-pub use camera::{Camera, CameraRegistry, RegistryError};
+pub use camera::{Camera, CameraEntry, CameraRegistry, GatewayRef, RegistryError};
 pub use detection::{Detection, EventId, ObjectClass, VehicleAttributes};
 pub use error::{Error, ErrorCode};

@@ -14,6 +14,11 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 /// True for a character free text must not hold: a control, format, line-separator or
 /// paragraph-separator character.
 pub fn is_hidden(c: char) -> bool {
+    // ASCII first: no table search for the characters most text is made of (the search
+    // was 4% of the ingest node's CPU in the issue-14 profile).
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
     c.is_control() || is_format(c)
 }
 
@@ -36,6 +41,13 @@ pub fn has_hidden(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_shortcut_agrees_with_the_tables() {
+        for c in (0u8..128).map(char::from) {
+            assert_eq!(is_hidden(c), c.is_control() || is_format(c), "{c:?}");
+        }
+    }
 
     #[test]
     fn bidi_overrides_isolates_and_invisibles_are_hidden() {

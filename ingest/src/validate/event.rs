@@ -4,7 +4,9 @@
 
 use camtrail_model::ErrorCode;
 use camtrail_model::plate::normalize;
-use camtrail_model::{CameraRegistry, Detection, EventId, ObjectClass, VehicleAttributes};
+use camtrail_model::{
+    CameraEntry, CameraRegistry, Detection, EventId, GatewayRef, ObjectClass, VehicleAttributes,
+};
 use camtrail_proto::convert::object_class_from_wire;
 use camtrail_proto::v1::{VehicleColor, VehicleType};
 use camtrail_proto::wire::RawDetectionEvent;
@@ -12,16 +14,26 @@ use camtrail_proto::wire::RawDetectionEvent;
 use super::snapshot::make_thumbnail;
 use super::{EventRejection, ValidationLimits, text};
 
-/// Validate one event and build the detection to store.
+/// How the event's camera is found.
+#[derive(Clone, Copy)]
+pub(super) enum Camera<'a> {
+    /// Look it up here.
+    InRegistry(&'a CameraRegistry),
+    /// Already looked up by the raw `camera_id` (`None`: not in the registry).
+    LookedUp(Option<CameraEntry>),
+}
+
+/// Validate one event and build the detection to store. `gateway` is `gateway_id`'s
+/// number in the registry (`None`: it owns no camera).
 pub(super) fn validate_event(
     limits: &ValidationLimits,
-    registry: &CameraRegistry,
-    gateway_id: &str,
+    registry: Camera<'_>,
+    (gateway_id, gateway): (&str, Option<GatewayRef>),
     event: RawDetectionEvent,
     now_ms: i64,
 ) -> Result<Detection, EventRejection> {
     let event_id = check_event_id(&event.event_id)?;
-    let camera_id = check_camera(registry, gateway_id, &event.camera_id)?;
+    let camera_id = check_camera(registry, gateway, &event.camera_id)?;
     check_captured_at(limits, event.captured_at_ms, now_ms)?;
     let object_class = object_class_from_wire(event.object_class).ok_or_else(|| {
         EventRejection::new(
@@ -77,18 +89,22 @@ fn check_event_id(bytes: &[u8]) -> Result<EventId, EventRejection> {
 /// The camera must be registered and assigned to the publishing gateway. The message names
 /// the camera (not personal data) but never the gateway that owns it.
 fn check_camera<'a>(
-    registry: &CameraRegistry,
-    gateway_id: &str,
+    registry: Camera<'_>,
+    gateway: Option<GatewayRef>,
     bytes: &'a [u8],
 ) -> Result<&'a str, EventRejection> {
     let camera_id = text::camera_id(bytes)?;
-    let Some(camera) = registry.get(camera_id) else {
+    let camera = match registry {
+        Camera::InRegistry(registry) => registry.entry(camera_id),
+        Camera::LookedUp(entry) => entry,
+    };
+    let Some(camera) = camera else {
         return Err(EventRejection::new(
             ErrorCode::UnknownCamera,
             format!("camera {camera_id:?} is not in the registry"),
         ));
     };
-    if camera.gateway_id != gateway_id {
+    if Some(camera.gateway) != gateway {
         return Err(EventRejection::new(
             ErrorCode::CameraNotOwned,
             format!("camera {camera_id:?} is assigned to another gateway"),
@@ -236,10 +252,11 @@ mod tests {
 
     fn validate(event: RawDetectionEvent) -> Result<Detection, EventRejection> {
         let registry = fixtures::registry();
+        let gateway = (GATEWAY, registry.gateway(GATEWAY));
         validate_event(
             &ValidationLimits::default(),
-            &registry,
-            GATEWAY,
+            Camera::InRegistry(&registry),
+            gateway,
             event,
             NOW_MS,
         )

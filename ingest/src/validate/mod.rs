@@ -47,7 +47,7 @@ mod fuzz;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use camtrail_model::{CameraRegistry, Detection, ErrorCode};
+use camtrail_model::{CameraEntry, CameraRegistry, Detection, ErrorCode};
 use camtrail_proto::convert::rejection_code;
 use camtrail_proto::v1::{Rejection, RejectionCode};
 use camtrail_proto::wire::{RawDetectionEvent, RawEventBatch};
@@ -121,8 +121,22 @@ impl Validator {
         let events_in_batch = batch.events.len();
         let mut accepted = Vec::with_capacity(events_in_batch);
         let mut rejections = Vec::new();
-        for (index, event) in batch.events.into_iter().enumerate() {
-            match self.validate_event(gateway_id, event, now_ms) {
+        let gateway = (gateway_id, self.registry.gateway(gateway_id));
+        // All cameras are looked up first, in a loop that does nothing else: the lookups are
+        // independent, so the CPU overlaps their cache misses (one per event into a table
+        // of 140,000 cameras) instead of waiting for each between the other checks.
+        let cameras: Vec<Option<CameraEntry>> = batch
+            .events
+            .iter()
+            .map(|event| {
+                std::str::from_utf8(&event.camera_id)
+                    .ok()
+                    .and_then(|id| self.registry.entry(id))
+            })
+            .collect();
+        for (index, (event, camera)) in batch.events.into_iter().zip(cameras).enumerate() {
+            let looked_up = event::Camera::LookedUp(camera);
+            match event::validate_event(&self.limits, looked_up, gateway, event, now_ms) {
                 Ok(detection) => accepted.push(detection),
                 Err(rejection) => rejections.push(Rejection {
                     // Batches are capped far below u32::MAX events by the message size.
@@ -148,7 +162,9 @@ impl Validator {
         event: RawDetectionEvent,
         now_ms: i64,
     ) -> Result<Detection, EventRejection> {
-        event::validate_event(&self.limits, &self.registry, gateway_id, event, now_ms)
+        let gateway = (gateway_id, self.registry.gateway(gateway_id));
+        let camera = event::Camera::InRegistry(&self.registry);
+        event::validate_event(&self.limits, camera, gateway, event, now_ms)
     }
 }
 
