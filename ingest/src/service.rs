@@ -100,6 +100,9 @@ impl IngestService {
     }
 }
 
+/// Batches up to this size without snapshots are validated on the async worker.
+const INLINE_VALIDATION_MAX_EVENTS: usize = 1_000;
+
 impl IngestState {
     /// Validate and publish one batch; the ack is returned only once every accepted event
     /// is durable (Kafka or the embedded database).
@@ -142,10 +145,17 @@ impl IngestState {
         gateway: &str,
         batch: RawEventBatch,
     ) -> Result<BatchAck, Status> {
-        let validator = Arc::clone(&self.validator);
-        let gateway_owned = gateway.to_string();
         let now = now_ms();
-        let validated = {
+        let inline = batch.events.len() <= INLINE_VALIDATION_MAX_EVENTS
+            && batch.events.iter().all(|event| event.snapshot.is_empty());
+        let validated = if inline {
+            // Text and numbers only: under a µs per event (about 1 ms for the largest batch
+            // validated here), cheaper on this worker than the hand-off to the blocking pool
+            // (a thread wake-up and two context switches per batch).
+            self.validator.validate_batch(gateway, batch, now)
+        } else {
+            let validator = Arc::clone(&self.validator);
+            let gateway_owned = gateway.to_string();
             // Held for the validation only, never across the Kafka round trip.
             let _validating = self
                 .validation_permits

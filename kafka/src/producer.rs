@@ -4,14 +4,18 @@
 //! ([`KafkaPublisher::publish`] resolves after the last delivery report). A delivery failure
 //! fails the whole batch; the gateway resends it and event ids make that harmless.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use camtrail_model::Detection;
 use camtrail_storage::{PublishFuture, Publisher, StorageError};
 use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// Producer tuning. Defaults favour throughput with bounded latency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,14 +65,55 @@ pub enum PublishError {
     /// considered durable.
     #[error("delivery failed: {0}")]
     Delivery(KafkaError),
-    /// The delivery report was lost (producer dropped).
-    #[error("delivery report lost")]
-    Canceled,
+}
+
+/// The delivery reports of one batch: a count of records still unreported and the first
+/// failure. One per batch, shared by its records as their delivery opaque, so a record
+/// costs a reference count rather than a channel of its own (a `FutureProducer` allocates
+/// a oneshot channel per record and wakes a task per report).
+#[derive(Debug, Default)]
+struct BatchDelivery {
+    unreported: AtomicUsize,
+    failure: Mutex<Option<KafkaError>>,
+    reported: Notify,
+}
+
+impl BatchDelivery {
+    fn report(&self, result: Result<(), KafkaError>) {
+        if let Err(error) = result {
+            self.failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(error);
+        }
+        if self.unreported.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // `notify_one` keeps a permit when nobody waits yet, so the wake is not lost.
+            self.reported.notify_one();
+        }
+    }
+}
+
+/// Routes each delivery report to its batch (called on the producer's polling thread).
+struct DeliveryContext;
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Arc<BatchDelivery>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: Arc<BatchDelivery>) {
+        batch.report(
+            result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|(error, _)| error.clone()),
+        );
+    }
 }
 
 /// Produces accepted detections to the detections topic.
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: ThreadedProducer<DeliveryContext>,
     topic: String,
     queue_full_wait: Duration,
 }
@@ -76,7 +121,7 @@ pub struct KafkaPublisher {
 impl KafkaPublisher {
     /// Create the producer. Does not contact the broker yet.
     pub fn new(brokers: &str, topic: &str, config: &ProducerConfig) -> Result<Self, KafkaError> {
-        let producer: FutureProducer = ClientConfig::new()
+        let producer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             // Durability: every in-sync replica has the record before it counts as delivered,
             // and retries never reorder or duplicate within a partition.
@@ -95,7 +140,7 @@ impl KafkaPublisher {
                 config.queue_max_kbytes.to_string(),
             )
             .set("message.timeout.ms", config.delivery_timeout_ms.to_string())
-            .create()?;
+            .create_with_context(DeliveryContext)?;
         Ok(Self {
             producer,
             topic: topic.to_string(),
@@ -105,23 +150,31 @@ impl KafkaPublisher {
 
     /// Produce every detection (keyed by camera id) and wait until all are delivered.
     pub async fn publish(&self, detections: &[Detection]) -> Result<(), PublishError> {
-        let mut deliveries = Vec::with_capacity(detections.len());
+        if detections.is_empty() {
+            return Ok(());
+        }
+        let batch = Arc::new(BatchDelivery {
+            unreported: AtomicUsize::new(detections.len()),
+            ..BatchDelivery::default()
+        });
         let mut payload = Vec::new();
         for detection in detections {
             payload.clear();
             camtrail_proto::record::encode_into(detection, &mut payload);
-            deliveries.push(self.enqueue(&detection.camera_id, &payload).await?);
+            // On an error the records already queued still report to `batch`; nobody
+            // waits for them, and the gateway resends the whole batch.
+            self.enqueue(&detection.camera_id, &payload, &batch).await?;
         }
-        // Reports arrive roughly in production order, so awaiting them one after the other
-        // costs one wake-up per batch rather than one per record (as a join would).
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _message))) => return Err(PublishError::Delivery(error)),
-                Err(_canceled) => return Err(PublishError::Canceled),
-            }
+        batch.reported.notified().await;
+        match batch
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            Some(error) => Err(PublishError::Delivery(error)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Put one record in the local queue, waiting (bounded) while the queue is full.
@@ -129,13 +182,16 @@ impl KafkaPublisher {
         &self,
         key: &str,
         payload: &[u8],
-    ) -> Result<rdkafka::producer::DeliveryFuture, PublishError> {
+        batch: &Arc<BatchDelivery>,
+    ) -> Result<(), PublishError> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            let record = FutureRecord::to(&self.topic).key(key).payload(payload);
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
+            let record = BaseRecord::with_opaque_to(&self.topic, Arc::clone(batch))
+                .key(key)
+                .payload(payload);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     if started.elapsed() >= self.queue_full_wait {
                         return Err(PublishError::QueueFull {

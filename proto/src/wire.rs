@@ -109,15 +109,22 @@ impl Decoder for IngestDecoder {
         let chunk = buf.chunk();
         // A DecodeBuf holds the whole message contiguously; if not, decoding still works,
         // only without the early count.
-        if chunk.len() >= remaining
-            && let Some(events) = count_events(&chunk[..remaining])
-            && events > MAX_EVENTS_PER_MESSAGE
-        {
+        let events = if chunk.len() >= remaining {
+            count_events(&chunk[..remaining]).unwrap_or(0)
+        } else {
+            0
+        };
+        if events > MAX_EVENTS_PER_MESSAGE {
             return Err(too_many_events(events));
         }
-        <RawEventBatch as prost::Message>::decode(buf)
-            .map(Some)
-            .map_err(|error| undecodable(&error))
+        // Sized once from the count: growing it by doubling while decoding touched fresh
+        // pages for every batch (a tenth of the node's CPU in the issue-14 profile).
+        let mut batch = RawEventBatch {
+            events: Vec::with_capacity(events),
+            ..RawEventBatch::default()
+        };
+        prost::Message::merge(&mut batch, buf).map_err(|error| undecodable(&error))?;
+        Ok(Some(batch))
     }
 }
 
