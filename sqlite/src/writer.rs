@@ -116,7 +116,10 @@ impl Writer {
         self.connection.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS staging_{next} ({DETECTION_DEFS});"
         ))?;
-        write_lock(&self.shared).hot.insert(next, Hot::default());
+        // A staging table is flushed at `flush_rows` (a little beyond while the flush waits);
+        // the reservation is capped, a larger table grows as it fills.
+        let hot = Hot::with_capacity(self.tuning.flush_rows.min(1_000_000));
+        write_lock(&self.shared).hot.insert(next, hot);
         let sealed = self.active;
         self.active = next;
         self.staged = 0;
