@@ -61,10 +61,14 @@ impl Batch {
         self.offsets.is_empty()
     }
 
+    /// Whether the batch holds `max_rows` rows or `max_bytes` bytes (no clock read).
+    pub fn is_full(&self, max_rows: usize, max_bytes: usize) -> bool {
+        self.detections.len() + self.audit.len() >= max_rows || self.bytes >= max_bytes
+    }
+
     /// Whether the batch must be inserted now: full (rows or bytes) or old enough.
     pub fn is_due(&self, max_rows: usize, max_bytes: usize, max_age: Duration) -> bool {
-        self.detections.len() + self.audit.len() >= max_rows
-            || self.bytes >= max_bytes
+        self.is_full(max_rows, max_bytes)
             || self
                 .started
                 .is_some_and(|started| started.elapsed() >= max_age)

@@ -150,8 +150,13 @@ fn run_thread(
         .enable_all()
         .build()
         .context("building the sink runtime")?;
+    let compression = if config.compress_inserts {
+        clickhouse::Compression::Lz4
+    } else {
+        clickhouse::Compression::None
+    };
     let writer = ClickhouseWriter::new(
-        clickhouse.client(),
+        clickhouse.client().with_compression(compression),
         Duration::from_millis(config.insert_timeout_ms),
         config.insert_deduplication_token,
         config.backoff(),

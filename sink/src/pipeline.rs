@@ -9,7 +9,7 @@
 //! pauses its partitions and keeps polling (group membership stays alive) until the writer
 //! catches up.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -111,7 +111,16 @@ impl InsertPipeline {
         if self.in_flight == 0 {
             return None;
         }
-        let completed = match self.from_writer.recv_timeout(wait) {
+        // `recv_timeout` reads the clock even for a zero wait; this runs once per record.
+        let received = if wait.is_zero() {
+            self.from_writer.try_recv().map_err(|error| match error {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            })
+        } else {
+            self.from_writer.recv_timeout(wait)
+        };
+        let completed = match received {
             Ok(completed) => completed,
             Err(RecvTimeoutError::Timeout) => return None,
             Err(RecvTimeoutError::Disconnected) => {
