@@ -7,12 +7,18 @@
 # p50/p99 of each and their ratio, plus rows read per query from system.query_log (the
 # primary-key index at work). Appends the figures to BENCHMARKS.md.
 #
-#   benches/query.sh     # ROWS=100000000 PLATES=3000000 REQUESTS=2000 KEEP=1 (keep the data)
+# The two are measured interleaved (each plate both ways, one right after the other), ROUNDS
+# times, so both see the same moments of the machine and the spread across rounds shows.
+#
+#   benches/query.sh     # ROWS=100000000 PLATES=3000000 REQUESTS=2000 ROUNDS=3 KEEP=1 (keep the data)
+#   PROFILE=1 benches/query.sh   # also `perf record` the node in round 1: benches/profiles/query.svg
+#   BENCH_MD=/tmp/runs.md benches/query.sh   # figures elsewhere than BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROWS="${ROWS:-100000000}"
 PLATES="${PLATES:-3000000}"
 REQUESTS="${REQUESTS:-2000}"
+ROUNDS="${ROUNDS:-3}"
 DB="${DB:-qbench_${ROWS}}"
 OUT="${OUT:-target/bench-query}"
 CHUNK=10000000
@@ -44,9 +50,15 @@ START_MS=$(( END_MS - 30 * 86400000 ))
 STORED=$($CH -q "SELECT count() FROM $DB.detections")
 if [ "$STORED" -ne "$ROWS" ]; then
     log "loading $ROWS detections into $DB ($PLATES plates, 30 days, the city's cameras)"
-    $CH -q "DROP DATABASE $DB"
-    "$BIN" migrate --cameras "$OUT/city/cameras.csv" >&2
-    LOADED=0
+    # An interrupted load resumes after its last whole chunk.
+    if [ "$STORED" -lt "$ROWS" ] && [ $(( STORED % CHUNK )) -eq 0 ]; then
+        LOADED=$STORED
+        log "resuming after $LOADED rows"
+    else
+        $CH -q "DROP DATABASE $DB"
+        "$BIN" migrate --cameras "$OUT/city/cameras.csv" >&2
+        LOADED=0
+    fi
     T0=$(date +%s)
     while [ "$LOADED" -lt "$ROWS" ]; do
         N=$(( ROWS - LOADED < CHUNK ? ROWS - LOADED : CHUNK ))
@@ -111,50 +123,74 @@ for _ in $(seq 100); do curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 
 log "warm-up"
 "$BENCH" api http://127.0.0.1:8080 "$TOKEN" "$OUT/warmup.txt" "$START_MS" "$END_MS" >/dev/null
 "$BENCH" sql http://127.0.0.1:8123 "$DB" "$OUT/warmup.txt" "$START_MS" "$END_MS" >/dev/null
-log "(api) $REQUESTS 30-day tracks through the HTTP API"
-"$BENCH" api http://127.0.0.1:8080 "$TOKEN" "$OUT/plates.txt" "$START_MS" "$END_MS" | tee "$OUT/api.json" >&2
+SQL_START=$($CH -q "SELECT now()")
+for round in $(seq "$ROUNDS"); do
+    log "round $round of $ROUNDS: $REQUESTS 30-day tracks through the HTTP API and as bare SQL, interleaved"
+    if [ "${PROFILE:-0}" = 1 ] && [ "$round" = 1 ]; then
+        perf record -q -F 499 --call-graph dwarf,16384 -p "$QUERY_PID" -o "$OUT/perf.data" \
+            -- sleep 8 >/dev/null 2>&1 &
+    fi
+    "$BENCH" both http://127.0.0.1:8080 "$TOKEN" http://127.0.0.1:8123 "$DB" "$OUT/plates.txt" \
+        "$START_MS" "$END_MS" | tee "$OUT/round$round.json" >&2
+done
 AUDIT_MEAN_MS=$(curl -fsS http://127.0.0.1:8080/metrics | awk '
     /^camtrail_query_audit_write_seconds_sum/ {s=$2} /^camtrail_query_audit_write_seconds_count/ {c=$2}
     END {if (c > 0) printf "%.2f", s / c * 1000; else print "?"}')
-log "(api) mean audit write: $AUDIT_MEAN_MS ms"
-log "(sql) the same reads as bare SQL over ClickHouse HTTP"
-SQL_START=$($CH -q "SELECT now()")
-"$BENCH" sql http://127.0.0.1:8123 "$DB" "$OUT/plates.txt" "$START_MS" "$END_MS" | tee "$OUT/sql.json" >&2
+log "mean audit write: $AUDIT_MEAN_MS ms"
 sleep 8 # query_log flushes every 7.5 s
 $CH -q "SYSTEM FLUSH LOGS" || true
 READ=$($CH -q "SELECT round(avg(read_rows)), max(read_rows), round(avg(result_rows), 1) FROM system.query_log
     WHERE type = 2 AND query LIKE '%FROM detections WHERE subject_key IN%'
-      AND query_start_time >= toDateTime('$SQL_START')" | tr '\t' ' ')
+      AND query LIKE '%FORMAT RowBinary' AND query_start_time >= toDateTime('$SQL_START')" | tr '\t' ' ')
 AUDITED=$(kcat -C -b 127.0.0.1:9092 -t "$RUN.audit.v1" -e -q -f '.\n' 2>/dev/null | wc -l || echo "?")
 kill $QUERY_PID; wait $QUERY_PID 2>/dev/null || true
+if [ "${PROFILE:-0}" = 1 ]; then
+    wait
+    mkdir -p benches/profiles
+    perf script -i "$OUT/perf.data" 2>/dev/null | inferno-collapse-perf >"$OUT/query.folded"
+    inferno-flamegraph --title "camtrail query, 30-day tracks one at a time, $(git rev-parse --short HEAD)" \
+        <"$OUT/query.folded" >benches/profiles/query.svg
+    log "profile: benches/profiles/query.svg"
+fi
 
-python3 - "$ROWS" "$PLATES" "$OUT" "$DISK" "$PARTS" "$READ" "$AUDITED" "$AUDIT_MEAN_MS" <<'PY'
-import json, sys, datetime
-rows, plates, out, disk, parts, read, audited, audit_ms = sys.argv[1:9]
-api = json.load(open(f"{out}/api.json")); sql = json.load(open(f"{out}/sql.json"))
+python3 - "$ROWS" "$PLATES" "$OUT" "$DISK" "$PARTS" "$READ" "$AUDITED" "$AUDIT_MEAN_MS" "$ROUNDS" "$(git rev-parse --short HEAD)" <<'PY'
+import json, os, sys, datetime
+rows, plates, out, disk, parts, read, audited, audit_ms, rounds, label = sys.argv[1:11]
 avg_read, max_read, avg_result = read.split()
+table = []
+for r in range(1, int(rounds) + 1):
+    lines = [json.loads(l) for l in open(f"{out}/round{r}.json") if l.strip()]
+    by = {l["mode"]: l for l in lines}
+    table.append((r, by["api"], by["sql"]))
+rows_md = "\n".join(
+    f"| {r} | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} / {a['max_ms']:.1f} | {q['p50_ms']:.1f} / {q['p99_ms']:.1f} / {q['max_ms']:.1f} | {a['p50_ms'] / q['p50_ms']:.2f} | {a['p99_ms'] / q['p99_ms']:.2f} |"
+    for r, a, q in table)
+ratios = [a["p99_ms"] / q["p99_ms"] for _, a, q in table]
+mid = sorted(ratios)[len(ratios) // 2]
+spread = max(abs(x - mid) / mid for x in ratios) * 100
+requests = table[0][1]["requests"]
 text = f"""
-## Query node (issue 6) — {datetime.date.today().isoformat()}
+## Query node — {datetime.date.today().isoformat()}, build {label}
 
 Command: `benches/query.sh` (ROWS={int(rows):,}, {int(plates):,} plates over 30 days, the
 city's 140,000 cameras, weekly partitions: {parts} active parts, {int(disk) / 2**30:.1f} GiB for
-`detections`; COMPACT=1 runs `OPTIMIZE FINAL` first, as a nightly job on closed weeks would). One 2-core machine runs ClickHouse 18.16, Kafka 4.1, the query node and the
-client. {api['requests']:,} random plates, one request at a time, after a 200-request warm-up;
-each API request was audited to Kafka before its answer ({audited} audit records on the
-topic, warm-up included; mean audit write {audit_ms} ms, from the node's
-`camtrail_query_audit_write_seconds`).
+`detections` after `OPTIMIZE FINAL`, as a nightly job on closed weeks would). One 2-core
+machine runs ClickHouse 18.16, Kafka 4.1, the query node and the client. {requests:,} random
+plates per round, one request at a time, each asked through the HTTP API (auth, read,
+reconstruction, audit record to Kafka with acks=all before the answer, JSON) and as the
+node's bare SQL over ClickHouse HTTP, one right after the other; {rounds} rounds after a
+200-request warm-up ({audited} audit records on the topic; mean audit write {audit_ms} ms,
+from the node's `camtrail_query_audit_write_seconds`).
 
-| figure | p50 | p99 | max |
-|---|---|---|---|
-| 30-day `Track` through the HTTP API (auth, read, reconstruction, audit, JSON) | {api['p50_ms']:.1f} ms | {api['p99_ms']:.1f} ms | {api['max_ms']:.1f} ms |
-| the node's SQL, bare, over ClickHouse HTTP | {sql['p50_ms']:.1f} ms | {sql['p99_ms']:.1f} ms | {sql['max_ms']:.1f} ms |
-| ratio API / SQL | {api['p50_ms'] / sql['p50_ms']:.2f} | {api['p99_ms'] / sql['p99_ms']:.2f} | |
+| round | API p50 / p99 / max, ms | bare SQL p50 / p99 / max, ms | ratio p50 | ratio p99 (target ≤ 1.2) |
+|---|---|---|---|---|
+{rows_md}
 
-Targets: API p99 < 25 ms, ratio ≤ 1.5. Index use (system.query_log for the bare reads):
-{avg_read} rows read per query on average (max {max_read}) of {int(rows):,}, for
-{avg_result} rows returned: a primary-key range per weekly partition, not a scan.
+Spread of the p99 ratio over the rounds: ±{spread:.0f}% around the median {mid:.2f}.
+Index use (system.query_log for the bare reads): {avg_read} rows read per query on average
+(max {max_read}) of {int(rows):,}, for {avg_result} rows returned.
 """
-with open("BENCHMARKS.md", "a") as f:
+with open(os.environ.get("BENCH_MD", "BENCHMARKS.md"), "a") as f:
     f.write(text)
 print(text)
 PY

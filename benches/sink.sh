@@ -12,7 +12,14 @@
 # Kafka-engine view to compute detections' MATERIALIZED `day` column itself: without it,
 # "Code: 10 Expected column day: while pushing to view".)
 #
+# CPU seconds per million rows of ClickHouse, the sink and Kafka are counted over (a) and
+# (b), first to the last row inserted, then to the end of the merges the insert started
+# ("settled"): (b)'s merges run after its clock stops, (a)'s while it inserts.
+#
 #   benches/sink.sh            # EVENTS=10000000 PARTITIONS=12 KAFKA_ENGINE_TIMEOUT=900
+#   SKIP_C=1 benches/sink.sh   # without (c), the Kafka-engine comparison
+#   PROFILE=1 benches/sink.sh  # also `perf record` the sink during (a): benches/profiles/sink.svg
+#   BENCH_MD=/tmp/runs.md benches/sink.sh   # figures elsewhere than BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 EVENTS="${EVENTS:-10000000}"
@@ -27,6 +34,15 @@ CH="clickhouse-client --host 127.0.0.1 --port 9000"
 log() { printf '[sink-bench] %s\n' "$*" >&2; }
 now() { date +%s.%N; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+# cpu_s PID: user+system CPU seconds the process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# settle DB: wait (at most 600 s) until no merge runs in DB.
+settle() {
+    for _ in $(seq 1200); do
+        [ "$($CH -q "SELECT count() FROM system.merges WHERE database = '$1'")" = 0 ] && return
+        sleep 0.5
+    done
+}
 
 cargo build --release -q -p camtrail
 cargo build --release -q -p camtrail --example sink_bench
@@ -73,10 +89,19 @@ metric_rows() {
     curl -fsS --max-time 2 http://127.0.0.1:8082/metrics 2>/dev/null |
         awk '/^camtrail_sink_rows_inserted_total\{table="detections"\}/ {print $2}'
 }
+CH_PID=$(cat .local/clickhouse/clickhouse.pid)
+KAFKA_PID=$(cat .local/kafka/kafka.pid)
+settle "$DB_A"
 T0=$(now)
+CH0=$(cpu_s "$CH_PID"); KAF0=$(cpu_s "$KAFKA_PID")
 CAMTRAIL_CLICKHOUSE__DATABASE="$DB_A" CAMTRAIL_SINK__GROUP_ID="$RUN.sink" \
     CAMTRAIL_SINK__HTTP_ADDR=127.0.0.1:8082 RUST_LOG=warn "$BIN" sink 2>"$OUT/sink.log" &
 SINK_PID=$!
+if [ "${PROFILE:-0}" = 1 ]; then
+    (sleep 5 && perf record -q -F 499 --call-graph dwarf,16384 -p "$SINK_PID" \
+        -o "$OUT/perf.data" -- sleep 8 >/dev/null 2>&1) &
+    PERF_JOB=$!
+fi
 FIRST=""
 while :; do
     rows="$(metric_rows || true)"
@@ -87,20 +112,39 @@ while :; do
     sleep 0.1
 done
 T1=$(now)
+CH1=$(cpu_s "$CH_PID"); KAF1=$(cpu_s "$KAFKA_PID"); SINK_CPU=$(cpu_s "$SINK_PID")
 RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SINK_PID/status")
 kill -TERM "$SINK_PID"
 wait "$SINK_PID"
 SINK_PID=""
+settle "$DB_A"
+if [ "${PROFILE:-0}" = 1 ]; then
+    wait "$PERF_JOB" || true
+    mkdir -p benches/profiles
+    perf script -i "$OUT/perf.data" 2>/dev/null | inferno-collapse-perf >"$OUT/sink.folded"
+    inferno-flamegraph --title "camtrail sink, (a) from a full topic, $(git rev-parse --short HEAD)" \
+        <"$OUT/sink.folded" >benches/profiles/sink.svg
+    log "profile: benches/profiles/sink.svg"
+fi
+A_SETTLED_SECS=$(minus "$(now)" "$T0"); CH2=$(cpu_s "$CH_PID")
+CPU_A="$(minus "$CH1" "$CH0") $(minus "$CH2" "$CH0") $SINK_CPU $(minus "$KAF1" "$KAF0")"
 A_SECS=$(minus "$T1" "$T0")
 A_STEADY_SECS=$(minus "$T1" "$FIRST")
 log "(a) $EVENTS rows in $A_SECS s (from first insert: $A_STEADY_SECS s), peak RSS $RSS_KB KiB"
 
 # ---------------------------------------------------------------- (b) clickhouse-client
 log "(b) clickhouse-client, RowBinary from a file"
+settle "$DB_B"
 T0=$(now)
-$CH --database "$DB_B" --query "INSERT INTO detections ($COLUMNS_LIST) FORMAT RowBinary" <"$OUT/rows.bin"
+CH0=$(cpu_s "$CH_PID")
+/usr/bin/time -f '%U %S' -o "$OUT/b.time" \
+    $CH --database "$DB_B" --query "INSERT INTO detections ($COLUMNS_LIST) FORMAT RowBinary" <"$OUT/rows.bin"
 T1=$(now)
+CH1=$(cpu_s "$CH_PID")
 B_SECS=$(minus "$T1" "$T0")
+settle "$DB_B"
+B_SETTLED_SECS=$(minus "$(now)" "$T0"); CH2=$(cpu_s "$CH_PID")
+CPU_B="$(minus "$CH1" "$CH0") $(minus "$CH2" "$CH0") $(awk '{print $1 + $2}' "$OUT/b.time")"
 log "(b) $EVENTS rows in $B_SECS s"
 ROWBINARY_BYTES=$(stat -c %s "$OUT/rows.bin")
 rm -f "$OUT/rows.bin"
@@ -112,6 +156,8 @@ SUM_B="$($CH --database "$DB_B" -q "$CHECK")"
 [ "$SUM_A" = "$SUM_B" ] || { log "a and b stored different rows: '$SUM_A' vs '$SUM_B'"; exit 1; }
 
 # ---------------------------------------------------------------- (c) Kafka engine + MV
+C_SECS=0 C_ROWS=0 C_PROTOBUF_ERROR="not run (SKIP_C=1)"
+if [ "${SKIP_C:-0}" != 1 ]; then
 log "(c) ClickHouse Kafka engine on $TOPIC (protobuf records)"
 KAFKA_COLUMNS="subject_key String, captured_at_ms Int64, event_id_hex String, camera_id String,
     object_class UInt8, plate String, plate_confidence Float32, vehicle_color UInt8,
@@ -152,6 +198,7 @@ T1=$(now)
 C_SECS=$(minus "$T1" "$T0")
 $CH --database "$DB_C" -q "DROP TABLE kafka_json_mv"
 log "(c) $C_ROWS rows in $C_SECS s"
+fi
 
 # ---------------------------------------------------------------- storage
 $CH --database "$DB_A" -q "OPTIMIZE TABLE detections FINAL" || true
@@ -160,13 +207,17 @@ PARTS="$($CH -q "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts
 echo "$PARTS" >"$OUT/parts.tsv"
 
 python3 - "$EVENTS" "$A_SECS" "$A_STEADY_SECS" "$B_SECS" "$C_SECS" "$C_ROWS" "$RSS_KB" \
-    "$OUT" "$ROWBINARY_BYTES" "$TOPIC_BYTES" "$PARTITIONS" "$C_PROTOBUF_ERROR" <<'PY'
-import json, sys, datetime
+    "$OUT" "$ROWBINARY_BYTES" "$TOPIC_BYTES" "$PARTITIONS" "$C_PROTOBUF_ERROR" \
+    "$A_SETTLED_SECS" "$B_SETTLED_SECS" "$CPU_A" "$CPU_B" "$(git rev-parse --short HEAD)" <<'PY'
+import json, os, sys, datetime
 (events, a_secs, a_steady, b_secs, c_secs, c_rows, rss_kb, out, rb_bytes, topic_bytes,
- partitions, c_err) = sys.argv[1:13]
+ partitions, c_err, a_settled, b_settled, cpu_a, cpu_b, label) = sys.argv[1:18]
 events = int(events); c_rows = int(c_rows)
 a = events / float(a_secs); a_steady = events / float(a_steady); b = events / float(b_secs)
-c = c_rows / float(c_secs)
+c = c_rows / float(c_secs) if float(c_secs) > 0 else float("nan")
+a_set = events / float(a_settled); b_set = events / float(b_settled)
+ch_a, ch_a_set, sink_a, kaf_a = (float(x) * 1e6 / events for x in cpu_a.split())
+ch_b, ch_b_set, client_b = (float(x) * 1e6 / events for x in cpu_b.split())
 fill = json.load(open(f"{out}/fill.json"))
 parts = {}
 for line in open(f"{out}/parts.tsv"):
@@ -177,7 +228,7 @@ det_rows, det_bytes = parts.get("detections", (0, 0))
 total_bytes = sum(size for _, size in parts.values() if True)
 c_note = "" if c_rows >= events else f" (stopped at {c_rows:,} of {events:,} rows)"
 text = f"""
-## Sink (issue 5) — {datetime.date.today().isoformat()}
+## Sink — {datetime.date.today().isoformat()}, build {label}
 
 Command: `benches/sink.sh` (EVENTS={events}, {partitions} partitions). One 2-core machine
 runs Kafka 4.1 (512 MiB heap), ClickHouse 18.16 and the loader being measured. The topic is
@@ -193,8 +244,11 @@ store the same rows (count and a hash over every column).
 | (a') same, from the first insert | {a_steady:,.0f} | |
 | (b) rows/s, `clickhouse-client` RowBinary from a file ({int(rb_bytes) / events:.0f} bytes/row) | {b:,.0f} ({float(b_secs):.1f} s) | |
 | (c) rows/s, Kafka engine + MV, companion JSONEachRow topic{c_note} | {c:,.0f} ({float(c_secs):.1f} s) | |
-| a/b | {a / b:.2f} | ≥ 0.5 |
-| a/c | {a / c:.2f} | ≥ 1.5 |
+| a/b | {a / b:.2f} | ≥ 0.8 |
+| (a'') rows/s to the end of the merges (a) started / (b'') same for (b) / ratio | {a_set:,.0f} / {b_set:,.0f} / {a_set / b_set:.2f} | |
+| ClickHouse CPU s per million rows, (a) / (b): to the last row; with the merges | {ch_a:.2f} / {ch_b:.2f}; {ch_a_set:.2f} / {ch_b_set:.2f} | |
+| CPU s per million rows of the loader: the sink (a) / clickhouse-client (b); Kafka during (a) | {sink_a:.2f} / {client_b:.2f}; {kaf_a:.2f} | |
+| a/c | {a / c:.2f} | |
 | bytes on disk per stored event, `detections` (after OPTIMIZE FINAL) | {det_bytes / max(det_rows, 1):.1f} | |
 | bytes on disk per event, all tables (detections, by_camera, keys) | {total_bytes / events:.1f} | |
 | peak RSS of the sink (VmHWM) | {int(rss_kb) / 1024:.0f} MiB | |
@@ -202,7 +256,7 @@ store the same rows (count and a hash over every column).
 (c) on the same topic: ClickHouse 18.16 cannot read our protobuf records:
 `{c_err.strip()}` — so (c) reads a companion topic with the same rows as JSON, one per record.
 """
-with open("BENCHMARKS.md", "a") as f:
+with open(os.environ.get("BENCH_MD", "BENCHMARKS.md"), "a") as f:
     f.write(text)
 print(text)
 PY

@@ -5,6 +5,11 @@
 //!
 //! `track_bench api  URL TOKEN PLATES_FILE FROM_MS TO_MS`
 //! `track_bench sql  CLICKHOUSE_URL DATABASE PLATES_FILE FROM_MS TO_MS`
+//! `track_bench both URL TOKEN CLICKHOUSE_URL DATABASE PLATES_FILE FROM_MS TO_MS`
+//!
+//! `both` asks each plate both ways, one right after the other (alternating which goes
+//! first), so the two distributions see the same moments of a busy machine (background
+//! merges, the page cache); it prints one JSON line per mode.
 
 use std::time::Instant;
 
@@ -40,11 +45,104 @@ fn bare_sql(plate: &str, from_ms: i64, to_ms: i64) -> String {
     )
 }
 
+/// One way of asking for a track.
+enum Mode {
+    Api { base: String, token: String },
+    Sql { base: String, database: String },
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Api { .. } => "api",
+            Mode::Sql { .. } => "sql",
+        }
+    }
+
+    fn request(
+        &self,
+        plate: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+        Ok(match self {
+            Mode::Api { base, token } => hyper::Request::get(format!(
+                "{base}/v1/track?plate={}&from={from_ms}&to={to_ms}&case=BENCH-1&reason=benchmark",
+                encode(plate)
+            ))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))?,
+            Mode::Sql { base, database } => {
+                hyper::Request::post(format!("{base}/?database={database}&log_queries=1"))
+                    .body(Full::new(Bytes::from(bare_sql(plate, from_ms, to_ms))))?
+            }
+        })
+    }
+}
+
+/// Latencies and body sizes of one mode.
+#[derive(Default)]
+struct Measured {
+    latencies_us: Vec<u64>,
+    body_bytes: usize,
+}
+
+impl Measured {
+    fn json(&mut self, mode: &str) -> String {
+        let latencies_us = &mut self.latencies_us;
+        latencies_us.sort_unstable();
+        let pct = |p: f64| {
+            let index = ((latencies_us.len() as f64 - 1.0) * p).round() as usize;
+            latencies_us.get(index).copied().unwrap_or(0) as f64 / 1000.0
+        };
+        format!(
+            "{{\"mode\": \"{mode}\", \"requests\": {}, \"p50_ms\": {:.2}, \"p90_ms\": {:.2}, \"p99_ms\": {:.2}, \"max_ms\": {:.2}, \"mean_body_bytes\": {}}}",
+            latencies_us.len(),
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(1.0),
+            self.body_bytes / latencies_us.len().max(1)
+        )
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, mode, base, auth, plates_file, from, to] = args.as_slice() else {
-        anyhow::bail!("usage: track_bench api|sql URL TOKEN|DATABASE PLATES_FILE FROM_MS TO_MS");
+    let usage = "usage: track_bench api|sql URL TOKEN|DATABASE PLATES_FILE FROM_MS TO_MS\n\
+                 \x20      track_bench both URL TOKEN CLICKHOUSE_URL DATABASE PLATES_FILE FROM_MS TO_MS";
+    let (modes, plates_file, from, to) = match args.as_slice() {
+        [_, mode, base, auth, plates, from, to] => {
+            let mode = match mode.as_str() {
+                "api" => Mode::Api {
+                    base: base.clone(),
+                    token: auth.clone(),
+                },
+                "sql" => Mode::Sql {
+                    base: base.clone(),
+                    database: auth.clone(),
+                },
+                _ => anyhow::bail!("{usage}"),
+            };
+            (vec![mode], plates, from, to)
+        }
+        [_, both, base, token, ch, database, plates, from, to] if both == "both" => (
+            vec![
+                Mode::Api {
+                    base: base.clone(),
+                    token: token.clone(),
+                },
+                Mode::Sql {
+                    base: ch.clone(),
+                    database: database.clone(),
+                },
+            ],
+            plates,
+            from,
+            to,
+        ),
+        _ => anyhow::bail!("{usage}"),
     };
     let (from_ms, to_ms): (i64, i64) = (from.parse()?, to.parse()?);
     let plates: Vec<String> = std::fs::read_to_string(plates_file)?
@@ -54,46 +152,28 @@ async fn main() -> anyhow::Result<()> {
         .map(String::from)
         .collect();
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut latencies_us = Vec::with_capacity(plates.len());
-    let mut rows_or_bytes = 0usize;
-    for plate in &plates {
-        let request = match mode.as_str() {
-            "api" => hyper::Request::get(format!(
-                "{base}/v1/track?plate={}&from={from_ms}&to={to_ms}&case=BENCH-1&reason=benchmark",
-                encode(plate)
-            ))
-            .header("authorization", format!("Bearer {auth}"))
-            .body(Full::new(Bytes::new()))?,
-            "sql" => hyper::Request::post(format!("{base}/?database={auth}&log_queries=1"))
-                .body(Full::new(Bytes::from(bare_sql(plate, from_ms, to_ms))))?,
-            other => anyhow::bail!("unknown mode {other}"),
-        };
-        let started = Instant::now();
-        let response = client.request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        let took = started.elapsed();
-        anyhow::ensure!(
-            status.is_success(),
-            "{status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        rows_or_bytes += body.len();
-        latencies_us.push(took.as_micros() as u64);
+    let mut measured: Vec<Measured> = modes.iter().map(|_| Measured::default()).collect();
+    for (n, plate) in plates.iter().enumerate() {
+        for k in 0..modes.len() {
+            // Alternate which mode goes first.
+            let m = (k + n) % modes.len();
+            let request = modes[m].request(plate, from_ms, to_ms)?;
+            let started = Instant::now();
+            let response = client.request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            let took = started.elapsed();
+            anyhow::ensure!(
+                status.is_success(),
+                "{status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            measured[m].body_bytes += body.len();
+            measured[m].latencies_us.push(took.as_micros() as u64);
+        }
     }
-    latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        let index = ((latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        latencies_us[index] as f64 / 1000.0
-    };
-    println!(
-        "{{\"mode\": \"{mode}\", \"requests\": {}, \"p50_ms\": {:.2}, \"p90_ms\": {:.2}, \"p99_ms\": {:.2}, \"max_ms\": {:.2}, \"mean_body_bytes\": {}}}",
-        latencies_us.len(),
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        pct(1.0),
-        rows_or_bytes / latencies_us.len().max(1)
-    );
+    for (mode, measured) in modes.iter().zip(&mut measured) {
+        println!("{}", measured.json(mode.name()));
+    }
     Ok(())
 }

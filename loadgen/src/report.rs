@@ -15,6 +15,11 @@ use serde::Serialize;
 /// Highest latency the histograms track, µs (an hour; larger values are clamped).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
+/// Batches first sent this early in a run are left out of
+/// [`LoadReport::ack_latency_after_warmup`]: the first seconds hold every stream's set-up and
+/// the pacer's catch-up burst, which say nothing about the steady state.
+pub const WARMUP: Duration = Duration::from_secs(2);
+
 /// Counters updated by the gateway streams once per batch, read lock-free by the progress bar.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -151,6 +156,8 @@ pub struct LoadReport {
     pub achieved_rate_eps: f64,
     /// Ack latency (batch first sent → first ack).
     pub ack_latency: LatencySummary,
+    /// The same, for batches first sent after the first [`WARMUP`] of the run.
+    pub ack_latency_after_warmup: LatencySummary,
     /// Per-second time series (the chart's data).
     pub timeline: Vec<SecondPoint>,
 }
@@ -192,6 +199,14 @@ impl LoadReport {
             "ack latency ms: p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}\n",
             latency.p50_ms, latency.p90_ms, latency.p99_ms, latency.p999_ms, latency.max_ms
         ));
+        let steady = &self.ack_latency_after_warmup;
+        text.push_str(&format!(
+            "after the first {} s: p50 {:.2} p99 {:.2} max {:.2}\n",
+            WARMUP.as_secs(),
+            steady.p50_ms,
+            steady.p99_ms,
+            steady.max_ms
+        ));
         for (code, count) in &self.rejected_by_code {
             text.push_str(&format!("rejected {code}: {count}\n"));
         }
@@ -212,6 +227,8 @@ pub fn rejection_code_name(code: i32) -> String {
 #[derive(Debug)]
 struct Recorded {
     latency_us: Histogram<u64>,
+    /// Latencies of batches first sent after [`WARMUP`].
+    steady_latency_us: Histogram<u64>,
     rejected_by_code: BTreeMap<i32, u64>,
     timeline: Vec<SecondPoint>,
     /// Latencies of the batches acked in the last (open) second of `timeline`.
@@ -240,6 +257,7 @@ impl Stats {
             origin,
             recorded: Mutex::new(Recorded {
                 latency_us: latency_histogram(3),
+                steady_latency_us: latency_histogram(3),
                 rejected_by_code: BTreeMap::new(),
                 timeline: Vec::new(),
                 second_latency_us: latency_histogram(2),
@@ -285,11 +303,17 @@ impl Stats {
             .rejected
             .fetch_add(rejected, Ordering::Relaxed);
         let latency_us = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        let sent_after_warmup = now
+            .checked_sub(latency)
+            .is_some_and(|sent| sent.saturating_duration_since(self.origin) >= WARMUP);
         self.with_second(now, |recorded, index| {
             let point = &mut recorded.timeline[index];
             point.acked += accepted;
             point.rejected += rejected;
             recorded.latency_us.saturating_record(latency_us);
+            if sent_after_warmup {
+                recorded.steady_latency_us.saturating_record(latency_us);
+            }
             recorded.second_latency_us.saturating_record(latency_us);
             for &code in rejected_codes {
                 *recorded.rejected_by_code.entry(code).or_default() += 1;
@@ -318,6 +342,8 @@ impl Stats {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         close_second(&mut recorded);
         report.ack_latency = LatencySummary::from_histogram_us(&recorded.latency_us);
+        report.ack_latency_after_warmup =
+            LatencySummary::from_histogram_us(&recorded.steady_latency_us);
         report.rejected_by_code = recorded
             .rejected_by_code
             .iter()
@@ -430,6 +456,9 @@ mod tests {
         assert!((max_ms - 100.0).abs() < 0.5, "{max_ms}");
         assert!(report.timeline[0].latency_p50_ms.is_some());
         assert_eq!(report.ack_latency.batches, 2);
+        // Only the batch sent at 2.5 s is past the warm-up.
+        assert_eq!(report.ack_latency_after_warmup.batches, 1);
+        assert!((report.ack_latency_after_warmup.max_ms - 100.0).abs() < 0.5);
     }
 
     #[test]
