@@ -14,26 +14,26 @@ use camtrail_proto::wire::RawDetectionEvent;
 use super::snapshot::make_thumbnail;
 use super::{EventRejection, ValidationLimits, text};
 
-/// How the event's camera is found.
-#[derive(Clone, Copy)]
-pub(super) enum Camera<'a> {
-    /// Look it up here.
-    InRegistry(&'a CameraRegistry),
-    /// Already looked up by the raw `camera_id` (`None`: not in the registry).
-    LookedUp(Option<CameraEntry>),
+/// The registry entry of an event's raw `camera_id`, looked up before the event is checked
+/// (`None`: not in the registry, or not text: the checks then say which).
+pub(super) fn camera_entry(registry: &CameraRegistry, camera_id: &[u8]) -> Option<CameraEntry> {
+    std::str::from_utf8(camera_id)
+        .ok()
+        .and_then(|id| registry.entry(id))
 }
 
-/// Validate one event and build the detection to store. `gateway` is `gateway_id`'s
-/// number in the registry (`None`: it owns no camera).
+/// Validate one event and build the detection to store. `camera` is
+/// [`camera_entry`] of its `camera_id`; `gateway` is `gateway_id`'s number in the registry
+/// (`None`: it owns no camera).
 pub(super) fn validate_event(
     limits: &ValidationLimits,
-    registry: Camera<'_>,
+    camera: Option<CameraEntry>,
     (gateway_id, gateway): (&str, Option<GatewayRef>),
     event: RawDetectionEvent,
     now_ms: i64,
 ) -> Result<Detection, EventRejection> {
     let event_id = check_event_id(&event.event_id)?;
-    let camera_id = check_camera(registry, gateway, &event.camera_id)?;
+    let camera_id = check_camera(camera, gateway, &event.camera_id)?;
     check_captured_at(limits, event.captured_at_ms, now_ms)?;
     let object_class = object_class_from_wire(event.object_class).ok_or_else(|| {
         EventRejection::new(
@@ -88,16 +88,12 @@ fn check_event_id(bytes: &[u8]) -> Result<EventId, EventRejection> {
 
 /// The camera must be registered and assigned to the publishing gateway. The message names
 /// the camera (not personal data) but never the gateway that owns it.
-fn check_camera<'a>(
-    registry: Camera<'_>,
+fn check_camera(
+    camera: Option<CameraEntry>,
     gateway: Option<GatewayRef>,
-    bytes: &'a [u8],
-) -> Result<&'a str, EventRejection> {
+    bytes: &[u8],
+) -> Result<&str, EventRejection> {
     let camera_id = text::camera_id(bytes)?;
-    let camera = match registry {
-        Camera::InRegistry(registry) => registry.entry(camera_id),
-        Camera::LookedUp(entry) => entry,
-    };
     let Some(camera) = camera else {
         return Err(EventRejection::new(
             ErrorCode::UnknownCamera,
@@ -255,7 +251,7 @@ mod tests {
         let gateway = (GATEWAY, registry.gateway(GATEWAY));
         validate_event(
             &ValidationLimits::default(),
-            Camera::InRegistry(&registry),
+            camera_entry(&registry, &event.camera_id),
             gateway,
             event,
             NOW_MS,

@@ -128,15 +128,10 @@ impl Validator {
         let cameras: Vec<Option<CameraEntry>> = batch
             .events
             .iter()
-            .map(|event| {
-                std::str::from_utf8(&event.camera_id)
-                    .ok()
-                    .and_then(|id| self.registry.entry(id))
-            })
+            .map(|event| event::camera_entry(&self.registry, &event.camera_id))
             .collect();
         for (index, (event, camera)) in batch.events.into_iter().zip(cameras).enumerate() {
-            let looked_up = event::Camera::LookedUp(camera);
-            match event::validate_event(&self.limits, looked_up, gateway, event, now_ms) {
+            match event::validate_event(&self.limits, camera, gateway, event, now_ms) {
                 Ok(detection) => accepted.push(detection),
                 Err(rejection) => rejections.push(Rejection {
                     // Batches are capped far below u32::MAX events by the message size.
@@ -163,7 +158,7 @@ impl Validator {
         now_ms: i64,
     ) -> Result<Detection, EventRejection> {
         let gateway = (gateway_id, self.registry.gateway(gateway_id));
-        let camera = event::Camera::InRegistry(&self.registry);
+        let camera = event::camera_entry(&self.registry, &event.camera_id);
         event::validate_event(&self.limits, camera, gateway, event, now_ms)
     }
 }
