@@ -15,6 +15,8 @@
 # counted over (a) and (b): on two shared cores they say where the ratio a/b goes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/common/profile.sh
+. benches/common/profile.sh
 EVENTS="${EVENTS:-1000000}"
 BATCH="${BATCH:-1000}"
 PARTITIONS="${PARTITIONS:-12}"
@@ -22,7 +24,7 @@ HALF_SECS="${HALF_SECS:-30}"
 OUT="${OUT:-target/bench-ingest}"
 BROKERS=127.0.0.1:9092
 BIN="${BIN:-target/release/camtrail}"
-LABEL="${LABEL:-$(git rev-parse --short HEAD)}"
+LABEL="${LABEL:-$(build_label)}"
 
 cargo build --release -q -p camtrail
 cargo build --release -q -p camtrail --example bare_producer
@@ -59,10 +61,9 @@ minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 KAFKA_PID=$(cat .local/kafka/kafka.pid)
 
-loadgen() {
-    target/release/camtrail loadgen --target http://127.0.0.1:50051 --tokens "$OUT/tokens/gateway_tokens.csv" \
-        --batch-size "$BATCH" --quiet "$@"
-}
+LOADGEN=(target/release/camtrail loadgen --target http://127.0.0.1:50051
+    --tokens "$OUT/tokens/gateway_tokens.csv" --batch-size "$BATCH" --quiet)
+loadgen() { "${LOADGEN[@]}" "$@"; }
 # The broker's JIT and page cache, and both topics, are warmed first; the warm-up runs are
 # not reported.
 echo "warm-up: 200000 events through ingest and through the bare producer" >&2
@@ -70,15 +71,10 @@ loadgen --open --events 200000 >&2
 target/release/examples/bare_producer "$BROKERS" "$RUN.bare.v1" 200000 >/dev/null
 
 echo "(a) end to end, open throttle, $EVENTS events" >&2
-if [ "${PROFILE:-0}" = 1 ]; then
-    # 5 s of call stacks (DWARF unwinding: release builds keep no frame pointers), from 1 s in.
-    (sleep 1 && perf record -q -F 249 --call-graph dwarf,16384 -p "$INGEST_PID" \
-        -o "$OUT/perf.data" -- sleep 5 >/dev/null 2>&1) &
-fi
+profile_start "$INGEST_PID" 1 5 249
 ING0=$(cpu_s "$INGEST_PID"); KAF0=$(cpu_s "$KAFKA_PID")
 /usr/bin/time -f '%U %S' -o "$OUT/a.time" \
-    target/release/camtrail loadgen --target http://127.0.0.1:50051 --tokens "$OUT/tokens/gateway_tokens.csv" \
-    --batch-size "$BATCH" --quiet --open --events "$EVENTS" --report "$OUT/a.json" --chart "$OUT/a.png" >&2
+    "${LOADGEN[@]}" --open --events "$EVENTS" --report "$OUT/a.json" --chart "$OUT/a.png" >&2
 ING1=$(cpu_s "$INGEST_PID"); KAF1=$(cpu_s "$KAFKA_PID")
 CPU_A="$(minus "$ING1" "$ING0") $(awk '{print $1 + $2}' "$OUT/a.time") $(minus "$KAF1" "$KAF0")"
 A=$(python3 -c "import json;print(round(json.load(open('$OUT/a.json'))['achieved_rate_eps']))")
@@ -100,14 +96,7 @@ kill -TERM "$INGEST_PID"
 wait "$INGEST_PID" || true
 trap - EXIT
 
-if [ "${PROFILE:-0}" = 1 ]; then
-    wait  # the perf recorder
-    mkdir -p benches/profiles
-    perf script -i "$OUT/perf.data" 2>/dev/null | inferno-collapse-perf >"$OUT/ingest.folded"
-    inferno-flamegraph --title "camtrail ingest, (a) open throttle, $LABEL" \
-        <"$OUT/ingest.folded" >benches/profiles/ingest.svg
-    echo "profile: benches/profiles/ingest.svg" >&2
-fi
+profile_finish ingest "camtrail ingest, (a) open throttle, $LABEL"
 
 python3 - "$OUT" "$A" "$B" "$RSS_KB" "$EVENTS" "$BATCH" "$PARTITIONS" "$LABEL" "$CPU_A" "$CPU_B" <<'PY'
 import json, os, sys, datetime, subprocess

@@ -15,6 +15,8 @@
 #   BENCH_MD=/tmp/runs.md benches/query.sh   # figures elsewhere than BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/common/profile.sh
+. benches/common/profile.sh
 ROWS="${ROWS:-100000000}"
 PLATES="${PLATES:-3000000}"
 REQUESTS="${REQUESTS:-2000}"
@@ -126,10 +128,7 @@ log "warm-up"
 SQL_START=$($CH -q "SELECT now()")
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS: $REQUESTS 30-day tracks through the HTTP API and as bare SQL, interleaved"
-    if [ "${PROFILE:-0}" = 1 ] && [ "$round" = 1 ]; then
-        perf record -q -F 499 --call-graph dwarf,16384 -p "$QUERY_PID" -o "$OUT/perf.data" \
-            -- sleep 8 >/dev/null 2>&1 &
-    fi
+    if [ "$round" = 1 ]; then profile_start "$QUERY_PID" 0 8 499; fi
     "$BENCH" both http://127.0.0.1:8080 "$TOKEN" http://127.0.0.1:8123 "$DB" "$OUT/plates.txt" \
         "$START_MS" "$END_MS" | tee "$OUT/round$round.json" >&2
 done
@@ -144,16 +143,9 @@ READ=$($CH -q "SELECT round(avg(read_rows)), max(read_rows), round(avg(result_ro
       AND query LIKE '%FORMAT RowBinary' AND query_start_time >= toDateTime('$SQL_START')" | tr '\t' ' ')
 AUDITED=$(kcat -C -b 127.0.0.1:9092 -t "$RUN.audit.v1" -e -q -f '.\n' 2>/dev/null | wc -l || echo "?")
 kill $QUERY_PID; wait $QUERY_PID 2>/dev/null || true
-if [ "${PROFILE:-0}" = 1 ]; then
-    wait
-    mkdir -p benches/profiles
-    perf script -i "$OUT/perf.data" 2>/dev/null | inferno-collapse-perf >"$OUT/query.folded"
-    inferno-flamegraph --title "camtrail query, 30-day tracks one at a time, $(git rev-parse --short HEAD)" \
-        <"$OUT/query.folded" >benches/profiles/query.svg
-    log "profile: benches/profiles/query.svg"
-fi
+profile_finish query "camtrail query, 30-day tracks one at a time, $(build_label)"
 
-python3 - "$ROWS" "$PLATES" "$OUT" "$DISK" "$PARTS" "$READ" "$AUDITED" "$AUDIT_MEAN_MS" "$ROUNDS" "$(git rev-parse --short HEAD)" <<'PY'
+python3 - "$ROWS" "$PLATES" "$OUT" "$DISK" "$PARTS" "$READ" "$AUDITED" "$AUDIT_MEAN_MS" "$ROUNDS" "$(build_label)" <<'PY'
 import json, os, sys, datetime
 rows, plates, out, disk, parts, read, audited, audit_ms, rounds, label = sys.argv[1:11]
 avg_read, max_read, avg_result = read.split()

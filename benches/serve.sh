@@ -14,6 +14,8 @@
 #   PROFILE=1 benches/serve.sh   # also `perf record` serve during (a): benches/profiles/serve.svg
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/common/profile.sh
+. benches/common/profile.sh
 EVENTS_A="${EVENTS_A:-3000000}"
 HALF_SECS="${HALF_SECS:-30}"
 FILL_TO="${FILL_TO:-10000000}"
@@ -106,21 +108,10 @@ PY
 # resends another's events.
 log "(a) open throttle, $EVENTS_A events, batches of $BATCH"
 T0=$(date +%s)
-if [ "${PROFILE:-0}" = 1 ]; then
-    (sleep 2 && perf record -q -F 249 --call-graph dwarf,16384 -p "$SERVE_PID" \
-        -o "$OUT/perf.data" -- sleep 6 >/dev/null 2>&1) &
-    PERF_JOB=$!
-fi
+profile_start "$SERVE_PID" 2 6 249
 loadgen --open --events "$EVENTS_A" --seed 101 --report "$OUT/a.json" --chart "$OUT/a.png" >&2
 log "(a) took $(( $(date +%s) - T0 )) s"
-if [ "${PROFILE:-0}" = 1 ]; then
-    wait "$PERF_JOB"
-    mkdir -p benches/profiles
-    perf script -i "$OUT/perf.data" 2>/dev/null | inferno-collapse-perf >"$OUT/serve.folded"
-    inferno-flamegraph --title "camtrail serve, (a) open throttle, $(git rev-parse --short HEAD)" \
-        <"$OUT/serve.folded" >benches/profiles/serve.svg
-    log "profile: benches/profiles/serve.svg"
-fi
+profile_finish serve "camtrail serve, (a) open throttle, $(build_label)"
 A=$(json "$OUT/a.json" 'round(achieved_rate_eps)')
 HALF=$(( A / 2 ))
 

@@ -22,6 +22,8 @@
 #   BENCH_MD=/tmp/runs.md benches/sink.sh   # figures elsewhere than BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/common/profile.sh
+. benches/common/profile.sh
 EVENTS="${EVENTS:-10000000}"
 PARTITIONS="${PARTITIONS:-12}"
 KAFKA_ENGINE_TIMEOUT="${KAFKA_ENGINE_TIMEOUT:-900}"
@@ -97,11 +99,7 @@ CH0=$(cpu_s "$CH_PID"); KAF0=$(cpu_s "$KAFKA_PID")
 CAMTRAIL_CLICKHOUSE__DATABASE="$DB_A" CAMTRAIL_SINK__GROUP_ID="$RUN.sink" \
     CAMTRAIL_SINK__HTTP_ADDR=127.0.0.1:8082 RUST_LOG=warn "$BIN" sink 2>"$OUT/sink.log" &
 SINK_PID=$!
-if [ "${PROFILE:-0}" = 1 ]; then
-    (sleep 5 && perf record -q -F 499 --call-graph dwarf,16384 -p "$SINK_PID" \
-        -o "$OUT/perf.data" -- sleep 8 >/dev/null 2>&1) &
-    PERF_JOB=$!
-fi
+profile_start "$SINK_PID" 5 8 499
 FIRST=""
 while :; do
     rows="$(metric_rows || true)"
@@ -118,14 +116,7 @@ kill -TERM "$SINK_PID"
 wait "$SINK_PID"
 SINK_PID=""
 settle "$DB_A"
-if [ "${PROFILE:-0}" = 1 ]; then
-    wait "$PERF_JOB" || true
-    mkdir -p benches/profiles
-    perf script -i "$OUT/perf.data" 2>/dev/null | inferno-collapse-perf >"$OUT/sink.folded"
-    inferno-flamegraph --title "camtrail sink, (a) from a full topic, $(git rev-parse --short HEAD)" \
-        <"$OUT/sink.folded" >benches/profiles/sink.svg
-    log "profile: benches/profiles/sink.svg"
-fi
+profile_finish sink "camtrail sink, (a) from a full topic, $(build_label)"
 A_SETTLED_SECS=$(minus "$(now)" "$T0"); CH2=$(cpu_s "$CH_PID")
 CPU_A="$(minus "$CH1" "$CH0") $(minus "$CH2" "$CH0") $SINK_CPU $(minus "$KAF1" "$KAF0")"
 A_SECS=$(minus "$T1" "$T0")
@@ -208,7 +199,7 @@ echo "$PARTS" >"$OUT/parts.tsv"
 
 python3 - "$EVENTS" "$A_SECS" "$A_STEADY_SECS" "$B_SECS" "$C_SECS" "$C_ROWS" "$RSS_KB" \
     "$OUT" "$ROWBINARY_BYTES" "$TOPIC_BYTES" "$PARTITIONS" "$C_PROTOBUF_ERROR" \
-    "$A_SETTLED_SECS" "$B_SETTLED_SECS" "$CPU_A" "$CPU_B" "$(git rev-parse --short HEAD)" <<'PY'
+    "$A_SETTLED_SECS" "$B_SETTLED_SECS" "$CPU_A" "$CPU_B" "$(build_label)" <<'PY'
 import json, os, sys, datetime
 (events, a_secs, a_steady, b_secs, c_secs, c_rows, rss_kb, out, rb_bytes, topic_bytes,
  partitions, c_err, a_settled, b_settled, cpu_a, cpu_b, label) = sys.argv[1:18]
