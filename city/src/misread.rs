@@ -1,98 +1,54 @@
-//! How plate readers get plates wrong: a character swapped for one it is commonly confused
-//! with ([`camtrail_model::plate::CONFUSION_GROUPS`]: 0/D/Q, 8/B, 5/S, 2/Z, 1/7, …), a
-//! character dropped, or an extra character read (a doubled character or a stray "1").
+//! How plate readers get plates wrong, drawn from the one misread table
+//! ([`camtrail_model::misread::MISREAD_MODEL`]) that track search also uses: a character
+//! swapped for one it is commonly confused with (0/D/Q, 8/B, 5/S, 2/Z, 1/7, …), a character
+//! dropped, or an extra one read (a doubled character, a stray "1", or any other character).
 //!
 //! Every misread differs from the true plate after normalisation, so a measured misread
 //! rate (read key ≠ true key) estimates the configured one.
 
-use camtrail_model::plate::confusions;
+pub use camtrail_model::misread::MisreadKind;
+use camtrail_model::misread::{MISREAD_MODEL, apply};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-/// Share of misreads that swap a character for a confusable one.
-pub const SUBSTITUTION_SHARE: f64 = 0.7;
-/// Share of misreads that drop a character (the rest add one).
-pub const DROP_SHARE: f64 = 0.15;
-
-/// Kinds of misread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MisreadKind {
-    /// One character read as a confusable one.
-    Substitution,
-    /// One character missed.
-    Dropped,
-    /// One character too many.
-    Extra,
-}
-
 /// Write a misreading of `plate` (display form, e.g. "粤B·12345") into `out` (cleared
-/// first) and say what kind it was. The province abbreviation is never touched.
+/// first) and say what kind it was. The province abbreviation is never touched; the edit is
+/// drawn with the probabilities of the shared misread table.
 pub fn misread(plate: &str, rng: &mut ChaCha8Rng, out: &mut String) -> MisreadKind {
     out.clear();
-    let roll: f64 = rng.random();
-    if roll < SUBSTITUTION_SHARE && substitute(plate, rng, out) {
-        return MisreadKind::Substitution;
-    }
-    out.clear();
-    // Characters after the province that are not separators can be dropped or doubled.
-    let readable = plate
-        .chars()
-        .skip(1)
-        .filter(|c| c.is_ascii_alphanumeric())
-        .count();
-    if readable == 0 {
-        out.push_str(plate);
-        out.push('1');
-        return MisreadKind::Extra;
-    }
-    let target = rng.random_range(0..readable);
-    // A substitution that found nothing to swap becomes a drop or an extra, evenly.
-    let drop = if roll < SUBSTITUTION_SHARE {
-        rng.random_bool(0.5)
-    } else {
-        roll < SUBSTITUTION_SHARE + DROP_SHARE
-    };
-    let mut seen = 0;
-    for (position, c) in plate.chars().enumerate() {
-        let candidate = position > 0 && c.is_ascii_alphanumeric();
-        if candidate && seen == target {
-            if !drop {
-                out.push(if rng.random_bool(0.5) { c } else { '1' });
-                out.push(c);
+    let chars: Vec<char> = plate.chars().collect();
+    let mut roll: f64 = rng.random();
+    let mut chosen = None;
+    MISREAD_MODEL.for_each_edit(&chars, |edit, kind, probability| {
+        if chosen.is_none() && probability > 0.0 {
+            if roll < probability {
+                chosen = Some((edit, kind));
             }
-        } else {
-            out.push(c);
+            roll -= probability;
         }
-        seen += usize::from(candidate);
-    }
-    if drop {
-        MisreadKind::Dropped
-    } else {
-        MisreadKind::Extra
-    }
-}
-
-/// Swap one confusable character (after the province) for a confusion; false when the
-/// plate has no confusable character.
-fn substitute(plate: &str, rng: &mut ChaCha8Rng, out: &mut String) -> bool {
-    let confusable = |c: char| confusions(c).next().is_some();
-    let count = plate.chars().skip(1).filter(|&c| confusable(c)).count();
-    if count == 0 {
-        return false;
-    }
-    let target = rng.random_range(0..count);
-    let mut seen = 0;
-    for (position, c) in plate.chars().enumerate() {
-        let candidate = position > 0 && confusable(c);
-        if candidate && seen == target {
-            let options = confusions(c).count();
-            out.push(confusions(c).nth(rng.random_range(0..options)).unwrap_or(c));
-        } else {
-            out.push(c);
+    });
+    // Rounding may leave the roll a hair above the total: take the last edit then.
+    let (edit, kind) = match chosen {
+        Some(found) => found,
+        None => {
+            let mut last = None;
+            MISREAD_MODEL.for_each_edit(&chars, |edit, kind, probability| {
+                if probability > 0.0 {
+                    last = Some((edit, kind));
+                }
+            });
+            match last {
+                Some(found) => found,
+                None => {
+                    out.push_str(plate);
+                    out.push(MISREAD_MODEL.stray);
+                    return MisreadKind::Insertion;
+                }
+            }
         }
-        seen += usize::from(candidate);
-    }
-    true
+    };
+    out.push_str(&apply(&chars, edit));
+    kind
 }
 
 #[cfg(test)]
@@ -122,8 +78,8 @@ mod tests {
             let length_change = read.chars().count() as i64 - plate.chars().count() as i64;
             let expected = match kind {
                 MisreadKind::Substitution => 0,
-                MisreadKind::Dropped => -1,
-                MisreadKind::Extra => 1,
+                MisreadKind::Deletion => -1,
+                MisreadKind::Insertion => 1,
             };
             assert_eq!(length_change, expected, "{plate} → {read}");
         }

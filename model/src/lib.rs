@@ -2,6 +2,8 @@
 //!
 //! - [`plate`]: the one plate normaliser (ingest stores its output, query looks it up) and
 //!   the table of characters plate readers confuse.
+//! - [`misread`]: how plate readers misread plates, as one table of probabilities (the
+//!   synthetic city draws misreads from it, track search enumerates and weighs them).
 //! - [`camera`]: the camera registry and its CSV format.
 //! - [`detection`]: a validated detection event.
 //! - [`audit`]: audit records and their per-node hash chain.
@@ -13,6 +15,7 @@ pub mod audit;
 pub mod camera;
 pub mod detection;
 pub mod error;
+pub mod misread;
 pub mod plate;
 pub mod text;
 

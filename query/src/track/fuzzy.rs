@@ -1,20 +1,20 @@
 //! Plausible misreadings of a plate key, for searches with misread tolerance.
 //!
-//! A plate reader gets a plate wrong in three ways (the synthetic city's misread model in
-//! `camtrail_city::misread` follows the same catalogue, and both take the confusable
-//! characters from the one table, [`camtrail_model::plate::CONFUSION_GROUPS`]):
+//! The misreadings and their probabilities come from the one misread table,
+//! [`camtrail_model::misread::MISREAD_MODEL`], which the synthetic city also draws its
+//! misreads from:
 //!
 //! - **substitution**: one character read as a confusable one (0/D/Q, 8/B, 5/S, 2/Z, 1/7,
 //!   6/G, 4/A);
 //! - **dropped**: one character missed;
-//! - **extra**: one character too many — a doubled character, or a stray [`STRAY_CHAR`]
-//!   (plate frames, rivets and bolts read as a vertical stroke).
+//! - **extra**: one character too many — a doubled character, a stray `1` (plate frames,
+//!   rivets and bolts read as a vertical stroke), or any other plate character.
 //!
 //! Only Latin letters and digits after the first character are touched: the first character
 //! is the province abbreviation, which readers classify separately and rarely get wrong, and
 //! changing it would jump to another province's plate population.
 
-use camtrail_model::plate::confusions;
+use camtrail_model::misread::{MISREAD_MODEL, MisreadKind};
 
 /// Match confidence of a sighting stored under a one-character substitution of the key.
 /// Substitutions are the most common misread (about 70% of them), hence the highest value.
@@ -23,113 +23,49 @@ pub const SUBSTITUTION_CONFIDENCE: f32 = 0.8;
 pub const DROPPED_CONFIDENCE: f32 = 0.6;
 /// Match confidence of a sighting stored with one character more than the key.
 pub const EXTRA_CONFIDENCE: f32 = 0.6;
-/// The character a reader most often adds out of nothing.
-pub const STRAY_CHAR: char = '1';
 
-/// Keys shorter than this (in characters) get no dropped-character variants: a province and a
-/// single character would match far too much.
-const MIN_KEY_CHARS_FOR_DROP: usize = 3;
+/// Variants shorter than this (in characters) are not searched: a province alone would
+/// match far too much.
+const MIN_VARIANT_CHARS: usize = 2;
 
-/// Plausible misreadings of the normalised plate `key`, each with its match confidence, best
-/// first, at most `max_variants` of them.
+/// Plausible misreadings of the normalised plate `key`, each with its match confidence
+/// (by kind: [`SUBSTITUTION_CONFIDENCE`], [`DROPPED_CONFIDENCE`], [`EXTRA_CONFIDENCE`]), the
+/// likeliest first by the misread table's probability (ties by key), at most `max_variants`.
 ///
 /// The first (province) character is never changed, the result never contains `key` itself
-/// and holds each variant once (with the highest confidence any rule gives it). Among equal
-/// confidences variants come in the order of the position they change, so the output is a
-/// pure function of the arguments.
+/// and holds each variant once; the output is a pure function of the arguments.
 ///
 /// ```
 /// use camtrail_query::track::misread_variants;
-/// let variants = misread_variants("粤S12345", 100);
+/// let variants = misread_variants("粤S12345", 1_000);
 /// assert!(variants.contains(&("粤S1Z345".to_string(), 0.8)));
 /// assert!(variants.contains(&("粤S1345".to_string(), 0.6)));
+/// assert!(variants.contains(&("粤S12K345".to_string(), 0.6)));
 /// assert!(variants.iter().all(|(v, _)| v.starts_with('粤')));
 /// ```
 pub fn misread_variants(key: &str, max_variants: usize) -> Vec<(String, f32)> {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() < 2 || max_variants == 0 {
-        return Vec::new();
-    }
-    let mut candidates = substitutions(&chars);
-    candidates.extend(drops(&chars));
-    candidates.extend(extras(&chars));
-    // Stable: equal confidences keep generation (position) order.
-    candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
-
-    let mut variants: Vec<(String, f32)> = Vec::new();
-    for (variant, confidence) in candidates {
-        if variants.len() == max_variants {
-            break;
-        }
-        if variant == key || variants.iter().any(|(seen, _)| *seen == variant) {
-            continue;
-        }
-        variants.push((variant, confidence));
-    }
-    variants
+    MISREAD_MODEL
+        .variants(key)
+        .into_iter()
+        .filter(|variant| variant.key.chars().count() >= MIN_VARIANT_CHARS)
+        .take(max_variants)
+        .map(|variant| (variant.key, kind_confidence(variant.kind)))
+        .collect()
 }
 
-/// Whether a reader may drop, double or substitute this character.
-fn is_readable(c: char) -> bool {
-    c.is_ascii_alphanumeric()
-}
-
-/// One confusable character swapped, at every position after the province.
-fn substitutions(chars: &[char]) -> Vec<(String, f32)> {
-    let mut out = Vec::new();
-    for position in 1..chars.len() {
-        for other in confusions(chars[position]) {
-            let mut variant = chars.to_vec();
-            variant[position] = other;
-            out.push((variant.into_iter().collect(), SUBSTITUTION_CONFIDENCE));
-        }
+/// The match confidence shown for a misread of `kind`.
+pub fn kind_confidence(kind: MisreadKind) -> f32 {
+    match kind {
+        MisreadKind::Substitution => SUBSTITUTION_CONFIDENCE,
+        MisreadKind::Deletion => DROPPED_CONFIDENCE,
+        MisreadKind::Insertion => EXTRA_CONFIDENCE,
     }
-    out
-}
-
-/// One readable character missing, at every position after the province.
-fn drops(chars: &[char]) -> Vec<(String, f32)> {
-    if chars.len() < MIN_KEY_CHARS_FOR_DROP {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for position in 1..chars.len() {
-        if !is_readable(chars[position]) {
-            continue;
-        }
-        let variant: String = chars
-            .iter()
-            .enumerate()
-            .filter(|&(index, _)| index != position)
-            .map(|(_, &c)| c)
-            .collect();
-        out.push((variant, DROPPED_CONFIDENCE));
-    }
-    out
-}
-
-/// One character too many before a readable character after the province: the character
-/// doubled, or a stray [`STRAY_CHAR`].
-fn extras(chars: &[char]) -> Vec<(String, f32)> {
-    let mut out = Vec::new();
-    for position in 1..chars.len() {
-        let c = chars[position];
-        if !is_readable(c) {
-            continue;
-        }
-        for inserted in [c, STRAY_CHAR] {
-            let mut variant = chars.to_vec();
-            variant.insert(position, inserted);
-            out.push((variant.into_iter().collect(), EXTRA_CONFIDENCE));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use camtrail_model::plate::{CONFUSION_GROUPS, normalize};
+    use camtrail_model::plate::{CONFUSION_GROUPS, confusions, normalize};
     use proptest::prelude::*;
 
     fn keys(variants: &[(String, f32)]) -> Vec<&str> {
@@ -160,6 +96,11 @@ mod tests {
         assert_eq!(confidence("粤B122345"), Some(EXTRA_CONFIDENCE), "doubled");
         assert_eq!(confidence("粤B123145"), Some(EXTRA_CONFIDENCE), "stray 1");
         assert_eq!(
+            confidence("粤B123K45"),
+            Some(EXTRA_CONFIDENCE),
+            "any character"
+        );
+        assert_eq!(
             confidence("粤12345"),
             Some(DROPPED_CONFIDENCE),
             "authority letter"
@@ -173,7 +114,10 @@ mod tests {
         assert_eq!(variants.len(), 3);
         assert!(variants.iter().all(|&(_, c)| c == SUBSTITUTION_CONFIDENCE));
         let all = misread_variants("粤B12345", usize::MAX);
-        assert!(all.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(
+            all.windows(2).all(|w| w[0].1 >= w[1].1),
+            "substitutions first"
+        );
         assert_eq!(&all[..3], &variants[..]);
     }
 
@@ -181,7 +125,12 @@ mod tests {
     fn short_and_empty_keys() {
         assert!(misread_variants("", 10).is_empty());
         assert!(misread_variants("粤", 10).is_empty());
-        assert_eq!(keys(&misread_variants("粤8", 10)), ["粤B", "粤88", "粤18"]);
+        let short = misread_variants("粤8", 100);
+        assert_eq!(short[0], ("粤B".to_string(), SUBSTITUTION_CONFIDENCE));
+        assert!(
+            short.iter().all(|(v, _)| v.chars().count() >= 2),
+            "{short:?}"
+        );
         assert!(misread_variants("粤B12345", 0).is_empty());
     }
 
