@@ -108,6 +108,25 @@ pub struct CameraRegistry {
     short_ids: FxHashMap<InlineId, CameraEntry>,
     long_ids: FxHashMap<String, CameraEntry>,
     gateways: FxHashMap<String, GatewayRef>,
+    /// Area of the cameras' bounding box, km² (0 for fewer than two distinct positions).
+    area_km2: f64,
+}
+
+/// Area in km² of the latitude/longitude box around `cameras` (an equirectangular
+/// approximation at the box's mean latitude: a city is small against the Earth).
+fn bounding_area_km2(cameras: &[Camera]) -> f64 {
+    const KM_PER_DEGREE: f64 = 111.195;
+    let mut lat = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut lon = (f64::INFINITY, f64::NEG_INFINITY);
+    for camera in cameras {
+        lat = (lat.0.min(camera.lat), lat.1.max(camera.lat));
+        lon = (lon.0.min(camera.lon), lon.1.max(camera.lon));
+    }
+    if cameras.is_empty() {
+        return 0.0;
+    }
+    let mean_lat = ((lat.0 + lat.1) / 2.0).to_radians();
+    (lat.1 - lat.0) * KM_PER_DEGREE * (lon.1 - lon.0) * KM_PER_DEGREE * mean_lat.cos()
 }
 
 /// A gateway of the registry, as a number: comparing two costs no string comparison.
@@ -178,8 +197,15 @@ impl CameraRegistry {
                 });
             }
         }
+        registry.area_km2 = bounding_area_km2(&cameras);
         registry.cameras = cameras;
         Ok(registry)
+    }
+
+    /// Area of the box around every camera, km²: where a vehicle seen nowhere nearby could
+    /// be. 0 for an empty registry or one position.
+    pub fn area_km2(&self) -> f64 {
+        self.area_km2
     }
 
     /// Read a registry CSV file.

@@ -1,4 +1,4 @@
-//! The gRPC `camtrail.v1.Query` service, over the same [`QueryService`] as HTTP: the same
+//! The gRPC `camtrail.v1.Query` service, over the same [`QueryService`](crate::service::QueryService) as HTTP: the same
 //! tokens, roles, limits and audit-before-answer. Errors map to gRPC codes with the
 //! service's error code as the message prefix (`missing_case: ...`).
 
@@ -21,7 +21,7 @@ use crate::service::{
     AuditRequest, Caller, PassesRequest, Place, Purpose, QueryError, Subject, TrackRequest,
     format_cursor, parse_audit_cursor, parse_cursor,
 };
-use crate::track::MatchKind;
+use crate::track::{DropReason, MatchKind, Track};
 
 /// The gRPC front end.
 pub struct QueryGrpc<S, A> {
@@ -37,6 +37,108 @@ impl<S, A> QueryGrpc<S, A> {
 
 fn status(error: QueryError) -> Status {
     camtrail_common::grpc::status(&error)
+}
+
+/// A track as the wire message, without the keys and audit id (the caller adds them to the
+/// first vehicle's).
+fn track_response(track: &Track) -> v1::TrackResponse {
+    let sightings = track
+        .sightings
+        .iter()
+        .map(|s| v1::Sighting {
+            event_id: s.event_id.as_bytes().to_vec(),
+            camera_id: s.camera_id.clone(),
+            captured_at_ms: s.captured_at_ms,
+            object_class: camtrail_proto::convert::object_class_to_wire(s.object_class) as i32,
+            subject_key: s.subject_key.clone(),
+            plate: s.plate.clone(),
+            plate_confidence: s.plate_confidence,
+            district: s.district.clone(),
+            road: s.road.clone(),
+            lat: s.lat,
+            lon: s.lon,
+            match_kind: match_kind(s.match_kind) as i32,
+            match_confidence: s.match_confidence,
+            burst_count: s.burst_count,
+            burst_end_ms: s.burst_end_ms,
+            has_snapshot: s.has_snapshot,
+            cursor: String::new(),
+        })
+        .collect();
+    v1::TrackResponse {
+        subject_keys: Vec::new(),
+        sightings,
+        links: track
+            .links
+            .iter()
+            .map(|l| v1::Link {
+                from_index: l.from_index as u32,
+                to_index: l.to_index as u32,
+                distance_km: l.distance_km,
+                elapsed_ms: l.elapsed_ms,
+                implied_speed_kmh: l.implied_speed_kmh.unwrap_or(0.0),
+                confidence: l.confidence,
+                impossible: l.impossible,
+            })
+            .collect(),
+        trips: track
+            .trips
+            .iter()
+            .map(|t| v1::Trip {
+                first_index: t.first_index as u32,
+                last_index: t.last_index as u32,
+                start_ms: t.start_ms,
+                end_ms: t.end_ms,
+                distance_km: t.distance_km,
+                districts: t.districts.clone(),
+            })
+            .collect(),
+        transitions: track
+            .transitions
+            .iter()
+            .map(|t| v1::DistrictTransition {
+                from_district: t.from_district.clone(),
+                to_district: t.to_district.clone(),
+                at_ms: t.at_ms,
+                from_index: t.from_index as u32,
+                to_index: t.to_index as u32,
+                camera_id: t.camera_id.clone(),
+            })
+            .collect(),
+        audit_id: String::new(),
+        truncated: track.truncated,
+        dropped: track
+            .dropped
+            .iter()
+            .map(|d| v1::DroppedSighting {
+                event_id: d.event_id.as_bytes().to_vec(),
+                camera_id: d.camera_id.clone(),
+                captured_at_ms: d.captured_at_ms,
+                reason: drop_reason(d.reason).to_string(),
+                merged_into: d
+                    .merged_into
+                    .map(|id| id.as_bytes().to_vec())
+                    .unwrap_or_default(),
+                attributed_to: d.attributed_to.clone().unwrap_or_default(),
+            })
+            .collect(),
+        second_vehicle: track
+            .second_vehicle
+            .as_ref()
+            .map(|second| Box::new(track_response(second))),
+    }
+}
+
+/// The snake_case name of a drop reason, as in the HTTP API.
+fn drop_reason(reason: DropReason) -> &'static str {
+    match reason {
+        DropReason::Duplicate => "duplicate",
+        DropReason::MergedIntoBurst => "merged_into_burst",
+        DropReason::UnknownCamera => "unknown_camera",
+        DropReason::FuzzyDoesNotFit => "fuzzy_does_not_fit",
+        DropReason::BeyondLimit => "beyond_limit",
+        DropReason::AttributedToLookAlike => "attributed_to_look_alike",
+    }
 }
 
 fn audit_id(record: &AuditRecord) -> String {
@@ -138,72 +240,10 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             .track(&caller, track_request)
             .await
             .map_err(status)?;
-        let track = &answer.track;
-        let sightings = track
-            .sightings
-            .iter()
-            .map(|s| v1::Sighting {
-                event_id: s.event_id.as_bytes().to_vec(),
-                camera_id: s.camera_id.clone(),
-                captured_at_ms: s.captured_at_ms,
-                object_class: camtrail_proto::convert::object_class_to_wire(s.object_class) as i32,
-                subject_key: s.subject_key.clone(),
-                plate: s.plate.clone(),
-                plate_confidence: s.plate_confidence,
-                district: s.district.clone(),
-                road: s.road.clone(),
-                lat: s.lat,
-                lon: s.lon,
-                match_kind: match_kind(s.match_kind) as i32,
-                match_confidence: s.match_confidence,
-                burst_count: s.burst_count,
-                burst_end_ms: s.burst_end_ms,
-                has_snapshot: s.has_snapshot,
-                cursor: String::new(),
-            })
-            .collect();
         Ok(Response::new(v1::TrackResponse {
             subject_keys: answer.keys.iter().map(|k| k.key.clone()).collect(),
-            sightings,
-            links: track
-                .links
-                .iter()
-                .map(|l| v1::Link {
-                    from_index: l.from_index as u32,
-                    to_index: l.to_index as u32,
-                    distance_km: l.distance_km,
-                    elapsed_ms: l.elapsed_ms,
-                    implied_speed_kmh: l.implied_speed_kmh.unwrap_or(0.0),
-                    confidence: l.confidence,
-                    impossible: l.impossible,
-                })
-                .collect(),
-            trips: track
-                .trips
-                .iter()
-                .map(|t| v1::Trip {
-                    first_index: t.first_index as u32,
-                    last_index: t.last_index as u32,
-                    start_ms: t.start_ms,
-                    end_ms: t.end_ms,
-                    distance_km: t.distance_km,
-                    districts: t.districts.clone(),
-                })
-                .collect(),
-            transitions: track
-                .transitions
-                .iter()
-                .map(|t| v1::DistrictTransition {
-                    from_district: t.from_district.clone(),
-                    to_district: t.to_district.clone(),
-                    at_ms: t.at_ms,
-                    from_index: t.from_index as u32,
-                    to_index: t.to_index as u32,
-                    camera_id: t.camera_id.clone(),
-                })
-                .collect(),
             audit_id: audit_id(&answer.audit),
-            truncated: track.truncated,
+            ..track_response(&answer.track)
         }))
     }
 

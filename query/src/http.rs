@@ -24,7 +24,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use camtrail_common::http::ApiError;
 use camtrail_model::audit::AuditRecord;
-use camtrail_model::{Error, ErrorCode, EventId};
+use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId};
 use camtrail_storage::{AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, SightingStore};
 use chrono::TimeZone;
 use serde::{Deserialize, Serialize};
@@ -38,8 +38,9 @@ use crate::service::{
     Subject, TrackAnswer, TrackRequest, format_cursor, parse_audit_cursor, parse_cursor,
     parse_object_class,
 };
+use crate::track::Track;
 use crate::track::links::Link;
-use crate::track::sighting::MatchKind;
+use crate::track::sighting::{DropReason, MatchKind};
 use crate::track::trips::Trip;
 
 /// What the handlers share (the gRPC front end too).
@@ -234,19 +235,41 @@ async fn run_track<S: SightingStore, A: AuditLog>(
 pub struct TrackBody<'a> {
     asked: &'a str,
     audit: AuditRef<'a>,
-    dropped: usize,
+    dropped: Vec<DroppedBody<'a>>,
     from: String,
     from_ms: i64,
-    impossible_hops: usize,
+    #[serde(flatten)]
+    first_vehicle: VehicleBody<'a>,
     keys: &'a [KeyMatch],
-    links: &'a [Link],
-    sightings: Vec<SightingBody<'a>>,
+    /// A cloned plate's second vehicle (the top-level sightings are then the first's).
+    second_vehicle: Option<VehicleBody<'a>>,
     time_zone: &'a str,
     to: String,
     to_ms: i64,
+    truncated: bool,
+}
+
+/// One vehicle's part of [`TrackBody`] (flattened into it for the first vehicle).
+#[derive(Serialize)]
+struct VehicleBody<'a> {
+    impossible_hops: usize,
+    links: &'a [Link],
+    sightings: Vec<SightingBody<'a>>,
     transitions: Vec<TransitionBody<'a>>,
     trips: &'a [Trip],
-    truncated: bool,
+}
+
+/// A sighting left out of [`TrackBody`], and why.
+#[derive(Serialize)]
+struct DroppedBody<'a> {
+    /// For `attributed_to_look_alike`: the plate key it was attributed to.
+    attributed_to: Option<&'a str>,
+    camera_id: &'a str,
+    captured_at_ms: i64,
+    event_id: String,
+    merged_into: Option<String>,
+    reason: DropReason,
+    time: String,
 }
 
 /// Which audit record released the answer.
@@ -292,6 +315,44 @@ struct TransitionBody<'a> {
 /// The JSON answer of a track, in `zone`'s local time.
 pub fn track_body<'a>(answer: &'a TrackAnswer, zone: &'a chrono_tz::Tz) -> TrackBody<'a> {
     let track = &answer.track;
+    let dropped = track
+        .dropped
+        .iter()
+        .map(|d| DroppedBody {
+            attributed_to: d.attributed_to.as_deref(),
+            camera_id: &d.camera_id,
+            captured_at_ms: d.captured_at_ms,
+            event_id: d.event_id.to_string(),
+            merged_into: d.merged_into.map(|id| id.to_string()),
+            reason: d.reason,
+            time: format_time(d.captured_at_ms, zone),
+        })
+        .collect();
+    TrackBody {
+        asked: &answer.asked,
+        audit: AuditRef {
+            hash: &answer.audit.hash,
+            node_id: &answer.audit.node_id,
+            seq: answer.audit.seq,
+        },
+        dropped,
+        from: format_time(answer.from_ms, zone),
+        from_ms: answer.from_ms,
+        first_vehicle: vehicle_body(track, zone),
+        keys: &answer.keys,
+        second_vehicle: track
+            .second_vehicle
+            .as_deref()
+            .map(|second| vehicle_body(second, zone)),
+        time_zone: zone.name(),
+        to: format_time(answer.to_ms, zone),
+        to_ms: answer.to_ms,
+        truncated: track.truncated,
+    }
+}
+
+/// One vehicle's sightings, numbered from 1, with links, trips and transitions.
+fn vehicle_body<'a>(track: &'a Track, zone: &chrono_tz::Tz) -> VehicleBody<'a> {
     let sightings = track
         .sightings
         .iter()
@@ -327,26 +388,12 @@ pub fn track_body<'a>(answer: &'a TrackAnswer, zone: &'a chrono_tz::Tz) -> Track
             to_n: t.to_index + 1,
         })
         .collect();
-    TrackBody {
-        asked: &answer.asked,
-        audit: AuditRef {
-            hash: &answer.audit.hash,
-            node_id: &answer.audit.node_id,
-            seq: answer.audit.seq,
-        },
-        dropped: track.dropped.len(),
-        from: format_time(answer.from_ms, zone),
-        from_ms: answer.from_ms,
+    VehicleBody {
         impossible_hops: track.impossible_hops(),
-        keys: &answer.keys,
         links: &track.links,
         sightings,
-        time_zone: zone.name(),
-        to: format_time(answer.to_ms, zone),
-        to_ms: answer.to_ms,
         transitions,
         trips: &track.trips,
-        truncated: track.truncated,
     }
 }
 
@@ -375,7 +422,9 @@ async fn track_geojson_handler<S: SightingStore, A: AuditLog>(
     match run_track(&state, &headers, addr, query).await {
         Ok(answer) => {
             let zone = state.zone;
-            let body = track_geojson(&answer.track, |ms| format_time(ms, &zone));
+            let body = track_geojson(&answer.track, state.service.registry(), |ms| {
+                format_time(ms, &zone)
+            });
             (
                 [
                     audit_header(&answer.audit),
@@ -396,6 +445,7 @@ async fn track_geojson_handler<S: SightingStore, A: AuditLog>(
 pub fn track_png_bytes(
     answer: &TrackAnswer,
     background: &MapBackground,
+    registry: &CameraRegistry,
     zone: chrono_tz::Tz,
 ) -> Result<Vec<u8>, image::ImageError> {
     let text = MapText {
@@ -408,6 +458,14 @@ pub fn track_png_bytes(
         ],
         time_label: clock_time,
         zone,
+        attributed: answer
+            .track
+            .dropped
+            .iter()
+            .filter(|d| d.reason == DropReason::AttributedToLookAlike)
+            .filter_map(|d| registry.get(&d.camera_id))
+            .map(|camera| (camera.lat, camera.lon))
+            .collect(),
     };
     let canvas = render_track_map(&answer.track, background, &text);
     let mut png = std::io::Cursor::new(Vec::new());
@@ -430,7 +488,12 @@ async fn track_png<S: SightingStore, A: AuditLog>(
     // the runtime's workers keep answering other requests meanwhile.
     let rendering = Arc::clone(&state);
     let rendered = tokio::task::spawn_blocking(move || {
-        track_png_bytes(&answer, &rendering.map, rendering.zone)
+        track_png_bytes(
+            &answer,
+            &rendering.map,
+            state.service.registry(),
+            rendering.zone,
+        )
     })
     .await;
     match rendered {

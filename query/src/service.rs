@@ -543,7 +543,13 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 })
             })
             .collect();
-        let track = self.builder.build(raw, &self.registry);
+        // A plate (not a pattern, not an upstream key) names one vehicle: its reads and its
+        // look-alikes' are attributed, and a cloned plate is split.
+        let plate_key = match &request.subject {
+            Subject::Plate(raw) if !raw.contains(['?', '*']) => Some(asked.as_str()),
+            _ => None,
+        };
+        let track = self.builder.build_for(plate_key, raw, &self.registry);
         let parameters = json!({
             "subject": match &request.subject {
                 Subject::Plate(_) => "plate",
@@ -561,7 +567,11 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 &request.purpose,
                 "track",
                 parameters,
-                track.sightings.len() as u64,
+                (track.sightings.len()
+                    + track
+                        .second_vehicle
+                        .as_ref()
+                        .map_or(0, |second| second.sightings.len())) as u64,
             )
             .await?;
         Ok(TrackAnswer {

@@ -1,21 +1,65 @@
 //! The track as GeoJSON (`/v1/track.geojson`): one Point feature per sighting (numbered, with
 //! time, camera, district, match kind and confidence) and one LineString feature per link
-//! (distance, elapsed time, implied speed, confidence, impossible flag). Coordinates are
-//! `[lon, lat]` as RFC 7946 requires.
+//! (distance, elapsed time, implied speed, confidence, impossible flag), each with the
+//! `vehicle` it belongs to (1, or 2 for a cloned plate's second vehicle, numbered on its
+//! own); and one Point feature per dropped sighting (`kind: "dropped"`, the reason and, for
+//! one attributed to a look-alike, its plate; no geometry when its camera is unknown).
+//! Coordinates are `[lon, lat]` as RFC 7946 requires.
 
+use camtrail_model::CameraRegistry;
 use serde_json::{Value, json};
 
 use crate::track::Track;
 
-/// The FeatureCollection of `track`; `time_label` formats instants in the display zone.
-pub fn track_geojson(track: &Track, time_label: impl Fn(i64) -> String) -> Value {
-    let mut features = Vec::with_capacity(track.sightings.len() * 2);
+/// The FeatureCollection of `track`; `cameras` locates dropped sightings, `time_label`
+/// formats instants in the display zone.
+pub fn track_geojson(
+    track: &Track,
+    cameras: &CameraRegistry,
+    time_label: impl Fn(i64) -> String,
+) -> Value {
+    let mut features = Vec::with_capacity(track.sightings.len() * 2 + track.dropped.len());
+    vehicle_features(track, 1, &time_label, &mut features);
+    if let Some(second) = &track.second_vehicle {
+        vehicle_features(second, 2, &time_label, &mut features);
+    }
+    for dropped in &track.dropped {
+        let geometry = cameras.get(&dropped.camera_id).map_or(
+            Value::Null,
+            |camera| json!({ "type": "Point", "coordinates": [camera.lon, camera.lat] }),
+        );
+        features.push(json!({
+            "type": "Feature",
+            "geometry": geometry,
+            "properties": {
+                "kind": "dropped",
+                "event_id": dropped.event_id.to_string(),
+                "captured_at_ms": dropped.captured_at_ms,
+                "time": time_label(dropped.captured_at_ms),
+                "camera_id": dropped.camera_id,
+                "reason": dropped.reason,
+                "attributed_to": dropped.attributed_to,
+                "merged_into": dropped.merged_into.map(|id| id.to_string()),
+            }
+        }));
+    }
+    json!({ "type": "FeatureCollection", "features": features })
+}
+
+/// The sighting and link features of one vehicle.
+fn vehicle_features(
+    track: &Track,
+    vehicle: u8,
+    time_label: &impl Fn(i64) -> String,
+    features: &mut Vec<Value>,
+) {
     for (index, sighting) in track.sightings.iter().enumerate() {
         features.push(json!({
             "type": "Feature",
             "geometry": { "type": "Point", "coordinates": [sighting.lon, sighting.lat] },
             "properties": {
                 "kind": "sighting",
+                "vehicle": vehicle,
                 "n": index + 1,
                 "event_id": sighting.event_id.to_string(),
                 "captured_at_ms": sighting.captured_at_ms,
@@ -44,6 +88,7 @@ pub fn track_geojson(track: &Track, time_label: impl Fn(i64) -> String) -> Value
             },
             "properties": {
                 "kind": "link",
+                "vehicle": vehicle,
                 "from": link.from_index + 1,
                 "to": link.to_index + 1,
                 "distance_km": link.distance_km,
@@ -55,5 +100,4 @@ pub fn track_geojson(track: &Track, time_label: impl Fn(i64) -> String) -> Value
             }
         }));
     }
-    json!({ "type": "FeatureCollection", "features": features })
 }

@@ -25,6 +25,10 @@ const DISTRICT_LINE: Rgb<u8> = Rgb([150, 150, 160]);
 const INK: Rgb<u8> = Rgb([30, 30, 30]);
 const IMPOSSIBLE: Rgb<u8> = Rgb([220, 20, 20]);
 const LABEL_FILL: Rgb<u8> = Rgb([255, 255, 255]);
+/// A cloned plate's second vehicle.
+const SECOND_VEHICLE: Rgb<u8> = Rgb([90, 40, 140]);
+/// Sightings attributed to a look-alike vehicle.
+const ATTRIBUTED: Rgb<u8> = Rgb([120, 120, 120]);
 
 /// Colours for districts, in the order they appear on the track.
 const PALETTE: [Rgb<u8>; 10] = [
@@ -51,6 +55,9 @@ pub struct MapText {
     pub time_label: fn(i64, &chrono_tz::Tz) -> String,
     /// The display time zone.
     pub zone: chrono_tz::Tz,
+    /// Where sightings attributed to a look-alike vehicle were made (lat, lon): drawn as grey
+    /// crosses, so the reader sees what was left out.
+    pub attributed: Vec<(f64, f64)>,
 }
 
 /// Grid cell of the camera index, degrees (~1 km).
@@ -227,7 +234,12 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
     let width = MAP_SIZE + LEGEND_WIDTH;
     let mut canvas = Canvas::new(width, MAP_SIZE, BACKGROUND);
     let points: Vec<(f64, f64)> = track.sightings.iter().map(|s| (s.lat, s.lon)).collect();
-    let view = View::fit(&points);
+    let second = track.second_vehicle.as_deref();
+    let mut all_points = points.clone();
+    if let Some(second) = second {
+        all_points.extend(second.sightings.iter().map(|s| (s.lat, s.lon)));
+    }
+    let view = View::fit(&all_points);
 
     // Background: cameras in view, and the outline of every district around its cameras.
     for (lat, lon) in background.cameras_in(&view) {
@@ -306,6 +318,54 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
         }
     }
 
+    // Sightings attributed to look-alikes: small grey crosses under everything else.
+    for &(lat, lon) in &text.attributed {
+        let p = view.pixel(lat, lon);
+        if view.inside(p) {
+            canvas.line(
+                (p.0 - 4.0, p.1 - 4.0),
+                (p.0 + 4.0, p.1 + 4.0),
+                1.5,
+                ATTRIBUTED,
+                None,
+            );
+            canvas.line(
+                (p.0 - 4.0, p.1 + 4.0),
+                (p.0 + 4.0, p.1 - 4.0),
+                1.5,
+                ATTRIBUTED,
+                None,
+            );
+        }
+    }
+    // A cloned plate's second vehicle: its own dashed path, hollow points labelled B1, B2…
+    if let Some(second) = second {
+        let pixels: Vec<(f64, f64)> = second
+            .sightings
+            .iter()
+            .map(|s| view.pixel(s.lat, s.lon))
+            .collect();
+        for link in &second.links {
+            let (a, b) = (pixels[link.from_index], pixels[link.to_index]);
+            canvas.line(a, b, 3.0, SECOND_VEHICLE, Some((10.0, 4.0)));
+        }
+        let every = (pixels.len() / 20).max(1);
+        for (index, pixel) in pixels.iter().enumerate() {
+            canvas.disc(*pixel, 6.0, LABEL_FILL);
+            canvas.ring(*pixel, 6.0, 2.5, SECOND_VEHICLE);
+            if index % every == 0 || index + 1 == pixels.len() {
+                let label = format!("B{}", index + 1);
+                canvas.label(
+                    (pixel.0 as i64 + 9, pixel.1 as i64 + 6),
+                    &label,
+                    1,
+                    SECOND_VEHICLE,
+                    LABEL_FILL,
+                );
+            }
+        }
+    }
+
     // Points, numbered from 1, with their time. Dense tracks label every k-th point; labels
     // of points at the same place stack downwards instead of covering each other.
     let n = track.sightings.len();
@@ -376,6 +436,14 @@ fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(St
         format!("DISTRICT CHANGES {}", track.transitions.len()),
         format!("IMPOSSIBLE HOPS {}", track.impossible_hops()),
         format!("MISREAD MATCHES {fuzzy}"),
+        format!("ATTRIBUTED TO LOOK-ALIKES {}", text.attributed.len()),
+        match &track.second_vehicle {
+            Some(second) => format!(
+                "CLONED PLATE: 2ND VEHICLE {} SIGHTINGS",
+                second.sightings.len()
+            ),
+            None => "ONE VEHICLE".to_string(),
+        },
     ] {
         canvas.text((left, y), &line, 1, INK);
         y += 14;
@@ -404,6 +472,37 @@ fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(St
         Some((4.0, 3.0)),
     );
     canvas.text((left + 18, y), "IMPOSSIBLE HOP (MISREAD/CLONE?)", 1, INK);
+    y += 16;
+    canvas.disc(((left + 6) as f64, (y + 3) as f64), 5.0, LABEL_FILL);
+    canvas.ring(
+        ((left + 6) as f64, (y + 3) as f64),
+        4.5,
+        2.0,
+        SECOND_VEHICLE,
+    );
+    canvas.text((left + 18, y), "B N: SECOND VEHICLE, SAME PLATE", 1, INK);
+    y += 16;
+    let cross = ((left + 6) as f64, (y + 3) as f64);
+    canvas.line(
+        (cross.0 - 4.0, cross.1 - 4.0),
+        (cross.0 + 4.0, cross.1 + 4.0),
+        1.5,
+        ATTRIBUTED,
+        None,
+    );
+    canvas.line(
+        (cross.0 - 4.0, cross.1 + 4.0),
+        (cross.0 + 4.0, cross.1 - 4.0),
+        1.5,
+        ATTRIBUTED,
+        None,
+    );
+    canvas.text(
+        (left + 18, y),
+        "READ HERE, ATTRIBUTED TO A LOOK-ALIKE",
+        1,
+        INK,
+    );
     y += 16;
     canvas.fill_rect(left + 5, y + 3, 2, 2, CAMERA_DOT);
     canvas.text((left + 18, y), "CAMERA", 1, INK);

@@ -9,21 +9,29 @@
 //! 3. **order** by `(captured_at_ms, event_id)` — a total order, as event ids are now unique,
 //!    so the result does not depend on the input order;
 //! 4. **fuzzy fit** ([`super::fit`]): misread candidates that do not fit the exact track are
-//!    [`DropReason::FuzzyDoesNotFit`];
+//!    [`DropReason::FuzzyDoesNotFit`]; for a plate search ([`TrackBuilder::build_for`]),
+//!    **attribution** ([`super::attribution`]) first gives reads of the plate that a
+//!    look-alike vehicle explains far better to that vehicle, and after the fit gives it its
+//!    own reads back ([`DropReason::AttributedToLookAlike`]);
 //! 5. **burst collapse** ([`super::burst`]): [`DropReason::MergedIntoBurst`];
 //! 6. **limit** to `max_sightings`: the rest are [`DropReason::BeyondLimit`] and the track is
 //!    marked truncated;
-//! 7. **links**, **trips** and **district transitions** over the kept sightings.
+//! 7. for a plate search, **clone split** ([`super::clones`]): two simultaneous, individually
+//!    consistent tracks become two vehicles ([`Track::second_vehicle`]);
+//! 8. **links**, **trips** and **district transitions** over the kept sightings (of each
+//!    vehicle).
 //!
-//! Every input sighting is accounted for: it is in `sightings` or in `dropped`, exactly once
-//! (copies of one event count separately).
+//! Every input sighting is accounted for: it is in `sightings` (of either vehicle) or in
+//! `dropped`, exactly once (copies of one event count separately).
 
 use std::collections::HashMap;
 
 use camtrail_model::CameraRegistry;
 use serde::Serialize;
 
+use super::attribution::attribute;
 use super::burst::collapse_bursts;
+use super::clones::split_clones;
 use super::fit::keep_fitting;
 use super::links::{DistrictTransition, Link, district_transitions, link_sightings};
 use super::params::{ParamsError, TrackParams};
@@ -48,6 +56,10 @@ pub struct Track {
     pub dropped: Vec<Dropped>,
     /// Whether sightings were left out because of `max_sightings`.
     pub truncated: bool,
+    /// When the asked plate's sightings form two simultaneous, individually consistent tracks
+    /// (a cloned plate), the second vehicle's track; this track is then the first vehicle's.
+    /// Its own `dropped` is empty: every dropped sighting is listed here.
+    pub second_vehicle: Option<Box<Track>>,
 }
 
 impl Track {
@@ -78,6 +90,19 @@ impl TrackBuilder {
     /// Reconstruct the track from `sightings` (any order, duplicates allowed) and the camera
     /// registry. Pure: the same sightings in any order give the same track.
     pub fn build(&self, sightings: Vec<RawSighting>, cameras: &CameraRegistry) -> Track {
+        self.build_for(None, sightings, cameras)
+    }
+
+    /// [`TrackBuilder::build`] for a search of the plate key `asked` (`None` for a pattern
+    /// or an upstream subject key): its reads and its look-alikes' are attributed to the
+    /// vehicle that explains them best ([`super::attribution`]) instead of the plain fuzzy
+    /// fit, and a cloned plate's two simultaneous vehicles are split ([`super::clones`]).
+    pub fn build_for(
+        &self,
+        asked: Option<&str>,
+        sightings: Vec<RawSighting>,
+        cameras: &CameraRegistry,
+    ) -> Track {
         let (unique, mut dropped) = dedup_by_event(sightings);
 
         let mut located = Vec::with_capacity(unique.len());
@@ -89,7 +114,10 @@ impl TrackBuilder {
         }
         located.sort_by(TrackSighting::time_order);
 
-        let (fitting, misfits) = keep_fitting(located, &self.params);
+        let (fitting, misfits) = match asked {
+            Some(asked) => attribute(asked, located, &self.params, cameras.area_km2()),
+            None => keep_fitting(located, &self.params),
+        };
         dropped.extend(misfits);
         let (mut kept, merged) = collapse_bursts(fitting, self.params.burst_window_ms);
         dropped.extend(merged);
@@ -100,16 +128,34 @@ impl TrackBuilder {
         }
         dropped.sort_by(Dropped::output_order);
 
-        let links = link_sightings(&kept, &self.params);
-        let trips = split_trips(&kept, &links, self.params.trip_gap_ms);
-        let transitions = district_transitions(&kept);
+        let (kept, second) = match asked {
+            Some(_) => split_clones(kept, &self.params),
+            None => (kept, None),
+        };
+        let second_vehicle =
+            second.map(|sightings| Box::new(self.assemble(sightings, Vec::new(), false, None)));
+        self.assemble(kept, dropped, truncated, second_vehicle)
+    }
+
+    /// Links, trips and transitions over kept sightings.
+    fn assemble(
+        &self,
+        sightings: Vec<TrackSighting>,
+        dropped: Vec<Dropped>,
+        truncated: bool,
+        second_vehicle: Option<Box<Track>>,
+    ) -> Track {
+        let links = link_sightings(&sightings, &self.params);
+        let trips = split_trips(&sightings, &links, self.params.trip_gap_ms);
+        let transitions = district_transitions(&sightings);
         Track {
-            sightings: kept,
+            sightings,
             links,
             trips,
             transitions,
             dropped,
             truncated,
+            second_vehicle,
         }
     }
 }

@@ -10,7 +10,7 @@
 //!   120 km/h would admit half the city;
 //! - **in space**: between two anchors, the detour through the candidate — distance from
 //!   the anchor before it plus distance to the anchor after it — is drivable at
-//!   `fuzzy_max_speed_kmh` in the time between the anchors plus `clock_slack_ms` (camera
+//!   `fuzzy_max_speed_kmh` (80 km/h) in the time between the anchors plus `clock_slack_ms` (camera
 //!   clocks disagree by seconds): the candidate lies inside the ellipse the vehicle could
 //!   have covered, not merely within reach of each anchor separately, which in a dense
 //!   plate population admits look-alike plates driving a few km away. Before the first or
@@ -33,33 +33,39 @@ pub fn keep_fitting(
     sightings: Vec<TrackSighting>,
     params: &TrackParams,
 ) -> (Vec<TrackSighting>, Vec<Dropped>) {
-    if !sightings.iter().any(|s| s.match_kind.is_anchor()) {
-        return (sightings, Vec::new());
-    }
-    let previous = nearest_anchors(sightings.iter().enumerate());
-    let mut next = nearest_anchors(sightings.iter().enumerate().rev());
-    next.reverse();
-
-    let mut keep = Vec::with_capacity(sightings.len());
-    let mut dropped = Vec::new();
-    for (index, sighting) in sightings.iter().enumerate() {
-        let before = previous[index].map(|i| &sightings[i]);
-        let after = next[index].map(|i| &sightings[i]);
-        let fitting = sighting.match_kind.is_anchor() || fits(sighting, before, after, params);
-        if !fitting {
-            dropped.push(Dropped::from_sighting(
-                sighting,
-                DropReason::FuzzyDoesNotFit,
-            ));
-        }
-        keep.push(fitting);
-    }
+    let keep = fitting_mask(&sightings, params);
+    let dropped = sightings
+        .iter()
+        .zip(&keep)
+        .filter(|(_, fitting)| !**fitting)
+        .map(|(sighting, _)| Dropped::from_sighting(sighting, DropReason::FuzzyDoesNotFit))
+        .collect();
     let out = sightings
         .into_iter()
         .zip(keep)
         .filter_map(|(sighting, fitting)| fitting.then_some(sighting))
         .collect();
     (out, dropped)
+}
+
+/// For each of the time-ordered `sightings`, whether it fits: anchors always, misread
+/// candidates by the rules of the module documentation.
+pub fn fitting_mask(sightings: &[TrackSighting], params: &TrackParams) -> Vec<bool> {
+    if !sightings.iter().any(|s| s.match_kind.is_anchor()) {
+        return vec![true; sightings.len()];
+    }
+    let previous = nearest_anchors(sightings.iter().enumerate());
+    let mut next = nearest_anchors(sightings.iter().enumerate().rev());
+    next.reverse();
+    sightings
+        .iter()
+        .enumerate()
+        .map(|(index, sighting)| {
+            let before = previous[index].map(|i| &sightings[i]);
+            let after = next[index].map(|i| &sightings[i]);
+            sighting.match_kind.is_anchor() || fits(sighting, before, after, params)
+        })
+        .collect()
 }
 
 /// For each position in iteration order, the index of the nearest anchor strictly before it
@@ -163,7 +169,7 @@ mod tests {
     fn drops_a_candidate_each_anchor_could_reach_but_not_on_the_way() {
         let params = TrackParams::default();
         // Anchors 1 km apart, 2 min apart; the candidate is 3 km off to the side: reachable
-        // from each anchor alone (3 min at 120 km/h with slack is 6 km), but the detour
+        // from each anchor alone (3 min at 80 km/h with slack is over 4 km), but the detour
         // through it (6+ km) does not fit in the 3 minutes between them (with slack).
         let input = vec![
             sighting(1, at(0), east(0.0), MatchKind::Exact),
@@ -216,10 +222,10 @@ mod tests {
     #[test]
     fn clock_slack_allows_small_disagreements() {
         let params = TrackParams::default();
-        // 400 m "at the same instant": impossible without slack, fine with 15 s of it.
+        // 300 m "at the same instant": impossible without slack, fine with 15 s of it.
         let input = vec![
             sighting(1, at(0), east(0.0), MatchKind::Exact),
-            sighting(2, at(0), east(0.4), MatchKind::Fuzzy),
+            sighting(2, at(0), east(0.3), MatchKind::Fuzzy),
         ];
         assert_eq!(keep_fitting(input.clone(), &params).0.len(), 2);
         let strict = TrackParams {

@@ -206,13 +206,13 @@ mod tests {
 
     #[test]
     fn fast_but_possible_lowers_confidence() {
-        // 10 km in 3.75 minutes: 160 km/h, halfway between 120 and 200.
+        // 10 km in 3.75 minutes: 160 km/h, two thirds of the way from 80 to 200.
         let link = one_link(
             sighting(1, at(0), north(0.0), MatchKind::Exact),
             sighting(2, at(225), north(10.0), MatchKind::Fuzzy),
         );
         assert!(!link.impossible);
-        let expected = 0.8 * 0.75;
+        let expected = 0.8 * (1.0 - 0.5 * (160.0 - 80.0) / 120.0);
         assert!(
             (link.confidence - expected).abs() < 0.01,
             "{}",

@@ -13,14 +13,18 @@
 //!   ([`TrackSighting`], [`Dropped`]).
 //! - [`params`]: the tunables ([`TrackParams`]).
 //! - [`builder`]: [`TrackBuilder::build`], the pipeline: dedup → camera join → order →
-//!   fuzzy fit ([`fit`]) → burst collapse ([`burst`]) → limit → links ([`links`]), trips
-//!   ([`trips`]) and district transitions.
+//!   attribution ([`attribution`], plate searches) and fuzzy fit ([`fit`]) → burst collapse
+//!   ([`burst`]) → limit → clone split ([`clones`], plate searches) → links ([`links`]),
+//!   trips ([`trips`]) and district transitions.
 //!
-//! Every input sighting ends up either in [`Track::sightings`] (possibly standing for a burst)
-//! or in [`Track::dropped`] with a [`DropReason`]; property tests hold the builder to that.
+//! Every input sighting ends up either in [`Track::sightings`] (possibly standing for a
+//! burst), in the second vehicle's sightings of a cloned plate, or in [`Track::dropped`] with
+//! a [`DropReason`]; property tests hold the builder to that.
 
+pub mod attribution;
 pub mod builder;
 pub mod burst;
+pub mod clones;
 pub mod fit;
 pub mod fuzzy;
 pub mod geo;

@@ -15,10 +15,28 @@ pub struct TrackParams {
     /// A hop faster than this (great-circle distance over elapsed time) is flagged impossible:
     /// probably a misread or a cloned plate. Default 200 km/h.
     pub max_speed_kmh: f64,
-    /// The fastest ordinary urban travel. A fuzzy (misread) candidate is kept only if its
-    /// nearest exact neighbours are reachable at this speed, and links faster than this lose
-    /// confidence. Default 120 km/h.
+    /// The fastest ordinary urban travel, as the crow flies (a road detour only lowers it).
+    /// A fuzzy (misread) candidate is kept only if its nearest exact neighbours are reachable
+    /// at this speed, attribution ([`crate::track::attribution`]) measures where a vehicle
+    /// could have been with it, and links faster than this lose confidence. Default 80 km/h:
+    /// city traffic moves at 20–60 km/h, arterials allow 70.
     pub fuzzy_max_speed_kmh: f64,
+    /// The share of reads that are misreads, assumed when weighing "read correctly" against
+    /// "another vehicle, misread" ([`crate::track::attribution`]). Default 0.03.
+    pub misread_rate: f64,
+    /// A look-alike vehicle competes for a sighting only when it was itself seen within this
+    /// of it, somewhere it could have driven from or to: a vehicle on the move in a dense
+    /// camera network is read every minute or two, so a longer silence says it was not
+    /// driving there. Default 3 min. At most `fuzzy_max_gap_ms`.
+    pub look_alike_max_gap_ms: i64,
+    /// A look-alike key counts as a separate vehicle near a sighting when it was read at least
+    /// this often within `fuzzy_max_gap_ms` of it (or once where the asked vehicle could not
+    /// have been). Default 3: the asked vehicle misread the same way twice is not another
+    /// vehicle, while a vehicle on the move is read every minute or two.
+    pub look_alike_min_reads: usize,
+    /// The fewest sightings each of two vehicles must have before one plate's track is split
+    /// into two (a cloned plate). Default 3.
+    pub clone_min_sightings: usize,
     /// A fuzzy candidate must lie within this of its nearest exact sighting: a misread inside
     /// a stretch of the asked vehicle's track, not a lone sighting long before or after it,
     /// where reachability says little. Default 10 min (consecutive sightings of a moving
@@ -46,7 +64,11 @@ impl Default for TrackParams {
             burst_window_ms: 60_000,
             trip_gap_ms: 30 * 60_000,
             max_speed_kmh: 200.0,
-            fuzzy_max_speed_kmh: 120.0,
+            fuzzy_max_speed_kmh: 80.0,
+            misread_rate: 0.03,
+            look_alike_max_gap_ms: 3 * 60_000,
+            look_alike_min_reads: 3,
+            clone_min_sightings: 3,
             fuzzy_max_gap_ms: 10 * 60_000,
             fuzzy_max_edge_gap_ms: 2 * 60_000,
             clock_slack_ms: 15_000,
@@ -102,6 +124,21 @@ impl TrackParams {
         if self.fuzzy_max_speed_kmh > self.max_speed_kmh {
             return fail("fuzzy_max_speed_kmh", "must not exceed max_speed_kmh");
         }
+        if !(self.misread_rate > 0.0 && self.misread_rate < 0.5) {
+            return fail("misread_rate", "must be between 0 and 0.5");
+        }
+        if self.look_alike_max_gap_ms <= 0 || self.look_alike_max_gap_ms > self.fuzzy_max_gap_ms {
+            return fail(
+                "look_alike_max_gap_ms",
+                "must be positive and at most fuzzy_max_gap_ms",
+            );
+        }
+        if self.look_alike_min_reads < 2 {
+            return fail("look_alike_min_reads", "must be at least 2");
+        }
+        if self.clone_min_sightings < 2 {
+            return fail("clone_min_sightings", "must be at least 2");
+        }
         if self.max_sightings == 0 {
             return fail("max_sightings", "must be at least 1");
         }
@@ -123,7 +160,11 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        let cases: [(&str, Breaker); 8] = [
+        let cases: [(&str, Breaker); 12] = [
+            ("look_alike_min_reads", |p| p.look_alike_min_reads = 1),
+            ("look_alike_max_gap_ms", |p| p.look_alike_max_gap_ms = 0),
+            ("misread_rate", |p| p.misread_rate = 0.0),
+            ("clone_min_sightings", |p| p.clone_min_sightings = 1),
             ("burst_window_ms", |p| p.burst_window_ms = -1),
             ("trip_gap_ms", |p| p.trip_gap_ms = 0),
             ("max_speed_kmh", |p| p.max_speed_kmh = f64::NAN),

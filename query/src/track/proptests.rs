@@ -64,12 +64,19 @@ fn sightings_strategy() -> impl Strategy<Value = Vec<RawSighting>> {
     })
 }
 
-fn params_strategy() -> impl Strategy<Value = TrackParams> {
-    (0i64..180_000, 1usize..30).prop_map(|(burst_window_ms, max_sightings)| TrackParams {
-        burst_window_ms,
-        max_sightings,
-        ..TrackParams::default()
-    })
+/// Parameters, and whether the search is for the plate 粤B12345 (attribution and clone split
+/// on) or a pattern/subject key (off).
+fn params_strategy() -> impl Strategy<Value = (TrackParams, bool)> {
+    (0i64..180_000, 1usize..30, any::<bool>()).prop_map(
+        |(burst_window_ms, max_sightings, plate)| {
+            let params = TrackParams {
+                burst_window_ms,
+                max_sightings,
+                ..TrackParams::default()
+            };
+            (params, plate)
+        },
+    )
 }
 
 fn count_by_event(ids: impl Iterator<Item = EventId>) -> HashMap<EventId, usize> {
@@ -80,10 +87,15 @@ fn count_by_event(ids: impl Iterator<Item = EventId>) -> HashMap<EventId, usize>
     counts
 }
 
-fn build(params: &TrackParams, input: Vec<RawSighting>, cameras: &CameraRegistry) -> Track {
+fn build(
+    (params, plate): &(TrackParams, bool),
+    input: Vec<RawSighting>,
+    cameras: &CameraRegistry,
+) -> Track {
+    let asked = plate.then_some("粤B12345");
     TrackBuilder::new(params.clone())
         .expect("valid params")
-        .build(input, cameras)
+        .build_for(asked, input, cameras)
 }
 
 proptest! {
@@ -114,9 +126,17 @@ proptest! {
     ) {
         let expected = count_by_event(input.iter().map(|s| s.event_id));
         let track = build(&params, input, &cameras);
-        let kept = track.sightings.iter().map(|s| s.event_id);
+        let second: Vec<_> = track.second_vehicle.iter().flat_map(|t| &t.sightings).collect();
+        prop_assert!(track.second_vehicle.as_ref().is_none_or(|t| t.dropped.is_empty()));
+        let kept = track.sightings.iter().chain(second.iter().copied()).map(|s| s.event_id);
         let dropped = track.dropped.iter().map(|d| d.event_id);
         prop_assert_eq!(count_by_event(kept.chain(dropped)), expected);
+        for dropped in &track.dropped {
+            let attributed = dropped.reason == DropReason::AttributedToLookAlike;
+            prop_assert_eq!(attributed, dropped.attributed_to.is_some());
+            prop_assert!(!attributed || params.1, "attribution only for plate searches");
+        }
+        let (params, _) = params;
 
         // Only duplicates of a kept event may share its id.
         for dropped in &track.dropped {
@@ -155,6 +175,7 @@ proptest! {
         cameras in registry_strategy(), input in sightings_strategy(), params in params_strategy(),
     ) {
         let track = build(&params, input, &cameras);
+        let (params, _) = params;
         let kept = track.sightings.len();
         prop_assert_eq!(track.links.len(), kept.saturating_sub(1));
         for (index, link) in track.links.iter().enumerate() {
@@ -192,7 +213,7 @@ proptest! {
     fn only_misreads_are_filtered_as_misfits(
         cameras in registry_strategy(), input in sightings_strategy(),
     ) {
-        let track = build(&TrackParams::default(), input.clone(), &cameras);
+        let track = build(&(TrackParams::default(), true), input.clone(), &cameras);
         for dropped in &track.dropped {
             if dropped.reason == DropReason::FuzzyDoesNotFit {
                 let copies = input.iter().filter(|s| s.event_id == dropped.event_id);

@@ -110,6 +110,9 @@ pub enum DropReason {
     FuzzyDoesNotFit,
     /// Past [`crate::track::TrackParams::max_sightings`]; the track is truncated.
     BeyondLimit,
+    /// Read as (or like) the asked plate, but a look-alike vehicle's own track explains it
+    /// far better: probably that vehicle, misread. `attributed_to` names its plate.
+    AttributedToLookAlike,
 }
 
 /// An input sighting left out of the track, and why.
@@ -127,6 +130,9 @@ pub struct Dropped {
     /// For [`DropReason::MergedIntoBurst`], the event of the sighting that stands for it.
     #[serde(serialize_with = "serialize_optional_event_id")]
     pub merged_into: Option<EventId>,
+    /// For [`DropReason::AttributedToLookAlike`], the plate key of the vehicle it was
+    /// attributed to.
+    pub attributed_to: Option<String>,
 }
 
 impl Dropped {
@@ -138,6 +144,7 @@ impl Dropped {
             captured_at_ms: raw.captured_at_ms,
             reason,
             merged_into: None,
+            attributed_to: None,
         }
     }
 
@@ -149,6 +156,7 @@ impl Dropped {
             captured_at_ms: sighting.captured_at_ms,
             reason,
             merged_into: None,
+            attributed_to: None,
         }
     }
 
@@ -160,6 +168,7 @@ impl Dropped {
             self.reason,
             &self.camera_id,
             self.merged_into,
+            &self.attributed_to,
         )
             .cmp(&(
                 other.captured_at_ms,
@@ -167,6 +176,7 @@ impl Dropped {
                 other.reason,
                 &other.camera_id,
                 other.merged_into,
+                &other.attributed_to,
             ))
     }
 }

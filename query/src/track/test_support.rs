@@ -72,3 +72,19 @@ pub fn sighting(
     let camera = camera(&id, "D", lat, lon);
     TrackSighting::new(raw(n, &id, captured_at_ms, kind), &camera)
 }
+
+/// A sighting of plate `key` already joined with a camera at `(lat, lon)` in district "D".
+pub fn sighting_of(
+    n: u32,
+    captured_at_ms: i64,
+    (lat, lon): (f64, f64),
+    key: &str,
+    kind: MatchKind,
+) -> TrackSighting {
+    let id = format!("cam-{lat:.5}-{lon:.5}");
+    let camera = camera(&id, "D", lat, lon);
+    let mut raw = raw(n, &id, captured_at_ms, kind);
+    raw.subject_key = key.to_string();
+    raw.plate = key.to_string();
+    TrackSighting::new(raw, &camera)
+}

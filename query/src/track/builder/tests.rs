@@ -227,9 +227,15 @@ fn serialises_to_json_with_hex_event_ids() {
     let input = vec![
         raw(1, "futian-1", at(0), MatchKind::Exact),
         raw(1, "futian-1", at(0), MatchKind::Fuzzy),
-        raw(2, "luohu-1", at(119), MatchKind::Fuzzy), // 4.4 km: just reachable, inside the edge gap
+        raw(2, "luohu-1", at(119), MatchKind::Fuzzy), // 4.4 km: reachable at 120 km/h, inside the edge gap
     ];
-    let track = builder().build(input, &city());
+    let params = TrackParams {
+        fuzzy_max_speed_kmh: 120.0,
+        ..TrackParams::default()
+    };
+    let track = TrackBuilder::new(params)
+        .expect("valid")
+        .build(input, &city());
     let json = serde_json::to_value(&track).expect("serialisable");
     assert_eq!(json["sightings"][0]["event_id"], event(1).to_hex());
     assert_eq!(json["sightings"][0]["object_class"], "vehicle");
