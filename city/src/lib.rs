@@ -9,6 +9,7 @@
 //! - [`gateways`]: which gateway serves which cameras.
 //! - [`plates`], [`misread`]: Chinese plates and how readers get them wrong.
 //! - [`traffic`]: the event generator; [`truth`]: what really happened.
+//! - [`scenario`]: the "hard city" for scoring tracks (multi-trip vehicles, look-alikes, clones).
 //! - [`snapshot`], [`render`], `output`: JPEG snapshots, the city PNG, files on disk.
 //!
 //! Everything is a pure function of the seed: the same [`CityConfig`] gives the same bytes
@@ -23,6 +24,7 @@ mod output;
 pub mod plates;
 pub mod render;
 pub mod roads;
+pub mod scenario;
 pub mod snapshot;
 mod subject;
 pub mod traffic;
