@@ -22,6 +22,35 @@ pub async fn load_cameras(
                 .map_err(|e| StoreError::clickhouse(sql, e))
         }
     };
+    // ClickHouse 18.16 renames the two tables of the swap below one after the other: a load
+    // stopped between them leaves no `cameras` and the last registry in `cameras_previous`.
+    // Put it back before anything else, so such a stop never loses the registry.
+    let exists = |table: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .query(table)
+                .fetch_one::<u8>()
+                .await
+                .map_err(|e| StoreError::clickhouse(table, e))
+        }
+    };
+    if exists("EXISTS TABLE cameras").await? == 0
+        && exists("EXISTS TABLE cameras_previous").await? == 1
+    {
+        run("RENAME TABLE cameras_previous TO cameras").await?;
+    }
+    // With neither left (an older version of this function dropped `cameras_previous` after
+    // such a stop), the table is created again from its migration.
+    for migration in crate::MIGRATIONS.iter().filter(|m| m.version == 4) {
+        for statement in migration.statements() {
+            client
+                .query(&statement)
+                .execute()
+                .await
+                .map_err(|e| StoreError::clickhouse("create cameras", e))?;
+        }
+    }
     run("DROP TABLE IF EXISTS cameras_staging").await?;
     run("DROP TABLE IF EXISTS cameras_previous").await?;
     run("CREATE TABLE cameras_staging AS cameras").await?;

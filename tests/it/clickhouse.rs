@@ -112,6 +112,31 @@ async fn camera_registry_is_replaced_as_a_whole() {
         .await
         .expect("read");
     assert_eq!(ids, vec!["c".to_string()]);
+
+    // A load stopped between the swap's two renames: the next load puts the previous
+    // registry back first, then replaces it.
+    config
+        .client()
+        .query("RENAME TABLE cameras TO cameras_previous")
+        .execute()
+        .await
+        .expect("half a swap");
+    assert_eq!(load_cameras(&config, &first).await.expect("recover"), 2);
+    let count: u64 = config
+        .client()
+        .query("SELECT count() FROM cameras")
+        .fetch_one()
+        .await
+        .expect("read");
+    assert_eq!(count, 2);
+    // ... and with neither table left, it creates the table again.
+    config
+        .client()
+        .query("DROP TABLE cameras")
+        .execute()
+        .await
+        .expect("drop");
+    assert_eq!(load_cameras(&config, &second).await.expect("recreate"), 1);
     camtrail_testkit::drop_database(&config).await;
 }
 
