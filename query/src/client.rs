@@ -155,13 +155,57 @@ pub fn track_table(answer: &Value) -> String {
         answer["to"].as_str().unwrap_or("?"),
         answer["time_zone"].as_str().unwrap_or("?"),
     );
+    if answer["second_vehicle"].is_object() {
+        let _ = writeln!(
+            out,
+            "CLONED PLATE: two vehicles drove with it at the same time; vehicle 1:"
+        );
+    }
+    vehicle_rows(&mut out, answer, "");
+    if let Some(second) = answer["second_vehicle"].as_object() {
+        let _ = writeln!(out, "vehicle 2 (same plate, elsewhere at the same time):");
+        vehicle_rows(&mut out, &Value::Object(second.clone()), "B");
+    }
+    let dropped = answer["dropped"].as_array().cloned().unwrap_or_default();
+    let attributed: Vec<&Value> = dropped
+        .iter()
+        .filter(|d| d["reason"] == "attributed_to_look_alike")
+        .collect();
+    if !attributed.is_empty() {
+        let _ = writeln!(
+            out,
+            "left out, attributed to a look-alike vehicle (probably misread):"
+        );
+        for d in attributed {
+            let _ = writeln!(
+                out,
+                "      {:<19}  {:<20}  → {}",
+                d["time"].as_str().unwrap_or("?"),
+                d["camera_id"].as_str().unwrap_or("?"),
+                d["attributed_to"].as_str().unwrap_or("?"),
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} dropped in all (duplicates, bursts, misreads that do not fit, look-alikes); audit {} #{}",
+        dropped.len(),
+        answer["audit"]["node_id"].as_str().unwrap_or("?"),
+        answer["audit"]["seq"],
+    );
+    out
+}
+
+/// The sightings table and summary line of one vehicle of a track answer; sighting numbers
+/// get `prefix` (B for a cloned plate's second vehicle).
+fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
     let _ = writeln!(
         out,
         "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5}  flags",
         "#", "time", "camera", "district", "plate", "match", "conf"
     );
-    let sightings = answer["sightings"].as_array().cloned().unwrap_or_default();
-    let links = answer["links"].as_array().cloned().unwrap_or_default();
+    let sightings = vehicle["sightings"].as_array().cloned().unwrap_or_default();
+    let links = vehicle["links"].as_array().cloned().unwrap_or_default();
     for (index, sighting) in sightings.iter().enumerate() {
         let mut flags = Vec::new();
         if let Some(count) = sighting["burst_count"].as_u64()
@@ -186,7 +230,7 @@ pub fn track_table(answer: &Value) -> String {
         let _ = writeln!(
             out,
             "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5.2}  {}",
-            sighting["n"],
+            format!("{prefix}{}", sighting["n"]),
             sighting["time"].as_str().unwrap_or("?"),
             sighting["camera_id"].as_str().unwrap_or("?"),
             sighting["district"].as_str().unwrap_or("?"),
@@ -196,19 +240,16 @@ pub fn track_table(answer: &Value) -> String {
             flags.join(", ")
         );
     }
-    let transitions = answer["transitions"].as_array().map_or(0, Vec::len);
-    let trips = answer["trips"].as_array().map_or(0, Vec::len);
+    let transitions = vehicle["transitions"].as_array().map_or(0, Vec::len);
+    let trips = vehicle["trips"].as_array().map_or(0, Vec::len);
     let _ = writeln!(
         out,
-        "{} sightings, {} trips, {} district changes, {} impossible hops; audit {} #{}",
+        "{} sightings, {} trips, {} district changes, {} impossible hops",
         sightings.len(),
         trips,
         transitions,
-        answer["impossible_hops"],
-        answer["audit"]["node_id"].as_str().unwrap_or("?"),
-        answer["audit"]["seq"],
+        vehicle["impossible_hops"],
     );
-    out
 }
 
 #[cfg(test)]
@@ -236,5 +277,43 @@ mod tests {
             "{path}"
         );
         assert!(path.ends_with("fuzzy=true"));
+    }
+
+    #[test]
+    fn the_table_shows_both_vehicles_of_a_cloned_plate_and_what_went_to_look_alikes() {
+        let sighting = |n: u32, camera: &str| {
+            serde_json::json!({
+                "n": n, "time": "2026-01-01 08:00:00", "camera_id": camera,
+                "district": "Futian", "plate": "粤B12310", "match_kind": "exact",
+                "match_confidence": 1.0, "burst_count": 1,
+            })
+        };
+        let answer = serde_json::json!({
+            "asked": "粤B12310", "from": "a", "to": "b", "time_zone": "Asia/Shanghai",
+            "sightings": [sighting(1, "cam-a1"), sighting(2, "cam-a2")],
+            "links": [], "trips": [{}], "transitions": [], "impossible_hops": 0,
+            "second_vehicle": {
+                "sightings": [sighting(1, "cam-b1")],
+                "links": [], "trips": [{}], "transitions": [], "impossible_hops": 0,
+            },
+            "dropped": [
+                {"reason": "attributed_to_look_alike", "attributed_to": "粤B12370",
+                 "time": "2026-01-01 08:05:00", "camera_id": "cam-x"},
+                {"reason": "duplicate", "time": "2026-01-01 08:00:00", "camera_id": "cam-a1"},
+            ],
+            "audit": {"node_id": "query/1", "seq": 7},
+        });
+        let table = track_table(&answer);
+        assert!(table.contains("CLONED PLATE"), "{table}");
+        assert!(
+            table.contains("  B1  ") && table.contains("cam-b1"),
+            "{table}"
+        );
+        assert!(
+            table.contains("cam-x") && table.contains("→ 粤B12370"),
+            "{table}"
+        );
+        assert!(table.contains("2 dropped in all"), "{table}");
+        assert!(table.contains("audit query/1 #7"), "{table}");
     }
 }
