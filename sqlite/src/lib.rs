@@ -54,6 +54,7 @@ mod contract_tests;
 #[cfg(test)]
 mod file_modes_tests;
 mod hot;
+mod key_filter;
 mod metrics;
 mod parts;
 mod read;

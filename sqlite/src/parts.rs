@@ -5,12 +5,16 @@
 //! listed in the main database's `parts` table; after that it is only read, until a merge or
 //! retention replaces it with a new file. Because a part is its own file, building one
 //! never holds the main database's write lock: acks go on while parts are built.
+//!
+//! Each part file also holds a Bloom filter of its subject keys (`key_filter`), loaded when
+//! the part is opened: reads by key skip the keys (and parts) it rules out.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, params};
 
+use super::key_filter::{FORMAT, KeyFilter};
 use super::read::sighting;
 use super::schema::{DETECTION_DEFS, SIGHTING_COLUMNS};
 use camtrail_model::ObjectClass;
@@ -35,6 +39,8 @@ pub(super) struct PartHandle {
     pub(super) part: Part,
     pub(super) path: PathBuf,
     readers: Vec<Mutex<Connection>>,
+    /// The part's subject keys, if its file has a filter in [`FORMAT`].
+    filter: Option<KeyFilter>,
 }
 
 /// Read connections per part.
@@ -63,11 +69,26 @@ impl PartHandle {
             reader.set_prepared_statement_cache_capacity(16);
             readers.push(Mutex::new(reader));
         }
+        let filter = load_filter(&readers[0].lock().unwrap_or_else(PoisonError::into_inner));
+        if filter.is_none() {
+            tracing::debug!(
+                part = part.id,
+                "part has no key filter: every key is probed"
+            );
+        }
         Ok(Self {
             part,
             path,
             readers,
+            filter,
         })
+    }
+
+    /// Those of `keys` the part may hold (all of them without a filter).
+    fn may_hold<'k>(&self, keys: &'k [String]) -> Vec<&'k String> {
+        keys.iter()
+            .filter(|key| self.filter.as_ref().is_none_or(|f| f.may_contain(key)))
+            .collect()
     }
 
     /// A free read connection (or the first, waiting).
@@ -116,13 +137,17 @@ impl PartHandle {
         from_ms: i64,
         to_ms: i64,
     ) -> rusqlite::Result<Vec<String>> {
+        let keys = self.may_hold(keys);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "SELECT DISTINCT subject_key FROM part WHERE subject_key IN ({}) \
              AND captured_at_ms >= ? AND captured_at_ms < ?",
             camtrail_storage::sql::placeholders(keys.len())
         );
         let mut values: Vec<rusqlite::types::Value> =
-            keys.iter().cloned().map(Into::into).collect();
+            keys.into_iter().cloned().map(Into::into).collect();
         values.extend([from_ms.into(), to_ms.into()]);
         self.strings(&sql, values)
     }
@@ -160,6 +185,10 @@ impl PartHandle {
         to_ms: i64,
         limit: usize,
     ) -> rusqlite::Result<Vec<StoredSighting>> {
+        let keys = self.may_hold(keys);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "SELECT {SIGHTING_COLUMNS} FROM part WHERE subject_key IN ({}) \
              AND captured_at_ms >= ? AND captured_at_ms < ? \
@@ -167,7 +196,7 @@ impl PartHandle {
             camtrail_storage::sql::placeholders(keys.len())
         );
         let mut values: Vec<rusqlite::types::Value> =
-            keys.iter().cloned().map(Into::into).collect();
+            keys.into_iter().cloned().map(Into::into).collect();
         values.extend([from_ms.into(), to_ms.into(), (limit as i64).into()]);
         self.query(&sql, values)
     }
@@ -283,6 +312,7 @@ pub(super) fn build_part(
     for i in 0..selects.len() {
         connection.execute_batch(&format!("DETACH DATABASE src{i}"))?;
     }
+    store_filter(&connection)?;
     let (rows, min_ms, max_ms): (i64, Option<i64>, Option<i64>) = connection.query_row(
         "SELECT count(*), min(captured_at_ms), max(captured_at_ms) FROM part",
         [],
@@ -302,6 +332,36 @@ pub(super) fn build_part(
     }))
 }
 
+/// Build the part's key filter (one pass over the keys in key order) and store it in the
+/// file.
+fn store_filter(connection: &Connection) -> rusqlite::Result<()> {
+    let keys: Vec<String> = {
+        let mut statement = connection.prepare("SELECT DISTINCT subject_key FROM part")?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let filter = KeyFilter::build(keys.len(), keys.iter().map(String::as_str));
+    connection.execute_batch(
+        "CREATE TABLE key_filter (format TEXT NOT NULL, hashes INTEGER NOT NULL, bits BLOB NOT NULL)",
+    )?;
+    connection.execute(
+        "INSERT INTO key_filter VALUES (?1, ?2, ?3)",
+        params![FORMAT, filter.hashes(), filter.to_bytes()],
+    )?;
+    Ok(())
+}
+
+/// The part's key filter, if its file holds one in [`FORMAT`] (a part built before filters,
+/// or in another format, has none and is probed key by key).
+fn load_filter(connection: &Connection) -> Option<KeyFilter> {
+    let (format, hashes, bits): (String, i64, Vec<u8>) = connection
+        .query_row("SELECT format, hashes, bits FROM key_filter", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .ok()?;
+    (format == FORMAT).then(|| KeyFilter::from_bytes(hashes, &bits))?
+}
+
 /// fsync a new file and its directory entry.
 fn sync(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(path)?.sync_all()?;
@@ -309,4 +369,72 @@ fn sync(path: &Path) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::DETECTION_COLUMNS;
+
+    /// A staging table of `rows` detections: key `K<i % keys>`, captured at `i` ms.
+    fn staging(dir: &Path, rows: i64, keys: i64) -> Source {
+        let database = dir.join("main.db");
+        let connection = Connection::open(&database).expect("main db");
+        connection
+            .execute_batch(&format!("CREATE TABLE staging_1 ({DETECTION_DEFS})"))
+            .expect("staging table");
+        for i in 0..rows {
+            connection
+                .execute(
+                    &format!(
+                        "INSERT INTO staging_1 ({DETECTION_COLUMNS}) VALUES \
+                         (?1, ?2, ?3, 'cam-1', 1, ?1, 0.9, 0, 0, 0, 0, 0, 0, 0, 'gw', ?2)"
+                    ),
+                    params![format!("K{}", i % keys), i, i.to_le_bytes().to_vec()],
+                )
+                .expect("row");
+        }
+        Source::Staging {
+            database,
+            table: "staging_1".into(),
+        }
+    }
+
+    #[test]
+    fn a_part_carries_a_key_filter_and_reads_alike_without_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = staging(dir.path(), 2_000, 500);
+        let part = build_part(dir.path(), 1, &source, None)
+            .expect("build")
+            .expect("rows");
+        let asked: Vec<String> = (0..2_000).map(|i| format!("K{i}")).collect();
+
+        let with = PartHandle::open(dir.path(), part.clone()).expect("open");
+        assert!(with.filter.is_some(), "a new part has a filter");
+        let seen_with = with.keys_seen(&asked, 0, 2_000).expect("keys_seen");
+        let rows_with = with.sightings(&asked[..3], 0, 2_000, 100).expect("rows");
+        let none_with = with
+            .sightings(&asked[600..700], 0, 2_000, 100)
+            .expect("absent keys");
+
+        // A part built before filters existed: the same answers by probing every key.
+        Connection::open(part_path(dir.path(), 1))
+            .and_then(|c| c.execute_batch("DROP TABLE key_filter"))
+            .expect("drop filter");
+        let without = PartHandle::open(dir.path(), part).expect("open");
+        assert!(without.filter.is_none());
+        assert_eq!(seen_with.len(), 500);
+        assert_eq!(
+            seen_with,
+            without.keys_seen(&asked, 0, 2_000).expect("keys_seen")
+        );
+        assert_eq!(rows_with.len(), 12);
+        assert_eq!(
+            rows_with,
+            without.sightings(&asked[..3], 0, 2_000, 100).expect("rows")
+        );
+        assert!(none_with.is_empty());
+        // The window still applies to keys the filter lets through.
+        assert_eq!(with.keys_seen(&asked, 0, 100).expect("window").len(), 100);
+    }
 }
