@@ -13,6 +13,8 @@
 #   benches/query.sh     # ROWS=100000000 PLATES=3000000 REQUESTS=2000 ROUNDS=3 KEEP=1 (keep the data)
 #   PROFILE=1 benches/query.sh   # also `perf record` the node in round 1: benches/profiles/query.svg
 #   BENCH_MD=/tmp/runs.md benches/query.sh   # figures elsewhere than BENCHMARKS.md
+#   FUZZY=1 benches/query.sh     # also each plate with misread tolerance (look-alikes read, attributed)
+#   BIN=/tmp/camtrail-before FUZZY=1 benches/query.sh   # the same against another build of the node
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=benches/common/profile.sh
@@ -24,7 +26,7 @@ ROUNDS="${ROUNDS:-3}"
 DB="${DB:-qbench_${ROWS}}"
 OUT="${OUT:-target/bench-query}"
 CHUNK=10000000
-BIN=target/release/camtrail
+BIN="${BIN:-target/release/camtrail}"
 BENCH=target/release/examples/track_bench
 CH="clickhouse-client --host 127.0.0.1 --port 9000"
 
@@ -129,7 +131,7 @@ SQL_START=$($CH -q "SELECT now()")
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS: $REQUESTS 30-day tracks through the HTTP API and as bare SQL, interleaved"
     if [ "$round" = 1 ]; then profile_start "$QUERY_PID" 0 8 499; fi
-    "$BENCH" both http://127.0.0.1:8080 "$TOKEN" http://127.0.0.1:8123 "$DB" "$OUT/plates.txt" \
+    "$BENCH" "$( [ "${FUZZY:-0}" = 1 ] && echo all || echo both )" http://127.0.0.1:8080 "$TOKEN" http://127.0.0.1:8123 "$DB" "$OUT/plates.txt" \
         "$START_MS" "$END_MS" | tee "$OUT/round$round.json" >&2
 done
 AUDIT_MEAN_MS=$(curl -fsS http://127.0.0.1:8080/metrics | awk '
@@ -145,7 +147,9 @@ AUDITED=$(kcat -C -b 127.0.0.1:9092 -t "$RUN.audit.v1" -e -q -f '.\n' 2>/dev/nul
 kill $QUERY_PID; wait $QUERY_PID 2>/dev/null || true
 profile_finish query "camtrail query, 30-day tracks one at a time, $(build_label)"
 
-python3 - "$ROWS" "$PLATES" "$OUT" "$DISK" "$PARTS" "$READ" "$AUDITED" "$AUDIT_MEAN_MS" "$ROUNDS" "$(build_label)" <<'PY'
+LABEL=$(build_label)
+[ "$BIN" = target/release/camtrail ] || LABEL="$LABEL, node binary $BIN"
+python3 - "$ROWS" "$PLATES" "$OUT" "$DISK" "$PARTS" "$READ" "$AUDITED" "$AUDIT_MEAN_MS" "$ROUNDS" "$LABEL" <<'PY'
 import json, os, sys, datetime
 rows, plates, out, disk, parts, read, audited, audit_ms, rounds, label = sys.argv[1:11]
 avg_read, max_read, avg_result = read.split()
@@ -153,11 +157,25 @@ table = []
 for r in range(1, int(rounds) + 1):
     lines = [json.loads(l) for l in open(f"{out}/round{r}.json") if l.strip()]
     by = {l["mode"]: l for l in lines}
-    table.append((r, by["api"], by["sql"]))
+    table.append((r, by["api"], by["sql"], by.get("fuzzy")))
 rows_md = "\n".join(
     f"| {r} | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} / {a['max_ms']:.1f} | {q['p50_ms']:.1f} / {q['p99_ms']:.1f} / {q['max_ms']:.1f} | {a['p50_ms'] / q['p50_ms']:.2f} | {a['p99_ms'] / q['p99_ms']:.2f} |"
-    for r, a, q in table)
-ratios = [a["p99_ms"] / q["p99_ms"] for _, a, q in table]
+    for r, a, q, _ in table)
+ratios = [a["p99_ms"] / q["p99_ms"] for _, a, q, _ in table]
+fuzzy_md = ""
+if all(f for *_, f in table):
+    fuzzy_rows = "\n".join(
+        f"| {r} | {f['p50_ms']:.1f} / {f['p99_ms']:.1f} / {f['max_ms']:.1f} | {f['mean_body_bytes']:,} |"
+        for r, _, _, f in table)
+    fuzzy_md = f"""
+The same plates with misread tolerance on (`fuzzy=true`: every misreading of the plate looked
+up in the per-day key table, the look-alikes found read by primary key, each sighting
+attributed), asked right after the two above:
+
+| round | fuzzy API p50 / p99 / max, ms | mean answer bytes |
+|---|---|---|
+{fuzzy_rows}
+"""
 mid = sorted(ratios)[len(ratios) // 2]
 spread = max(abs(x - mid) / mid for x in ratios) * 100
 requests = table[0][1]["requests"]
@@ -179,6 +197,7 @@ from the node's `camtrail_query_audit_write_seconds`).
 {rows_md}
 
 Spread of the p99 ratio over the rounds: ±{spread:.0f}% around the median {mid:.2f}.
+{fuzzy_md}
 Index use (system.query_log for the bare reads): {avg_read} rows read per query on average
 (max {max_read}) of {int(rows):,}, for {avg_result} rows returned.
 """

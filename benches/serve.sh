@@ -7,6 +7,7 @@
 #   (c) the database filled to FILL_TO stored detections (open throttle), then REQUESTS
 #       track requests, one at a time, through the HTTP API (auth, read, reconstruction,
 #       audit record committed to the same database, JSON) for random stored subjects;
+#       (c') the same with fuzzy=true, (c'') again once the maintenance thread is idle;
 #   (d) database bytes (db + wal) per stored event, number of parts, peak RSS of `serve`.
 # Appends the figures to BENCHMARKS.md. No Kafka or ClickHouse is used or touched.
 #
@@ -184,6 +185,21 @@ log "(c) warm-up: $(wc -l <"$OUT/warmup.txt") tracks"
 "$BENCH" api "http://$QUERY_HTTP" "$TOKEN" "$OUT/warmup.txt" "$FROM_MS" "$TO_MS" >/dev/null
 log "(c) $(wc -l <"$OUT/plates.txt") tracks through the HTTP API, one at a time"
 "$BENCH" api "http://$QUERY_HTTP" "$TOKEN" "$OUT/plates.txt" "$FROM_MS" "$TO_MS" | tee "$OUT/track.json" >&2
+log "(c') the same tracks with misread tolerance (fuzzy=true: look-alikes read and attributed)"
+"$BENCH" fuzzy "http://$QUERY_HTTP" "$TOKEN" "$OUT/plates.txt" "$FROM_MS" "$TO_MS" | tee "$OUT/track-fuzzy.json" >&2
+# (c) and (c') run right after the fill, while the maintenance thread may still be merging
+# parts on one of the two cores; (c'') repeats the fuzzy tracks once it is idle (no more
+# parts than it keeps, so no merge pending), to separate the store's read cost from that.
+parts_now() {
+    curl -fsS "http://$QUERY_HTTP/metrics" 2>/dev/null | awk '$1 == "camtrail_embedded_parts" { print $2 }'
+}
+SETTLE_S=0
+while [ "$(parts_now)" -gt "${MAX_PARTS:-24}" ] 2>/dev/null && [ "$SETTLE_S" -lt 300 ]; do
+    sleep 1
+    SETTLE_S=$((SETTLE_S + 1))
+done
+log "(c'') maintenance idle after ${SETTLE_S} s more ($(parts_now) parts); the fuzzy tracks again"
+"$BENCH" fuzzy "http://$QUERY_HTTP" "$TOKEN" "$OUT/plates.txt" "$FROM_MS" "$TO_MS" | tee "$OUT/track-fuzzy-idle.json" >&2
 curl -fsS "http://$INGEST_HTTP/metrics" >"$OUT/ingest-metrics.txt" 2>/dev/null || true
 curl -fsS "http://$QUERY_HTTP/metrics" >"$OUT/query-metrics.txt" 2>/dev/null || true
 
@@ -233,6 +249,7 @@ import datetime, json, subprocess, sys
 stored, db_bytes, wal_bytes, db_after, wal_after = map(int, (stored, db_bytes, wal_bytes, db_after, wal_after))
 ra = json.load(open(f"{out}/a.json")); rb = json.load(open(f"{out}/b.json"))
 rf = json.load(open(f"{out}/fill.json")); tr = json.load(open(f"{out}/track.json"))
+tf = json.load(open(f"{out}/track-fuzzy.json")); ti = json.load(open(f"{out}/track-fuzzy-idle.json"))
 sh = lambda c: subprocess.run(["sh", "-c", c], capture_output=True, text=True).stdout.strip()
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
 cores = sh("nproc"); mem = sh("free -g | awk '/Mem:/ {print $2}'")
@@ -282,6 +299,8 @@ camtrail loadgen --target http://127.0.0.1:50151 --registry … --tokens … --b
 camtrail loadgen … --rate {int(rb['target_rate_eps']) if rb.get('target_rate_eps') else '(a)/2'} --duration {half_secs} --seed 102                     # (b)
 camtrail loadgen … --open --events <{int(fill_to):,} − stored> --seed 103                             # (c) fill
 track_bench api http://127.0.0.1:8180 TOKEN plates.txt {from_ms} {to_ms}                        # (c) {int(requests):,} tracks after {warmup} warm-up
+track_bench fuzzy http://127.0.0.1:8180 TOKEN plates.txt {from_ms} {to_ms}                      # (c') the same, fuzzy=true
+track_bench fuzzy …                                                                              # (c'') again, once no merge is pending
 ```
 
 | figure | value | target |
@@ -291,6 +310,8 @@ track_bench api http://127.0.0.1:8180 TOKEN plates.txt {from_ms} {to_ms}        
 | (b) ack latency at {rb['achieved_rate_eps']:,.0f} events/s (half of a), p50 / p99 / max | {lb['p50_ms']:.1f} / {lb['p99_ms']:.1f} / {lb['max_ms']:.1f} ms ({rb['acked']:,} acked, resends {rb['resends']}{rejected(rb)}) | |
 | (b') same run from second 2 on: median / worst per-second p99 | {s_med:.1f} / {s_worst:.1f} ms | |
 {fill_line}| (c) track through the HTTP API at {stored:,} stored detections, p50 / p90 / p99 / max | {tr['p50_ms']:.1f} / {tr['p90_ms']:.1f} / {tr['p99_ms']:.1f} / {tr['max_ms']:.1f} ms ({tr['requests']:,} requests, mean answer {tr['mean_body_bytes']:,} bytes) | p99 < 20 ms: {ok(tr['p99_ms'] < 20)} |
+| (c') the same tracks with `fuzzy=true` (misreadings looked up, look-alikes read and attributed), p50 / p90 / p99 / max | {tf['p50_ms']:.1f} / {tf['p90_ms']:.1f} / {tf['p99_ms']:.1f} / {tf['max_ms']:.1f} ms (mean answer {tf['mean_body_bytes']:,} bytes) | p99 < 20 ms: {ok(tf['p99_ms'] < 20)} |
+| (c'') the fuzzy tracks again once the maintenance thread is idle (no merge pending), p50 / p90 / p99 / max | {ti['p50_ms']:.1f} / {ti['p90_ms']:.1f} / {ti['p99_ms']:.1f} / {ti['max_ms']:.1f} ms | p99 < 20 ms: {ok(ti['p99_ms'] < 20)} |
 | (d) database bytes per stored event, main db + part files + wal while running | {per_event:.1f} ({(db_bytes + wal_bytes) / 2**30:.2f} GiB: db {db_bytes / 2**30:.2f} + wal {wal_bytes / 2**20:.0f} MiB) | |
 | (d) the same after SIGTERM | {per_event_after:.1f} (db {db_after / 2**30:.2f} GiB + wal {wal_after / 2**20:.0f} MiB) | |
 | parts at the end; stored rows beyond the events acked (resends kept in two parts until a read or a merge drops them) | {parts}; {duplicates:,} | |

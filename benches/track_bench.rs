@@ -3,13 +3,15 @@
 //! ClickHouse read, reconstruction, audit to Kafka, JSON) or as the bare SQL the node issues,
 //! sent to ClickHouse's HTTP interface (`sql` mode). Prints p50/p90/p99/max in ms as JSON.
 //!
-//! `track_bench api  URL TOKEN PLATES_FILE FROM_MS TO_MS`
+//! `track_bench api  URL TOKEN PLATES_FILE FROM_MS TO_MS` (`fuzzy`: the same with `fuzzy=true`)
 //! `track_bench sql  CLICKHOUSE_URL DATABASE PLATES_FILE FROM_MS TO_MS`
 //! `track_bench both URL TOKEN CLICKHOUSE_URL DATABASE PLATES_FILE FROM_MS TO_MS`
+//! `track_bench all  URL TOKEN CLICKHOUSE_URL DATABASE PLATES_FILE FROM_MS TO_MS`
 //!
-//! `both` asks each plate both ways, one right after the other (alternating which goes
-//! first), so the two distributions see the same moments of a busy machine (background
-//! merges, the page cache); it prints one JSON line per mode.
+//! `both` asks each plate both ways, one right after the other (rotating which goes first),
+//! so the two distributions see the same moments of a busy machine (background merges, the
+//! page cache); it prints one JSON line per mode. `all` adds a third way, `fuzzy`: the API
+//! with misread tolerance on (the look-alike keys read by primary key and attributed).
 
 use std::time::Instant;
 
@@ -47,14 +49,22 @@ fn bare_sql(plate: &str, from_ms: i64, to_ms: i64) -> String {
 
 /// One way of asking for a track.
 enum Mode {
-    Api { base: String, token: String },
-    Sql { base: String, database: String },
+    Api {
+        base: String,
+        token: String,
+        fuzzy: bool,
+    },
+    Sql {
+        base: String,
+        database: String,
+    },
 }
 
 impl Mode {
     fn name(&self) -> &'static str {
         match self {
-            Mode::Api { .. } => "api",
+            Mode::Api { fuzzy: false, .. } => "api",
+            Mode::Api { fuzzy: true, .. } => "fuzzy",
             Mode::Sql { .. } => "sql",
         }
     }
@@ -66,8 +76,8 @@ impl Mode {
         to_ms: i64,
     ) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
         Ok(match self {
-            Mode::Api { base, token } => hyper::Request::get(format!(
-                "{base}/v1/track?plate={}&from={from_ms}&to={to_ms}&case=BENCH-1&reason=benchmark",
+            Mode::Api { base, token, fuzzy } => hyper::Request::get(format!(
+                "{base}/v1/track?plate={}&from={from_ms}&to={to_ms}&fuzzy={fuzzy}&case=BENCH-1&reason=benchmark",
                 encode(plate)
             ))
             .header("authorization", format!("Bearer {token}"))
@@ -110,14 +120,15 @@ impl Measured {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: track_bench api|sql URL TOKEN|DATABASE PLATES_FILE FROM_MS TO_MS\n\
-                 \x20      track_bench both URL TOKEN CLICKHOUSE_URL DATABASE PLATES_FILE FROM_MS TO_MS";
+    let usage = "usage: track_bench api|fuzzy|sql URL TOKEN|DATABASE PLATES_FILE FROM_MS TO_MS\n\
+                 \x20      track_bench both|all URL TOKEN CLICKHOUSE_URL DATABASE PLATES_FILE FROM_MS TO_MS";
     let (modes, plates_file, from, to) = match args.as_slice() {
         [_, mode, base, auth, plates, from, to] => {
             let mode = match mode.as_str() {
-                "api" => Mode::Api {
+                "api" | "fuzzy" => Mode::Api {
                     base: base.clone(),
                     token: auth.clone(),
+                    fuzzy: mode == "fuzzy",
                 },
                 "sql" => Mode::Sql {
                     base: base.clone(),
@@ -127,21 +138,26 @@ async fn main() -> anyhow::Result<()> {
             };
             (vec![mode], plates, from, to)
         }
-        [_, both, base, token, ch, database, plates, from, to] if both == "both" => (
-            vec![
-                Mode::Api {
-                    base: base.clone(),
-                    token: token.clone(),
-                },
+        [_, which, base, token, ch, database, plates, from, to]
+            if which == "both" || which == "all" =>
+        {
+            let api = |fuzzy| Mode::Api {
+                base: base.clone(),
+                token: token.clone(),
+                fuzzy,
+            };
+            let mut modes = vec![
+                api(false),
                 Mode::Sql {
                     base: ch.clone(),
                     database: database.clone(),
                 },
-            ],
-            plates,
-            from,
-            to,
-        ),
+            ];
+            if which == "all" {
+                modes.push(api(true));
+            }
+            (modes, plates, from, to)
+        }
         _ => anyhow::bail!("{usage}"),
     };
     let (from_ms, to_ms): (i64, i64) = (from.parse()?, to.parse()?);

@@ -86,7 +86,7 @@ fn main() {
     for (vehicle, t) in truth.iter().enumerate().take(SCORED) {
         let asked = &t.true_plate;
         let mut keys = vec![(asked.clone(), MatchKind::Exact, 1.0)];
-        for (variant, confidence) in misread_variants(asked, 400) {
+        for (variant, confidence) in misread_variants(asked, max_variants()) {
             keys.push((variant, MatchKind::Fuzzy, confidence));
         }
         let mut raw = Vec::new();
@@ -223,7 +223,7 @@ fn hard(city: &City) {
         let asked = &vehicle.plate;
         let mut raw = Vec::new();
         let mut keys = vec![(asked.clone(), MatchKind::Exact, 1.0)];
-        for (variant, confidence) in misread_variants(asked, 400) {
+        for (variant, confidence) in misread_variants(asked, max_variants()) {
             keys.push((variant, MatchKind::Fuzzy, confidence));
         }
         for (key, kind, confidence) in &keys {
@@ -450,4 +450,13 @@ fn write_png(
     let canvas = render_track_map(track, &background, &text);
     canvas.image.save(path).expect("write png");
     println!("wrote {}", path.display());
+}
+
+/// The cap on misread variants looked up (`[query.limits] max_fuzzy_variants`): `VARIANTS`
+/// in the environment, else the default 400.
+fn max_variants() -> usize {
+    std::env::var("VARIANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
 }

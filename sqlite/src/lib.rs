@@ -7,8 +7,8 @@
 //! Modules: `schema` (tables, columns, connections), `recovery` (opening, and what a crash
 //! left behind), `read` (the read trait), `write` (publishing, retention, flushing),
 //! `audit`, `metrics`; the writer thread (`writer`), the maintenance thread that builds and
-//! merges part files (`builder`), the in-memory index of staged rows (`hot`) and one part
-//! file (`parts`).
+//! merges part files (`builder`), the in-memory index of staged rows (`hot`), one part
+//! file (`parts`) and its key filter (`key_filter`).
 //!
 //! **Layout: staging tables and sorted part files** (the shape of ClickHouse's MergeTree).
 //! Inserting each event straight into B-trees keyed by plate and by camera dirties one
@@ -27,7 +27,8 @@
 //!   the same way. Building and merging never hold the main database's write lock, so
 //!   batches keep being acked meanwhile.
 //!
-//! Reads skip parts outside the asked window. An event id is stored once per part
+//! Reads skip parts outside the asked window, and keys a part's key filter (a Bloom filter
+//! stored in the part file, `key_filter`) rules out. An event id is stored once per part
 //! (`INSERT OR IGNORE` on the key, which a resend repeats exactly) and once in the staged
 //! rows; a resend that lands in another part is removed on read (each answer holds each
 //! event id once) and for good when the parts merge. After a crash, staged tables are read
