@@ -46,7 +46,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use camtrail_model::misread::{MISREAD_MODEL, MisreadKind, Variant};
-use camtrail_model::plate::normalize;
+use camtrail_model::plate::{CONFUSION_GROUPS, normalize};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -224,6 +224,25 @@ impl HardCity {
         }
         owners
     }
+}
+
+/// A plate one confusable substitution away from `key` (the `nth` possible one, cycling),
+/// never touching the province character: the look-alike plates of the old scoring scenario.
+pub fn confusable_neighbour(key: &str, nth: usize) -> Option<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut options = Vec::new();
+    for (position, c) in chars.iter().enumerate().skip(1) {
+        for group in CONFUSION_GROUPS {
+            if group.contains(c) {
+                for &other in group.iter().filter(|o| *o != c) {
+                    let mut variant = chars.clone();
+                    variant[position] = other;
+                    options.push(variant.into_iter().collect::<String>());
+                }
+            }
+        }
+    }
+    (!options.is_empty()).then(|| options[nth % options.len()].clone())
 }
 
 /// The display form of a normalised plate key: a separator after the province and authority
@@ -830,6 +849,27 @@ mod tests {
 
     use super::*;
     use crate::CityConfig;
+
+    #[test]
+    fn a_confusable_neighbour_differs_in_one_confusable_character_after_the_province() {
+        for nth in 0..20 {
+            let near = confusable_neighbour("粤B80215", nth).expect("confusable characters");
+            let diffs: Vec<(char, char)> = "粤B80215"
+                .chars()
+                .zip(near.chars())
+                .filter(|(a, b)| a != b)
+                .collect();
+            assert_eq!(diffs.len(), 1, "{near}");
+            let (a, b) = diffs[0];
+            assert!(
+                CONFUSION_GROUPS
+                    .iter()
+                    .any(|g| g.contains(&a) && g.contains(&b))
+            );
+            assert!(near.starts_with('粤'));
+        }
+        assert_eq!(confusable_neighbour("粤XXXXX", 0), None);
+    }
 
     fn city() -> &'static City {
         static CITY: OnceLock<City> = OnceLock::new();

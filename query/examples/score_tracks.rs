@@ -7,9 +7,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use camtrail_city::traffic::{Traffic, TrafficConfig};
+use camtrail_city::scenario::confusable_neighbour;
+use camtrail_city::traffic::{SyntheticEvent, Traffic, TrafficConfig};
 use camtrail_city::{City, CityConfig};
-use camtrail_model::plate::{CONFUSION_GROUPS, normalize};
+use camtrail_model::plate::normalize;
 use camtrail_model::{EventId, ObjectClass};
 use camtrail_query::track::{
     DropReason, MatchKind, RawSighting, TrackBuilder, TrackParams, misread_variants,
@@ -17,23 +18,6 @@ use camtrail_query::track::{
 
 const SCORED: usize = 1_000;
 const NEIGHBOURS: usize = 2_000;
-
-fn neighbour_of(key: &str, nth: usize) -> Option<String> {
-    let chars: Vec<char> = key.chars().collect();
-    let mut options = Vec::new();
-    for (position, c) in chars.iter().enumerate().skip(1) {
-        for group in CONFUSION_GROUPS {
-            if group.contains(c) {
-                for &other in group.iter().filter(|o| *o != c) {
-                    let mut variant = chars.clone();
-                    variant[position] = other;
-                    options.push(variant.into_iter().collect::<String>());
-                }
-            }
-        }
-    }
-    (!options.is_empty()).then(|| options[nth % options.len()].clone())
-}
 
 fn main() {
     let city = City::generate(&CityConfig::default());
@@ -61,7 +45,8 @@ fn main() {
     let mut plate_of: Vec<String> = truth.iter().map(|t| t.true_plate.clone()).collect();
     let scored: HashSet<String> = plate_of[..SCORED].iter().cloned().collect();
     for vehicle in SCORED..SCORED + NEIGHBOURS {
-        if let Some(near) = neighbour_of(&truth[vehicle % SCORED].true_plate, vehicle / SCORED)
+        if let Some(near) =
+            confusable_neighbour(&truth[vehicle % SCORED].true_plate, vehicle / SCORED)
             && !scored.contains(&near)
         {
             plate_of[vehicle] = near;
@@ -85,30 +70,7 @@ fn main() {
     let mut splits = 0;
     for (vehicle, t) in truth.iter().enumerate().take(SCORED) {
         let asked = &t.true_plate;
-        let mut keys = vec![(asked.clone(), MatchKind::Exact, 1.0)];
-        for (variant, confidence) in misread_variants(asked, max_variants()) {
-            keys.push((variant, MatchKind::Fuzzy, confidence));
-        }
-        let mut raw = Vec::new();
-        for (key, kind, confidence) in &keys {
-            for &index in by_key.get(key).map(Vec::as_slice).unwrap_or_default() {
-                let e = &events[index];
-                raw.push(RawSighting {
-                    event_id: EventId(e.event_id),
-                    camera_id: city.registry.cameras()[e.camera_index as usize]
-                        .camera_id
-                        .clone(),
-                    captured_at_ms: e.captured_at_ms,
-                    subject_key: key.clone(),
-                    plate: key.clone(),
-                    plate_confidence: e.plate_confidence,
-                    object_class: ObjectClass::Vehicle,
-                    has_snapshot: false,
-                    match_kind: *kind,
-                    match_confidence: *confidence,
-                });
-            }
-        }
+        let raw = read_plate(&city, &events, &by_key, asked);
         let track = builder.build_for(Some(asked), raw, &city.registry);
         splits += usize::from(track.second_vehicle.is_some());
         let mut got: HashSet<[u8; 16]> = track.sightings.iter().map(|s| s.event_id.0).collect();
@@ -221,30 +183,7 @@ fn hard(city: &City) {
             _ => continue,
         };
         let asked = &vehicle.plate;
-        let mut raw = Vec::new();
-        let mut keys = vec![(asked.clone(), MatchKind::Exact, 1.0)];
-        for (variant, confidence) in misread_variants(asked, max_variants()) {
-            keys.push((variant, MatchKind::Fuzzy, confidence));
-        }
-        for (key, kind, confidence) in &keys {
-            for &i in by_key.get(key).map(Vec::as_slice).unwrap_or_default() {
-                let e = &hard.events[i];
-                raw.push(RawSighting {
-                    event_id: EventId(e.event_id),
-                    camera_id: city.registry.cameras()[e.camera_index as usize]
-                        .camera_id
-                        .clone(),
-                    captured_at_ms: e.captured_at_ms,
-                    subject_key: key.clone(),
-                    plate: key.clone(),
-                    plate_confidence: e.plate_confidence,
-                    object_class: ObjectClass::Vehicle,
-                    has_snapshot: false,
-                    match_kind: *kind,
-                    match_confidence: *confidence,
-                });
-            }
-        }
+        let raw = read_plate(city, &hard.events, &by_key, asked);
         let raw_copy = raw.clone();
         let track = builder.build_for(Some(asked), raw, &city.registry);
         if let Some(dir) = std::env::var_os("SCORE_PNG") {
@@ -450,6 +389,42 @@ fn write_png(
     let canvas = render_track_map(track, &background, &text);
     canvas.image.save(path).expect("write png");
     println!("wrote {}", path.display());
+}
+
+/// What a fuzzy track search for `asked` reads: the rows stored under the plate (exact) and
+/// under each of its misreadings (fuzzy, with the variant's confidence), as the query node
+/// reads them from storage.
+fn read_plate(
+    city: &City,
+    events: &[SyntheticEvent],
+    by_key: &HashMap<String, Vec<usize>>,
+    asked: &str,
+) -> Vec<RawSighting> {
+    let mut keys = vec![(asked.to_string(), MatchKind::Exact, 1.0)];
+    for (variant, confidence) in misread_variants(asked, max_variants()) {
+        keys.push((variant, MatchKind::Fuzzy, confidence));
+    }
+    let mut raw = Vec::new();
+    for (key, kind, confidence) in &keys {
+        for &index in by_key.get(key).map(Vec::as_slice).unwrap_or_default() {
+            let e = &events[index];
+            raw.push(RawSighting {
+                event_id: EventId(e.event_id),
+                camera_id: city.registry.cameras()[e.camera_index as usize]
+                    .camera_id
+                    .clone(),
+                captured_at_ms: e.captured_at_ms,
+                subject_key: key.clone(),
+                plate: key.clone(),
+                plate_confidence: e.plate_confidence,
+                object_class: ObjectClass::Vehicle,
+                has_snapshot: false,
+                match_kind: *kind,
+                match_confidence: *confidence,
+            });
+        }
+    }
+    raw
 }
 
 /// The cap on misread variants looked up (`[query.limits] max_fuzzy_variants`): `VARIANTS`

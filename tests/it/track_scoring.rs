@@ -18,14 +18,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use camtrail_city::scenario::{HardCity, HardCityConfig, VehicleKind};
+use camtrail_city::scenario::{HardCity, HardCityConfig, VehicleKind, confusable_neighbour};
 use camtrail_city::traffic::{SyntheticEvent, Traffic, TrafficConfig};
 use camtrail_city::{City, CityConfig};
 use camtrail_clickhouse::ClickhouseStore;
 use camtrail_clickhouse::rows::DetectionRow;
 use camtrail_kafka::{AuditWriter, KafkaConfig, ensure_topics};
 use camtrail_model::audit::AuditChain;
-use camtrail_model::plate::{CONFUSION_GROUPS, normalize};
+use camtrail_model::plate::normalize;
 use camtrail_model::{Detection, EventId, VehicleAttributes};
 use camtrail_query::auth::{Principal, Role};
 use camtrail_query::metrics::QueryMetrics;
@@ -37,23 +37,23 @@ use camtrail_storage::{AuditLog, SightingStore};
 const SCORED: usize = 1_000;
 const NEIGHBOURS: usize = 2_000;
 
-/// A plate one confusable substitution away from `key` (the `nth` possible one, cycling),
-/// never touching the province character.
-fn neighbour_of(key: &str, nth: usize) -> Option<String> {
-    let chars: Vec<char> = key.chars().collect();
-    let mut options = Vec::new();
-    for (position, c) in chars.iter().enumerate().skip(1) {
-        for group in CONFUSION_GROUPS {
-            if group.contains(c) {
-                for &other in group.iter().filter(|o| *o != c) {
-                    let mut variant = chars.clone();
-                    variant[position] = other;
-                    options.push(variant.into_iter().collect::<String>());
-                }
-            }
-        }
-    }
-    (!options.is_empty()).then(|| options[nth % options.len()].clone())
+/// An audit writer on a fresh topic named after `topic`, chained as `node`.
+async fn audit_writer(brokers: String, topic: &str, node: &str) -> AuditWriter {
+    let kafka = KafkaConfig {
+        brokers,
+        audit_topic: camtrail_testkit::unique_name(topic),
+        ..KafkaConfig::default()
+    };
+    ensure_topics(&kafka, Duration::from_secs(30))
+        .await
+        .expect("topics");
+    AuditWriter::new(
+        &kafka.brokers,
+        &kafka.audit_topic,
+        AuditChain::new(node),
+        Duration::from_secs(10),
+    )
+    .expect("audit")
 }
 
 fn to_detection(city: &City, event: &SyntheticEvent, plate: &str) -> Detection {
@@ -112,7 +112,7 @@ async fn fuzzy_tracks_recall_99_percent_of_true_sightings_with_at_most_1_percent
     let scored_plates: HashSet<String> = plate_of[..SCORED].iter().cloned().collect();
     for vehicle in SCORED..SCORED + NEIGHBOURS {
         let base = &truth[vehicle % SCORED].true_plate;
-        if let Some(near) = neighbour_of(base, vehicle / SCORED)
+        if let Some(near) = confusable_neighbour(base, vehicle / SCORED)
             && !scored_plates.contains(&near)
         {
             plate_of[vehicle] = near;
@@ -143,21 +143,7 @@ async fn fuzzy_tracks_recall_99_percent_of_true_sightings_with_at_most_1_percent
     }
     insert.end().await.expect("end");
 
-    let kafka = KafkaConfig {
-        brokers,
-        audit_topic: camtrail_testkit::unique_name("track_scoring_audit"),
-        ..KafkaConfig::default()
-    };
-    ensure_topics(&kafka, Duration::from_secs(30))
-        .await
-        .expect("topics");
-    let audit = AuditWriter::new(
-        &kafka.brokers,
-        &kafka.audit_topic,
-        AuditChain::new("scoring/1"),
-        Duration::from_secs(10),
-    )
-    .expect("audit");
+    let audit = audit_writer(brokers, "track_scoring_audit", "scoring/1").await;
     let service = QueryService::new(
         ClickhouseStore::new(&clickhouse),
         audit,
@@ -666,21 +652,7 @@ async fn hard_city_keeps_look_alikes_out_and_splits_clones_on_both_backends() {
         insert.write(&row).await.expect("row");
     }
     insert.end().await.expect("end");
-    let kafka = KafkaConfig {
-        brokers,
-        audit_topic: camtrail_testkit::unique_name("track_scoring_hard_audit"),
-        ..KafkaConfig::default()
-    };
-    ensure_topics(&kafka, Duration::from_secs(30))
-        .await
-        .expect("topics");
-    let audit = AuditWriter::new(
-        &kafka.brokers,
-        &kafka.audit_topic,
-        AuditChain::new("scoring/2"),
-        Duration::from_secs(10),
-    )
-    .expect("audit");
+    let audit = audit_writer(brokers, "track_scoring_hard_audit", "scoring/2").await;
     let limits = QueryLimits {
         supervisor_track_age_ms: i64::MAX,
         ..QueryLimits::default()

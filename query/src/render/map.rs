@@ -299,20 +299,7 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
         if link.impossible {
             canvas.line(a, b, 3.0, IMPOSSIBLE, Some((8.0, 6.0)));
             let mid = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
-            canvas.line(
-                (mid.0 - 7.0, mid.1 - 7.0),
-                (mid.0 + 7.0, mid.1 + 7.0),
-                3.0,
-                IMPOSSIBLE,
-                None,
-            );
-            canvas.line(
-                (mid.0 - 7.0, mid.1 + 7.0),
-                (mid.0 + 7.0, mid.1 - 7.0),
-                3.0,
-                IMPOSSIBLE,
-                None,
-            );
+            cross(&mut canvas, mid, 7.0, 3.0, IMPOSSIBLE);
         } else {
             canvas.line(a, b, 3.0, point_colors[link.from_index], None);
         }
@@ -322,20 +309,7 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
     for &(lat, lon) in &text.attributed {
         let p = view.pixel(lat, lon);
         if view.inside(p) {
-            canvas.line(
-                (p.0 - 4.0, p.1 - 4.0),
-                (p.0 + 4.0, p.1 + 4.0),
-                1.5,
-                ATTRIBUTED,
-                None,
-            );
-            canvas.line(
-                (p.0 - 4.0, p.1 + 4.0),
-                (p.0 + 4.0, p.1 - 4.0),
-                1.5,
-                ATTRIBUTED,
-                None,
-            );
+            cross(&mut canvas, p, 4.0, 1.5, ATTRIBUTED);
         }
     }
     // A cloned plate's second vehicle: its own dashed path, hollow points labelled B1, B2…
@@ -506,6 +480,19 @@ fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(St
     y += 16;
     canvas.fill_rect(left + 5, y + 3, 2, 2, CAMERA_DOT);
     canvas.text((left + 18, y), "CAMERA", 1, INK);
+}
+
+/// An × of half-size `half` centred on `at`.
+fn cross(canvas: &mut Canvas, at: (f64, f64), half: f64, width: f64, color: Rgb<u8>) {
+    for dy in [-half, half] {
+        canvas.line(
+            (at.0 - half, at.1 - dy),
+            (at.0 + half, at.1 + dy),
+            width,
+            color,
+            None,
+        );
+    }
 }
 
 #[cfg(test)]
