@@ -28,15 +28,24 @@ pub(super) struct KeyFilter {
 }
 
 impl KeyFilter {
-    /// A filter holding `keys` (`count` of them, for sizing).
-    pub(super) fn build<'a>(count: usize, keys: impl IntoIterator<Item = &'a str>) -> Self {
-        let words = (count.max(1) * BITS_PER_KEY).div_ceil(64);
+    /// A filter holding `keys`.
+    #[cfg(test)]
+    fn build<'a>(keys: impl IntoIterator<Item = &'a str>) -> Self {
+        let hashes: Vec<u64> = keys.into_iter().map(key_hash).collect();
+        Self::from_key_hashes(&hashes)
+    }
+
+    /// A filter holding the keys whose [`key_hash`]es these are (one per key: the filter
+    /// is sized by their number). Building from 8-byte hashes rather than the keys keeps a
+    /// big merged part's build small.
+    pub(super) fn from_key_hashes(key_hashes: &[u64]) -> Self {
+        let words = (key_hashes.len().max(1) * BITS_PER_KEY).div_ceil(64);
         let mut filter = Self {
             words: vec![0; words],
             hashes: HASHES,
         };
-        for key in keys {
-            for bit in filter.positions(key) {
+        for &hash in key_hashes {
+            for bit in filter.positions(hash) {
                 filter.words[bit / 64] |= 1 << (bit % 64);
             }
         }
@@ -45,13 +54,13 @@ impl KeyFilter {
 
     /// False only if `key` was certainly not inserted.
     pub(super) fn may_contain(&self, key: &str) -> bool {
-        self.positions(key)
+        self.positions(key_hash(key))
             .all(|bit| self.words[bit / 64] & (1 << (bit % 64)) != 0)
     }
 
-    fn positions(&self, key: &str) -> impl Iterator<Item = usize> + use<> {
+    fn positions(&self, key_hash: u64) -> impl Iterator<Item = usize> + use<> {
         let bits = (self.words.len() * 64) as u64;
-        let h1 = splitmix64(fnv1a64(key.as_bytes()));
+        let h1 = splitmix64(key_hash);
         let h2 = splitmix64(h1) | 1;
         (0..u64::from(self.hashes))
             .map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % bits) as usize)
@@ -82,6 +91,11 @@ impl KeyFilter {
     }
 }
 
+/// The hash a key enters the filter with: FNV-1a 64 of its UTF-8 bytes.
+pub(super) fn key_hash(key: &str) -> u64 {
+    fnv1a64(key.as_bytes())
+}
+
 fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
@@ -105,7 +119,7 @@ mod tests {
         fn every_inserted_key_is_found_also_after_a_round_trip(
             keys in proptest::collection::vec("[A-Z0-9粤京沪]{1,9}", 0..300)
         ) {
-            let filter = KeyFilter::build(keys.len(), keys.iter().map(String::as_str));
+            let filter = KeyFilter::build(keys.iter().map(String::as_str));
             let stored = KeyFilter::from_bytes(i64::from(filter.hashes()), &filter.to_bytes());
             prop_assert_eq!(stored.as_ref(), Some(&filter));
             for key in &keys {
@@ -127,7 +141,7 @@ mod tests {
     #[test]
     fn few_absent_keys_pass() {
         let keys: Vec<String> = (0..20_000).map(|i| format!("粤B{i:05}")).collect();
-        let filter = KeyFilter::build(keys.len(), keys.iter().map(String::as_str));
+        let filter = KeyFilter::build(keys.iter().map(String::as_str));
         let passed = (0..20_000)
             .filter(|i| filter.may_contain(&format!("粤C{i:05}")))
             .count();
@@ -138,13 +152,23 @@ mod tests {
     #[test]
     fn the_format_is_pinned() {
         // Filters outlive builds: these positions must never change under FORMAT's name.
-        let filter = KeyFilter::build(1, ["粤B12310"]);
+        let filter = KeyFilter::build(["粤B12310"]);
         assert_eq!(filter.words.len(), 1);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c); // the published FNV-1a 64 vector
         assert_eq!(splitmix64(0), 0xe220_a839_7b1d_cdaf); // splitmix64's first output, seed 0
         assert_eq!(filter.to_bytes(), FILTER_OF_ONE_PLATE.to_le_bytes());
+        // Three words (192 bits, not a power of two): pins the modulo and the wrapping
+        // arithmetic as well.
+        let keys: Vec<String> = (0..13).map(|i| format!("粤B1231{i}")).collect();
+        let filter = KeyFilter::build(keys.iter().map(String::as_str));
+        assert_eq!(filter.words.len(), 3);
+        assert_eq!(fnv1a64(&filter.to_bytes()), FNV_OF_THIRTEEN_PLATES);
     }
 
-    /// The bits of `build(1, ["粤B12310"])` as the first build wrote them.
+    /// FNV-1a 64 of the bits of the 13-plate filter above, as the first build wrote them
+    /// (checked against an independent Python implementation of the format).
+    const FNV_OF_THIRTEEN_PLATES: u64 = 0x708f_443f_664e_22b7;
+
+    /// The bits of `build(["粤B12310"])` as the first build wrote them.
     const FILTER_OF_ONE_PLATE: u64 = 0x2000_1041_0400_0208;
 }

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::key_filter::{FORMAT, KeyFilter};
+use super::key_filter::{FORMAT, KeyFilter, key_hash};
 use super::read::sighting;
 use super::schema::{DETECTION_DEFS, SIGHTING_COLUMNS};
 use camtrail_model::ObjectClass;
@@ -335,12 +335,15 @@ pub(super) fn build_part(
 /// Build the part's key filter (one pass over the keys in key order) and store it in the
 /// file.
 fn store_filter(connection: &Connection) -> rusqlite::Result<()> {
-    let keys: Vec<String> = {
+    let mut hashes: Vec<u64> = Vec::new();
+    {
         let mut statement = connection.prepare("SELECT DISTINCT subject_key FROM part")?;
-        let rows = statement.query_map([], |row| row.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let filter = KeyFilter::build(keys.len(), keys.iter().map(String::as_str));
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            hashes.push(key_hash(row.get_ref(0)?.as_str()?));
+        }
+    }
+    let filter = KeyFilter::from_key_hashes(&hashes);
     connection.execute_batch(
         "CREATE TABLE key_filter (format TEXT NOT NULL, hashes INTEGER NOT NULL, bits BLOB NOT NULL)",
     )?;
