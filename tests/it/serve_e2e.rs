@@ -491,7 +491,16 @@ async fn kill_9_of_serve_mid_run_loses_no_acked_event() {
     .await
     .unwrap_or_else(|e| panic!("track query failed: {e}\n{}", log_text(&log)));
     let answer: serde_json::Value = serde_json::from_slice(&body).expect("track answer is JSON");
-    let sightings = answer["sightings"].as_array().expect("sightings array");
+    let mut sightings = answer["sightings"]
+        .as_array()
+        .expect("sightings array")
+        .clone();
+    // The load generator draws plates at random, so some are carried by two cars driving at
+    // the same time, as a cloned plate is; the most-seen plate often is one. Its track comes
+    // back as two vehicles, and both hold acked events.
+    if let Some(second) = answer["second_vehicle"]["sightings"].as_array() {
+        sightings.extend(second.iter().cloned());
+    }
     let dropped = answer["dropped"].as_array().expect("dropped list").len();
     assert!(
         sightings.len() + dropped >= acked_with_key.len(),
@@ -510,7 +519,7 @@ async fn kill_9_of_serve_mid_run_loses_no_acked_event() {
         .chain(second_acked.iter())
         .map(|id| EventId(*id).to_string())
         .collect();
-    for sighting in sightings {
+    for sighting in &sightings {
         let id = sighting["event_id"].as_str().expect("event_id");
         assert!(
             known.contains(id),
