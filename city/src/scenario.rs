@@ -56,6 +56,7 @@ use crate::geometry::Point;
 use crate::misread::misread;
 use crate::plates::DISPLAY_SEPARATOR;
 use crate::traffic::{SyntheticEvent, Traffic, TrafficConfig};
+use crate::truth::TruthVehicle;
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -243,6 +244,37 @@ pub fn confusable_neighbour(key: &str, nth: usize) -> Option<String> {
         }
     }
     (!options.is_empty()).then(|| options[nth % options.len()].clone())
+}
+
+/// The old scoring scenario's dense plate population, from the traffic's ground truth: the
+/// first `scored` vehicles keep their plates; every later vehicle `v` takes a confusable
+/// neighbour of scored vehicle `v % scored`'s plate (unless that is a scored plate itself).
+/// Returns each vehicle's plate and the vehicle that made each event.
+pub fn dense_plates(
+    truth: &[TruthVehicle],
+    scored: usize,
+) -> (Vec<String>, HashMap<[u8; 16], usize>) {
+    let mut owner: HashMap<[u8; 16], usize> = HashMap::new();
+    for (vehicle, t) in truth.iter().enumerate() {
+        for id in &t.event_ids {
+            owner.insert(*id, vehicle);
+        }
+    }
+    let mut plate_of: Vec<String> = truth.iter().map(|t| t.true_plate.clone()).collect();
+    let scored = scored.min(truth.len());
+    if scored == 0 {
+        return (plate_of, owner);
+    }
+    let scored_plates: HashSet<String> = plate_of[..scored].iter().cloned().collect();
+    for vehicle in scored..truth.len() {
+        if let Some(near) =
+            confusable_neighbour(&truth[vehicle % scored].true_plate, vehicle / scored)
+            && !scored_plates.contains(&near)
+        {
+            plate_of[vehicle] = near;
+        }
+    }
+    (plate_of, owner)
 }
 
 /// The display form of a normalised plate key: a separator after the province and authority

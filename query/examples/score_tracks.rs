@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use camtrail_city::scenario::confusable_neighbour;
+use camtrail_city::scenario::dense_plates;
 use camtrail_city::traffic::{SyntheticEvent, Traffic, TrafficConfig};
 use camtrail_city::{City, CityConfig};
 use camtrail_model::plate::normalize;
@@ -36,22 +36,7 @@ fn main() {
     let mut traffic = Traffic::new(&city, config).with_truth();
     let events: Vec<_> = traffic.by_ref().collect();
     let truth = traffic.take_truth();
-    let mut owner: HashMap<[u8; 16], usize> = HashMap::new();
-    for (vehicle, t) in truth.iter().enumerate() {
-        for id in &t.event_ids {
-            owner.insert(*id, vehicle);
-        }
-    }
-    let mut plate_of: Vec<String> = truth.iter().map(|t| t.true_plate.clone()).collect();
-    let scored: HashSet<String> = plate_of[..SCORED].iter().cloned().collect();
-    for vehicle in SCORED..SCORED + NEIGHBOURS {
-        if let Some(near) =
-            confusable_neighbour(&truth[vehicle % SCORED].true_plate, vehicle / SCORED)
-            && !scored.contains(&near)
-        {
-            plate_of[vehicle] = near;
-        }
-    }
+    let (plate_of, owner) = dense_plates(&truth, SCORED);
     // Stored key of each event, as the scoring test stores them.
     let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
     for (index, event) in events.iter().enumerate() {

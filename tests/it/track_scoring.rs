@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use camtrail_city::scenario::{HardCity, HardCityConfig, VehicleKind, confusable_neighbour};
+use camtrail_city::scenario::{HardCity, HardCityConfig, VehicleKind, dense_plates};
 use camtrail_city::traffic::{SyntheticEvent, Traffic, TrafficConfig};
 use camtrail_city::{City, CityConfig};
 use camtrail_clickhouse::ClickhouseStore;
@@ -102,22 +102,7 @@ async fn fuzzy_tracks_recall_99_percent_of_true_sightings_with_at_most_1_percent
     assert_eq!(truth.len(), SCORED + NEIGHBOURS);
 
     // Dense population: vehicles past the scored ones take a plate next to a scored one.
-    let mut owner_of: HashMap<[u8; 16], usize> = HashMap::new();
-    for (vehicle, t) in truth.iter().enumerate() {
-        for id in &t.event_ids {
-            owner_of.insert(*id, vehicle);
-        }
-    }
-    let mut plate_of: Vec<String> = truth.iter().map(|t| t.true_plate.clone()).collect();
-    let scored_plates: HashSet<String> = plate_of[..SCORED].iter().cloned().collect();
-    for vehicle in SCORED..SCORED + NEIGHBOURS {
-        let base = &truth[vehicle % SCORED].true_plate;
-        if let Some(near) = confusable_neighbour(base, vehicle / SCORED)
-            && !scored_plates.contains(&near)
-        {
-            plate_of[vehicle] = near;
-        }
-    }
+    let (plate_of, owner_of) = dense_plates(&truth, SCORED);
     let misreads = events
         .iter()
         .filter(|e| owner_of.get(&e.event_id).is_some_and(|&v| v < SCORED))
