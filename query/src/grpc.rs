@@ -21,7 +21,7 @@ use crate::service::{
     AuditRequest, Caller, PassesRequest, Place, Purpose, QueryError, Subject, TrackRequest,
     format_cursor, parse_audit_cursor, parse_cursor,
 };
-use crate::track::{DropReason, MatchKind, Track};
+use crate::track::{MatchKind, Track};
 
 /// The gRPC front end.
 pub struct QueryGrpc<S, A> {
@@ -114,7 +114,7 @@ fn track_response(track: &Track) -> v1::TrackResponse {
                 event_id: d.event_id.as_bytes().to_vec(),
                 camera_id: d.camera_id.clone(),
                 captured_at_ms: d.captured_at_ms,
-                reason: drop_reason(d.reason).to_string(),
+                reason: d.reason.as_str().to_string(),
                 merged_into: d
                     .merged_into
                     .map(|id| id.as_bytes().to_vec())
@@ -126,18 +126,6 @@ fn track_response(track: &Track) -> v1::TrackResponse {
             .second_vehicle
             .as_ref()
             .map(|second| Box::new(track_response(second))),
-    }
-}
-
-/// The snake_case name of a drop reason, as in the HTTP API.
-fn drop_reason(reason: DropReason) -> &'static str {
-    match reason {
-        DropReason::Duplicate => "duplicate",
-        DropReason::MergedIntoBurst => "merged_into_burst",
-        DropReason::UnknownCamera => "unknown_camera",
-        DropReason::FuzzyDoesNotFit => "fuzzy_does_not_fit",
-        DropReason::BeyondLimit => "beyond_limit",
-        DropReason::AttributedToLookAlike => "attributed_to_look_alike",
     }
 }
 

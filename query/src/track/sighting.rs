@@ -115,6 +115,20 @@ pub enum DropReason {
     AttributedToLookAlike,
 }
 
+impl DropReason {
+    /// The snake_case name the APIs use (HTTP through serde, gRPC's `DroppedSighting.reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Duplicate => "duplicate",
+            Self::MergedIntoBurst => "merged_into_burst",
+            Self::UnknownCamera => "unknown_camera",
+            Self::FuzzyDoesNotFit => "fuzzy_does_not_fit",
+            Self::BeyondLimit => "beyond_limit",
+            Self::AttributedToLookAlike => "attributed_to_look_alike",
+        }
+    }
+}
+
 /// An input sighting left out of the track, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dropped {
@@ -273,4 +287,26 @@ fn serialize_object_class<S: Serializer>(
         ObjectClass::Person => "person",
         ObjectClass::NonMotor => "non_motor",
     })
+}
+
+#[cfg(test)]
+mod drop_reason_tests {
+    use super::DropReason;
+
+    #[test]
+    fn the_name_is_the_serialized_one() {
+        for reason in [
+            DropReason::Duplicate,
+            DropReason::MergedIntoBurst,
+            DropReason::UnknownCamera,
+            DropReason::FuzzyDoesNotFit,
+            DropReason::BeyondLimit,
+            DropReason::AttributedToLookAlike,
+        ] {
+            assert_eq!(
+                serde_json::to_value(reason).ok(),
+                Some(serde_json::Value::from(reason.as_str()))
+            );
+        }
+    }
 }
