@@ -96,7 +96,12 @@ pub fn detection(n: u64) -> Detection {
         attributes: VehicleAttributes {
             color: (h % 10) as u8,
             kind: ((h >> 8) % 6) as u8,
+            plate_color: 1 + ((h >> 4) % 3) as u8,
+            direction: 1 + ((h >> 6) % 8) as u8,
+            speed_kmh: 20.0 + ((h >> 14) % 60) as f32,
+            brand: String::new(),
         },
+        plate_char_confidence: Vec::new(),
         bbox: [
             (h % 1600) as u32,
             ((h >> 12) % 900) as u32,

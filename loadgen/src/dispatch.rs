@@ -110,6 +110,7 @@ pub fn to_wire(event: SyntheticEvent, camera_id: &str, shift_ms: i64) -> Detecti
             .snapshot
             .map(|bytes| bytes.to_vec())
             .unwrap_or_default(),
+        ..DetectionEvent::default()
     }
 }
 

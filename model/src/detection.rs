@@ -77,12 +77,20 @@ impl ObjectClass {
 }
 
 /// Camera-classified vehicle attributes, as stable codes (proto enum numbers; 0 unknown).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct VehicleAttributes {
     /// `VehicleColor` number.
     pub color: u8,
     /// `VehicleType` number.
     pub kind: u8,
+    /// `PlateColor` number.
+    pub plate_color: u8,
+    /// `Direction` number (direction of travel).
+    pub direction: u8,
+    /// Measured speed, km/h (0 unknown).
+    pub speed_kmh: f32,
+    /// Make, as the camera classified it (empty: unknown).
+    pub brand: String,
 }
 
 /// A validated detection, ready to be stored.
@@ -104,6 +112,8 @@ pub struct Detection {
     pub subject_key: String,
     /// Vehicle attributes.
     pub attributes: VehicleAttributes,
+    /// Reader's confidence per plate character, 0–100 (empty: unknown).
+    pub plate_char_confidence: Vec<u8>,
     /// Bounding box in the source frame: x, y, width, height (pixels).
     pub bbox: [u32; 4],
     /// Re-encoded JPEG thumbnail, when the gateway sent a snapshot.

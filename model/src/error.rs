@@ -97,6 +97,8 @@ error_codes! {
     InvalidClass => ("invalid_class", 400, InvalidArgument, "an enum field holds an unknown value"),
     /// The plate confidence is not a number in 0–1.
     InvalidConfidence => ("invalid_confidence", 400, InvalidArgument, "the plate confidence is not in 0.0-1.0"),
+    /// A field is malformed or out of range (an attribute, or a GA/T 1400 object's field).
+    InvalidField => ("invalid_field", 400, InvalidArgument, "a field is malformed or out of range"),
 
     // --- who asks ------------------------------------------------------------------------
     /// No credential, or one nobody issued.

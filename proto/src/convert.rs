@@ -43,6 +43,7 @@ pub fn rejection_code(code: ErrorCode) -> Option<v1::RejectionCode> {
         ErrorCode::SnapshotUndecodable => R::SnapshotUndecodable,
         ErrorCode::InvalidClass => R::InvalidClass,
         ErrorCode::InvalidConfidence => R::InvalidConfidence,
+        ErrorCode::InvalidField => R::InvalidField,
         _ => return None,
     })
 }

@@ -216,6 +216,21 @@ pub struct RawDetectionEvent {
     /// `snapshot` (JPEG, not yet checked).
     #[prost(bytes = "vec", tag = "11")]
     pub snapshot: Vec<u8>,
+    /// `plate_color` (enum number).
+    #[prost(int32, tag = "12")]
+    pub plate_color: i32,
+    /// `vehicle_brand` (UTF-8 not yet checked).
+    #[prost(bytes = "vec", tag = "13")]
+    pub vehicle_brand: Vec<u8>,
+    /// `direction` (enum number).
+    #[prost(int32, tag = "14")]
+    pub direction: i32,
+    /// `speed_kmh`.
+    #[prost(float, tag = "15")]
+    pub speed_kmh: f32,
+    /// `plate_char_confidence`.
+    #[prost(bytes = "vec", tag = "16")]
+    pub plate_char_confidence: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -242,6 +257,11 @@ mod tests {
                 height: 4,
             }),
             snapshot: vec![0xff, 0xd8],
+            plate_color: 1,
+            vehicle_brand: "大众".into(),
+            direction: 3,
+            speed_kmh: 48.5,
+            plate_char_confidence: vec![90, 80, 99, 99, 99, 99, 70],
         }
     }
 

@@ -57,7 +57,12 @@ fn detection(n: u8, camera: usize, at_ms: i64, plate: &str) -> Detection {
         plate: plate.into(),
         plate_confidence: 0.9,
         subject_key: camtrail_model::plate::normalize(plate),
-        attributes: VehicleAttributes { color: 1, kind: 1 },
+        attributes: VehicleAttributes {
+            color: 1,
+            kind: 1,
+            ..VehicleAttributes::default()
+        },
+        plate_char_confidence: Vec::new(),
         bbox: [1, 2, 3, 4],
         thumbnail_jpeg: (n == 1).then(|| vec![0xFF, 0xD8, 0xFF, 0xD9]),
         gateway_id: "gw-001".into(),

@@ -39,7 +39,12 @@ fn sightings(city: &City, step: usize, now_ms: i64) -> Vec<Detection> {
                 plate: PLATE.into(),
                 plate_confidence: 0.95,
                 subject_key: PLATE.into(),
-                attributes: VehicleAttributes { color: 1, kind: 1 },
+                attributes: VehicleAttributes {
+                    color: 1,
+                    kind: 1,
+                    ..VehicleAttributes::default()
+                },
+                plate_char_confidence: Vec::new(),
                 bbox: [0, 0, 10, 10],
                 thumbnail_jpeg: None,
                 gateway_id: camera.gateway_id.clone(),
@@ -274,6 +279,7 @@ pub(crate) fn event(n: u32, class: ObjectClass, camera: &str, at_ms: i64, jpeg: 
             0.0
         },
         attributes: VehicleAttributes::default(),
+        plate_char_confidence: Vec::new(),
         bbox: [1, 2, 3, 4],
         thumbnail_jpeg: jpeg.then(|| vec![0xFF, 0xD8, 0xFF, 0xD9]),
         gateway_id: "gw-001".into(),

@@ -890,6 +890,7 @@ async fn embedded_audit_verify_and_retention() {
             plate_confidence: 0.9,
             subject_key: camtrail_model::plate::normalize("粤B·0LD00"),
             attributes: VehicleAttributes::default(),
+            plate_char_confidence: Vec::new(),
             bbox: [10, 10, 100, 60],
             thumbnail_jpeg: None,
             gateway_id: "gw-old".into(),

@@ -107,7 +107,12 @@ fn detection(n: u8, thumbnail: bool) -> Detection {
         plate: "粤B·54321".into(),
         plate_confidence: 0.8,
         subject_key: "粤B54321".into(),
-        attributes: VehicleAttributes { color: 1, kind: 2 },
+        attributes: VehicleAttributes {
+            color: 1,
+            kind: 2,
+            ..VehicleAttributes::default()
+        },
+        plate_char_confidence: Vec::new(),
         bbox: [10, 20, 30, 40],
         thumbnail_jpeg: thumbnail.then(|| vec![0xFF, 0xD8, n, 0xFF, 0xD9]),
         gateway_id: support::GATEWAY_A.into(),

@@ -36,7 +36,12 @@ fn detection(n: u64) -> Detection {
         plate: format!("粤B{:05}", n % SUBJECTS),
         plate_confidence: 0.9,
         subject_key: format!("粤B{:05}", n % SUBJECTS),
-        attributes: VehicleAttributes { color: 1, kind: 1 },
+        attributes: VehicleAttributes {
+            color: 1,
+            kind: 1,
+            ..VehicleAttributes::default()
+        },
+        plate_char_confidence: Vec::new(),
         bbox: [1, 2, 3, 4],
         thumbnail_jpeg: None,
         gateway_id: "gw-001".into(),

@@ -69,7 +69,9 @@ fn to_detection(city: &City, event: &SyntheticEvent, plate: &str) -> Detection {
         attributes: VehicleAttributes {
             color: event.vehicle_color,
             kind: event.vehicle_type,
+            ..VehicleAttributes::default()
         },
+        plate_char_confidence: Vec::new(),
         bbox: event.bbox,
         thumbnail_jpeg: None,
         gateway_id: camera.gateway_id.clone(),

@@ -8,7 +8,7 @@ use camtrail_model::{
     CameraEntry, CameraRegistry, Detection, EventId, GatewayRef, ObjectClass, VehicleAttributes,
 };
 use camtrail_proto::convert::object_class_from_wire;
-use camtrail_proto::v1::{VehicleColor, VehicleType};
+use camtrail_proto::v1::{Direction, PlateColor, VehicleColor, VehicleType};
 use camtrail_proto::wire::RawDetectionEvent;
 
 use super::snapshot::make_thumbnail;
@@ -44,8 +44,11 @@ pub(super) fn validate_event(
             ),
         )
     })?;
-    let attributes = check_attributes(event.vehicle_color, event.vehicle_type)?;
+    let mut attributes = check_attributes(&event)?;
     let plate = text::free_text("plate", &event.plate, limits.max_plate_bytes)?;
+    attributes.brand =
+        text::free_text("vehicle_brand", &event.vehicle_brand, MAX_BRAND_BYTES)?.to_owned();
+    let plate_char_confidence = check_char_confidence(&event.plate_char_confidence)?;
     let upstream_key = text::free_text(
         "subject_key",
         &event.subject_key,
@@ -68,6 +71,7 @@ pub(super) fn validate_event(
         plate_confidence: event.plate_confidence,
         subject_key,
         attributes,
+        plate_char_confidence,
         bbox,
         thumbnail_jpeg,
         gateway_id: gateway_id.to_owned(),
@@ -137,23 +141,85 @@ fn check_captured_at(
     Ok(())
 }
 
-/// Vehicle colour and type: UNSPECIFIED (0) is fine, a number this build does not know is
-/// `INVALID_CLASS` (the proto doc: "another enum field holds an unknown value").
-fn check_attributes(color: i32, kind: i32) -> Result<VehicleAttributes, EventRejection> {
+/// Longest `vehicle_brand`, in bytes.
+pub const MAX_BRAND_BYTES: usize = 32;
+/// Fastest plausible `speed_kmh`.
+pub const MAX_SPEED_KMH: f32 = 400.0;
+/// Most `plate_char_confidence` values (the longest plates have 8 characters; room to spare).
+pub const MAX_CHAR_CONFIDENCES: usize = 16;
+
+/// Vehicle colour, type, plate colour and direction: UNSPECIFIED (0) is fine, a number this
+/// build does not know is `INVALID_CLASS` (the proto doc: "another enum field holds an
+/// unknown value"); a speed outside 0–400 km/h is `INVALID_FIELD`. The brand is checked
+/// with the other text.
+fn check_attributes(event: &RawDetectionEvent) -> Result<VehicleAttributes, EventRejection> {
     let unknown = |field: &str, value: i32| {
         EventRejection::new(
             ErrorCode::InvalidClass,
             format!("{field} {value} is not a known value"),
         )
     };
-    let color = VehicleColor::try_from(color).map_err(|_| unknown("vehicle_color", color))?;
-    let kind = VehicleType::try_from(kind).map_err(|_| unknown("vehicle_type", kind))?;
-    // Known enum numbers are 0–15, so they fit the domain's u8 codes.
-    let code = |value: i32| u8::try_from(value).unwrap_or(0);
+    let known = |field: &str, value: i32, ok: bool| {
+        // Known enum numbers are 0–15, so they fit the domain's u8 codes.
+        ok.then(|| u8::try_from(value).unwrap_or(0))
+            .ok_or_else(|| unknown(field, value))
+    };
+    let color = known(
+        "vehicle_color",
+        event.vehicle_color,
+        VehicleColor::try_from(event.vehicle_color).is_ok(),
+    )?;
+    let kind = known(
+        "vehicle_type",
+        event.vehicle_type,
+        VehicleType::try_from(event.vehicle_type).is_ok(),
+    )?;
+    let plate_color = known(
+        "plate_color",
+        event.plate_color,
+        PlateColor::try_from(event.plate_color).is_ok(),
+    )?;
+    let direction = known(
+        "direction",
+        event.direction,
+        Direction::try_from(event.direction).is_ok(),
+    )?;
+    if !(0.0..=MAX_SPEED_KMH).contains(&event.speed_kmh) {
+        let message = if event.speed_kmh.is_nan() {
+            format!("speed_kmh is nan, must be a number in 0–{MAX_SPEED_KMH}")
+        } else {
+            format!("speed_kmh {} is outside 0–{MAX_SPEED_KMH}", event.speed_kmh)
+        };
+        return Err(EventRejection::new(ErrorCode::InvalidField, message));
+    }
     Ok(VehicleAttributes {
-        color: code(color as i32),
-        kind: code(kind as i32),
+        color,
+        kind,
+        plate_color,
+        direction,
+        speed_kmh: event.speed_kmh,
+        brand: String::new(),
     })
+}
+
+/// Per-character confidences: at most [`MAX_CHAR_CONFIDENCES`], each 0–100.
+fn check_char_confidence(values: &[u8]) -> Result<Vec<u8>, EventRejection> {
+    if values.len() > MAX_CHAR_CONFIDENCES {
+        return Err(EventRejection::new(
+            ErrorCode::InvalidField,
+            format!(
+                "plate_char_confidence holds {} values, at most {MAX_CHAR_CONFIDENCES}",
+                values.len()
+            ),
+        ));
+    }
+    if let Some(value) = values.iter().find(|&&v| v > 100) {
+        return Err(EventRejection::new(
+            ErrorCode::InvalidField,
+            format!("plate_char_confidence value {value} is above 100"),
+        ));
+    }
+    Ok(values.to_vec())
 }
 
 fn check_confidence(confidence: f32) -> Result<(), EventRejection> {
@@ -239,6 +305,15 @@ mod tests {
         ("negative confidence",       |e| e.plate_confidence = -0.1,                     InvalidConfidence),
         ("nan confidence",            |e| e.plate_confidence = f32::NAN,                 InvalidConfidence),
         ("infinite confidence",       |e| e.plate_confidence = f32::INFINITY,            InvalidConfidence),
+        ("unknown plate colour",      |e| e.plate_color = 7,                             InvalidClass),
+        ("unknown direction",         |e| e.direction = 9,                               InvalidClass),
+        ("negative speed",            |e| e.speed_kmh = -1.0,                            InvalidField),
+        ("speed of a jet",            |e| e.speed_kmh = 900.0,                           InvalidField),
+        ("nan speed",                 |e| e.speed_kmh = f32::NAN,                        InvalidField),
+        ("17 char confidences",       |e| e.plate_char_confidence = vec![90; 17],        InvalidField),
+        ("char confidence above 100", |e| e.plate_char_confidence = vec![90, 101],       InvalidField),
+        ("brand too long",            |e| e.vehicle_brand = vec![b'b'; 33],              InvalidText),
+        ("brand not utf-8",           |e| e.vehicle_brand = vec![0xFF],                  InvalidUtf8),
     ];
 
     /// A JPEG signature, then an APP0 segment whose length runs past the end.

@@ -59,6 +59,11 @@ pub fn vehicle_event(seed: u8) -> RawDetectionEvent {
             height: 150,
         }),
         snapshot: Vec::new(),
+        plate_color: 1,
+        vehicle_brand: "大众".as_bytes().to_vec(),
+        direction: 3,
+        speed_kmh: 48.0,
+        plate_char_confidence: vec![91, 92, 93, 94, 95, 96, 97],
     }
 }
 

@@ -36,7 +36,15 @@ fn accepted_vehicle_gets_normalised_key_and_thumbnail() {
         plate: PLATE.into(),
         plate_confidence: 0.93,
         subject_key: PLATE_KEY.into(),
-        attributes: VehicleAttributes { color: 2, kind: 1 },
+        attributes: VehicleAttributes {
+            color: 2,
+            kind: 1,
+            plate_color: 1,
+            direction: 3,
+            speed_kmh: 48.0,
+            brand: "大众".into(),
+        },
+        plate_char_confidence: vec![91, 92, 93, 94, 95, 96, 97],
         bbox: [10, 20, 300, 150],
         thumbnail_jpeg: Some(thumbnail),
         gateway_id: GATEWAY.into(),
@@ -66,6 +74,11 @@ fn upstream_key_wins_and_persons_need_no_key() {
         plate_confidence: 0.0,
         vehicle_color: 0,
         vehicle_type: 0,
+        plate_color: 0,
+        vehicle_brand: Vec::new(),
+        direction: 0,
+        speed_kmh: 0.0,
+        plate_char_confidence: Vec::new(),
         bbox: None,
         ..fixtures::vehicle_event(2)
     };
@@ -178,6 +191,14 @@ fn arbitrary_event() -> impl Strategy<Value = RawDetectionEvent> {
     let confidence = prop_oneof![4 => 0.0f32..=1.0, 1 => any::<f32>()];
     let color = prop_oneof![4 => 0..=9i32, 1 => any::<i32>()];
     let kind = prop_oneof![4 => 0..=6i32, 1 => any::<i32>()];
+    let plate_color = prop_oneof![4 => 0..=6i32, 1 => any::<i32>()];
+    let direction = prop_oneof![4 => 0..=8i32, 1 => any::<i32>()];
+    let speed = prop_oneof![4 => 0.0f32..=400.0, 1 => any::<f32>()];
+    let chars = prop_oneof![
+        4 => prop::collection::vec(0..=100u8, 0..=8),
+        1 => prop::collection::vec(any::<u8>(), 0..=20),
+    ];
+    let brand = text("BRAND#");
     let snapshot = prop_oneof![
         6 => Just(Vec::new()),
         1 => Just(jpeg(8, 8)),
@@ -187,8 +208,13 @@ fn arbitrary_event() -> impl Strategy<Value = RawDetectionEvent> {
     ];
     let head = (event_id, camera, time, class);
     let tail = (text("粤Q"), confidence, text("KEY#"), color, kind, snapshot);
-    (head, tail).prop_map(
-        |((id, camera, time, class), (plate, confidence, key, color, kind, snap))| {
+    let attributes = (plate_color, direction, speed, chars, brand);
+    (head, tail, attributes).prop_map(
+        |(
+            (id, camera, time, class),
+            (plate, confidence, key, color, kind, snap),
+            (plate_color, direction, speed_kmh, plate_char_confidence, vehicle_brand),
+        )| {
             RawDetectionEvent {
                 event_id: id,
                 camera_id: camera.as_bytes().to_vec(),
@@ -201,6 +227,11 @@ fn arbitrary_event() -> impl Strategy<Value = RawDetectionEvent> {
                 vehicle_type: kind,
                 bbox: None,
                 snapshot: snap,
+                plate_color,
+                vehicle_brand,
+                direction,
+                speed_kmh,
+                plate_char_confidence,
             }
         },
     )

@@ -69,6 +69,11 @@ pub fn event(n: u32, camera: &str) -> v1::DetectionEvent {
             height: 20,
         }),
         snapshot: Vec::new(),
+        plate_color: v1::PlateColor::Blue as i32,
+        vehicle_brand: "大众".into(),
+        direction: v1::Direction::East as i32,
+        speed_kmh: 42.0,
+        plate_char_confidence: vec![90, 95, 99, 99, 98, 97, 96],
     }
 }
 
