@@ -103,7 +103,7 @@ mod tests {
             );
             mapped += 1;
         }
-        assert_eq!(mapped, 14);
+        assert_eq!(mapped, 15);
         assert_eq!(
             error_code_of_rejection(v1::RejectionCode::Unspecified),
             None

@@ -6,9 +6,12 @@
 //! - [`convert`]: conversions between wire types and `camtrail-model` domain types, so no
 //!   prost type leaks into track or storage logic.
 //! - [`wire`] / [`lenient_ingest_server`]: the ingest server's lenient batch decoding.
+//! - [`gat1400`]: GA/T 1400 view-library JSON objects and their mapping onto
+//!   `DetectionEvent` (the cameras' own protocol).
 //! - [`FILE_DESCRIPTOR_SET`]: descriptors for gRPC server reflection.
 
 pub mod convert;
+pub mod gat1400;
 pub mod record;
 pub mod wire;
 
