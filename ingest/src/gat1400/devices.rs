@@ -173,6 +173,21 @@ pub fn device_line(
     )
 }
 
+/// Mint a password for each of `gateways` (one platform credential per gateway, the
+/// device id being the gateway id) and render the two files: the one handed to platforms
+/// (`device_id,gateway_id,password`) and the node's (`DEVICES_HEADER`).
+pub fn issue(gateways: &[&str], realm: &str, zone: &str) -> (String, String) {
+    let mut credentials = format!("{CREDENTIALS_HEADER}\n");
+    let mut devices = format!("{DEVICES_HEADER}\n");
+    for gateway in gateways {
+        let password = camtrail_common::token::mint("");
+        credentials.push_str(&format!("{gateway},{gateway},{password}\n"));
+        devices.push_str(&device_line(gateway, gateway, zone, realm, &password));
+        devices.push('\n');
+    }
+    (credentials, devices)
+}
+
 /// Which devices registered, and when they were last heard from. Per node: a device that
 /// moves to another ingest node registers there.
 #[derive(Debug, Default)]
@@ -255,6 +270,31 @@ mod tests {
         let table = DeviceTable::parse(&no_md5).expect("md5 optional");
         assert_eq!(table.ha1("dev-2", Algorithm::Md5), None);
         assert_eq!(table.get("dev-2").and_then(|d| d.time_zone), None);
+    }
+
+    #[test]
+    fn issued_files_authenticate_what_they_hand_out() {
+        let (credentials, devices) = issue(&["gw-001", "gw-002"], "camtrail", "Asia/Shanghai");
+        let table = DeviceTable::parse(&devices).expect("node file");
+        assert_eq!(table.len(), 2);
+        let line = credentials.lines().nth(1).expect("first credential");
+        let [device, gateway, password] = line.split(',').collect::<Vec<_>>()[..] else {
+            panic!("three fields");
+        };
+        assert_eq!((device, gateway), ("gw-001", "gw-001"));
+        assert!(password.len() >= 32);
+        assert_eq!(
+            table.ha1("gw-001", Algorithm::Sha256),
+            Some(
+                Algorithm::Sha256
+                    .ha1("gw-001", "camtrail", password)
+                    .as_str()
+            )
+        );
+        assert!(
+            !devices.contains(password),
+            "the node file holds no password"
+        );
     }
 
     #[test]

@@ -14,9 +14,11 @@
 //!   the rest says. Only authenticated requests create entries, and entries expire with
 //!   their nonce, so the book is bounded by what real clients do.
 //!
-//! No crate on crates.io implements this side (the maintained ones, `digest_auth` and
-//! `http-auth`, are clients), so it is written here from the RFC, on `ring` (HMAC, random,
-//! already in the tree for TLS), `sha2` and `md-5`.
+//! The maintained crates (`digest_auth`, `http-auth`) are written for clients:
+//! `digest_auth` can recompute a response on a server, but only from the password, which
+//! this node does not keep, and leaves nonces to its user. So this side is written here
+//! from the RFC, on `ring` (HMAC, random; already in the tree for TLS), `sha2` and `md-5`;
+//! the integration tests drive it with `digest_auth` as the client.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
