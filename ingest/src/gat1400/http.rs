@@ -457,7 +457,7 @@ async fn system_time(State(state): Shared) -> Response {
 }
 
 /// The per-object outcome of mapping, before validation.
-enum Mapped {
+pub(crate) enum Mapped {
     /// Goes into the batch at this index.
     Event(usize),
     /// Refused by the mapping.
@@ -465,10 +465,10 @@ enum Mapped {
 }
 
 /// What mapping a body gave: per object its id and outcome, and the batch of mapped events.
-struct MappedBody {
-    ids: Vec<String>,
-    outcomes: Vec<Mapped>,
-    events: Vec<RawDetectionEvent>,
+pub(crate) struct MappedBody {
+    pub(crate) ids: Vec<String>,
+    pub(crate) outcomes: Vec<Mapped>,
+    pub(crate) events: Vec<RawDetectionEvent>,
 }
 
 /// Parse and map a `MotorVehicleListObject` body; `None` when it is not one.
@@ -638,7 +638,7 @@ async fn motor_vehicles(
     .into_response()
 }
 
-fn map_with(
+pub(crate) fn map_with(
     body: &[u8],
     zone: Option<Tz>,
     max_snapshot_bytes: usize,

@@ -17,6 +17,8 @@
 
 pub mod devices;
 pub mod digest;
+#[cfg(test)]
+mod fuzz;
 mod http;
 pub mod registry;
 

@@ -40,9 +40,9 @@ pub mod snapshot;
 mod text;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
