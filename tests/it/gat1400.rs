@@ -519,3 +519,219 @@ async fn tollgates_and_lanes_join_the_registry_and_their_records_are_accepted() 
     assert_eq!(cameras.get(&format!("{new_tollgate}-2")), Some(&1));
     node.stop().await;
 }
+
+mod through_serve {
+    //! `camtrail serve` with GA/T 1400 on: platforms register and post 10,000 records of
+    //! the synthetic city's traffic in batches; every plate's track then comes back through
+    //! the query API holding exactly the records posted for it.
+
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    use camtrail_city::traffic::{Traffic, TrafficConfig};
+    use camtrail_city::{City, CityConfig};
+    use camtrail_ingest::auth::{IssuedToken, render_token_files};
+    use camtrail_model::plate::normalize;
+    use camtrail_query::auth::{Role, UsersFile, issue as issue_user};
+    use camtrail_query::client::{TrackFormat, TrackQueryArgs, get, track_path};
+
+    /// Killed and reaped when dropped.
+    struct Running(Child);
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+
+    fn local_port() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ten_thousand_records_come_back_as_tracks_with_their_attributes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let city = City::generate(&CityConfig {
+            seed: 14,
+            cameras: 400,
+            districts: 4,
+            gateways: 4,
+        });
+        city.write_to_dir(dir.path()).expect("cameras.csv");
+        let gateways: Vec<String> = city.gateways.iter().map(|g| g.id.clone()).collect();
+        let entries: Vec<(&str, &str, &str)> = gateways
+            .iter()
+            .map(|g| (g.as_str(), g.as_str(), "Asia/Shanghai"))
+            .collect();
+        let devices = devices_file(dir.path(), &entries);
+        let tokens: Vec<IssuedToken> = gateways.iter().map(|g| IssuedToken::mint(g)).collect();
+        let (_, hashes) = render_token_files(&tokens);
+        let hashes_path = dir.path().join("gateway_token_hashes.csv");
+        std::fs::write(&hashes_path, hashes).expect("hashes");
+        let investigator = issue_user("gat1400-investigator", Role::Investigator);
+        let users_path = dir.path().join("users.toml");
+        std::fs::write(
+            &users_path,
+            toml::to_string_pretty(&UsersFile {
+                user: vec![investigator.entry],
+            })
+            .expect("users"),
+        )
+        .expect("users.toml");
+        let registry = dir.path().join("cameras.csv").display().to_string();
+        let (gat1400, query_http) = (local_port(), local_port());
+        let log = dir.path().join("serve.log");
+        let env: Vec<(&str, String)> = vec![
+            (
+                "CAMTRAIL_SERVE__DATABASE_PATH",
+                dir.path().join("camtrail.db").display().to_string(),
+            ),
+            ("CAMTRAIL_INGEST__GRPC_ADDR", local_port().to_string()),
+            ("CAMTRAIL_INGEST__HTTP_ADDR", local_port().to_string()),
+            ("CAMTRAIL_INGEST__REGISTRY_PATH", registry.clone()),
+            (
+                "CAMTRAIL_INGEST__GATEWAY_TOKENS_PATH",
+                hashes_path.display().to_string(),
+            ),
+            ("CAMTRAIL_INGEST__GAT1400__ENABLED", "true".into()),
+            ("CAMTRAIL_INGEST__GAT1400__ADDR", gat1400.to_string()),
+            (
+                "CAMTRAIL_INGEST__GAT1400__DEVICES_PATH",
+                devices.display().to_string(),
+            ),
+            ("CAMTRAIL_QUERY__HTTP_ADDR", query_http.to_string()),
+            ("CAMTRAIL_QUERY__GRPC_ADDR", local_port().to_string()),
+            ("CAMTRAIL_QUERY__REGISTRY_PATH", registry),
+            (
+                "CAMTRAIL_QUERY__USERS_PATH",
+                users_path.display().to_string(),
+            ),
+        ];
+        let mut serve = Running(
+            Command::new(env!("CARGO_BIN_EXE_camtrail"))
+                .arg("serve")
+                .envs(env)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log"))
+                .spawn()
+                .expect("spawn camtrail serve"),
+        );
+        let ready = std::time::Instant::now();
+        while std::net::TcpStream::connect(gat1400).is_err()
+            || std::net::TcpStream::connect(query_http).is_err()
+        {
+            assert!(
+                serve.0.try_wait().expect("wait").is_none(),
+                "serve exited: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            assert!(ready.elapsed() < Duration::from_secs(60), "serve not ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // The city's traffic of the last hour, as each gateway's platform would send it.
+        let now = camtrail_common::now_ms();
+        let traffic = Traffic::new(
+            &city,
+            TrafficConfig {
+                seed: 3,
+                start_ms: now - 3_600_000,
+                span_ms: 3_000_000,
+                vehicles: usize::MAX,
+                snapshot_share: 0.0,
+                ..TrafficConfig::default()
+            },
+        );
+        let cameras = city.registry.cameras();
+        let mut by_gateway: HashMap<String, Vec<encode::MotorVehicleOut>> = HashMap::new();
+        for event in traffic.filter(|e| !e.plate.is_empty()).take(10_000) {
+            let camera = &cameras[event.camera_index as usize];
+            let wire = camtrail_loadgen::dispatch::to_wire(event, &camera.camera_id, 0);
+            by_gateway
+                .entry(camera.gateway_id.clone())
+                .or_default()
+                .push(encode::motor_vehicle(&wire, chrono_tz::Asia::Shanghai));
+        }
+        let mut posted: HashMap<String, Vec<String>> = HashMap::new();
+        let mut accepted = 0usize;
+        for (gateway, records) in by_gateway {
+            let mut platform = Platform::new(gat1400, &gateway, PASSWORD);
+            assert_eq!(platform.register().await.status, StatusCode::OK);
+            for chunk in records.chunks(500) {
+                let body = serde_json::to_vec(&encode::MotorVehicleListOut::new(chunk.to_vec()))
+                    .expect("body");
+                let answer = platform.post("/VIID/MotorVehicles", body).await;
+                assert_eq!(
+                    answer.status,
+                    StatusCode::OK,
+                    "{}",
+                    String::from_utf8_lossy(&answer.body)
+                );
+                for (record, (code, text)) in chunk.iter().zip(answer.statuses()) {
+                    assert_eq!(code, 0, "{text}");
+                    accepted += 1;
+                    posted
+                        .entry(normalize(&record.PlateNo))
+                        .or_default()
+                        .push(hex::encode(gat1400::event_id(&record.MotorVehicleID)));
+                }
+            }
+        }
+        assert_eq!(accepted, 10_000);
+
+        // The busiest plates' tracks hold exactly their records (shown, merged into a
+        // burst, or attributed to a look-alike: listed either way).
+        let mut plates: Vec<(&String, &Vec<String>)> = posted.iter().collect();
+        plates.sort_by_key(|(plate, ids)| (std::cmp::Reverse(ids.len()), (*plate).clone()));
+        let base = format!("http://{query_http}");
+        for (plate, ids) in plates.into_iter().take(5) {
+            let args = TrackQueryArgs {
+                plate: plate.clone(),
+                from: (now - 4 * 3_600_000).to_string(),
+                to: (now + 60_000).to_string(),
+                case_id: "GAT-1400-E2E".into(),
+                reason: "GA/T 1400 end-to-end test".into(),
+                fuzzy: false,
+            };
+            let body = get(
+                &base,
+                &track_path(&args, TrackFormat::Json),
+                &investigator.token,
+            )
+            .await
+            .expect("track");
+            let track: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            let mut returned: Vec<String> = Vec::new();
+            let mut sightings: Vec<&serde_json::Value> = Vec::new();
+            for list in [
+                &track["sightings"],
+                &track["second_vehicle"]["sightings"],
+                &track["dropped"],
+            ] {
+                for item in list.as_array().into_iter().flatten() {
+                    returned.push(item["event_id"].as_str().expect("event id").to_string());
+                    if item.get("burst_count").is_some() {
+                        sightings.push(item);
+                    }
+                }
+            }
+            returned.sort();
+            let mut expected = ids.clone();
+            expected.sort();
+            assert_eq!(returned, expected, "plate with {} records", ids.len());
+            assert!(!sightings.is_empty());
+            eprintln!(
+                "track: {} records posted, {} sightings shown, {} dropped",
+                ids.len(),
+                sightings.len(),
+                track["dropped"].as_array().map_or(0, Vec::len)
+            );
+        }
+        drop(serve);
+    }
+}
