@@ -17,6 +17,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         database = %config.serve.database_path.display(),
         ingest_grpc = %addrs.ingest_grpc,
+        ingest_gat1400 = ?addrs.ingest_gat1400,
         query_http = %addrs.query_http,
         query_grpc = %addrs.query_grpc,
         "camtrail serve: embedded mode"

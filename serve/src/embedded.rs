@@ -75,6 +75,8 @@ pub struct EmbeddedAddrs {
     pub ingest_grpc: SocketAddr,
     /// Ingest metrics and health.
     pub ingest_http: SocketAddr,
+    /// GA/T 1400 HTTP, when `[ingest.gat1400]` is enabled.
+    pub ingest_gat1400: Option<SocketAddr>,
     /// Query HTTP API (also metrics and health).
     pub query_http: SocketAddr,
     /// Query gRPC (`camtrail.v1.Query`).
@@ -109,6 +111,7 @@ impl EmbeddedNode {
         Ok(EmbeddedAddrs {
             ingest_grpc: self.ingest.grpc_addr()?,
             ingest_http: self.ingest.http_addr()?,
+            ingest_gat1400: self.ingest.gat1400_addr(),
             query_http: self.query.http_addr()?,
             query_grpc: self.query.grpc_addr()?,
         })

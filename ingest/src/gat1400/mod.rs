@@ -1,5 +1,5 @@
 //! GA/T 1400 view-library ingest over HTTP: what checkpoint cameras and platforms push, on
-//! a port of its own (default 8082).
+//! a port of its own (default 8083).
 //!
 //! - `POST /VIID/System/Register`, `/Keepalive`, `/UnRegister` and `GET /VIID/System/Time`;
 //! - `POST /VIID/MotorVehicles`: records mapped by [`camtrail_proto::gat1400`] onto
@@ -61,7 +61,7 @@ impl Default for Gat1400Config {
     fn default() -> Self {
         Self {
             enabled: false,
-            addr: SocketAddr::from(([0, 0, 0, 0], 8082)),
+            addr: SocketAddr::from(([0, 0, 0, 0], 8083)),
             devices_path: PathBuf::from("gat1400_devices.csv"),
             realm: "camtrail".into(),
             nonce_lifetime_s: 300,
