@@ -11,8 +11,8 @@ use camtrail_common::now_ms;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId, ObjectClass, plate};
 use camtrail_storage::{
-    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, PassCursor, SightingStore, StorageError,
-    StoredSighting, StoredSnapshot,
+    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, PassCursor, PassFilter, SightingStore,
+    StorageError, StoredSighting, StoredSnapshot,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -658,7 +658,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 &cameras,
                 request.from_ms,
                 request.to_ms,
-                request.object_class,
+                &PassFilter::class(request.object_class),
                 request.after,
                 request.limit,
             )
