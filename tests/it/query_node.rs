@@ -912,13 +912,45 @@ async fn passes_carry_and_filter_vehicle_attributes_over_sqlite() {
         other => panic!("pink plates answered: {other:?}"),
     }
 
+    // The CLI: `camtrail passes` with filters, as a table.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_camtrail"));
+    command
+        .args(["passes", "--cameras", CAMERA_A, "--from"])
+        .arg(T0.to_string())
+        .arg("--to")
+        .arg((T0 + 60_000).to_string())
+        .args([
+            "--case",
+            "CASE-9",
+            "--reason",
+            "cli",
+            "--plate-color",
+            "green",
+        ])
+        .args(["--direction", "west", "--url", &node.http, "--token"])
+        .arg(&node.investigator);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("camtrail passes");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{table} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        table.contains("blue car, green plate, west 50 km/h, 比亚迪") && table.contains("1 passes"),
+        "{table}"
+    );
+
     let records = audit_of(&mut grpc, &node, "ivy").await;
     let audited: Vec<serde_json::Value> = records
         .iter()
         .filter(|r| r.kind == "passes")
         .map(|r| serde_json::from_str(&r.parameters_json).expect("parameters"))
         .collect();
-    assert_eq!(audited.len(), 4, "answered calls only");
+    assert_eq!(audited.len(), 5, "answered calls only");
     assert!(
         audited
             .iter()
