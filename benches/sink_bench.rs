@@ -23,7 +23,8 @@ mod common;
 /// Column list for the INSERT that reads the RowBinary file (the sink's column order).
 const ROWBINARY_COLUMNS: &str = "subject_key, captured_at_ms, event_id, camera_id, \
     object_class, plate, plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, \
-    bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms";
+    bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms, plate_color, \
+    vehicle_brand, direction, speed_kmh, plate_char_confidence";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -128,6 +129,10 @@ fn rowbinary(total: u64, file: &str) -> anyhow::Result<()> {
 /// RowBinary: strings as LEB128 length + bytes, numbers little-endian, FixedString raw.
 fn write_row(out: &mut impl Write, row: &DetectionRow) -> std::io::Result<()> {
     fn string(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+        bytes(out, s.as_bytes())
+    }
+    // `String` and `Array(UInt8)` look the same: LEB128 length, then the bytes.
+    fn bytes(out: &mut impl Write, s: &[u8]) -> std::io::Result<()> {
         let mut len = s.len();
         loop {
             let byte = (len & 0x7F) as u8;
@@ -138,7 +143,7 @@ fn write_row(out: &mut impl Write, row: &DetectionRow) -> std::io::Result<()> {
             }
             out.write_all(&[byte | 0x80])?;
         }
-        out.write_all(s.as_bytes())
+        out.write_all(s)
     }
     string(out, &row.subject_key)?;
     out.write_all(&row.captured_at_ms.to_le_bytes())?;
@@ -153,5 +158,10 @@ fn write_row(out: &mut impl Write, row: &DetectionRow) -> std::io::Result<()> {
     }
     out.write_all(&[row.has_snapshot])?;
     string(out, &row.gateway_id)?;
-    out.write_all(&row.received_at_ms.to_le_bytes())
+    out.write_all(&row.received_at_ms.to_le_bytes())?;
+    out.write_all(&[row.plate_color])?;
+    string(out, &row.vehicle_brand)?;
+    out.write_all(&[row.direction])?;
+    out.write_all(&row.speed_kmh.to_le_bytes())?;
+    bytes(out, &row.plate_char_confidence)
 }

@@ -89,6 +89,10 @@ pub enum Command {
     /// Ask a query node for a subject's track and print it as a table (or JSON, GeoJSON, a
     /// PNG map with --out).
     Track(crate::query::TrackArgs),
+    /// Ask a query node who passed some cameras (or a district) in a window, optionally only
+    /// vehicles with given attributes (--plate-color, --vehicle-color, --vehicle-type,
+    /// --vehicle-brand, --direction); prints one page as a table (or JSON).
+    Passes(crate::query::PassesArgs),
     /// Investigator credentials.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -175,6 +179,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         #[cfg(feature = "distributed")]
         Command::Query => crate::query::run(config).await,
         Command::Track(args) => crate::query::track(args).await,
+        Command::Passes(args) => crate::query::passes(args).await,
         Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),
         Command::Audit(AuditCommand::Verify(args)) => crate::query::verify(args, config).await,
         Command::Serve => crate::serve::run(config).await,

@@ -1,4 +1,5 @@
-//! `camtrail query`, `camtrail track`, `camtrail users issue`, `camtrail audit verify`.
+//! `camtrail query`, `camtrail track`, `camtrail passes`, `camtrail users issue`,
+//! `camtrail audit verify`.
 
 use camtrail_storage::private;
 use std::io::Write as _;
@@ -6,7 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use camtrail_query::auth::{Role, UsersFile, issue as issue_user};
-use camtrail_query::client::{TrackFormat, TrackQueryArgs, get, track_path, track_table};
+use camtrail_query::client::{
+    PassesQueryArgs, TrackFormat, TrackQueryArgs, get, passes_path, passes_table, track_path,
+    track_table,
+};
 use camtrail_serve::Config;
 
 /// Run a query node (ClickHouse, audit to Kafka) until SIGTERM / Ctrl-C; health turns
@@ -104,6 +108,107 @@ pub async fn track(args: TrackArgs) -> anyhow::Result<()> {
         }
         None => std::io::stdout().write_all(&output)?,
     }
+    Ok(())
+}
+
+/// Options of `camtrail passes`.
+#[derive(Debug, clap::Args)]
+pub struct PassesArgs {
+    /// Camera ids, comma-separated (or --district).
+    #[arg(
+        long,
+        conflicts_with = "district",
+        required_unless_present = "district"
+    )]
+    pub cameras: Option<String>,
+    /// Every camera of a district.
+    #[arg(long)]
+    pub district: Option<String>,
+    /// Window start: RFC 3339 (2025-11-26T08:00:00+08:00) or unix ms.
+    #[arg(long)]
+    pub from: String,
+    /// Window end (exclusive).
+    #[arg(long)]
+    pub to: String,
+    /// Case id (required; audited).
+    #[arg(long = "case")]
+    pub case_id: String,
+    /// Reason (required; audited).
+    #[arg(long)]
+    pub reason: String,
+    /// Only this class: vehicle, person, non_motor.
+    #[arg(long)]
+    pub object_class: Option<String>,
+    /// Only this plate colour: blue, yellow, white, black, green, yellow_green, other.
+    #[arg(long)]
+    pub plate_color: Option<String>,
+    /// Only this body colour: white, black, silver, grey, red, blue, yellow, green, brown,
+    /// other.
+    #[arg(long)]
+    pub vehicle_color: Option<String>,
+    /// Only this body type: car, suv, van, bus, truck, motorcycle, other.
+    #[arg(long)]
+    pub vehicle_type: Option<String>,
+    /// Only this brand (exactly as stored).
+    #[arg(long)]
+    pub vehicle_brand: Option<String>,
+    /// Only this direction of travel: north, northeast, east, ... northwest.
+    #[arg(long)]
+    pub direction: Option<String>,
+    /// Page size (1-10,000; the node's default 1,000).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Continue after this cursor (printed under a full page).
+    #[arg(long)]
+    pub after: Option<String>,
+    /// Print the JSON answer instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Query node base URL.
+    #[arg(
+        long,
+        env = "CAMTRAIL_QUERY_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+    /// Bearer token (from `camtrail users issue`).
+    #[arg(long, env = "CAMTRAIL_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// Ask a query node for one page of passes and print it.
+pub async fn passes(args: PassesArgs) -> anyhow::Result<()> {
+    let filters = [
+        ("object_class", args.object_class),
+        ("plate_color", args.plate_color),
+        ("vehicle_color", args.vehicle_color),
+        ("vehicle_type", args.vehicle_type),
+        ("vehicle_brand", args.vehicle_brand),
+        ("direction", args.direction),
+        ("limit", args.limit.map(|limit| limit.to_string())),
+        ("after", args.after),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .collect();
+    let query = PassesQueryArgs {
+        cameras: args.cameras,
+        district: args.district,
+        from: args.from,
+        to: args.to,
+        case_id: args.case_id,
+        reason: args.reason,
+        filters,
+    };
+    let body = get(&args.url, &passes_path(&query), &args.token).await?;
+    let output = if args.json {
+        body
+    } else {
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).context("the node's answer is not JSON")?;
+        passes_table(&answer).into_bytes()
+    };
+    std::io::stdout().write_all(&output)?;
     Ok(())
 }
 

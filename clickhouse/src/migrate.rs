@@ -1,8 +1,11 @@
 //! Schema migrations: the numbered DDL files of `clickhouse/migrations/`, compiled into the
 //! binary, applied in order and recorded in `schema_migrations`.
 //!
-//! Every file is idempotent on its own (`IF NOT EXISTS`), so a run interrupted between a
-//! statement and its record is finished by the next run. An applied migration whose text
+//! Every file is idempotent on its own (`IF [NOT] EXISTS`), so a run interrupted between a
+//! statement and its record is finished by the next run. ClickHouse 18.16 has no
+//! `ADD COLUMN IF NOT EXISTS`, so a file adds a column with one plain
+//! `ALTER TABLE t ADD COLUMN c ...` per column, and the runner skips such a statement when
+//! `system.columns` already lists `c` in `t` ([`added_column`]). An applied migration whose text
 //! has since changed is an error: a released migration is never edited, a new one is added.
 
 use serde::Deserialize;
@@ -39,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "004_cameras.sql"),
     migration!(5, "005_snapshots.sql"),
     migration!(6, "006_audit_log.sql"),
+    migration!(7, "007_vehicle_attributes.sql"),
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -142,6 +146,17 @@ async fn apply(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     for statement in migration.statements() {
+        if let Some((table, column)) = added_column(&statement)
+            && column_exists(client, table, column).await?
+        {
+            tracing::info!(
+                name = migration.name,
+                table,
+                column,
+                "column already added (a run interrupted before its record)"
+            );
+            continue;
+        }
         client.query(&statement).execute().await.map_err(|e| {
             StoreError::clickhouse(format!("apply migration {}", migration.name), e)
         })?;
@@ -161,6 +176,51 @@ async fn apply(
         "applied migration"
     );
     Ok(())
+}
+
+/// `(table, column)` of a statement that adds one column and nothing else
+/// (`ALTER TABLE t ADD COLUMN c <type>`), the only kind of statement the runner makes
+/// idempotent itself; `None` for anything else.
+pub fn added_column(statement: &str) -> Option<(&str, &str)> {
+    let mut words = statement.split_whitespace();
+    let keywords = ["ALTER", "TABLE"];
+    for keyword in keywords {
+        if !words.next()?.eq_ignore_ascii_case(keyword) {
+            return None;
+        }
+    }
+    let table = words.next()?;
+    for keyword in ["ADD", "COLUMN"] {
+        if !words.next()?.eq_ignore_ascii_case(keyword) {
+            return None;
+        }
+    }
+    let column = words.next()?;
+    // One command only: a second (`, ADD COLUMN ...`, `, DROP ...`) would not be covered.
+    let upper = statement.to_ascii_uppercase();
+    let single = upper.matches("ADD COLUMN").count() == 1
+        && !upper.contains(" IF NOT EXISTS")
+        && !statement.contains(',');
+    let plain = |name: &str| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    (single && plain(table) && plain(column)).then_some((table, column))
+}
+
+async fn column_exists(
+    client: &clickhouse::Client,
+    table: &str,
+    column: &str,
+) -> Result<bool, StoreError> {
+    let count: u64 = client
+        .query(
+            "SELECT count() FROM system.columns \
+             WHERE database = currentDatabase() AND table = ? AND name = ?",
+        )
+        .bind(table)
+        .bind(column)
+        .fetch_one()
+        .await
+        .map_err(|e| StoreError::clickhouse("read system.columns", e))?;
+    Ok(count > 0)
 }
 
 #[cfg(test)]
@@ -187,13 +247,36 @@ mod tests {
             let statements = migration.statements();
             assert!(!statements.is_empty(), "{}", migration.name);
             for statement in statements {
-                assert!(statement.starts_with("CREATE "), "{statement}");
-                assert!(
-                    statement.contains("IF NOT EXISTS"),
-                    "not idempotent: {statement}"
-                );
+                let idempotent = (statement.starts_with("CREATE ")
+                    && statement.contains("IF NOT EXISTS"))
+                    || (statement.starts_with("DROP ") && statement.contains("IF EXISTS"))
+                    || added_column(&statement).is_some();
+                assert!(idempotent, "not idempotent: {statement}");
                 assert!(!statement.contains("--"));
             }
+        }
+    }
+
+    #[test]
+    fn only_single_column_additions_are_guarded() {
+        assert_eq!(
+            added_column("ALTER TABLE detections ADD COLUMN plate_color UInt8"),
+            Some(("detections", "plate_color"))
+        );
+        assert_eq!(
+            added_column("alter table t add column c Array(UInt8)"),
+            Some(("t", "c"))
+        );
+        for other in [
+            "ALTER TABLE t ADD COLUMN a UInt8, ADD COLUMN b UInt8",
+            "ALTER TABLE t ADD COLUMN IF NOT EXISTS a UInt8",
+            "ALTER TABLE t DROP COLUMN a",
+            "ALTER TABLE t ADD COLUMN",
+            "ALTER TABLE `t` ADD COLUMN a UInt8",
+            "CREATE TABLE IF NOT EXISTS t (a UInt8) ENGINE = Log",
+            "ALTER TABLE t ADD COLUMN a UInt8 DEFAULT least(1, 2)",
+        ] {
+            assert_eq!(added_column(other), None, "{other}");
         }
     }
 
@@ -206,6 +289,7 @@ mod tests {
                 " TTL ",
                 "CODEC(",
                 "Nullable(",
+                "ADD COLUMN IF NOT EXISTS",
             ] {
                 assert!(
                     !migration.sql.contains(banned),

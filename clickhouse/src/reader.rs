@@ -4,10 +4,12 @@
 //! query also bounds the partition key (`day`) so only the weeks of the window are opened.
 
 use camtrail_model::audit::{AuditEntry, AuditRecord};
-use camtrail_model::{EventId, ObjectClass};
-use camtrail_storage::sql::{SqlValue, audit_page_conditions, placeholders, prefix_end};
+use camtrail_model::{EventId, ObjectClass, VehicleAttributes};
+use camtrail_storage::sql::{
+    SqlValue, audit_page_conditions, pass_filter_conditions, placeholders, prefix_end,
+};
 use camtrail_storage::{
-    AuditCursor, AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting,
+    AuditCursor, AuditFilter, PassCursor, PassFilter, SightingStore, StorageError, StoredSighting,
     StoredSnapshot,
 };
 use clickhouse::Client;
@@ -49,6 +51,13 @@ struct SightingRow {
     plate_confidence: f32,
     object_class: u8,
     has_snapshot: u8,
+    vehicle_color: u8,
+    vehicle_type: u8,
+    plate_color: u8,
+    vehicle_brand: String,
+    direction: u8,
+    speed_kmh: f32,
+    plate_char_confidence: Vec<u8>,
 }
 
 impl From<SightingRow> for StoredSighting {
@@ -63,6 +72,15 @@ impl From<SightingRow> for StoredSighting {
             // The sink stores only codes it decoded; anything else would be a vehicle-less row.
             object_class: ObjectClass::from_code(row.object_class).unwrap_or(ObjectClass::Vehicle),
             has_snapshot: row.has_snapshot != 0,
+            attributes: VehicleAttributes {
+                color: row.vehicle_color,
+                kind: row.vehicle_type,
+                plate_color: row.plate_color,
+                direction: row.direction,
+                speed_kmh: row.speed_kmh,
+                brand: row.vehicle_brand,
+            },
+            plate_char_confidence: row.plate_char_confidence,
         }
     }
 }
@@ -71,8 +89,11 @@ fn failed(error: clickhouse::error::Error) -> StorageError {
     StorageError::unavailable("clickhouse", error)
 }
 
+/// The columns of a [`SightingRow`], in its order; both `detections` and
+/// `detections_by_camera` have them (`migrations/007_vehicle_attributes.sql`).
 const SIGHTING_COLUMNS: &str = "event_id, camera_id, captured_at_ms, subject_key, plate, \
-    plate_confidence, object_class, has_snapshot";
+    plate_confidence, object_class, has_snapshot, vehicle_color, vehicle_type, plate_color, \
+    vehicle_brand, direction, speed_kmh, plate_char_confidence";
 
 const AUDIT_COLUMNS: &str = "node_id, seq, at_ms, user, role, case_id, reason, kind, \
     parameters_json, result_count, client_addr, prev_hash, hash";
@@ -208,7 +229,7 @@ impl SightingStore for ClickhouseStore {
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
-        class: Option<ObjectClass>,
+        filter: &PassFilter,
         after: Option<PassCursor>,
         limit: usize,
     ) -> Result<Vec<StoredSighting>, StorageError> {
@@ -218,18 +239,15 @@ impl SightingStore for ClickhouseStore {
         let (after_ms, after_id) = after
             .map(|cursor| (cursor.captured_at_ms, cursor.event_id))
             .unwrap_or((i64::MIN, EventId([0; 16])));
+        // The filter's conditions sit beside the range, so the page is cut after them.
+        let (conditions, values) = pass_filter_conditions(filter, str::to_string);
         let sql = format!(
             "SELECT {SIGHTING_COLUMNS} FROM detections_by_camera \
              WHERE camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
              AND day >= toDate(?) AND day <= toDate(?) \
-             AND (captured_at_ms > ? OR (captured_at_ms = ? AND hex(event_id) > ?)) {} \
+             AND (captured_at_ms > ? OR (captured_at_ms = ? AND hex(event_id) > ?)){conditions} \
              ORDER BY captured_at_ms, event_id LIMIT 1 BY event_id LIMIT ?",
             placeholders(cameras.len()),
-            if class.is_some() {
-                "AND object_class = ?"
-            } else {
-                ""
-            }
         );
         let mut query = self.client.query(&sql);
         for camera in cameras {
@@ -243,8 +261,12 @@ impl SightingStore for ClickhouseStore {
             .bind(after_ms)
             .bind(after_ms)
             .bind(after_id.to_string().to_uppercase());
-        if let Some(class) = class {
-            query = query.bind(class.code());
+        for value in values {
+            query = match value {
+                SqlValue::Text(text) => query.bind(text),
+                SqlValue::Int(int) => query.bind(int),
+                SqlValue::UInt(uint) => query.bind(uint),
+            };
         }
         let rows = query
             .bind(limit as u64)

@@ -6,8 +6,9 @@ use camtrail_model::Detection;
 use camtrail_model::audit::AuditRecord;
 use serde::{Serialize, Serializer};
 
-/// One row of `detections` (`migrations/001_detections.sql`). Sent as RowBinary with
-/// the column names listed in the INSERT, so the field names must match the columns;
+/// One row of `detections` (`migrations/001_detections.sql`, `007_vehicle_attributes.sql`).
+/// Sent as RowBinary with the column names listed in the INSERT, so the field names must
+/// match the columns and their types exactly (18.16 takes RowBinary without type checks);
 /// the MATERIALIZED `day` column is computed by the server.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
 pub struct DetectionRow {
@@ -43,6 +44,17 @@ pub struct DetectionRow {
     pub gateway_id: String,
     /// When the ingest node accepted it, unix ms.
     pub received_at_ms: i64,
+    /// `PlateColor` number (`UInt8`).
+    pub plate_color: u8,
+    /// Make as classified (`String`; empty: unknown).
+    pub vehicle_brand: String,
+    /// `Direction` number (`UInt8`).
+    pub direction: u8,
+    /// Measured speed, km/h (`Float32`; 0: unknown).
+    pub speed_kmh: f32,
+    /// Per-character reader confidence, 0–100 each (`Array(UInt8)`: RowBinary writes a
+    /// sequence as its LEB128 length and the elements, as serde hands them over).
+    pub plate_char_confidence: Vec<u8>,
 }
 
 /// One row of `snapshots` (`migrations/005_snapshots.sql`).
@@ -121,6 +133,8 @@ impl DetectionRow {
             + self.camera_id.len()
             + self.plate.len()
             + self.gateway_id.len()
+            + self.vehicle_brand.len()
+            + self.plate_char_confidence.len()
     }
 
     /// Split a decoded detection into its `detections` row and, if it has a thumbnail, its
@@ -149,6 +163,11 @@ impl DetectionRow {
             has_snapshot: u8::from(snapshot.is_some()),
             gateway_id: detection.gateway_id,
             received_at_ms: detection.received_at_ms,
+            plate_color: detection.attributes.plate_color,
+            vehicle_brand: detection.attributes.brand,
+            direction: detection.attributes.direction,
+            speed_kmh: detection.attributes.speed_kmh,
+            plate_char_confidence: detection.plate_char_confidence,
         };
         (row, snapshot)
     }
@@ -188,6 +207,9 @@ mod tests {
         assert_eq!(row.camera_id, CAMERA);
         assert_eq!(row.received_at_ms, T0 + 100);
         assert_eq!((row.vehicle_color, row.vehicle_type), (1, 1));
+        assert_eq!((row.plate_color, row.direction), (1, 3));
+        assert_eq!((row.vehicle_brand.as_str(), row.speed_kmh), ("大众", 42.5));
+        assert_eq!(row.plate_char_confidence, vec![90, 91, 92, 93, 94, 95, 96]);
         assert_eq!(
             [row.bbox_x, row.bbox_y, row.bbox_width, row.bbox_height],
             [1, 2, 3, 4]

@@ -406,6 +406,8 @@ fn read_plate(
                 has_snapshot: false,
                 match_kind: *kind,
                 match_confidence: *confidence,
+                attributes: Default::default(),
+                plate_char_confidence: Vec::new(),
             });
         }
     }

@@ -1,6 +1,6 @@
-//! A client of the query node's HTTP API, for `camtrail track` and the demo: builds the
-//! request, sends it with the investigator's token, turns errors into their code and
-//! message, and prints a track as a table.
+//! A client of the query node's HTTP API, for `camtrail track`, `camtrail passes` and the
+//! demo: builds the request, sends it with the investigator's token, turns errors into their
+//! code and message, and prints a track or a page of passes as a table.
 
 use std::fmt::Write as _;
 
@@ -95,6 +95,81 @@ pub fn track_path(args: &TrackQueryArgs, format: TrackFormat) -> String {
         encode(&args.reason),
         args.fuzzy
     )
+}
+
+/// What to ask `/v1/passes` for: each optional parameter is sent only when set.
+#[derive(Debug, Clone, Default)]
+pub struct PassesQueryArgs {
+    /// Camera ids, comma-separated (or set `district`).
+    pub cameras: Option<String>,
+    /// District.
+    pub district: Option<String>,
+    /// Window start (unix ms or RFC 3339).
+    pub from: String,
+    /// Window end.
+    pub to: String,
+    /// Case id.
+    pub case_id: String,
+    /// Reason.
+    pub reason: String,
+    /// `object_class`, `plate_color`, `vehicle_color`, `vehicle_type`, `vehicle_brand`,
+    /// `direction`, `limit`, `after`, as `(parameter, value)`.
+    pub filters: Vec<(&'static str, String)>,
+}
+
+/// The path and query of a passes request.
+pub fn passes_path(args: &PassesQueryArgs) -> String {
+    let mut path = format!(
+        "/v1/passes?from={}&to={}&case={}&reason={}",
+        encode(&args.from),
+        encode(&args.to),
+        encode(&args.case_id),
+        encode(&args.reason)
+    );
+    let place = [("cameras", &args.cameras), ("district", &args.district)];
+    for (name, value) in place
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_ref()?)))
+        .chain(args.filters.iter().map(|(name, value)| (*name, value)))
+    {
+        let _ = write!(path, "&{name}={}", encode(value));
+    }
+    path
+}
+
+/// A passes answer (`/v1/passes` JSON) as a table for the terminal, with the cursor of the
+/// next page when there is one.
+pub fn passes_table(answer: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<19}  {:<20}  {:<14}  {:<10}  vehicle",
+        "time", "camera", "district", "plate"
+    );
+    let passes = answer["passes"].as_array().cloned().unwrap_or_default();
+    for pass in &passes {
+        let _ = writeln!(
+            out,
+            "{:<19}  {:<20}  {:<14}  {:<10}  {}",
+            pass["time"].as_str().unwrap_or("?"),
+            pass["camera_id"].as_str().unwrap_or("?"),
+            pass["district"].as_str().unwrap_or("?"),
+            pass["plate"].as_str().unwrap_or("?"),
+            vehicle_summary(pass),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} passes ({}); audit {} #{}",
+        passes.len(),
+        answer["time_zone"].as_str().unwrap_or("?"),
+        answer["audit"]["node_id"].as_str().unwrap_or("?"),
+        answer["audit"]["seq"],
+    );
+    if let Some(next) = answer["next"].as_str() {
+        let _ = writeln!(out, "more: --after {next}");
+    }
+    out
 }
 
 /// `GET base_url + path_and_query` with a bearer token; the body on 2xx.
@@ -201,8 +276,8 @@ pub fn track_table(answer: &Value) -> String {
 fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
     let _ = writeln!(
         out,
-        "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5}  flags",
-        "#", "time", "camera", "district", "plate", "match", "conf"
+        "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5}  {:<28}  flags",
+        "#", "time", "camera", "district", "plate", "match", "conf", "vehicle"
     );
     let sightings = vehicle["sightings"].as_array().cloned().unwrap_or_default();
     let links = vehicle["links"].as_array().cloned().unwrap_or_default();
@@ -229,7 +304,7 @@ fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
         }
         let _ = writeln!(
             out,
-            "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5.2}  {}",
+            "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5.2}  {:<28}  {}",
             format!("{prefix}{}", sighting["n"]),
             sighting["time"].as_str().unwrap_or("?"),
             sighting["camera_id"].as_str().unwrap_or("?"),
@@ -237,6 +312,7 @@ fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
             sighting["plate"].as_str().unwrap_or("?"),
             sighting["match_kind"].as_str().unwrap_or("?"),
             sighting["match_confidence"].as_f64().unwrap_or(0.0),
+            vehicle_summary(sighting),
             flags.join(", ")
         );
     }
@@ -250,6 +326,42 @@ fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
         transitions,
         vehicle["impossible_hops"],
     );
+}
+
+/// A sighting's vehicle attributes in a few words ("blue suv, green plate, east 48 km/h,
+/// 大众"); what is unknown is left out, "-" when nothing is known.
+pub fn vehicle_summary(sighting: &Value) -> String {
+    let text = |field: &str| sighting[field].as_str().map(|s| s.replace('_', " "));
+    let body = [text("vehicle_color"), text("vehicle_type")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let motion = [
+        text("direction"),
+        sighting["speed_kmh"]
+            .as_f64()
+            .map(|speed| format!("{speed:.0} km/h")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let parts: Vec<String> = [
+        Some(body),
+        text("plate_color").map(|color| format!("{color} plate")),
+        Some(motion),
+        text("vehicle_brand"),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|part| !part.is_empty())
+    .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -315,5 +427,50 @@ mod tests {
         );
         assert!(table.contains("2 dropped in all"), "{table}");
         assert!(table.contains("audit query/1 #7"), "{table}");
+    }
+
+    #[test]
+    fn passes_paths_send_only_the_filters_given_and_tables_show_the_vehicle() {
+        let args = PassesQueryArgs {
+            cameras: Some("a,b".into()),
+            from: "1".into(),
+            to: "2".into(),
+            case_id: "C-1".into(),
+            reason: "r".into(),
+            filters: vec![
+                ("plate_color", "yellow_green".into()),
+                ("vehicle_brand", "大众".into()),
+            ],
+            ..PassesQueryArgs::default()
+        };
+        assert_eq!(
+            passes_path(&args),
+            "/v1/passes?from=1&to=2&case=C-1&reason=r&cameras=a%2Cb&plate_color=yellow_green\
+             &vehicle_brand=%E5%A4%A7%E4%BC%97"
+        );
+        let answer = serde_json::json!({
+            "passes": [{"time": "t", "camera_id": "c", "district": "d", "plate": "p",
+                        "plate_color": "blue", "direction": "east"}],
+            "next": "5:ab", "time_zone": "UTC", "audit": {"node_id": "q", "seq": 3},
+        });
+        let table = passes_table(&answer);
+        assert!(table.contains("blue plate, east"), "{table}");
+        assert!(table.contains("more: --after 5:ab"), "{table}");
+    }
+
+    #[test]
+    fn vehicles_are_summed_up_in_a_few_words() {
+        let full = serde_json::json!({
+            "vehicle_color": "blue", "vehicle_type": "suv", "plate_color": "yellow_green",
+            "direction": "east", "speed_kmh": 48.5, "vehicle_brand": "大众",
+        });
+        assert_eq!(
+            vehicle_summary(&full),
+            "blue suv, yellow green plate, east 48 km/h, 大众"
+        );
+        let some =
+            serde_json::json!({"vehicle_color": null, "vehicle_type": "car", "plate_color": null});
+        assert_eq!(vehicle_summary(&some), "car");
+        assert_eq!(vehicle_summary(&serde_json::json!({})), "-");
     }
 }

@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use camtrail_common::grpc::error_status;
 use camtrail_model::audit::AuditRecord;
-use camtrail_model::{Error, ErrorCode, EventId};
+use camtrail_model::{Error, ErrorCode, EventId, VehicleAttributes};
 use camtrail_proto::v1;
 use camtrail_proto::v1::query_server::Query;
 use camtrail_storage::{
-    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, PassCursor, SightingStore, StoredSighting,
+    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, PassCursor, PassFilter, SightingStore,
+    StoredSighting,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use crate::attributes;
 use crate::http::HttpState;
 use crate::service::{
     AuditRequest, Caller, PassesRequest, Place, Purpose, QueryError, Subject, TrackRequest,
@@ -39,30 +41,54 @@ fn status(error: QueryError) -> Status {
     camtrail_common::grpc::status(&error)
 }
 
+/// `sighting` with the vehicle attributes set (the stored codes are the wire enum numbers).
+fn with_attributes(
+    mut sighting: v1::Sighting,
+    attributes: &VehicleAttributes,
+    plate_char_confidence: &[u8],
+) -> v1::Sighting {
+    sighting.vehicle_color = i32::from(attributes.color);
+    sighting.vehicle_type = i32::from(attributes.kind);
+    sighting.plate_color = i32::from(attributes.plate_color);
+    sighting.vehicle_brand = attributes.brand.clone();
+    sighting.direction = i32::from(attributes.direction);
+    sighting.speed_kmh = attributes.speed_kmh;
+    sighting.plate_char_confidence = plate_char_confidence.to_vec();
+    sighting
+}
+
 /// A track as the wire message, without the keys and audit id (the caller adds them to the
 /// first vehicle's).
 fn track_response(track: &Track) -> v1::TrackResponse {
     let sightings = track
         .sightings
         .iter()
-        .map(|s| v1::Sighting {
-            event_id: s.event_id.as_bytes().to_vec(),
-            camera_id: s.camera_id.clone(),
-            captured_at_ms: s.captured_at_ms,
-            object_class: camtrail_proto::convert::object_class_to_wire(s.object_class) as i32,
-            subject_key: s.subject_key.clone(),
-            plate: s.plate.clone(),
-            plate_confidence: s.plate_confidence,
-            district: s.district.clone(),
-            road: s.road.clone(),
-            lat: s.lat,
-            lon: s.lon,
-            match_kind: match_kind(s.match_kind) as i32,
-            match_confidence: s.match_confidence,
-            burst_count: s.burst_count,
-            burst_end_ms: s.burst_end_ms,
-            has_snapshot: s.has_snapshot,
-            cursor: String::new(),
+        .map(|s| {
+            with_attributes(
+                v1::Sighting {
+                    event_id: s.event_id.as_bytes().to_vec(),
+                    camera_id: s.camera_id.clone(),
+                    captured_at_ms: s.captured_at_ms,
+                    object_class: camtrail_proto::convert::object_class_to_wire(s.object_class)
+                        as i32,
+                    subject_key: s.subject_key.clone(),
+                    plate: s.plate.clone(),
+                    plate_confidence: s.plate_confidence,
+                    district: s.district.clone(),
+                    road: s.road.clone(),
+                    lat: s.lat,
+                    lon: s.lon,
+                    match_kind: match_kind(s.match_kind) as i32,
+                    match_confidence: s.match_confidence,
+                    burst_count: s.burst_count,
+                    burst_end_ms: s.burst_end_ms,
+                    has_snapshot: s.has_snapshot,
+                    cursor: String::new(),
+                    ..v1::Sighting::default()
+                },
+                &s.attributes,
+                &s.plate_char_confidence,
+            )
         })
         .collect();
     v1::TrackResponse {
@@ -169,7 +195,7 @@ impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
 
     fn pass(&self, pass: &StoredSighting) -> v1::Sighting {
         let camera = self.state.service.registry().get(&pass.camera_id);
-        v1::Sighting {
+        let sighting = v1::Sighting {
             event_id: pass.event_id.as_bytes().to_vec(),
             camera_id: pass.camera_id.clone(),
             captured_at_ms: pass.captured_at_ms,
@@ -190,7 +216,9 @@ impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
                 captured_at_ms: pass.captured_at_ms,
                 event_id: pass.event_id,
             }),
-        }
+            ..v1::Sighting::default()
+        };
+        with_attributes(sighting, &pass.attributes, &pass.plate_char_confidence)
     }
 }
 
@@ -264,11 +292,39 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
                 })?,
             ),
         };
+        let filter = PassFilter {
+            object_class,
+            plate_color: attributes::filter_code(
+                attributes::PLATE_COLORS,
+                "plate_color",
+                request.plate_color,
+            )
+            .map_err(status)?,
+            vehicle_color: attributes::filter_code(
+                attributes::VEHICLE_COLORS,
+                "vehicle_color",
+                request.vehicle_color,
+            )
+            .map_err(status)?,
+            vehicle_type: attributes::filter_code(
+                attributes::VEHICLE_TYPES,
+                "vehicle_type",
+                request.vehicle_type,
+            )
+            .map_err(status)?,
+            vehicle_brand: attributes::parse_brand(&request.vehicle_brand).map_err(status)?,
+            direction: attributes::filter_code(
+                attributes::DIRECTIONS,
+                "direction",
+                request.direction,
+            )
+            .map_err(status)?,
+        };
         let passes_request = PassesRequest {
             place,
             from_ms: request.from_ms,
             to_ms: request.to_ms,
-            object_class,
+            filter,
             // 0 is proto3's "not set": the documented default page.
             limit: if request.limit == 0 {
                 1_000

@@ -4,6 +4,8 @@
 //!
 //! - `GET /v1/track[.geojson|.png]?plate=|subject_key=&from=&to=&case=&reason=[&fuzzy=true]`
 //! - `GET /v1/passes?cameras=a,b|district=X&from=&to=&case=&reason=[&object_class=&limit=&after=]`
+//!   `[&plate_color=&vehicle_color=&vehicle_type=&vehicle_brand=&direction=]` (names as in
+//!   the answers, e.g. `plate_color=yellow_green&direction=east`; unknown: `invalid_class`)
 //! - `GET /v1/snapshots/{event_id}.jpg?case=&reason=`
 //! - `GET /v1/cameras/{camera_id}` (registry only; any role; not audited)
 //! - `GET /v1/audit?case=|user=[&kind=&from=&to=&limit=&cursor=]` (supervisors: audit
@@ -25,11 +27,14 @@ use axum::{Json, Router};
 use camtrail_common::http::ApiError;
 use camtrail_model::audit::AuditRecord;
 use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId};
-use camtrail_storage::{AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, SightingStore};
+use camtrail_storage::{AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, PassFilter, SightingStore};
 use chrono::TimeZone;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::attributes::{
+    self, AttributesJson, DIRECTIONS, PLATE_COLORS, VEHICLE_COLORS, VEHICLE_TYPES,
+};
 use crate::auth::Users;
 use crate::render::geojson::track_geojson;
 use crate::render::map::{MapBackground, MapText, render_track_map};
@@ -298,6 +303,10 @@ struct SightingBody<'a> {
     road: &'a str,
     subject_key: &'a str,
     time: String,
+    /// `direction`, `plate_char_confidence`, `plate_color`, `speed_kmh`, `vehicle_brand`,
+    /// `vehicle_color`, `vehicle_type`: names, `null` when unknown.
+    #[serde(flatten)]
+    attributes: AttributesJson<'a>,
 }
 
 /// One change of district of [`TrackBody`].
@@ -373,6 +382,7 @@ fn vehicle_body<'a>(track: &'a Track, zone: &chrono_tz::Tz) -> VehicleBody<'a> {
             road: &s.road,
             subject_key: &s.subject_key,
             time: format_time(s.captured_at_ms, zone),
+            attributes: AttributesJson::new(&s.attributes, &s.plate_char_confidence),
         })
         .collect();
     let transitions = track
@@ -524,8 +534,25 @@ pub struct PassesQuery {
     case: Option<String>,
     reason: Option<String>,
     object_class: Option<String>,
+    plate_color: Option<String>,
+    vehicle_color: Option<String>,
+    vehicle_type: Option<String>,
+    vehicle_brand: Option<String>,
+    direction: Option<String>,
     limit: Option<usize>,
     after: Option<String>,
+}
+
+/// An attribute filter given by name (`blue`, `east`, ...); absent is no filter.
+fn name_filter(
+    table: &[(u8, &'static str)],
+    field: &str,
+    value: &Option<String>,
+) -> Result<Option<u8>, QueryError> {
+    value
+        .as_deref()
+        .map(|name| attributes::parse_name(table, field, name))
+        .transpose()
 }
 
 async fn passes<S: SightingStore, A: AuditLog>(
@@ -559,11 +586,21 @@ async fn passes<S: SightingStore, A: AuditLog>(
             place,
             from_ms: parse_time("from", query.from.as_deref())?,
             to_ms: parse_time("to", query.to.as_deref())?,
-            object_class: query
-                .object_class
-                .as_deref()
-                .map(parse_object_class)
-                .transpose()?,
+            filter: PassFilter {
+                object_class: query
+                    .object_class
+                    .as_deref()
+                    .map(parse_object_class)
+                    .transpose()?,
+                plate_color: name_filter(PLATE_COLORS, "plate_color", &query.plate_color)?,
+                vehicle_color: name_filter(VEHICLE_COLORS, "vehicle_color", &query.vehicle_color)?,
+                vehicle_type: name_filter(VEHICLE_TYPES, "vehicle_type", &query.vehicle_type)?,
+                vehicle_brand: match &query.vehicle_brand {
+                    Some(brand) => attributes::parse_brand(brand)?,
+                    None => None,
+                },
+                direction: name_filter(DIRECTIONS, "direction", &query.direction)?,
+            },
             limit: query.limit.unwrap_or(1_000),
             after: query.after.as_deref().map(parse_cursor).transpose()?,
             purpose,
@@ -579,7 +616,7 @@ async fn passes<S: SightingStore, A: AuditLog>(
                 .passes
                 .iter()
                 .map(|p| {
-                    json!({
+                    let mut pass = json!({
                         "event_id": p.event_id.to_string(),
                         "captured_at_ms": p.captured_at_ms,
                         "time": format_time(p.captured_at_ms, &zone),
@@ -588,7 +625,12 @@ async fn passes<S: SightingStore, A: AuditLog>(
                         "subject_key": p.subject_key,
                         "plate": p.plate,
                         "has_snapshot": p.has_snapshot,
-                    })
+                    });
+                    if let Value::Object(fields) = &mut pass {
+                        AttributesJson::new(&p.attributes, &p.plate_char_confidence)
+                            .insert_into(fields);
+                    }
+                    pass
                 })
                 .collect();
             let body = json!({

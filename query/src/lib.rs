@@ -9,6 +9,7 @@
 //! - [`service`]: the transport-independent query service (limits, roles, audit first),
 //!   over any [`SightingStore`](camtrail_storage::SightingStore) and
 //!   [`AuditLog`](camtrail_storage::AuditLog).
+//! - [`attributes`]: the names of vehicle attributes in answers and Passes filters.
 //! - [`auth`]: investigator bearer tokens (stored hashed) and roles.
 //! - [`http`]: the HTTP API over the service, [`grpc`]: the gRPC `Query` service over it;
 //!   [`node`]: binding and running both.
@@ -18,6 +19,7 @@
 //! Nothing here knows Kafka, ClickHouse or SQLite: `camtrail-serve` hands the node its
 //! store and audit log.
 
+pub mod attributes;
 pub mod auth;
 pub mod client;
 pub mod grpc;

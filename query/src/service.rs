@@ -11,12 +11,13 @@ use camtrail_common::now_ms;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId, ObjectClass, plate};
 use camtrail_storage::{
-    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, PassCursor, SightingStore, StorageError,
-    StoredSighting, StoredSnapshot,
+    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, PassCursor, PassFilter, SightingStore,
+    StorageError, StoredSighting, StoredSnapshot,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::attributes::{DIRECTIONS, PLATE_COLORS, VEHICLE_COLORS, VEHICLE_TYPES};
 use crate::auth::Principal;
 use crate::metrics::QueryMetrics;
 use crate::track::{MatchKind, RawSighting, Track, TrackBuilder, TrackParams, pattern_to_like};
@@ -196,8 +197,9 @@ pub struct PassesRequest {
     pub from_ms: i64,
     /// Window end, unix ms, exclusive.
     pub to_ms: i64,
-    /// Only this class (all when `None`).
-    pub object_class: Option<ObjectClass>,
+    /// Which passes: object class and vehicle attributes (each set one must match; the
+    /// default keeps everything). Applied by storage before the page is cut.
+    pub filter: PassFilter,
     /// Page size.
     pub limit: usize,
     /// Continue after this pass (from the previous page's `next`).
@@ -241,6 +243,13 @@ pub struct AuditAnswer {
 
 /// The case id of the audit records that reading the audit log leaves.
 pub const AUDIT_REVIEW_CASE: &str = "audit-review";
+
+/// An attribute filter's name in the audit parameters: "all" when not set.
+fn filter_name(table: &[(u8, &'static str)], code: Option<u8>) -> &'static str {
+    code.map_or("all", |code| {
+        crate::attributes::name(table, code).unwrap_or("unknown")
+    })
+}
 
 /// The name of an object class in audit parameters and the HTTP API.
 pub fn object_class_name(class: ObjectClass) -> &'static str {
@@ -540,6 +549,8 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                     has_snapshot: s.has_snapshot,
                     match_kind: matched.kind,
                     match_confidence: matched.confidence,
+                    attributes: s.attributes,
+                    plate_char_confidence: s.plate_char_confidence,
                 })
             })
             .collect();
@@ -658,7 +669,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 &cameras,
                 request.from_ms,
                 request.to_ms,
-                request.object_class,
+                &request.filter,
                 request.after,
                 request.limit,
             )
@@ -675,7 +686,14 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             "place": place,
             "from_ms": request.from_ms,
             "to_ms": request.to_ms,
-            "object_class": request.object_class.map_or("all", object_class_name),
+            "object_class": request.filter.object_class.map_or("all", object_class_name),
+            // Attribute filters like the class: a name, or "all" when not set; the brand as
+            // asked, or null.
+            "plate_color": filter_name(PLATE_COLORS, request.filter.plate_color),
+            "vehicle_color": filter_name(VEHICLE_COLORS, request.filter.vehicle_color),
+            "vehicle_type": filter_name(VEHICLE_TYPES, request.filter.vehicle_type),
+            "vehicle_brand": request.filter.vehicle_brand.clone(),
+            "direction": filter_name(DIRECTIONS, request.filter.direction),
             "limit": request.limit,
             "after": request.after.map(|c| format!("{}:{}", c.captured_at_ms, c.event_id)),
         });

@@ -108,6 +108,29 @@ async fn sqlite_parts_passes_filter_by_object_class() {
 }
 
 #[tokio::test]
+async fn sqlite_attributes_round_trip() {
+    testsuite::attributes_round_trip(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_parts_attributes_round_trip() {
+    testsuite::attributes_round_trip(&sqlite_tiny_parts()).await;
+}
+
+#[tokio::test]
+async fn sqlite_passes_filter_by_attributes() {
+    testsuite::passes_filter_by_attributes(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_parts_passes_filter_by_attributes() {
+    let backend = sqlite_tiny_parts();
+    testsuite::passes_filter_by_attributes(&backend).await;
+    let stats = backend.store.writer_stats();
+    assert!(stats.flushes >= 4 && stats.merges >= 1, "{stats:?}");
+}
+
+#[tokio::test]
 async fn sqlite_audit_pages_newest_first_through_every_record_once() {
     testsuite::audit_pages_newest_first_through_every_record_once(&sqlite()).await;
 }

@@ -4,12 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use camtrail_model::{EventId, ObjectClass};
+use camtrail_model::EventId;
 // Keys are plates and camera ids sent by gateways: a seeded hash, but a fast one (the
 // writer inserts every committed event here; SipHash was 10% of its time).
 use foldhash::quality::RandomState;
 
-use camtrail_storage::{PassCursor, StoredSighting};
+use camtrail_storage::{PassCursor, PassFilter, StoredSighting};
 
 /// Staged sightings by subject key and by camera, each event id once.
 #[derive(Debug, Default)]
@@ -113,11 +113,11 @@ impl Hot {
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
-        class: Option<ObjectClass>,
+        filter: &PassFilter,
         after: Option<PassCursor>,
     ) -> Vec<StoredSighting> {
         self.lookup(&self.by_camera, cameras, from_ms, to_ms)
-            .filter(|s| class.is_none_or(|class| s.object_class == class))
+            .filter(|s| filter.matches(s))
             .filter(|s| {
                 after
                     .is_none_or(|c| (s.captured_at_ms, s.event_id) > (c.captured_at_ms, c.event_id))
@@ -224,6 +224,8 @@ mod tests {
             plate_confidence: 0.9,
             object_class: ObjectClass::Vehicle,
             has_snapshot: false,
+            attributes: Default::default(),
+            plate_char_confidence: Vec::new(),
         }
     }
 
@@ -267,7 +269,13 @@ mod tests {
             captured_at_ms: 100,
             event_id: EventId([1; 16]),
         };
-        let passes = hot.passes(&["C1".into()], 0, 1000, None, Some(cursor));
+        let passes = hot.passes(
+            &["C1".into()],
+            0,
+            1000,
+            &PassFilter::default(),
+            Some(cursor),
+        );
         assert_eq!(passes.len(), 1);
         assert_eq!(passes[0].subject_key, "K2");
         let mut keys = hot.keys_like("K", "K_", 0, 1000);

@@ -61,6 +61,8 @@ mod parts;
 mod read;
 mod recovery;
 mod schema;
+#[cfg(test)]
+mod upgrade_tests;
 mod write;
 mod writer;
 

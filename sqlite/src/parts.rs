@@ -16,9 +16,9 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use super::key_filter::{FORMAT, KeyFilter, key_hash};
 use super::read::sighting;
-use super::schema::{DETECTION_DEFS, SIGHTING_COLUMNS};
-use camtrail_model::ObjectClass;
-use camtrail_storage::{PassCursor, StoredSighting};
+use super::schema::{Columns, DETECTION_COLUMNS, DETECTION_DEFS, SIGHTING_COLUMNS};
+use camtrail_storage::sql::{SqlValue, pass_filter_conditions};
+use camtrail_storage::{PassCursor, PassFilter, StoredSighting};
 
 /// A part's entry in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,10 @@ pub(super) struct PartHandle {
     readers: Vec<Mutex<Connection>>,
     /// The part's subject keys, if its file has a filter in [`FORMAT`].
     filter: Option<KeyFilter>,
+    /// The columns its file has (one written by an older version lacks the newer ones).
+    columns: Columns,
+    /// [`SIGHTING_COLUMNS`] as this part's select list.
+    select: String,
 }
 
 /// Read connections per part.
@@ -69,7 +73,17 @@ impl PartHandle {
             reader.set_prepared_statement_cache_capacity(16);
             readers.push(Mutex::new(reader));
         }
-        let filter = load_filter(&readers[0].lock().unwrap_or_else(PoisonError::into_inner));
+        let (filter, columns) = {
+            let first = readers[0].lock().unwrap_or_else(PoisonError::into_inner);
+            (load_filter(&first), Columns::of(&first, "main", "part")?)
+        };
+        if !columns.complete() {
+            tracing::debug!(
+                part = part.id,
+                "part written by an older version: its missing columns read as defaults"
+            );
+        }
+        let select = columns.select(SIGHTING_COLUMNS);
         if filter.is_none() {
             tracing::debug!(
                 part = part.id,
@@ -81,6 +95,8 @@ impl PartHandle {
             path,
             readers,
             filter,
+            columns,
+            select,
         })
     }
 
@@ -190,9 +206,10 @@ impl PartHandle {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {SIGHTING_COLUMNS} FROM part WHERE subject_key IN ({}) \
+            "SELECT {} FROM part WHERE subject_key IN ({}) \
              AND captured_at_ms >= ? AND captured_at_ms < ? \
              ORDER BY captured_at_ms, event_id LIMIT ?",
+            self.select,
             camtrail_storage::sql::placeholders(keys.len())
         );
         let mut values: Vec<rusqlite::types::Value> =
@@ -207,16 +224,20 @@ impl PartHandle {
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
-        class: Option<ObjectClass>,
+        filter: &PassFilter,
         after: PassCursor,
         limit: usize,
     ) -> rusqlite::Result<Vec<StoredSighting>> {
+        // The filter is part of the range scan of `part_by_camera`, before the LIMIT; an
+        // older part compares its defaults in place of the columns it lacks.
+        let (conditions, filter_values) =
+            pass_filter_conditions(filter, |name| self.columns.expr(name));
         let sql = format!(
-            "SELECT {SIGHTING_COLUMNS} FROM part INDEXED BY part_by_camera \
+            "SELECT {} FROM part INDEXED BY part_by_camera \
              WHERE camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
-             AND (captured_at_ms > ? OR (captured_at_ms = ? AND event_id > ?)) \
-             AND (? IS NULL OR object_class = ?) \
+             AND (captured_at_ms > ? OR (captured_at_ms = ? AND event_id > ?)){conditions} \
              ORDER BY captured_at_ms, event_id LIMIT ?",
+            self.select,
             camtrail_storage::sql::placeholders(cameras.len())
         );
         let mut values: Vec<rusqlite::types::Value> =
@@ -227,10 +248,13 @@ impl PartHandle {
             after.captured_at_ms.into(),
             after.captured_at_ms.into(),
             after.event_id.as_bytes().to_vec().into(),
-            class.map(ObjectClass::code).into(),
-            class.map(ObjectClass::code).into(),
-            (limit as i64).into(),
         ]);
+        values.extend(filter_values.into_iter().map(|value| match value {
+            SqlValue::Text(text) => rusqlite::types::Value::from(text),
+            SqlValue::Int(int) => int.into(),
+            SqlValue::UInt(uint) => i64::try_from(uint).unwrap_or(i64::MAX).into(),
+        }));
+        values.push((limit as i64).into());
         self.query(&sql, values)
     }
 
@@ -286,7 +310,11 @@ pub(super) fn build_part(
                 "ATTACH DATABASE ?1 AS src0",
                 params![database.display().to_string()],
             )?;
-            vec![format!("SELECT * FROM src0.{table}")]
+            let columns = Columns::of(&connection, "src0", table)?;
+            vec![format!(
+                "SELECT {} FROM src0.{table}",
+                columns.select(DETECTION_COLUMNS)
+            )]
         }
         Source::Parts(paths) => {
             let mut selects = Vec::with_capacity(paths.len());
@@ -295,7 +323,12 @@ pub(super) fn build_part(
                     &format!("ATTACH DATABASE ?1 AS src{i}"),
                     params![file.display().to_string()],
                 )?;
-                selects.push(format!("SELECT * FROM src{i}.part"));
+                // A part of an older version gives the defaults for the columns it lacks.
+                let columns = Columns::of(&connection, &format!("src{i}"), "part")?;
+                selects.push(format!(
+                    "SELECT {} FROM src{i}.part",
+                    columns.select(DETECTION_COLUMNS)
+                ));
             }
             selects
         }
@@ -304,7 +337,7 @@ pub(super) fn build_part(
     connection.execute_batch(&format!(
         "CREATE TABLE part ({DETECTION_DEFS}, \
              PRIMARY KEY (subject_key, captured_at_ms, event_id)) WITHOUT ROWID;
-         INSERT OR IGNORE INTO part SELECT * FROM ({}) {filter} \
+         INSERT OR IGNORE INTO part ({DETECTION_COLUMNS}) SELECT * FROM ({}) {filter} \
              ORDER BY subject_key, captured_at_ms, event_id;
          CREATE INDEX part_by_camera ON part (camera_id, captured_at_ms, event_id);",
         selects.join(" UNION ALL ")
@@ -377,7 +410,11 @@ fn sync(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::DETECTION_COLUMNS;
+
+    /// The columns of the first release (the others have defaults).
+    const OLD_COLUMNS: &str = "subject_key, captured_at_ms, event_id, camera_id, \
+        object_class, plate, plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, \
+        bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms";
 
     /// A staging table of `rows` detections: key `K<i % keys>`, captured at `i` ms.
     fn staging(dir: &Path, rows: i64, keys: i64) -> Source {
@@ -390,7 +427,7 @@ mod tests {
             connection
                 .execute(
                     &format!(
-                        "INSERT INTO staging_1 ({DETECTION_COLUMNS}) VALUES \
+                        "INSERT INTO staging_1 ({OLD_COLUMNS}) VALUES \
                          (?1, ?2, ?3, 'cam-1', 1, ?1, 0.9, 0, 0, 0, 0, 0, 0, 0, 'gw', ?2)"
                     ),
                     params![format!("K{}", i % keys), i, i.to_le_bytes().to_vec()],

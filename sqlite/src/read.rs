@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use camtrail_model::audit::{AuditEntry, AuditRecord};
-use camtrail_model::{EventId, ObjectClass};
+use camtrail_model::{EventId, ObjectClass, VehicleAttributes};
 use camtrail_storage::sql::{SqlValue, audit_page_conditions, prefix_end};
 use camtrail_storage::{
-    AuditCursor, AuditFilter, PassCursor, SightingStore, StorageError, StoredSighting,
+    AuditCursor, AuditFilter, PassCursor, PassFilter, SightingStore, StorageError, StoredSighting,
     StoredSnapshot,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -29,6 +29,15 @@ pub(crate) fn sighting(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSighti
         plate_confidence: row.get::<_, f64>(5)? as f32,
         object_class: ObjectClass::from_code(class).unwrap_or(ObjectClass::Vehicle),
         has_snapshot: row.get::<_, i64>(7)? != 0,
+        attributes: VehicleAttributes {
+            color: row.get(8)?,
+            kind: row.get(9)?,
+            plate_color: row.get(10)?,
+            direction: row.get(12)?,
+            speed_kmh: row.get::<_, f64>(13)? as f32,
+            brand: row.get(11)?,
+        },
+        plate_char_confidence: row.get(14)?,
     })
 }
 
@@ -249,7 +258,7 @@ impl SightingStore for SqliteStore {
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
-        class: Option<ObjectClass>,
+        filter: &PassFilter,
         after: Option<PassCursor>,
         limit: usize,
     ) -> Result<Vec<StoredSighting>, StorageError> {
@@ -257,6 +266,7 @@ impl SightingStore for SqliteStore {
             return Ok(Vec::new());
         }
         let cameras = cameras.to_vec();
+        let filter = filter.clone();
         self.read(move |_, shared| {
             let cursor = after.unwrap_or(PassCursor {
                 captured_at_ms: i64::MIN,
@@ -264,10 +274,10 @@ impl SightingStore for SqliteStore {
             });
             let mut rows = Vec::new();
             for hot in shared.hot.values() {
-                rows.extend(hot.passes(&cameras, from_ms, to_ms, class, after));
+                rows.extend(hot.passes(&cameras, from_ms, to_ms, &filter, after));
             }
             for handle in shared.parts.iter().filter(|h| h.overlaps(from_ms, to_ms)) {
-                rows.extend(handle.passes(&cameras, from_ms, to_ms, class, cursor, limit)?);
+                rows.extend(handle.passes(&cameras, from_ms, to_ms, &filter, cursor, limit)?);
             }
             let mut rows = ordered_unique(rows);
             rows.truncate(limit);

@@ -16,7 +16,7 @@ use super::hot::Hot;
 use super::parts::{Part, PartHandle};
 use super::read::sighting;
 use super::schema::{
-    DETECTION_DEFS, SCHEMA, SIGHTING_COLUMNS, open_readers, parts_dir, staging_generations,
+    Columns, DETECTION_DEFS, SCHEMA, SIGHTING_COLUMNS, open_readers, parts_dir, staging_generations,
 };
 use super::writer::Writer;
 use super::{BACKEND, Counters, QUEUE_REQUESTS, Shared, SqliteStore, Tuning, failed, read_lock};
@@ -84,6 +84,14 @@ impl SqliteStore {
             private::restrict_if_exists(&file).map_err(|e| unavailable(&file, e))?;
         }
         let mut generations = staging_generations(&connection).map_err(failed)?;
+        // Staging tables of an older version get the columns added since (their rows read
+        // the defaults); part files stay as they are and are read with defaults instead.
+        for generation in &generations {
+            let table = format!("staging_{generation}");
+            Columns::of(&connection, "main", &table)
+                .and_then(|columns| columns.add_missing(&connection, &table))
+                .map_err(failed)?;
+        }
         if generations.is_empty() {
             connection
                 .execute_batch(&format!("CREATE TABLE staging_1 ({DETECTION_DEFS});"))
@@ -218,9 +226,13 @@ fn load_shared(
     }
     for &generation in generations {
         let mut hot = Hot::default();
+        // A read-only open cannot add columns: an older staging table reads the defaults.
+        let table = format!("staging_{generation}");
+        let columns = Columns::of(connection, "main", &table).map_err(failed)?;
         let mut statement = connection
             .prepare(&format!(
-                "SELECT {SIGHTING_COLUMNS} FROM staging_{generation} ORDER BY rowid"
+                "SELECT {} FROM {table} ORDER BY rowid",
+                columns.select(SIGHTING_COLUMNS)
             ))
             .map_err(failed)?;
         let rows = statement.query_map([], sighting).map_err(failed)?;

@@ -291,7 +291,7 @@ fn stage(
 ) -> rusqlite::Result<usize> {
     let mut detection_row = connection.prepare_cached(&format!(
         "INSERT INTO staging_{generation} ({DETECTION_COLUMNS}) VALUES \
-         (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))?;
     let mut snapshot_row =
         connection.prepare_cached("INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?)")?;
@@ -313,6 +313,11 @@ fn stage(
             d.thumbnail_jpeg.is_some(),
             d.gateway_id,
             d.received_at_ms,
+            d.attributes.plate_color,
+            d.attributes.brand,
+            d.attributes.direction,
+            f64::from(d.attributes.speed_kmh),
+            d.plate_char_confidence,
         ])?;
         if let Some(jpeg) = &d.thumbnail_jpeg {
             snapshot_row.execute(params![

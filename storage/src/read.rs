@@ -14,7 +14,7 @@
 use std::future::Future;
 
 use camtrail_model::audit::AuditRecord;
-use camtrail_model::{EventId, ObjectClass};
+use camtrail_model::{EventId, ObjectClass, VehicleAttributes};
 
 use crate::StorageError;
 
@@ -37,6 +37,11 @@ pub struct StoredSighting {
     pub object_class: ObjectClass,
     /// Whether a thumbnail is stored.
     pub has_snapshot: bool,
+    /// Vehicle attributes as the camera classified them (codes; 0 / empty when unknown;
+    /// rows stored before they were kept read as unknown).
+    pub attributes: VehicleAttributes,
+    /// Reader's confidence per plate character, 0–100 each (empty when unknown).
+    pub plate_char_confidence: Vec<u8>,
 }
 
 impl StoredSighting {
@@ -51,7 +56,53 @@ impl StoredSighting {
             plate_confidence: detection.plate_confidence,
             object_class: detection.object_class,
             has_snapshot: detection.thumbnail_jpeg.is_some(),
+            attributes: detection.attributes.clone(),
+            plate_char_confidence: detection.plate_char_confidence.clone(),
         }
+    }
+}
+
+/// Which passes to return: every field that is set must match. Backends apply it in storage,
+/// inside the `(camera_id, captured_at_ms)` range and before the page is cut, so a page is
+/// short only at the end and the cursor stays keyset-correct. Codes are the proto enum
+/// numbers; the brand matches exactly (bytes as stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassFilter {
+    /// Only this object class.
+    pub object_class: Option<ObjectClass>,
+    /// Only this `PlateColor` number.
+    pub plate_color: Option<u8>,
+    /// Only this `VehicleColor` number.
+    pub vehicle_color: Option<u8>,
+    /// Only this `VehicleType` number.
+    pub vehicle_type: Option<u8>,
+    /// Only this brand.
+    pub vehicle_brand: Option<String>,
+    /// Only this `Direction` number.
+    pub direction: Option<u8>,
+}
+
+impl PassFilter {
+    /// Only `class` (all classes when `None`), nothing else.
+    pub fn class(class: Option<ObjectClass>) -> Self {
+        Self {
+            object_class: class,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `sighting` passes the filter (the definition the SQL conditions follow).
+    pub fn matches(&self, sighting: &StoredSighting) -> bool {
+        let attributes = &sighting.attributes;
+        self.object_class.is_none_or(|c| c == sighting.object_class)
+            && self.plate_color.is_none_or(|c| c == attributes.plate_color)
+            && self.vehicle_color.is_none_or(|c| c == attributes.color)
+            && self.vehicle_type.is_none_or(|c| c == attributes.kind)
+            && self.direction.is_none_or(|c| c == attributes.direction)
+            && self
+                .vehicle_brand
+                .as_deref()
+                .is_none_or(|b| b == attributes.brand)
     }
 }
 
@@ -181,15 +232,15 @@ pub trait SightingStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredSighting>, StorageError>> + Send;
 
-    /// Detections at `cameras` in `[from_ms, to_ms)` after `after` (only those of `class`
-    /// when given), each `event_id` once, ordered by `(captured_at_ms, event_id)`, at most
-    /// `limit`.
+    /// Detections at `cameras` in `[from_ms, to_ms)` after `after` that match `filter`
+    /// (applied before the page is cut), each `event_id` once, ordered by
+    /// `(captured_at_ms, event_id)`, at most `limit`.
     fn passes(
         &self,
         cameras: &[String],
         from_ms: i64,
         to_ms: i64,
-        class: Option<ObjectClass>,
+        filter: &PassFilter,
         after: Option<PassCursor>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredSighting>, StorageError>> + Send;

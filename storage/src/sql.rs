@@ -1,6 +1,6 @@
 //! Small helpers both SQL backends use to build parameterised statements.
 
-use crate::read::{AuditCursor, AuditFilter};
+use crate::read::{AuditCursor, AuditFilter, PassFilter};
 
 /// A value for one `?` of a statement built here, bound by each backend its own way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,34 @@ pub fn audit_page_conditions(
             SqlValue::Text(cursor.node_id.clone()),
             SqlValue::UInt(cursor.seq),
         ]);
+    }
+    (sql, values)
+}
+
+/// The conditions of a passes filter, each ` AND <column> = ?`, only those it sets, and the
+/// values for their `?`s in order. `column` gives the SQL expression of a column name
+/// (a backend reading an older layout may put a default in place of a missing column).
+pub fn pass_filter_conditions(
+    filter: &PassFilter,
+    column: impl Fn(&str) -> String,
+) -> (String, Vec<SqlValue>) {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for (name, code) in [
+        ("object_class", filter.object_class.map(|c| c.code())),
+        ("plate_color", filter.plate_color),
+        ("vehicle_color", filter.vehicle_color),
+        ("vehicle_type", filter.vehicle_type),
+        ("direction", filter.direction),
+    ] {
+        if let Some(code) = code {
+            sql.push_str(&format!(" AND {} = ?", column(name)));
+            values.push(SqlValue::Int(i64::from(code)));
+        }
+    }
+    if let Some(brand) = &filter.vehicle_brand {
+        sql.push_str(&format!(" AND {} = ?", column("vehicle_brand")));
+        values.push(SqlValue::Text(brand.clone()));
     }
     (sql, values)
 }

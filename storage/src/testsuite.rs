@@ -16,7 +16,9 @@ use std::future::Future;
 use camtrail_model::audit::{AuditEntry, AuditRecord, verify_all};
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
 
-use crate::{AuditCursor, AuditFilter, PassCursor, SightingStore, StoredSnapshot};
+use crate::{
+    AuditCursor, AuditFilter, PassCursor, PassFilter, SightingStore, StoredSighting, StoredSnapshot,
+};
 
 /// The contract's reference instant (2025-11-26 12:00 UTC).
 pub const T0: i64 = 1_764_158_400_000;
@@ -147,7 +149,14 @@ pub async fn passes_page_through_every_event_once(backend: &impl Backend) {
     for _ in 0..10 {
         let page = backend
             .store()
-            .passes(&[CAMERA.to_string()], T0, T0 + 60_000, None, after, 3)
+            .passes(
+                &[CAMERA.to_string()],
+                T0,
+                T0 + 60_000,
+                &PassFilter::default(),
+                after,
+                3,
+            )
             .await
             .expect("passes");
         seen.extend(page.iter().map(|p| (p.captured_at_ms, p.event_id.0[0])));
@@ -201,7 +210,14 @@ pub async fn passes_filter_by_object_class(backend: &impl Backend) {
     let page = |class, after, limit| async move {
         backend
             .store()
-            .passes(&[CAMERA.to_string()], T0, T0 + 60_000, class, after, limit)
+            .passes(
+                &[CAMERA.to_string()],
+                T0,
+                T0 + 60_000,
+                &PassFilter::class(class),
+                after,
+                limit,
+            )
             .await
             .expect("passes")
             .iter()
@@ -237,6 +253,162 @@ pub async fn passes_filter_by_object_class(backend: &impl Backend) {
     assert_eq!(
         page(Some(ObjectClass::Person), Some(after), 2).await,
         vec![(6, ObjectClass::Person)]
+    );
+}
+
+/// Vehicle attributes (and per-character confidences) come back from both reads exactly as
+/// written; a detection without them reads them as unknown.
+pub async fn attributes_round_trip(backend: &impl Backend) {
+    let key = "粤B77777";
+    let full = detection(1, key, T0, CAMERA);
+    let mut other = detection(2, key, T0 + 1_000, CAMERA);
+    other.attributes = VehicleAttributes {
+        color: 15,
+        kind: 6,
+        plate_color: 15,
+        direction: 8,
+        speed_kmh: 399.75,
+        brand: "Mercedes-Benz ·奔驰".into(),
+    };
+    other.plate_char_confidence = (0..16).map(|i| i * 6).collect();
+    let mut bare = detection(3, key, T0 + 2_000, CAMERA);
+    bare.attributes = VehicleAttributes::default();
+    bare.plate_char_confidence.clear();
+    let events = vec![full, other, bare];
+    backend.write(events.clone()).await;
+    let expected: Vec<StoredSighting> = events.iter().map(StoredSighting::from_detection).collect();
+    let by_key = backend
+        .store()
+        .sightings(&[key.to_string()], T0, T0 + 10_000, 100)
+        .await
+        .expect("sightings");
+    assert_eq!(by_key, expected, "sightings carry the attributes");
+    let by_camera = backend
+        .store()
+        .passes(
+            &[CAMERA.to_string()],
+            T0,
+            T0 + 10_000,
+            &PassFilter::default(),
+            None,
+            100,
+        )
+        .await
+        .expect("passes");
+    assert_eq!(by_camera, expected, "passes carry the attributes");
+}
+
+/// Attribute filters of passes, alone and together, applied before the page is cut: a
+/// page is full whenever more matches follow, and the cursor pages through the matches.
+pub async fn passes_filter_by_attributes(backend: &impl Backend) {
+    let mut events = Vec::new();
+    for n in 1..=12u8 {
+        let mut event = detection(n, &format!("粤C{n:05}"), T0 + i64::from(n) * 1_000, CAMERA);
+        event.attributes = VehicleAttributes {
+            color: n % 3 + 1,
+            kind: n % 2 + 1,
+            plate_color: if n % 4 == 0 { 5 } else { 1 },
+            direction: if n <= 6 { 3 } else { 7 },
+            speed_kmh: f32::from(n),
+            brand: if n % 3 == 0 {
+                "比亚迪".into()
+            } else {
+                "大众".into()
+            },
+        };
+        events.push(event);
+    }
+    // In several writes, so a backend with parts holds the matches in several of them.
+    for chunk in events.chunks(3) {
+        backend.write(chunk.to_vec()).await;
+    }
+    let page = |filter: PassFilter, after: Option<PassCursor>, limit: usize| async move {
+        backend
+            .store()
+            .passes(
+                &[CAMERA.to_string()],
+                T0,
+                T0 + 60_000,
+                &filter,
+                after,
+                limit,
+            )
+            .await
+            .expect("passes")
+    };
+    let ids = |rows: &[StoredSighting]| rows.iter().map(|s| s.event_id.0[0]).collect::<Vec<_>>();
+    let expect = |filter: &PassFilter| {
+        events
+            .iter()
+            .map(StoredSighting::from_detection)
+            .filter(|s| filter.matches(s))
+            .map(|s| s.event_id.0[0])
+            .collect::<Vec<_>>()
+    };
+    let filters = [
+        PassFilter {
+            plate_color: Some(5),
+            ..PassFilter::default()
+        },
+        PassFilter {
+            vehicle_color: Some(2),
+            ..PassFilter::default()
+        },
+        PassFilter {
+            vehicle_type: Some(1),
+            direction: Some(7),
+            ..PassFilter::default()
+        },
+        PassFilter {
+            vehicle_brand: Some("比亚迪".into()),
+            object_class: Some(ObjectClass::Vehicle),
+            ..PassFilter::default()
+        },
+        PassFilter {
+            vehicle_brand: Some("比亚".into()),
+            ..PassFilter::default()
+        },
+        PassFilter {
+            direction: Some(1),
+            ..PassFilter::default()
+        },
+    ];
+    for filter in filters {
+        let all = expect(&filter);
+        assert_eq!(
+            ids(&page(filter.clone(), None, 100).await),
+            all,
+            "{filter:?}"
+        );
+        // Two at a time: full pages while matches remain, each match once.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let rows = page(filter.clone(), after, 2).await;
+            assert!(
+                rows.len() == 2 || seen.len() + rows.len() == all.len(),
+                "{filter:?}"
+            );
+            seen.extend(ids(&rows));
+            let Some(last) = rows.last() else { break };
+            after = Some(PassCursor {
+                captured_at_ms: last.captured_at_ms,
+                event_id: last.event_id,
+            });
+        }
+        assert_eq!(seen, all, "{filter:?}");
+    }
+    assert_eq!(
+        ids(&page(
+            PassFilter {
+                plate_color: Some(5),
+                ..PassFilter::default()
+            },
+            None,
+            100
+        )
+        .await),
+        vec![4, 8, 12]
     );
 }
 
@@ -481,7 +653,14 @@ pub async fn retention_removes_only_older_rows(backend: &impl Backend) {
     );
     let passes = backend
         .store()
-        .passes(&[CAMERA.to_string()], window.0, window.1, None, None, 100)
+        .passes(
+            &[CAMERA.to_string()],
+            window.0,
+            window.1,
+            &PassFilter::default(),
+            None,
+            100,
+        )
         .await
         .expect("passes");
     assert_eq!(passes.len(), 4);

@@ -93,14 +93,14 @@ async fn migrate_twice_then_load_cameras() {
         stdout
     };
     let first = run(&[]);
-    assert!(first.contains("applied [1, 2, 3, 4, 5, 6]"), "{first}");
+    assert!(first.contains("applied [1, 2, 3, 4, 5, 6, 7]"), "{first}");
     assert!(
         first.contains(&format!("kafka topic {prefix}.detections.v1: created")),
         "{first}"
     );
     let second = run(&["--cameras", registry.to_str().expect("utf-8 path")]);
     assert!(
-        second.contains("applied [], already applied [1, 2, 3, 4, 5, 6]"),
+        second.contains("applied [], already applied [1, 2, 3, 4, 5, 6, 7]"),
         "{second}"
     );
     assert!(

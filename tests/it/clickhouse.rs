@@ -290,3 +290,130 @@ async fn retention_drops_old_weeks_deletes_straddling_rows_and_is_idempotent() {
     assert!(report.applied.is_empty());
     camtrail_testkit::drop_database(&config).await;
 }
+
+/// Migration 007 on a database that already holds rows: the old rows read the new
+/// attributes as unknown, new rows keep theirs in both tables, and a run interrupted
+/// before its record (here: the whole record table lost) finishes without error, though
+/// 18.16 cannot `ADD COLUMN IF NOT EXISTS`.
+#[tokio::test]
+async fn attribute_columns_are_added_to_a_database_with_rows_and_reruns_are_harmless() {
+    use camtrail_clickhouse::ClickhouseStore;
+    use camtrail_clickhouse::rows::DetectionRow;
+    use camtrail_clickhouse::writer::TableWriter;
+    use camtrail_model::VehicleAttributes;
+    use camtrail_storage::testsuite::{CAMERA, T0, detection};
+    use camtrail_storage::{PassFilter, SightingStore, StoredSighting};
+
+    let config = camtrail_testkit::clickhouse("migrate_attributes").await;
+    let client = config.client();
+    // The schema of the previous release, with one row in it.
+    config
+        .server_client()
+        .query(&format!(
+            "CREATE DATABASE IF NOT EXISTS {}",
+            config.database
+        ))
+        .execute()
+        .await
+        .expect("database");
+    for migration in MIGRATIONS.iter().filter(|m| m.version < 7) {
+        for statement in migration.statements() {
+            client
+                .query(&statement)
+                .execute()
+                .await
+                .expect("old schema");
+        }
+    }
+    client
+        .query(
+            "INSERT INTO detections (subject_key, captured_at_ms, event_id, camera_id, \
+             object_class, plate, plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, \
+             bbox_width, bbox_height, has_snapshot, gateway_id, received_at_ms) VALUES \
+             ('粤B00001', ?, toFixedString(unhex(?), 16), ?, 1, '粤B00001', 0.5, 5, 2, 0, 0, 1, 1, \
+             0, 'gw-001', ?)",
+        )
+        .bind(T0)
+        .bind("01".repeat(16))
+        .bind(CAMERA)
+        .bind(T0)
+        .execute()
+        .await
+        .expect("old row");
+
+    let report = migrate(&config, 1).await.expect("migrate");
+    assert!(report.applied.contains(&7));
+    let new = detection(2, "粤B00002", T0 + 1_000, CAMERA);
+    let (row, _) = DetectionRow::from_detection(new.clone());
+    TableWriter::new(client.clone(), std::time::Duration::from_secs(30))
+        .insert_rows("detections", &[row], None)
+        .await
+        .expect("insert a new row");
+
+    let store = ClickhouseStore::new(&config);
+    let passes = store
+        .passes(
+            &[CAMERA.to_string()],
+            T0,
+            T0 + 60_000,
+            &PassFilter::default(),
+            None,
+            10,
+        )
+        .await
+        .expect("passes");
+    assert_eq!(passes.len(), 2, "{passes:?}");
+    // Rows stored before the migration: detections_by_camera did not have the colour and
+    // type then, so those read as unknown too.
+    assert_eq!(passes[0].attributes, VehicleAttributes::default());
+    assert!(passes[0].plate_char_confidence.is_empty());
+    assert_eq!(passes[1], StoredSighting::from_detection(&new));
+    let by_key = store
+        .sightings(&["粤B00001".to_string()], T0, T0 + 60_000, 10)
+        .await
+        .expect("sightings");
+    assert_eq!(
+        by_key[0].attributes,
+        VehicleAttributes {
+            color: 5,
+            kind: 2,
+            ..VehicleAttributes::default()
+        }
+    );
+
+    // Every statement again, as after a run cut short before its record.
+    client
+        .query("DROP TABLE schema_migrations")
+        .execute()
+        .await
+        .expect("forget the records");
+    let again = migrate(&config, 2).await.expect("re-run");
+    assert_eq!(again.applied.len(), MIGRATIONS.len());
+    let views: Vec<String> = client
+        .query(
+            "SELECT name FROM system.tables WHERE database = ? AND name LIKE '%_mv%' ORDER BY name",
+        )
+        .bind(&config.database)
+        .fetch_all()
+        .await
+        .expect("views");
+    assert_eq!(views, ["detections_by_camera_mv", "subject_keys_daily_mv"]);
+    TableWriter::new(client.clone(), std::time::Duration::from_secs(30))
+        .insert_rows(
+            "detections",
+            &[DetectionRow::from_detection(detection(3, "粤B00003", T0 + 2_000, CAMERA)).0],
+            None,
+        )
+        .await
+        .expect("insert after the re-run");
+    let by_camera: u64 = client
+        .query(
+            "SELECT count() FROM detections_by_camera WHERE event_id = toFixedString(unhex(?), 16)",
+        )
+        .bind("03".repeat(16))
+        .fetch_one()
+        .await
+        .expect("count");
+    assert_eq!(by_camera, 1, "exactly one view feeds detections_by_camera");
+    camtrail_testkit::drop_database(&config).await;
+}

@@ -84,6 +84,24 @@ fn stored() -> Vec<Detection> {
         detection(7, 0, T0 + 40 * MIN, "粤B·12346"),
     ];
     events.push(events[3].clone()); // delivered twice
+    // Two cars with every attribute classified (the others have colour and type only).
+    events[1].attributes = VehicleAttributes {
+        color: 6,
+        kind: 2,
+        plate_color: 1,
+        direction: 3,
+        speed_kmh: 48.5,
+        brand: "大众".into(),
+    };
+    events[1].plate_char_confidence = vec![90, 91, 92, 93, 94, 95, 96];
+    events[5].attributes = VehicleAttributes {
+        color: 2,
+        kind: 5,
+        plate_color: 2,
+        direction: 7,
+        speed_kmh: 30.0,
+        brand: "比亚迪".into(),
+    };
     events
 }
 
@@ -729,6 +747,184 @@ async fn with_tls_configured_both_http_and_grpc_speak_only_tls() {
             .await
             .is_err(),
         "plain HTTP was answered on a TLS port"
+    );
+    let _ = setup.stop.send(());
+    camtrail_testkit::drop_database(&setup.clickhouse).await;
+}
+
+/// Vehicle attributes over ClickHouse: every sighting of a track and of passes carries them
+/// (names in JSON, enum numbers over gRPC, null / UNSPECIFIED when unknown), Passes filters by
+/// them in storage, unknown names are `invalid_class`, and the filters are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_and_tracks_carry_vehicle_attributes_and_filter_by_them() {
+    let setup = setup("query_attributes").await;
+    let passes_path = |extra: &str| {
+        format!(
+            "/v1/passes?cameras={},{}&from={T0}&to={}&case=CASE-A&reason=test{extra}",
+            CAMERAS[1].0,
+            CAMERAS[4].0,
+            T0 + 60 * MIN
+        )
+    };
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["passes"]
+            .as_array()
+            .expect("passes")
+            .iter()
+            .map(|p| p["event_id"].as_str().expect("id")[..2].to_string())
+            .collect()
+    };
+    let all = json(&setup, &passes_path(""), &setup.supervisor).await;
+    assert_eq!(ids(&all), ["02", "06", "05"]);
+    let pass = &all["passes"][0];
+    assert_eq!(pass["vehicle_color"], "blue");
+    assert_eq!(pass["vehicle_type"], "suv");
+    assert_eq!(pass["plate_color"], "blue");
+    assert_eq!(pass["direction"], "east");
+    assert_eq!(pass["vehicle_brand"], "大众");
+    assert_eq!(pass["speed_kmh"], 48.5);
+    assert_eq!(
+        pass["plate_char_confidence"],
+        serde_json::json!([90, 91, 92, 93, 94, 95, 96])
+    );
+    let plain = &all["passes"][2];
+    assert_eq!(plain["vehicle_color"], "white");
+    for unknown in [
+        "plate_color",
+        "direction",
+        "vehicle_brand",
+        "speed_kmh",
+        "plate_char_confidence",
+    ] {
+        assert!(plain[unknown].is_null(), "{unknown}: {plain}");
+    }
+
+    let blue = json(&setup, &passes_path("&plate_color=blue"), &setup.supervisor).await;
+    assert_eq!(ids(&blue), ["02"]);
+    // Brand in UTF-8, percent-encoded; together with a direction.
+    let byd = json(
+        &setup,
+        &passes_path("&direction=west&vehicle_brand=%E6%AF%94%E4%BA%9A%E8%BF%AA"),
+        &setup.supervisor,
+    )
+    .await;
+    assert_eq!(ids(&byd), ["06"]);
+    let white_cars = json(
+        &setup,
+        &passes_path("&vehicle_color=white&vehicle_type=car&limit=1"),
+        &setup.supervisor,
+    )
+    .await;
+    assert_eq!(
+        ids(&white_cars),
+        ["05"],
+        "the filter is applied before the page is cut"
+    );
+    assert_eq!(
+        refused(
+            &setup,
+            &passes_path("&plate_color=purple"),
+            &setup.supervisor
+        )
+        .await,
+        (400, "invalid_class".to_string())
+    );
+    assert_eq!(
+        refused(&setup, &passes_path("&direction=East"), &setup.supervisor).await,
+        (400, "invalid_class".to_string())
+    );
+
+    // A track's sightings carry them too, in JSON and GeoJSON.
+    let track = json(&setup, &track_path("粤B12345", ""), &setup.investigator).await;
+    let second = &track["sightings"][1];
+    assert_eq!(second["event_id"].as_str().map(|id| &id[..2]), Some("02"));
+    assert_eq!(
+        (second["plate_color"].as_str(), second["direction"].as_str()),
+        (Some("blue"), Some("east"))
+    );
+    assert!(track["sightings"][0]["plate_color"].is_null());
+    let geojson = json(
+        &setup,
+        &track_path("粤B12345", "").replacen("/v1/track", "/v1/track.geojson", 1),
+        &setup.investigator,
+    )
+    .await;
+    let brands: Vec<&serde_json::Value> = geojson["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "sighting")
+        .map(|f| &f["properties"]["vehicle_brand"])
+        .collect();
+    assert!(brands.contains(&&serde_json::json!("大众")), "{brands:?}");
+
+    // gRPC: the enum numbers, the filter, and an unknown number refused.
+    let mut grpc = QueryClient::connect(setup.grpc.clone())
+        .await
+        .expect("grpc");
+    let ask = |plate_color: v1::PlateColor, direction: i32| v1::PassesRequest {
+        camera_ids: vec![CAMERAS[1].0.into(), CAMERAS[4].0.into()],
+        from_ms: T0,
+        to_ms: T0 + 60 * MIN,
+        plate_color: plate_color as i32,
+        direction,
+        justification: Some(v1::Justification {
+            case_id: "CASE-A".into(),
+            reason: "test".into(),
+        }),
+        ..Default::default()
+    };
+    let mut stream = grpc
+        .passes(with_token(
+            &setup.supervisor,
+            ask(v1::PlateColor::Yellow, 0),
+        ))
+        .await
+        .expect("passes")
+        .into_inner();
+    let mut yellow = Vec::new();
+    while let Some(sighting) = stream.message().await.expect("stream") {
+        yellow.push(sighting);
+    }
+    assert_eq!(yellow.len(), 1);
+    assert_eq!(yellow[0].event_id, vec![6; 16]);
+    assert_eq!(yellow[0].vehicle_type, v1::VehicleType::Truck as i32);
+    assert_eq!(yellow[0].direction, v1::Direction::West as i32);
+    assert_eq!(yellow[0].vehicle_brand, "比亚迪");
+    assert_eq!(yellow[0].speed_kmh, 30.0);
+    let unknown = grpc
+        .passes(with_token(
+            &setup.supervisor,
+            ask(v1::PlateColor::Unspecified, 9),
+        ))
+        .await
+        .expect_err("direction 9 is refused");
+    assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
+    assert!(
+        unknown.message().starts_with("invalid_class"),
+        "{}",
+        unknown.message()
+    );
+
+    // Each answered Passes call is audited with its filters (before its answer left), the
+    // refused ones are not.
+    let audited: Vec<serde_json::Value> = audit_topic(&setup.kafka)
+        .iter()
+        .filter(|r| r.entry.kind == "passes")
+        .map(|r| serde_json::from_str(&r.entry.parameters_json).expect("parameters"))
+        .collect();
+    assert_eq!(audited.len(), 5, "{audited:?}");
+    assert!(audited.iter().any(|p| p["plate_color"] == "blue"));
+    assert!(
+        audited
+            .iter()
+            .any(|p| p["direction"] == "west" && p["vehicle_brand"] == "比亚迪")
+    );
+    assert!(audited.iter().any(|p| p["plate_color"] == "yellow"));
+    assert!(
+        audited
+            .iter()
+            .any(|p| p["plate_color"] == "all" && p["vehicle_brand"].is_null())
     );
     let _ = setup.stop.send(());
     camtrail_testkit::drop_database(&setup.clickhouse).await;

@@ -805,3 +805,160 @@ where
     }
     outputs
 }
+
+/// Vehicle attributes over the embedded store: passes carry them on gRPC and HTTP, the
+/// filters apply in storage (a page of one is the first match, not an empty page) and are
+/// audited, and unknown values are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_carry_and_filter_vehicle_attributes_over_sqlite() {
+    let with = |n: u32, at_ms: i64, plate_color: u8, direction: u8, brand: &str| {
+        let mut event = event(n, ObjectClass::Vehicle, CAMERA_A, at_ms, false);
+        event.attributes = VehicleAttributes {
+            color: 6,
+            kind: 1,
+            plate_color,
+            direction,
+            speed_kmh: 50.0,
+            brand: brand.into(),
+        };
+        event.plate_char_confidence = vec![80, 81];
+        event
+    };
+    let node = small_node(vec![
+        with(1, T0 + 1_000, 1, 3, "大众"),
+        with(2, T0 + 2_000, 5, 3, "比亚迪"),
+        event(3, ObjectClass::Vehicle, CAMERA_A, T0 + 3_000, false),
+        with(4, T0 + 4_000, 5, 7, "比亚迪"),
+    ])
+    .await;
+    let mut grpc = QueryClient::connect(node.grpc.clone()).await.expect("grpc");
+    let ask =
+        |plate_color: v1::PlateColor, direction: v1::Direction, limit: u32| v1::PassesRequest {
+            camera_ids: vec![CAMERA_A.into()],
+            from_ms: T0,
+            to_ms: T0 + 60_000,
+            plate_color: plate_color as i32,
+            direction: direction as i32,
+            limit,
+            justification: justification(),
+            ..Default::default()
+        };
+    let numbers = |sightings: &[v1::Sighting]| -> Vec<u8> {
+        sightings.iter().map(|s| s.event_id[3]).collect()
+    };
+    let green = grpc_passes(
+        &mut grpc,
+        &node.investigator,
+        ask(v1::PlateColor::Green, v1::Direction::Unspecified, 0),
+    )
+    .await
+    .expect("green plates");
+    assert_eq!(numbers(&green), vec![2, 4]);
+    assert_eq!(green[0].vehicle_color, v1::VehicleColor::Blue as i32);
+    assert_eq!(green[0].vehicle_brand, "比亚迪");
+    assert_eq!(green[0].plate_char_confidence, vec![80, 81]);
+    let westward = grpc_passes(
+        &mut grpc,
+        &node.investigator,
+        ask(v1::PlateColor::Green, v1::Direction::West, 1),
+    )
+    .await
+    .expect("green and westward");
+    assert_eq!(
+        numbers(&westward),
+        vec![4],
+        "filtered before the page is cut"
+    );
+    let all = grpc_passes(
+        &mut grpc,
+        &node.investigator,
+        ask(v1::PlateColor::Unspecified, v1::Direction::Unspecified, 0),
+    )
+    .await
+    .expect("all");
+    assert_eq!(numbers(&all), vec![1, 2, 3, 4]);
+    assert_eq!(all[2].plate_color, v1::PlateColor::Unspecified as i32);
+    assert!(all[2].vehicle_brand.is_empty() && all[2].plate_char_confidence.is_empty());
+    let mut unknown = ask(v1::PlateColor::Unspecified, v1::Direction::Unspecified, 0);
+    unknown.vehicle_type = 42;
+    let refused = grpc_passes(&mut grpc, &node.investigator, unknown)
+        .await
+        .expect_err("unknown type");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+
+    let path = |extra: &str| {
+        format!(
+            "/v1/passes?cameras={CAMERA_A}&from={T0}&to={}&case=CASE-9&reason=x{extra}",
+            T0 + 60_000
+        )
+    };
+    let body = get(
+        &node.http,
+        &path("&vehicle_brand=%E5%A4%A7%E4%BC%97&direction=east"),
+        &node.investigator,
+    )
+    .await
+    .expect("http passes");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let passes = body["passes"].as_array().expect("passes");
+    assert_eq!(passes.len(), 1);
+    assert_eq!(passes[0]["plate_color"], "blue");
+    assert_eq!(passes[0]["vehicle_type"], "car");
+    assert_eq!(passes[0]["speed_kmh"], 50.0);
+    match get(&node.http, &path("&plate_color=pink"), &node.investigator).await {
+        Err(ClientError::Refused { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (400, "invalid_class"));
+        }
+        other => panic!("pink plates answered: {other:?}"),
+    }
+
+    // The CLI: `camtrail passes` with filters, as a table.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_camtrail"));
+    command
+        .args(["passes", "--cameras", CAMERA_A, "--from"])
+        .arg(T0.to_string())
+        .arg("--to")
+        .arg((T0 + 60_000).to_string())
+        .args([
+            "--case",
+            "CASE-9",
+            "--reason",
+            "cli",
+            "--plate-color",
+            "green",
+        ])
+        .args(["--direction", "west", "--url", &node.http, "--token"])
+        .arg(&node.investigator);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("camtrail passes");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{table} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        table.contains("blue car, green plate, west 50 km/h, 比亚迪") && table.contains("1 passes"),
+        "{table}"
+    );
+
+    let records = audit_of(&mut grpc, &node, "ivy").await;
+    let audited: Vec<serde_json::Value> = records
+        .iter()
+        .filter(|r| r.kind == "passes")
+        .map(|r| serde_json::from_str(&r.parameters_json).expect("parameters"))
+        .collect();
+    assert_eq!(audited.len(), 5, "answered calls only");
+    assert!(
+        audited
+            .iter()
+            .any(|p| p["plate_color"] == "green" && p["direction"] == "west")
+    );
+    assert!(
+        audited
+            .iter()
+            .any(|p| p["vehicle_brand"] == "大众" && p["direction"] == "east")
+    );
+}

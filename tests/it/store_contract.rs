@@ -111,6 +111,20 @@ async fn clickhouse_passes_page_through_every_event_once() {
 }
 
 #[tokio::test]
+async fn clickhouse_attributes_round_trip() {
+    let backend = clickhouse("contract_attributes").await;
+    testsuite::attributes_round_trip(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
+async fn clickhouse_passes_filter_by_attributes() {
+    let backend = clickhouse("contract_passes_attributes").await;
+    testsuite::passes_filter_by_attributes(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
 async fn clickhouse_passes_filter_by_object_class() {
     let backend = clickhouse("contract_passes_class").await;
     testsuite::passes_filter_by_object_class(&backend).await;

@@ -3,6 +3,7 @@ engine (chdb-core embeds one), so the schema is known to work beyond the 18.16 s
 Debian ships.  Run: python3 -m pytest clickhouse/migrations/tests -q
 """
 import pathlib
+import re
 import tempfile
 
 import pytest
@@ -32,9 +33,21 @@ def db():
         s.close()
 
 
+ADD_COLUMN = re.compile(r"^ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s+[^,]*$", re.IGNORECASE)
+
+
 def apply_all(s):
+    """Apply every file as `camtrail migrate` does: an `ALTER TABLE t ADD COLUMN c ...` whose
+    column exists already is skipped (18.16 has no ADD COLUMN IF NOT EXISTS)."""
     for f in migration_files():
         for stmt in statements(f.read_text()):
+            added = ADD_COLUMN.match(stmt)
+            if added:
+                table, column = added.groups()
+                present = str(s.query(f"SELECT count() FROM system.columns WHERE database = 'camtrail' "
+                                      f"AND table = '{table}' AND name = '{column}'", "CSV")).strip()
+                if present != "0":
+                    continue
             s.query(stmt)
 
 
@@ -66,3 +79,19 @@ def test_views_feed_and_dedup_on_read(db):
                          "AND table = 'detections' AND active", "CSV")
     assert str(partition).strip() == '"2025-11-24"'
 
+
+
+def test_attributes_reach_the_camera_table(db):
+    apply_all(db)
+    views = str(db.query("SELECT name FROM system.tables WHERE database = 'camtrail' AND name LIKE '%_mv%' "
+                         "ORDER BY name", "CSV")).replace('"', "").split()
+    assert views == ["detections_by_camera_mv", "subject_keys_daily_mv"], views
+    db.query("INSERT INTO detections (subject_key, captured_at_ms, event_id, camera_id, object_class, plate, "
+             "plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, bbox_width, bbox_height, has_snapshot, "
+             "gateway_id, received_at_ms, plate_color, vehicle_brand, direction, speed_kmh, plate_char_confidence) "
+             "VALUES ('K2', 1764000000000, toFixedString(unhex('0202030405060708090a0b0c0d0e0f10'), 16), 'cam2', 1, "
+             "'K2', 0.9, 6, 2, 0, 0, 10, 10, 0, 'gw', 1764000000100, 5, 'BYD', 3, 42.5, [90, 91])")
+    row = db.query("SELECT vehicle_color, vehicle_type, plate_color, vehicle_brand, direction, speed_kmh, "
+                   "plate_char_confidence FROM detections_by_camera WHERE camera_id = 'cam2' AND plate_color = 5 "
+                   "AND vehicle_brand = 'BYD' AND direction = 3", "CSV")
+    assert str(row).strip() == '6,2,5,"BYD",3,42.5,"[90,91]"', str(row)

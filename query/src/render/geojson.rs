@@ -4,11 +4,15 @@
 //! `vehicle` it belongs to (1, or 2 for a cloned plate's second vehicle, numbered on its
 //! own); and one Point feature per dropped sighting (`kind: "dropped"`, the reason and, for
 //! one attributed to a look-alike, its plate; no geometry when its camera is unknown).
-//! Coordinates are `[lon, lat]` as RFC 7946 requires.
+//! A sighting's properties also carry its vehicle attributes (`vehicle_color`,
+//! `vehicle_type`, `plate_color`, `vehicle_brand`, `direction`, `speed_kmh`,
+//! `plate_char_confidence`; names, `null` when unknown). Coordinates are `[lon, lat]` as
+//! RFC 7946 requires.
 
 use camtrail_model::CameraRegistry;
 use serde_json::{Value, json};
 
+use crate::attributes::AttributesJson;
 use crate::track::Track;
 
 /// The FeatureCollection of `track`; `cameras` locates dropped sightings, `time_label`
@@ -54,7 +58,7 @@ fn vehicle_features(
     features: &mut Vec<Value>,
 ) {
     for (index, sighting) in track.sightings.iter().enumerate() {
-        features.push(json!({
+        let mut feature = json!({
             "type": "Feature",
             "geometry": { "type": "Point", "coordinates": [sighting.lon, sighting.lat] },
             "properties": {
@@ -73,7 +77,12 @@ fn vehicle_features(
                 "burst_count": sighting.burst_count,
                 "has_snapshot": sighting.has_snapshot,
             }
-        }));
+        });
+        if let Some(Value::Object(properties)) = feature.get_mut("properties") {
+            AttributesJson::new(&sighting.attributes, &sighting.plate_char_confidence)
+                .insert_into(properties);
+        }
+        features.push(feature);
     }
     for link in &track.links {
         let (from, to) = (

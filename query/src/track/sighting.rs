@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use camtrail_model::{Camera, EventId, ObjectClass};
+use camtrail_model::{Camera, EventId, ObjectClass, VehicleAttributes};
 use serde::{Serialize, Serializer};
 
 /// How a sighting's subject key relates to what the investigator asked for. Ordered best
@@ -52,6 +52,10 @@ pub struct RawSighting {
     /// How sure the match is, 0–1 (1 for exact; see [`crate::track::fuzzy`] for misreads).
     /// Values outside 0–1 are clamped and NaN counts as 0.
     pub match_confidence: f32,
+    /// Vehicle attributes as stored (carried to the answer; the track logic ignores them).
+    pub attributes: VehicleAttributes,
+    /// Reader's confidence per plate character, 0–100 (empty when unknown).
+    pub plate_char_confidence: Vec<u8>,
 }
 
 /// A sighting of the track: a detection joined with its camera, possibly standing for a burst
@@ -94,6 +98,14 @@ pub struct TrackSighting {
     pub burst_start_ms: i64,
     /// Last capture instant of the burst, unix ms.
     pub burst_end_ms: i64,
+    /// Vehicle attributes of the representative event. Not in this type's serde form: the
+    /// APIs name them through [`crate::attributes::AttributesJson`].
+    #[serde(skip)]
+    pub attributes: VehicleAttributes,
+    /// Reader's confidence per plate character of the representative event (serialised
+    /// with [`Self::attributes`]).
+    #[serde(skip)]
+    pub plate_char_confidence: Vec<u8>,
 }
 
 /// Why an input sighting is not in the track.
@@ -216,6 +228,8 @@ impl TrackSighting {
             burst_count: 1,
             burst_start_ms: raw.captured_at_ms,
             burst_end_ms: raw.captured_at_ms,
+            attributes: raw.attributes,
+            plate_char_confidence: raw.plate_char_confidence,
         }
     }
 

@@ -58,6 +58,8 @@ pub fn raw(n: u32, camera_id: &str, captured_at_ms: i64, kind: MatchKind) -> Raw
         has_snapshot: false,
         match_kind: kind,
         match_confidence: confidence,
+        attributes: camtrail_model::VehicleAttributes::default(),
+        plate_char_confidence: Vec::new(),
     }
 }
 
