@@ -553,6 +553,38 @@ mod through_serve {
             .expect("free port")
     }
 
+    /// The attributes a record's sighting must show: its codes mapped as the node maps them,
+    /// named as the query API names them (`null` when unknown).
+    fn expected_attributes(record: &encode::MotorVehicleOut) -> serde_json::Value {
+        use camtrail_query::attributes::{DIRECTIONS, PLATE_COLORS, VEHICLE_COLORS, VEHICLE_TYPES};
+        let name = |table: &[(u8, &str)], code: i32| {
+            table
+                .iter()
+                .find(|(c, _)| i32::from(*c) == code)
+                .map_or(serde_json::Value::Null, |(_, n)| (*n).into())
+        };
+        let plate_color = gat1400::codes::plate_color(&record.PlateColor) as i32;
+        let vehicle_color = gat1400::codes::vehicle_color(&record.VehicleColor) as i32;
+        let vehicle_type = gat1400::codes::vehicle_type(&record.VehicleClass) as i32;
+        let direction = gat1400::codes::direction(&record.Direction) as i32;
+        serde_json::json!({
+            "plate_color": name(PLATE_COLORS, plate_color),
+            "vehicle_color": name(VEHICLE_COLORS, vehicle_color),
+            "vehicle_type": name(VEHICLE_TYPES, vehicle_type),
+            "direction": name(DIRECTIONS, direction),
+            "vehicle_brand": if record.VehicleBrand.is_empty() {
+                serde_json::Value::Null
+            } else {
+                record.VehicleBrand.clone().into()
+            },
+            "speed_kmh": if record.Speed == 0.0 {
+                serde_json::Value::Null
+            } else {
+                record.Speed.into()
+            },
+        })
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ten_thousand_records_come_back_as_tracks_with_their_attributes() {
         let dir = tempfile::tempdir().expect("dir");
@@ -658,6 +690,8 @@ mod through_serve {
                 .push(encode::motor_vehicle(&wire, chrono_tz::Asia::Shanghai));
         }
         let mut posted: HashMap<String, Vec<String>> = HashMap::new();
+        // What each record's attributes must read as in the answers, by event id.
+        let mut attributes: HashMap<String, serde_json::Value> = HashMap::new();
         let mut accepted = 0usize;
         for (gateway, records) in by_gateway {
             let mut platform = Platform::new(gat1400, &gateway, PASSWORD);
@@ -675,10 +709,12 @@ mod through_serve {
                 for (record, (code, text)) in chunk.iter().zip(answer.statuses()) {
                     assert_eq!(code, 0, "{text}");
                     accepted += 1;
+                    let id = hex::encode(gat1400::event_id(&record.MotorVehicleID));
+                    attributes.insert(id.clone(), expected_attributes(record));
                     posted
                         .entry(normalize(&record.PlateNo))
                         .or_default()
-                        .push(hex::encode(gat1400::event_id(&record.MotorVehicleID)));
+                        .push(id);
                 }
             }
         }
@@ -726,10 +762,16 @@ mod through_serve {
             assert_eq!(returned, expected, "plate with {} records", ids.len());
             assert!(!sightings.is_empty());
             eprintln!(
-                "track: {} records posted, {} sightings shown, {} dropped",
+                "track: {} records posted, {} sightings shown, {} dropped; first: {}",
                 ids.len(),
                 sightings.len(),
-                track["dropped"].as_array().map_or(0, Vec::len)
+                track["dropped"].as_array().map_or(0, Vec::len),
+                serde_json::json!({
+                    "plate_color": sightings[0]["plate_color"],
+                    "vehicle_brand": sightings[0]["vehicle_brand"],
+                    "direction": sightings[0]["direction"],
+                    "speed_kmh": sightings[0]["speed_kmh"],
+                })
             );
         }
         drop(serve);
