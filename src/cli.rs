@@ -98,6 +98,9 @@ pub enum Command {
     /// Gateway credentials.
     #[command(subcommand)]
     Gateways(GatewaysCommand),
+    /// GA/T 1400 platform credentials (HTTP Digest).
+    #[command(subcommand)]
+    Gat1400(Gat1400Command),
     /// Generate the synthetic city from a seed: cameras.csv (the camera registry) and
     /// districts.geojson, optionally city.png and a traffic sample with ground truth.
     City(crate::city::CityArgs),
@@ -151,6 +154,15 @@ pub enum GatewaysCommand {
     Issue(crate::ingest::IssueArgs),
 }
 
+/// `camtrail gat1400 ...`
+#[derive(Debug, Subcommand)]
+pub enum Gat1400Command {
+    /// Mint a random Digest password for every gateway of a camera registry (one platform
+    /// per gateway, device id = gateway id): writes gat1400_credentials.csv (passwords) and
+    /// gat1400_devices.csv (HA1 hashes, what ingest nodes are configured with).
+    Issue(crate::ingest::Gat1400IssueArgs),
+}
+
 /// Run one subcommand.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
@@ -168,6 +180,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => crate::serve::run(config).await,
         Command::Demo(args) => crate::demo::run(args, config).await,
         Command::Gateways(GatewaysCommand::Issue(args)) => crate::ingest::issue(args),
+        Command::Gat1400(Gat1400Command::Issue(args)) => crate::ingest::issue_gat1400(args),
         Command::City(args) => crate::city::run(args).await,
         Command::Loadgen(args) => crate::loadgen::run(args).await,
         Command::Retention(RetentionCommand::Apply(args)) => {

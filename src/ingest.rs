@@ -1,4 +1,4 @@
-//! `camtrail ingest` and `camtrail gateways issue`.
+//! `camtrail ingest`, `camtrail gateways issue` and `camtrail gat1400 issue`.
 
 use camtrail_storage::private;
 use std::path::PathBuf;
@@ -52,6 +52,56 @@ pub fn issue(args: IssueArgs) -> anyhow::Result<()> {
         tokens.len(),
         secrets_path.display(),
         hashes_path.display()
+    );
+    Ok(())
+}
+
+/// Options of `camtrail gat1400 issue`.
+#[derive(Debug, clap::Args)]
+pub struct Gat1400IssueArgs {
+    /// Camera registry CSV; one platform credential is minted for every gateway it names
+    /// (device id = gateway id).
+    #[arg(long)]
+    pub registry: PathBuf,
+    /// Folder for `gat1400_credentials.csv` (passwords: give each platform its line) and
+    /// `gat1400_devices.csv` (hashed, for `ingest.gat1400.devices_path`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Digest realm (must equal `ingest.gat1400.realm`).
+    #[arg(long, default_value = "camtrail")]
+    pub realm: String,
+    /// Zone of the times the platforms send without an offset; "" to require offsets.
+    #[arg(long, default_value = "Asia/Shanghai")]
+    pub time_zone: String,
+}
+
+/// Mint GA/T 1400 platform credentials for every gateway of a registry.
+pub fn issue_gat1400(args: Gat1400IssueArgs) -> anyhow::Result<()> {
+    let registry = CameraRegistry::from_csv_path(&args.registry)?;
+    let mut gateways: Vec<&str> = registry
+        .cameras()
+        .iter()
+        .map(|c| c.gateway_id.as_str())
+        .collect();
+    gateways.sort_unstable();
+    gateways.dedup();
+    let (credentials, devices) =
+        camtrail_ingest::gat1400::devices::issue(&gateways, &args.realm, &args.time_zone);
+    // Check what was written reads back (e.g. a zone name that does not exist).
+    camtrail_ingest::gat1400::devices::DeviceTable::parse(&devices)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let credentials_path = args.out.join("gat1400_credentials.csv");
+    let devices_path = args.out.join("gat1400_devices.csv");
+    for (path, text) in [(&credentials_path, credentials), (&devices_path, devices)] {
+        private::write(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!(
+        "{} platforms: passwords in {}, hashed credentials in {}",
+        gateways.len(),
+        credentials_path.display(),
+        devices_path.display()
     );
     Ok(())
 }

@@ -52,6 +52,8 @@ pub struct IngestConfig {
     pub tls: Option<TlsConfig>,
     /// Per-event validation limits.
     pub validation: ValidationLimits,
+    /// GA/T 1400 view-library ingest over HTTP (`[ingest.gat1400]`, off by default).
+    pub gat1400: crate::gat1400::Gat1400Config,
 }
 
 impl Default for IngestConfig {
@@ -71,6 +73,7 @@ impl Default for IngestConfig {
             shutdown_grace_ms: 20_000,
             tls: None,
             validation: ValidationLimits::default(),
+            gat1400: crate::gat1400::Gat1400Config::default(),
         }
     }
 }
@@ -105,6 +108,16 @@ impl IngestConfig {
             ));
         }
         let validation = self.validation.clone().validate()?;
+        if self.gat1400.enabled {
+            self.gat1400
+                .zone()
+                .map_err(|error| ConfigError(error.to_string()))?;
+            if self.gat1400.max_body_bytes < 1024 || self.gat1400.nonce_lifetime_s == 0 {
+                return Err(ConfigError::new(
+                    "ingest.gat1400.max_body_bytes must be at least 1024 and nonce_lifetime_s at least 1",
+                ));
+            }
+        }
         Ok(Self { validation, ..self })
     }
 }

@@ -4,6 +4,9 @@
 //!   until shutdown, in order (health NOT_SERVING → stop reading → drain in-flight batches
 //!   → flush → close).
 //! - [`service`]: the `camtrail.v1.Ingest` gRPC service: authenticate, validate, publish, ack.
+//! - [`gat1400`]: GA/T 1400 view-library ingest over HTTP (Digest-authenticated devices,
+//!   `/VIID/MotorVehicles` onto the same path as `PublishBatch`, checkpoints into the
+//!   registry).
 //! - [`permits`]: the node's batch permits, with a cap per gateway.
 //! - [`auth`]: gateway credentials (bearer tokens, stored hashed).
 //! - [`validate`]: per-event validation, plate-key normalisation and snapshot thumbnails.
@@ -16,6 +19,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod gat1400;
 pub mod metrics;
 pub mod permits;
 pub mod server;

@@ -22,6 +22,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::GatewayAuth;
 use crate::config::IngestConfig;
+use crate::gat1400::Gat1400Server;
+use crate::gat1400::devices::DeviceTable;
+use crate::gat1400::registry::RegistryHook;
 use crate::metrics::IngestMetrics;
 use crate::permits::NodePermits;
 use crate::service::{IngestService, IngestState};
@@ -38,6 +41,7 @@ pub struct IngestNode {
     readiness: Readiness,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
+    gat1400: Option<Gat1400Server>,
 }
 
 impl IngestNode {
@@ -52,14 +56,45 @@ impl IngestNode {
             )
         })?;
         let auth = GatewayAuth::from_path(&config.gateway_tokens_path)?;
-        Self::bind_with(config, Arc::new(cameras), auth, publisher).await
+        let devices = if config.gat1400.enabled {
+            Some(DeviceTable::from_path(&config.gat1400.devices_path)?)
+        } else {
+            None
+        };
+        let registry_file = Some(config.registry_path.clone());
+        Self::bind_inner(
+            config,
+            Arc::new(cameras),
+            auth,
+            devices,
+            registry_file,
+            publisher,
+        )
+        .await
     }
 
-    /// Like [`IngestNode::bind`] with the registry and credentials given directly.
+    /// Like [`IngestNode::bind`] with the registry and credentials given directly; GA/T 1400
+    /// (if enabled) reads its device file, and registry updates stay in memory.
     pub async fn bind_with(
         config: IngestConfig,
         cameras: Arc<CameraRegistry>,
         auth: GatewayAuth,
+        publisher: Arc<dyn Publisher>,
+    ) -> anyhow::Result<Self> {
+        let devices = if config.gat1400.enabled {
+            Some(DeviceTable::from_path(&config.gat1400.devices_path)?)
+        } else {
+            None
+        };
+        Self::bind_inner(config, cameras, auth, devices, None, publisher).await
+    }
+
+    async fn bind_inner(
+        config: IngestConfig,
+        cameras: Arc<CameraRegistry>,
+        auth: GatewayAuth,
+        devices: Option<DeviceTable>,
+        registry_file: Option<std::path::PathBuf>,
         publisher: Arc<dyn Publisher>,
     ) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
@@ -89,6 +124,19 @@ impl IngestNode {
         let http_listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding HTTP {}", config.http_addr))?;
+        let gat1400 = match devices {
+            Some(devices) => Some(
+                Gat1400Server::bind_with(
+                    &config.gat1400,
+                    Arc::clone(&state),
+                    devices,
+                    registry_file,
+                    &mut registry,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         Ok(Self {
             config,
             state,
@@ -96,7 +144,23 @@ impl IngestNode {
             readiness: Readiness::new(),
             grpc_listener,
             http_listener,
+            gat1400,
         })
+    }
+
+    /// Bound GA/T 1400 address, when enabled.
+    pub fn gat1400_addr(&self) -> Option<SocketAddr> {
+        self.gat1400
+            .as_ref()
+            .and_then(|server| server.local_addr().ok())
+    }
+
+    /// Replace a backend copy of the registry too whenever GA/T 1400 checkpoints update it
+    /// (the distributed mode's ClickHouse `cameras` table).
+    pub fn add_registry_hook(&self, hook: RegistryHook) {
+        if let Some(server) = &self.gat1400 {
+            server.add_registry_hook(hook);
+        }
     }
 
     /// Bound gRPC address.
@@ -118,6 +182,7 @@ impl IngestNode {
             readiness,
             grpc_listener,
             http_listener,
+            gat1400,
         } = self;
         let grace = Duration::from_millis(config.shutdown_grace_ms);
         let grpc_addr = grpc_listener.local_addr()?;
@@ -140,9 +205,16 @@ impl IngestNode {
                 .await
         });
         let grpc = tokio::spawn(grpc);
+        let gat1400_addr = gat1400.as_ref().and_then(|server| server.local_addr().ok());
+        let gat1400 = gat1400.map(|server| {
+            let stop = servers_stop.clone();
+            let tls = config.tls.clone();
+            tokio::spawn(async move { server.serve(tls.as_ref(), stop).await })
+        });
         tracing::info!(
             grpc = %grpc_addr,
             http = %http_addr,
+            gat1400 = ?gat1400_addr,
             backend = state.publisher.backend(),
             "ingest node serving"
         );
@@ -185,6 +257,9 @@ impl IngestNode {
             }
         }
         http.await?.context("HTTP server")?;
+        if let Some(gat1400) = gat1400 {
+            gat1400.await?.context("GA/T 1400 HTTP server")?;
+        }
         tracing::info!("ingest node stopped");
         Ok(())
     }

@@ -37,7 +37,18 @@ pub async fn bind_ingest(config: &Config) -> anyhow::Result<IngestNode> {
         &config.ingest.producer,
     )
     .context("creating the Kafka producer")?;
-    IngestNode::bind(config.ingest.node.clone(), Arc::new(publisher)).await
+    let node = IngestNode::bind(config.ingest.node.clone(), Arc::new(publisher)).await?;
+    // GA/T 1400 checkpoints reach the ClickHouse registry through the same atomic load as
+    // `camtrail migrate --cameras`, after the registry file.
+    let clickhouse = config.clickhouse.clone();
+    node.add_registry_hook(Arc::new(move |registry| {
+        let clickhouse = clickhouse.clone();
+        Box::pin(async move {
+            camtrail_clickhouse::load_cameras(&clickhouse, &registry).await?;
+            Ok(())
+        })
+    }));
+    Ok(node)
 }
 
 /// A sink moving the detections and audit topics into ClickHouse.

@@ -9,6 +9,8 @@ mod cli;
 #[cfg(feature = "distributed")]
 mod clickhouse;
 #[cfg(feature = "distributed")]
+mod gat1400;
+#[cfg(feature = "distributed")]
 mod ingest;
 #[cfg(feature = "distributed")]
 mod ingest_e2e;

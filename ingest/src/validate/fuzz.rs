@@ -152,7 +152,7 @@ fn check(validator: &Validator, bytes: &[u8]) {
 }
 
 #[derive(Debug, Clone)]
-enum Mutation {
+pub(crate) enum Mutation {
     FlipBit(usize, u8),
     SetByte(usize, u8),
     Insert(usize, Vec<u8>),
@@ -163,7 +163,7 @@ enum Mutation {
     Splice(usize, usize, usize),
 }
 
-fn mutation() -> impl Strategy<Value = Mutation> {
+pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
         (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Mutation::SetByte(at, b)),
@@ -177,7 +177,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
-fn apply(corpus: &[Vec<u8>], mut bytes: Vec<u8>, mutation: &Mutation) -> Vec<u8> {
+pub(crate) fn apply(corpus: &[Vec<u8>], mut bytes: Vec<u8>, mutation: &Mutation) -> Vec<u8> {
     let pos = |at: usize, len: usize| if len == 0 { 0 } else { at % (len + 1) };
     match *mutation {
         Mutation::FlipBit(at, bit) if !bytes.is_empty() => {
@@ -216,7 +216,7 @@ fn apply(corpus: &[Vec<u8>], mut bytes: Vec<u8>, mutation: &Mutation) -> Vec<u8>
     bytes
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
+pub(crate) fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -274,13 +274,13 @@ fn fuzz_batch_decoder_and_validation() {
     assert!(cases > 0 || budget.is_zero() || max_cases == 0);
 }
 
-fn rand_seed() -> u64 {
+pub(crate) fn rand_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(7, |d| d.as_nanos() as u64)
 }
 
-fn seed_bytes(seed: u64) -> [u8; 32] {
+pub(crate) fn seed_bytes(seed: u64) -> [u8; 32] {
     let mut bytes = [0u8; 32];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
         chunk.copy_from_slice(&(seed.wrapping_mul(i as u64 + 1)).to_le_bytes());

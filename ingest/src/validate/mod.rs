@@ -40,12 +40,12 @@ pub mod snapshot;
 mod text;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use camtrail_model::{CameraEntry, CameraRegistry, Detection, ErrorCode};
 use camtrail_proto::convert::rejection_code;
@@ -91,17 +91,36 @@ impl ValidatedBatch {
 }
 
 /// Validates events against the [`ValidationLimits`] and the camera registry.
-#[derive(Debug, Clone)]
+///
+/// The registry can be replaced while the node runs (GA/T 1400 `/VIID/Tollgates`): each
+/// batch is checked against the registry current when its validation starts.
+#[derive(Debug)]
 pub struct Validator {
     limits: ValidationLimits,
-    registry: Arc<CameraRegistry>,
+    registry: RwLock<Arc<CameraRegistry>>,
 }
 
 impl Validator {
     /// A validator for `limits` (already checked by [`ValidationLimits::validate`]) and the
     /// camera registry.
     pub fn new(limits: ValidationLimits, registry: Arc<CameraRegistry>) -> Self {
-        Self { limits, registry }
+        Self {
+            limits,
+            registry: RwLock::new(registry),
+        }
+    }
+
+    /// The registry in force.
+    pub fn registry(&self) -> Arc<CameraRegistry> {
+        Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Validate later batches against `registry`.
+    pub fn replace_registry(&self, registry: Arc<CameraRegistry>) {
+        *self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = registry;
     }
 
     /// The limits in force.
@@ -121,14 +140,15 @@ impl Validator {
         let events_in_batch = batch.events.len();
         let mut accepted = Vec::with_capacity(events_in_batch);
         let mut rejections = Vec::new();
-        let gateway = (gateway_id, self.registry.gateway(gateway_id));
+        let registry = self.registry();
+        let gateway = (gateway_id, registry.gateway(gateway_id));
         // All cameras are looked up first, in a loop that does nothing else: the lookups are
         // independent, so the CPU overlaps their cache misses (one per event into a table
         // of 140,000 cameras) instead of waiting for each between the other checks.
         let cameras: Vec<Option<CameraEntry>> = batch
             .events
             .iter()
-            .map(|event| event::camera_entry(&self.registry, &event.camera_id))
+            .map(|event| event::camera_entry(&registry, &event.camera_id))
             .collect();
         for (index, (event, camera)) in batch.events.into_iter().zip(cameras).enumerate() {
             match event::validate_event(&self.limits, camera, gateway, event, now_ms) {
@@ -157,8 +177,9 @@ impl Validator {
         event: RawDetectionEvent,
         now_ms: i64,
     ) -> Result<Detection, EventRejection> {
-        let gateway = (gateway_id, self.registry.gateway(gateway_id));
-        let camera = event::camera_entry(&self.registry, &event.camera_id);
+        let registry = self.registry();
+        let gateway = (gateway_id, registry.gateway(gateway_id));
+        let camera = event::camera_entry(&registry, &event.camera_id);
         event::validate_event(&self.limits, camera, gateway, event, now_ms)
     }
 }

@@ -91,6 +91,8 @@ pub struct TestNode {
     grpc: String,
     http: std::net::SocketAddr,
     tokens: Vec<IssuedToken>,
+    /// The GA/T 1400 endpoint, when the configuration enabled it.
+    pub gat1400: Option<std::net::SocketAddr>,
     _database: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -156,6 +158,7 @@ impl TestNode {
             .expect("bind");
         let grpc = format!("http://{}", node.grpc_addr().expect("grpc addr"));
         let http = node.http_addr().expect("http addr");
+        let gat1400 = node.gat1400_addr();
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(node.run_until_stopped(async move {
             let _ = stop_rx.await;
@@ -165,6 +168,7 @@ impl TestNode {
             grpc,
             http,
             tokens,
+            gat1400,
             _database: database,
             stop: Some(stop_tx),
             task: Some(task),

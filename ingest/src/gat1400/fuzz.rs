@@ -1,0 +1,233 @@
+//! Fuzzing the GA/T 1400 decoder: a `POST /VIID/MotorVehicles` body as a platform sends
+//! it, through the JSON parse, the per-object mapping and every per-event check — the
+//! same corpus-and-mutations run as the gRPC batch decoder's (`validate::fuzz`), part of
+//! `cargo test`.
+//!
+//! Corpus: `ingest/fuzz/corpus/gat1400/` (the proto crate's fixtures plus generated
+//! bodies; `CAMTRAIL_FUZZ_WRITE_CORPUS=1` rewrites the generated ones). Mutations: the
+//! byte-level ones of the batch fuzzer plus JSON tokens spliced anywhere. A body is either
+//! not a `MotorVehicleListObject` (answered 400) or has one outcome per object — mapped
+//! into the batch, or refused with a code — and after validation every mapped event is
+//! accepted or rejected exactly once; no message carries plate text; nothing panics.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use camtrail_proto::gat1400::encode;
+use camtrail_proto::v1;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestRng, TestRunner};
+
+use super::http::{Mapped, map_with};
+use crate::validate::Validator;
+use crate::validate::fixtures::{
+    GATEWAY, NOW_MS, OTHER_CAMERA, OWN_CAMERA, bomb_jpeg, jpeg, registry,
+};
+use crate::validate::fuzz::{Mutation, apply, env_number, mutation, rand_seed, seed_bytes};
+
+/// Plate text every generated seed carries, so leaks into messages are visible.
+const MARKER: &str = "QZ9X7";
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/gat1400")
+}
+
+fn record(n: u8, change: &dyn Fn(&mut v1::DetectionEvent)) -> encode::MotorVehicleOut {
+    let mut event = v1::DetectionEvent {
+        event_id: vec![n.max(1); 16],
+        camera_id: OWN_CAMERA.into(),
+        captured_at_ms: NOW_MS - 1_000,
+        object_class: 1,
+        plate: format!("粤B{MARKER}"),
+        plate_confidence: 0.9,
+        vehicle_color: 2,
+        vehicle_type: 1,
+        plate_color: 1,
+        vehicle_brand: "大众".into(),
+        direction: 3,
+        speed_kmh: 40.0,
+        plate_char_confidence: vec![90; 7],
+        ..Default::default()
+    };
+    change(&mut event);
+    encode::motor_vehicle(&event, chrono_tz::Asia::Shanghai)
+}
+
+fn body(records: Vec<encode::MotorVehicleOut>) -> Vec<u8> {
+    serde_json::to_vec(&encode::MotorVehicleListOut::new(records)).unwrap_or_default()
+}
+
+/// Generated seeds: valid records, every kind of bad field, images good and bad.
+fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let with_image = record(3, &|e| e.snapshot = jpeg(32, 24));
+    let bomb = record(4, &|e| e.snapshot = bomb_jpeg(60_000, 60_000));
+    let mut unreadable = record(5, &|_| {});
+    unreadable.PlateNo = format!("粤B-{MARKER}");
+    let mut no_plate = record(6, &|_| {});
+    no_plate.PlateNo = camtrail_proto::gat1400::NO_PLATE.into();
+    vec![
+        ("generated_empty", body(vec![])),
+        ("generated_valid", body(vec![record(1, &|_| {})])),
+        (
+            "generated_mixed",
+            body(vec![
+                record(1, &|_| {}),
+                record(2, &|e| e.camera_id = OTHER_CAMERA.into()),
+                record(7, &|e| e.captured_at_ms = NOW_MS + 86_400_000),
+                record(8, &|e| e.speed_kmh = 999.0),
+                unreadable,
+                no_plate,
+            ]),
+        ),
+        ("generated_images", body(vec![with_image, bomb])),
+    ]
+}
+
+fn load_corpus() -> Vec<Vec<u8>> {
+    let dir = corpus_dir();
+    if std::env::var_os("CAMTRAIL_FUZZ_WRITE_CORPUS").is_some() {
+        std::fs::create_dir_all(&dir).expect("corpus dir");
+        for (name, bytes) in seeds() {
+            std::fs::write(dir.join(format!("{name}.json")), bytes).expect("write seed");
+        }
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (the committed corpus)", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .collect();
+    files.sort();
+    let corpus: Vec<Vec<u8>> = files
+        .iter()
+        .map(|path| std::fs::read(path).expect("read corpus file"))
+        .collect();
+    assert!(corpus.len() >= seeds().len(), "corpus in {}", dir.display());
+    corpus
+}
+
+/// One body through mapping and validation, and what must hold of the outcome.
+fn check(validator: &Validator, bytes: &[u8]) {
+    let zone = Some(chrono_tz::Asia::Shanghai);
+    let Some(mapped) = map_with(bytes, zone, 512 * 1024, &registry()) else {
+        return; // not a MotorVehicleListObject: a 400, nothing read
+    };
+    assert_eq!(mapped.ids.len(), mapped.outcomes.len());
+    let mut next_index = 0;
+    for outcome in &mapped.outcomes {
+        match outcome {
+            Mapped::Event(index) => {
+                assert_eq!(*index, next_index, "events keep object order");
+                next_index += 1;
+            }
+            Mapped::Refused(error) => {
+                assert!(!error.message.is_empty());
+                assert!(!error.message.contains(MARKER), "{}", error.message);
+            }
+        }
+    }
+    assert_eq!(next_index, mapped.events.len());
+    let batch = camtrail_proto::wire::RawEventBatch {
+        gateway_id: GATEWAY.into(),
+        batch_seq: 0,
+        events: mapped.events,
+    };
+    let events = batch.events.len();
+    let validated = validator.validate_batch(GATEWAY, batch, NOW_MS);
+    assert_eq!(
+        validated.accepted.len() + validated.rejections.len(),
+        events
+    );
+    for rejection in &validated.rejections {
+        assert!(!rejection.message.contains(MARKER), "{}", rejection.message);
+    }
+}
+
+/// JSON tokens to splice in, on top of the byte mutations.
+const TOKENS: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    ",",
+    ":",
+    "null",
+    "true",
+    "1e999",
+    "-0",
+    "\"\\u0000\"",
+    "\"\\ud800\"",
+    "{\"MotorVehicleObject\":",
+    "\"PassTime\":",
+    "\"SubImageList\":{",
+    "99999999999999999999",
+    "\"粤",
+];
+
+fn json_mutation() -> impl Strategy<Value = (usize, usize)> {
+    (any::<usize>(), 0..TOKENS.len())
+}
+
+#[test]
+fn fuzz_gat1400_decoder_and_validation() {
+    let validator = Validator::new(Default::default(), registry());
+    let corpus = load_corpus();
+    for input in &corpus {
+        check(&validator, input);
+    }
+    let budget = Duration::from_secs(env_number("CAMTRAIL_FUZZ_SECS", 10));
+    let max_cases = env_number("CAMTRAIL_FUZZ_CASES", u64::MAX);
+    let seed: u64 = env_number("CAMTRAIL_FUZZ_SEED", rand_seed());
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+            &seed_bytes(seed),
+        ),
+    );
+    let strategy = (
+        any::<usize>(),
+        prop::collection::vec(mutation(), 0..4),
+        prop::collection::vec(json_mutation(), 0..4),
+    );
+    let started = Instant::now();
+    let mut cases = 0u64;
+    while started.elapsed() < budget && cases < max_cases {
+        let (which, mutations, tokens): (usize, Vec<Mutation>, Vec<(usize, usize)>) =
+            strategy.new_tree(&mut runner).expect("a value").current();
+        let mut input = corpus[which % corpus.len()].clone();
+        for m in &mutations {
+            input = apply(&corpus, input, m);
+        }
+        for (at, token) in tokens {
+            let at = if input.is_empty() {
+                0
+            } else {
+                at % (input.len() + 1)
+            };
+            input.splice(at..at, TOKENS[token].bytes());
+        }
+        let outcome = std::panic::catch_unwind(|| check(&validator, &input));
+        if let Err(panic) = outcome {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-failures");
+            let _ = std::fs::create_dir_all(&dir);
+            let file = dir.join(format!("gat1400-{seed}-{cases}.json"));
+            let _ = std::fs::write(&file, &input);
+            std::panic::resume_unwind(Box::new(format!(
+                "fuzz case {cases} (CAMTRAIL_FUZZ_SEED={seed}) failed, input in {}: {:?}",
+                file.display(),
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+            )));
+        }
+        cases += 1;
+    }
+    eprintln!(
+        "fuzz: {} corpus files, {cases} mutated cases in {:.1} s (CAMTRAIL_FUZZ_SEED={seed})",
+        corpus.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(cases > 0 || budget.is_zero() || max_cases == 0);
+}
