@@ -1,5 +1,6 @@
 //! `camtrail city`: generate the synthetic city (camera registry + district boundaries, and
-//! optionally a PNG and a traffic sample with ground truth).
+//! optionally a PNG, the cameras as GA/T 1400 checkpoints, and a traffic sample with ground
+//! truth).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -32,6 +33,10 @@ pub struct CityArgs {
     /// Also render city.png (cameras coloured by district, district boundaries).
     #[arg(long)]
     pub png: bool,
+    /// Also write tollgates.json: every camera as a GA/T 1400 checkpoint (the
+    /// `TollgateListObject` body of `POST /VIID/Tollgates`).
+    #[arg(long)]
+    pub tollgates: bool,
     /// Also simulate this many subjects over one hour and write events.csv and truth.jsonl.
     #[arg(long, value_name = "SUBJECTS")]
     pub traffic: Option<usize>,
@@ -76,6 +81,11 @@ fn generate(args: &CityArgs) -> anyhow::Result<()> {
         city.render_png(&path)
             .with_context(|| format!("rendering {}", path.display()))?;
         println!("rendered {}", path.display());
+    }
+    if args.tollgates {
+        let path = args.out.join("tollgates.json");
+        camtrail_loadgen::write_tollgates(&city.registry, &path)?;
+        println!("{} checkpoints in {}", city.registry.len(), path.display());
     }
     if let Some(subjects) = args.traffic {
         let config = TrafficConfig {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use camtrail_city::{City, CityConfig, Traffic, TrafficConfig};
-use camtrail_loadgen::{LoadgenConfig, RunHooks, Throttle};
+use camtrail_loadgen::{Gat1400Settings, LoadgenConfig, Protocol, RunHooks, Throttle};
 use camtrail_model::CameraRegistry;
 
 /// Options of `camtrail loadgen`.
@@ -17,9 +17,28 @@ use camtrail_model::CameraRegistry;
 /// run lasts.
 #[derive(Debug, clap::Args)]
 pub struct LoadgenArgs {
-    /// Ingest endpoint.
+    /// What the gateways speak: one gRPC Publish stream each, or one GA/T 1400 platform
+    /// each (Digest-authenticated JSON POSTs of MotorVehicleObjects; only vehicles are sent).
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Grpc)]
+    pub protocol: ProtocolArg,
+    /// Ingest endpoint (gRPC).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub target: String,
+    /// Base URL of the node's GA/T 1400 endpoints (with --protocol gat1400).
+    #[arg(long, default_value = "http://127.0.0.1:8082")]
+    pub gat1400_url: String,
+    /// GA/T 1400 platform credentials, CSV `device_id,gateway_id,password` (from `camtrail
+    /// gat1400 issue`); required with --protocol gat1400.
+    #[arg(long, value_name = "FILE")]
+    pub gat1400_credentials: Option<PathBuf>,
+    /// Zone the GA/T 1400 PassTimes are written in (IANA name; the node's device file must
+    /// name the same zone).
+    #[arg(long, default_value = "Asia/Shanghai")]
+    pub time_zone: String,
+    /// Simulate vehicles only (no pedestrians or bicycles); implied by --protocol gat1400,
+    /// and gives a gRPC run the same events as a GA/T 1400 run with the same seeds.
+    #[arg(long)]
+    pub vehicles_only: bool,
     /// Camera registry CSV (from `camtrail city`); without it the city is generated
     /// in-process from --city-seed/--cameras/--districts/--city-gateways, giving the same
     /// cameras as `camtrail city` with those numbers.
@@ -94,6 +113,15 @@ pub struct LoadgenArgs {
     pub quiet: bool,
 }
 
+/// `--protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolArg {
+    /// gRPC `camtrail.v1.Ingest/Publish`.
+    Grpc,
+    /// GA/T 1400 over HTTP (`POST /VIID/MotorVehicles`).
+    Gat1400,
+}
+
 /// Run the load generator; Ctrl-C / SIGTERM stop it gracefully (outstanding batches are
 /// drained and the report is still written).
 pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
@@ -110,7 +138,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             vehicles: usize::MAX,
             snapshot_share: args.snapshot_share.clamp(0.0, 1.0),
             snapshot_px: args.snapshot_px,
-            ..TrafficConfig::default()
+            ..vehicles_only(&args)
         },
     );
     let hooks = RunHooks {
@@ -146,6 +174,20 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The traffic defaults, without pedestrians and bicycles when only vehicles are wanted.
+fn vehicles_only(args: &LoadgenArgs) -> TrafficConfig {
+    let defaults = TrafficConfig::default();
+    if args.vehicles_only || args.protocol == ProtocolArg::Gat1400 {
+        TrafficConfig {
+            person_share: 0.0,
+            non_motor_share: 0.0,
+            ..defaults
+        }
+    } else {
+        defaults
+    }
+}
+
 fn loadgen_config(args: &LoadgenArgs) -> anyhow::Result<LoadgenConfig> {
     let seconds = |value: f64, name: &str| {
         Duration::try_from_secs_f64(value)
@@ -160,8 +202,26 @@ fn loadgen_config(args: &LoadgenArgs) -> anyhow::Result<LoadgenConfig> {
         Some(path) => camtrail_loadgen::read_tokens(path)?,
         None => Default::default(),
     };
+    let protocol = match args.protocol {
+        ProtocolArg::Grpc => Protocol::Grpc,
+        ProtocolArg::Gat1400 => Protocol::Gat1400,
+    };
+    let credentials = match (&args.gat1400_credentials, protocol) {
+        (Some(path), _) => camtrail_loadgen::read_gat1400_credentials(path)?,
+        (None, Protocol::Gat1400) => {
+            anyhow::bail!("--protocol gat1400 needs --gat1400-credentials FILE")
+        }
+        (None, Protocol::Grpc) => Default::default(),
+    };
     let config = LoadgenConfig {
+        protocol,
         target: args.target.clone(),
+        gat1400: Gat1400Settings {
+            url: args.gat1400_url.clone(),
+            credentials,
+            time_zone: camtrail_loadgen::parse_time_zone(&args.time_zone)?,
+            ..Gat1400Settings::default()
+        },
         throttle: if args.open {
             Throttle::Open
         } else {

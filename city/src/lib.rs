@@ -8,6 +8,7 @@
 //! - `cameras`: camera placement, device ids, the per-road camera index.
 //! - [`gateways`]: which gateway serves which cameras.
 //! - [`plates`], [`misread`]: Chinese plates and how readers get them wrong.
+//! - [`attributes`]: plate colour, make, direction, speed, per-character confidence.
 //! - [`traffic`]: the event generator; [`truth`]: what really happened.
 //! - [`scenario`]: the "hard city" for scoring tracks (multi-trip vehicles, look-alikes, clones).
 //! - [`snapshot`], [`render`], `output`: JPEG snapshots, the city PNG, files on disk.
@@ -15,6 +16,7 @@
 //! Everything is a pure function of the seed: the same [`CityConfig`] gives the same bytes
 //! of `cameras.csv` and `districts.geojson`.
 
+pub mod attributes;
 mod cameras;
 pub mod districts;
 pub mod gateways;

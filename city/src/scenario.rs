@@ -52,6 +52,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::City;
+use crate::attributes;
 use crate::geometry::Point;
 use crate::misread::misread;
 use crate::plates::DISPLAY_SEPARATOR;
@@ -822,6 +823,16 @@ impl<'a> Builder<'a> {
                             .looks
                             .get_or_insert((event.vehicle_color, event.vehicle_type));
                         (event.vehicle_color, event.vehicle_type) = looks;
+                        // The derived attributes follow the rewritten plate and looks.
+                        event.plate_color = attributes::plate_color_of(&display, looks.1);
+                        event.brand = attributes::brand_of(&vehicle.key, looks.1);
+                        attributes::char_confidences(
+                            &event.plate,
+                            &display,
+                            event.plate_confidence,
+                            attributes::event_bits(&event.event_id),
+                            &mut event.plate_char_confidence,
+                        );
                     }
                     stats.misreads += usize::from(misread_here);
                     event_ids.push(event.event_id);

@@ -6,6 +6,7 @@ use camtrail_model::plate::normalize;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::attributes;
 use crate::plates::PlateGenerator;
 use crate::traffic::TrafficConfig;
 use crate::trip::Motion;
@@ -41,6 +42,10 @@ pub(crate) struct Subject {
     pub subject_key: String,
     pub color: u8,
     pub kind: u8,
+    /// Proto `PlateColor` number (0 without a plate); see [`crate::attributes`].
+    pub plate_color: u8,
+    /// Make (empty without a plate); see [`crate::attributes`].
+    pub brand: &'static str,
 }
 
 impl Subject {
@@ -74,17 +79,25 @@ impl Subject {
                 subject_key,
                 color,
                 kind: 0,
+                plate_color: 0,
+                brand: "",
             };
         }
         let mut plate_display = String::with_capacity(12);
         plates.generate(rng, &mut plate_display);
+        let plate_key = normalize(&plate_display);
+        // Drawn in this order, as before the derived attributes existed.
+        let color = weighted(rng, VEHICLE_COLORS);
+        let kind = weighted(rng, VEHICLE_TYPES);
         Self {
             class,
-            plate_key: normalize(&plate_display),
+            plate_color: attributes::plate_color_of(&plate_display, kind),
+            brand: attributes::brand_of(&plate_key, kind),
+            plate_key,
             plate_display,
             subject_key: String::new(),
-            color: weighted(rng, VEHICLE_COLORS),
-            kind: weighted(rng, VEHICLE_TYPES),
+            color,
+            kind,
         }
     }
 

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::City;
+use crate::attributes;
 use crate::misread::misread;
 use crate::plates::PlateGenerator;
 use crate::snapshot::SnapshotCache;
@@ -106,6 +107,18 @@ pub struct SyntheticEvent {
     pub bbox: [u32; 4],
     /// JPEG snapshot, shared between events with the same class and colour.
     pub snapshot: Option<Arc<[u8]>>,
+    /// Proto `PlateColor` number of the true plate (0 without a plate).
+    pub plate_color: u8,
+    /// Make of the vehicle (empty without a plate).
+    pub brand: &'static str,
+    /// Direction of travel at the pass, compass degrees (0 north, 90 east, in [0, 360));
+    /// the wire's `direction` is its nearest compass point.
+    pub heading_deg: f32,
+    /// Speed at the pass, km/h (the trip's speed on that segment).
+    pub speed_kmh: f32,
+    /// Reader's confidence per character of `plate` (separators excluded), 0–100; empty
+    /// without a plate. The lowest equals `plate_confidence`; see [`crate::attributes`].
+    pub plate_char_confidence: Vec<u8>,
 }
 
 /// Iterator of [`SyntheticEvent`]s; finite, it ends after `config.vehicles` trips.
@@ -219,7 +232,13 @@ impl<'a> Traffic<'a> {
     }
 
     /// Build the event for a detected pass.
-    fn event(&mut self, subject: &Subject, camera_index: u32, true_ms: f64) -> SyntheticEvent {
+    fn event(
+        &mut self,
+        subject: &Subject,
+        camera_index: u32,
+        true_ms: f64,
+        (heading_deg, speed_kmh): (f32, f32),
+    ) -> SyntheticEvent {
         let sequence = self.event_sequence;
         self.event_sequence += 1;
         let mut event_id = [0u8; 16];
@@ -236,6 +255,14 @@ impl<'a> Traffic<'a> {
         } else {
             None
         };
+        let mut plate_char_confidence = Vec::new();
+        attributes::char_confidences(
+            &plate,
+            &subject.plate_display,
+            plate_confidence,
+            attributes::event_bits(&event_id),
+            &mut plate_char_confidence,
+        );
         SyntheticEvent {
             event_id,
             camera_index,
@@ -248,6 +275,11 @@ impl<'a> Traffic<'a> {
             vehicle_type: subject.kind,
             bbox: subject.bbox(bits >> 10),
             snapshot,
+            plate_color: subject.plate_color,
+            brand: subject.brand,
+            heading_deg,
+            speed_kmh,
+            plate_char_confidence,
         }
     }
 
@@ -281,7 +313,8 @@ impl Iterator for Traffic<'_> {
                 continue;
             };
             let detected = self.rng.random::<f64>() < self.config.detection_rate;
-            let event = detected.then(|| self.event(&subject, camera, true_ms));
+            let movement = trip.movement(self.city);
+            let event = detected.then(|| self.event(&subject, camera, true_ms, movement));
             self.trip = Some((subject, trip));
             if let Some(truth) = &mut self.current_truth {
                 let true_time_ms = true_ms as i64;

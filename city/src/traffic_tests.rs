@@ -237,3 +237,100 @@ fn odd_configs_do_not_panic() {
     };
     assert_eq!(Traffic::new(city(), none).count(), 0);
 }
+
+#[test]
+fn derived_attributes_are_plausible_and_consistent() {
+    use crate::attributes::plate_color;
+    let city = city();
+    let mut colours: HashMap<u8, usize> = HashMap::new();
+    let mut brand_of_plate: HashMap<String, &'static str> = HashMap::new();
+    let mut colour_of_plate: HashMap<String, u8> = HashMap::new();
+    let mut misreads_lowest_at_divergence = 0;
+    let mut vehicle_subjects = 0;
+    let mut traffic = Traffic::new(city, config(3_000)).with_truth();
+    let events: Vec<SyntheticEvent> = traffic.by_ref().collect();
+    let truth = traffic.take_truth();
+    let true_plate: HashMap<[u8; 16], &str> = truth
+        .iter()
+        .flat_map(|t| {
+            t.event_ids
+                .iter()
+                .map(move |id| (*id, t.true_plate.as_str()))
+        })
+        .collect();
+    for event in &events {
+        assert!(
+            (0.0..360.0).contains(&event.heading_deg),
+            "{}",
+            event.heading_deg
+        );
+        assert!(
+            event.speed_kmh > 2.0 && event.speed_kmh < 90.0,
+            "{}",
+            event.speed_kmh
+        );
+        if event.object_class != ObjectClass::Vehicle {
+            assert_eq!((event.plate_color, event.brand), (0, ""));
+            assert!(event.plate_char_confidence.is_empty());
+            continue;
+        }
+        let truth_key = true_plate[&event.event_id];
+        let chars = event.plate.chars().filter(|&c| c != '·').count();
+        assert_eq!(event.plate_char_confidence.len(), chars, "{}", event.plate);
+        let lowest = (event.plate_confidence * 100.0).round() as u8;
+        assert_eq!(event.plate_char_confidence.iter().min(), Some(&lowest));
+        assert!(!event.brand.is_empty());
+        // One make per vehicle, across all its events.
+        let brand = brand_of_plate
+            .entry(truth_key.to_string())
+            .or_insert(event.brand);
+        assert_eq!(*brand, event.brand);
+        let colour = colour_of_plate
+            .entry(truth_key.to_string())
+            .or_insert(event.plate_color);
+        assert_eq!(*colour, event.plate_color);
+        if normalize(&event.plate) != truth_key {
+            let read: Vec<char> = normalize(&event.plate).chars().collect();
+            let truth: Vec<char> = truth_key.chars().collect();
+            let at = read.iter().zip(&truth).position(|(r, t)| r != t);
+            if at.is_some_and(|at| event.plate_char_confidence[at] == lowest) {
+                misreads_lowest_at_divergence += 1;
+            }
+        }
+        // Large vehicles have yellow(-green) plates.
+        if matches!(event.vehicle_type, 4 | 5) {
+            assert!(matches!(
+                event.plate_color,
+                plate_color::YELLOW | plate_color::YELLOW_GREEN
+            ));
+        }
+    }
+    for &colour in colour_of_plate.values() {
+        vehicle_subjects += 1;
+        *colours.entry(colour).or_default() += 1;
+    }
+    let share =
+        |colour: u8| colours.get(&colour).copied().unwrap_or(0) as f64 / vehicle_subjects as f64;
+    // New-energy plates are 12 % of plates; green is the small new-energy ones.
+    assert!(
+        (0.08..0.16).contains(&share(plate_color::GREEN)),
+        "{colours:?}"
+    );
+    assert!(
+        (0.65..0.85).contains(&share(plate_color::BLUE)),
+        "{colours:?}"
+    );
+    assert!(
+        (0.05..0.15).contains(&share(plate_color::YELLOW)),
+        "{colours:?}"
+    );
+    let brands: HashSet<&str> = brand_of_plate.values().copied().collect();
+    assert!(brands.len() >= 10, "{brands:?}");
+    assert!(
+        misreads_lowest_at_divergence > 20,
+        "{misreads_lowest_at_divergence}"
+    );
+    // Deterministic: a second run gives the same attributes.
+    let again: Vec<SyntheticEvent> = Traffic::new(city, config(3_000)).collect();
+    assert_eq!(again, events);
+}

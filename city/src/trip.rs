@@ -44,6 +44,8 @@ pub(crate) struct Trip {
     step_duration_ms: f64,
     edge_position: usize,
     node_position: usize,
+    /// Direction of the segment being travelled (east, north); zero before the first one.
+    step_direction: (f64, f64),
     /// Intersections visited so far, when recording truth.
     pub nodes: Option<Vec<u32>>,
 }
@@ -72,6 +74,7 @@ impl Trip {
             step_duration_ms: 0.0,
             edge_position: 0,
             node_position: 0,
+            step_direction: (0.0, 0.0),
             nodes: record_nodes.then(|| vec![start_node]),
         }
     }
@@ -152,10 +155,38 @@ impl Trip {
         self.edge_position = 0;
         self.node_position = 0;
         self.steps_left -= 1;
+        self.step_direction = (f64::from(next.direction.0), f64::from(next.direction.1));
         if let Some(nodes) = &mut self.nodes {
             nodes.push(next.node);
         }
         true
+    }
+
+    /// How the subject is moving at its latest pass: compass heading of travel (degrees,
+    /// 0 north, 90 east) and speed (km/h). On the current segment, its direction and the
+    /// speed it is travelled at (with the segment's slowdown); before the first segment
+    /// (cameras at the start intersection), the trip's preferred heading and local speed.
+    /// Draws no random numbers.
+    pub fn movement(&self, city: &City) -> (f32, f32) {
+        let local_kmh = self.motion.local_m_per_ms * 3600.0;
+        if self.step_edge == NO_EDGE || self.step_duration_ms <= 0.0 {
+            let heading = crate::attributes::heading_of(self.heading).unwrap_or(0.0);
+            return (heading, local_kmh as f32);
+        }
+        let heading = crate::attributes::heading_of(self.step_direction)
+            .or_else(|| crate::attributes::heading_of(self.heading))
+            .unwrap_or(0.0);
+        let length_m = city
+            .roads
+            .edges
+            .get(self.step_edge as usize)
+            .map_or(0.0, |edge| f64::from(edge.length_m));
+        let speed_kmh = if length_m > 0.0 {
+            length_m / self.step_duration_ms * 3600.0
+        } else {
+            local_kmh
+        };
+        (heading, speed_kmh as f32)
     }
 
     /// Let the preferred heading drift, and turn it round when the road network forced the

@@ -10,6 +10,81 @@ use crate::LoadgenError;
 /// Largest batch the ingest node accepts by default (`EventBatch` doc in ingest.proto).
 pub const MAX_BATCH_SIZE: usize = 5_000;
 
+/// What the gateway streams speak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// One gRPC `Publish` stream per gateway (`camtrail.v1.Ingest`).
+    #[default]
+    Grpc,
+    /// One GA/T 1400 platform per gateway: Digest-authenticated JSON over HTTP
+    /// (`POST /VIID/MotorVehicles`); only vehicles are sent.
+    Gat1400,
+}
+
+impl Protocol {
+    /// `grpc` or `gat1400`, as the CLI and the report name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::Gat1400 => "gat1400",
+        }
+    }
+}
+
+/// A GA/T 1400 platform's credential: its device id (the Digest username and
+/// `User-Identify`) and password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlatformCredential {
+    /// Device id of the platform (the registry's gateway id when minted by `camtrail gat1400
+    /// issue`).
+    pub device_id: String,
+    /// Digest password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for PlatformCredential {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PlatformCredential")
+            .field("device_id", &self.device_id)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Settings of the GA/T 1400 mode ([`Protocol::Gat1400`]).
+#[derive(Debug, Clone)]
+pub struct Gat1400Settings {
+    /// Base URL of the node's GA/T 1400 endpoints, e.g. `http://127.0.0.1:8082` (plain
+    /// HTTP/1.1).
+    pub url: String,
+    /// Credential per gateway id; every gateway used needs one.
+    pub credentials: HashMap<String, PlatformCredential>,
+    /// Zone the `PassTime`s are written in (the node must be configured with the same one
+    /// for the device).
+    pub time_zone: chrono_tz::Tz,
+    /// How often a platform sends `/VIID/System/Keepalive`.
+    pub keepalive: Duration,
+}
+
+impl Default for Gat1400Settings {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8082".to_string(),
+            credentials: HashMap::new(),
+            time_zone: chrono_tz::Asia::Shanghai,
+            keepalive: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Parse an IANA zone name (`Asia/Shanghai`) for [`Gat1400Settings::time_zone`].
+pub fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, LoadgenError> {
+    name.trim()
+        .parse()
+        .map_err(|_| LoadgenError::InvalidConfig(format!("{name:?} is not an IANA time zone")))
+}
+
 /// How fast events are offered.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Throttle {
@@ -23,8 +98,12 @@ pub enum Throttle {
 /// except the limits, which default to 10,000 events.
 #[derive(Debug, Clone)]
 pub struct LoadgenConfig {
-    /// Ingest endpoint, e.g. `http://127.0.0.1:50051`.
+    /// What the gateways speak.
+    pub protocol: Protocol,
+    /// Ingest endpoint of the gRPC mode, e.g. `http://127.0.0.1:50051`.
     pub target: String,
+    /// The GA/T 1400 mode's endpoint, credentials and zone.
+    pub gat1400: Gat1400Settings,
     /// Target rate or open throttle.
     pub throttle: Throttle,
     /// Stop offering events after this many (events of skipped gateways do not count).
@@ -67,7 +146,9 @@ pub struct LoadgenConfig {
 impl Default for LoadgenConfig {
     fn default() -> Self {
         Self {
+            protocol: Protocol::Grpc,
             target: "http://127.0.0.1:50051".to_string(),
+            gat1400: Gat1400Settings::default(),
             throttle: Throttle::EventsPerSecond(10_000.0),
             max_events: Some(10_000),
             duration: None,
@@ -92,6 +173,25 @@ impl LoadgenConfig {
         let invalid = |message: String| Err(LoadgenError::InvalidConfig(message));
         if self.target.parse::<tonic::transport::Uri>().is_err() {
             return invalid(format!("target is not a URI: {:?}", self.target));
+        }
+        if self.protocol == Protocol::Gat1400 {
+            match self.gat1400.url.parse::<hyper::Uri>() {
+                Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() => {}
+                Ok(uri) if uri.scheme_str() == Some("https") => {
+                    return invalid(format!(
+                        "GA/T 1400 URL {uri}: https is not supported yet, use http"
+                    ));
+                }
+                _ => {
+                    return invalid(format!(
+                        "GA/T 1400 URL is not an http://HOST:PORT URL: {:?}",
+                        self.gat1400.url
+                    ));
+                }
+            }
+            if self.gat1400.keepalive.is_zero() {
+                return invalid("GA/T 1400 keepalive interval must be positive".to_string());
+            }
         }
         if let Throttle::EventsPerSecond(rate) = self.throttle
             && !(rate.is_finite() && rate > 0.0)
@@ -159,6 +259,72 @@ pub fn parse_tokens(reader: impl Read) -> Result<HashMap<String, String>, String
     Ok(tokens)
 }
 
+/// Header of the platform credential file, exactly.
+pub const CREDENTIALS_HEADER: &str = "device_id,gateway_id,password";
+
+/// Read GA/T 1400 platform credentials from CSV `device_id,gateway_id,password` (header
+/// line exactly that, as `camtrail gat1400 issue` writes it), keyed by gateway id.
+pub fn read_gat1400_credentials(
+    path: &Path,
+) -> Result<HashMap<String, PlatformCredential>, LoadgenError> {
+    let error = |message: String| LoadgenError::Tokens {
+        path: path.display().to_string(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|source| error(source.to_string()))?;
+    parse_gat1400_credentials(file).map_err(error)
+}
+
+/// Parse `device_id,gateway_id,password` lines after the header; errors name the line and
+/// never quote a password.
+pub fn parse_gat1400_credentials(
+    reader: impl Read,
+) -> Result<HashMap<String, PlatformCredential>, String> {
+    let mut csv_reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let mut credentials = HashMap::new();
+    for (line, record) in csv_reader.records().enumerate() {
+        let record = record.map_err(|error| format!("line {}: {error}", line + 1))?;
+        if line == 0 {
+            let header: Vec<&str> = record.iter().collect();
+            if header.join(",") != CREDENTIALS_HEADER {
+                return Err(format!("line 1: expected the header {CREDENTIALS_HEADER}"));
+            }
+            continue;
+        }
+        let (Some(device_id), Some(gateway_id), Some(password), None) =
+            (record.get(0), record.get(1), record.get(2), record.get(3))
+        else {
+            return Err(format!(
+                "line {}: expected device_id,gateway_id,password",
+                line + 1
+            ));
+        };
+        if device_id.is_empty() || gateway_id.is_empty() || password.is_empty() {
+            return Err(format!("line {}: empty field", line + 1));
+        }
+        let credential = PlatformCredential {
+            device_id: device_id.to_string(),
+            password: password.to_string(),
+        };
+        if credentials
+            .insert(gateway_id.to_string(), credential)
+            .is_some()
+        {
+            return Err(format!(
+                "line {}: gateway {gateway_id} listed twice",
+                line + 1
+            ));
+        }
+    }
+    if credentials.is_empty() {
+        return Err("no credentials".to_string());
+    }
+    Ok(credentials)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +361,42 @@ mod tests {
         for config in bad {
             assert!(config.validate().is_err(), "{config:?}");
         }
+    }
+
+    #[test]
+    fn gat1400_credentials_need_the_header_and_three_fields() {
+        let text = "device_id,gateway_id,password\n 44030100001180000001 ,gw-1, s3cret \n";
+        let credentials = parse_gat1400_credentials(text.as_bytes()).expect("valid");
+        assert_eq!(credentials["gw-1"].device_id, "44030100001180000001");
+        assert_eq!(credentials["gw-1"].password, "s3cret");
+        assert!(!format!("{:?}", credentials["gw-1"]).contains("s3cret"));
+        for bad in [
+            "gw-1,s3cret\n",
+            "device_id,gateway_id,password\nd,gw-1\n",
+            "device_id,gateway_id,password\nd,gw-1,p,extra\n",
+            "device_id,gateway_id,password\nd,gw-1,\n",
+            "device_id,gateway_id,password\nd,gw-1,p\ne,gw-1,q\n",
+            "device_id,gateway_id,password\n",
+        ] {
+            assert!(parse_gat1400_credentials(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gat1400_urls_are_checked() {
+        let with_url = |url: &str| LoadgenConfig {
+            protocol: Protocol::Gat1400,
+            gat1400: Gat1400Settings {
+                url: url.into(),
+                ..Gat1400Settings::default()
+            },
+            ..LoadgenConfig::default()
+        };
+        assert!(with_url("http://127.0.0.1:8082").validate().is_ok());
+        assert!(with_url("https://127.0.0.1:8082").validate().is_err());
+        assert!(with_url("127.0.0.1:8082").validate().is_err());
+        assert!(parse_time_zone("Asia/Shanghai").is_ok());
+        assert!(parse_time_zone("Mars/Olympus").is_err());
     }
 
     #[test]

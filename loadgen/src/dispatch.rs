@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use camtrail_city::SyntheticEvent;
 use camtrail_model::CameraRegistry;
 use camtrail_proto::convert::object_class_to_wire;
+use camtrail_proto::gat1400::codes::direction_of_heading;
 use camtrail_proto::v1::{BoundingBox, DetectionEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -110,7 +111,11 @@ pub fn to_wire(event: SyntheticEvent, camera_id: &str, shift_ms: i64) -> Detecti
             .snapshot
             .map(|bytes| bytes.to_vec())
             .unwrap_or_default(),
-        ..DetectionEvent::default()
+        plate_color: i32::from(event.plate_color),
+        vehicle_brand: event.brand.to_string(),
+        direction: direction_of_heading(event.heading_deg) as i32,
+        speed_kmh: event.speed_kmh,
+        plate_char_confidence: event.plate_char_confidence,
     }
 }
 
@@ -401,6 +406,11 @@ mod tests {
             vehicle_type: 1,
             bbox: [1, 2, 3, 4],
             snapshot: None,
+            plate_color: 1,
+            brand: "BYD",
+            heading_deg: 92.0,
+            speed_kmh: 41.5,
+            plate_char_confidence: vec![90, 91, 92, 93, 94, 95, 96],
         }
     }
 
@@ -439,6 +449,11 @@ mod tests {
             })
         );
         assert!(wire.snapshot.is_empty());
+        assert_eq!(wire.plate_color, 1);
+        assert_eq!(wire.vehicle_brand, "BYD");
+        assert_eq!(wire.direction, camtrail_proto::v1::Direction::East as i32);
+        assert_eq!(wire.speed_kmh, 41.5);
+        assert_eq!(wire.plate_char_confidence.len(), 7);
     }
 
     #[tokio::test]

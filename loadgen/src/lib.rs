@@ -11,6 +11,9 @@
 //! - [`rate`]: the [`rate::Pacer`].
 //! - [`dispatch`]: pulls events from the generator, routes and batches them.
 //! - `stream`: one gateway's `Publish` stream: window, acks, resends, reconnects.
+//! - `gat1400`: one gateway as a GA/T 1400 platform (`--protocol gat1400`): Digest-
+//!   authenticated `POST /VIID/MotorVehicles` requests in the same bounded window, resent on
+//!   503 and transport errors, counted per object from the status list.
 //! - [`report`]: counters, latency histogram, per-second timeline, the [`LoadReport`].
 //! - [`chart`]: the PNG chart (labels in the track maps' 5×7 font); [`progress`]: the live
 //!   progress bar.
@@ -22,6 +25,7 @@
 pub mod chart;
 pub mod config;
 pub mod dispatch;
+mod gat1400;
 pub mod progress;
 pub mod rate;
 pub mod report;
@@ -31,7 +35,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camtrail_city::SyntheticEvent;
-use camtrail_model::CameraRegistry;
+use camtrail_model::{CameraRegistry, ObjectClass};
+use camtrail_proto::v1::DetectionEvent;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -39,7 +44,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 
-pub use config::{LoadgenConfig, Throttle, read_tokens};
+pub use config::{
+    Gat1400Settings, LoadgenConfig, PlatformCredential, Protocol, Throttle, parse_time_zone,
+    read_gat1400_credentials, read_tokens,
+};
 pub use dispatch::{Routes, StopReason};
 pub use report::{LatencySummary, LoadReport, SecondPoint};
 
@@ -74,6 +82,17 @@ pub enum LoadgenError {
         /// gRPC status code.
         code: tonic::Code,
         /// Status message.
+        message: String,
+    },
+    /// The node answered a GA/T 1400 request with an error resending cannot fix (401 after
+    /// fresh challenges, 400, 403, 413, …).
+    #[error("gateway {gateway_id}: ingest refused the GA/T 1400 request: HTTP {status}: {message}")]
+    HttpRefused {
+        /// Gateway.
+        gateway_id: String,
+        /// HTTP status.
+        status: u16,
+        /// `StatusString` or the start of the body.
         message: String,
     },
     /// A gateway could not open a stream for too long.
@@ -155,33 +174,14 @@ pub async fn run(
     if routes.gateway_ids.is_empty() {
         return Err(LoadgenError::NoCameras);
     }
-    let endpoint = endpoint(&config)?;
     let origin = Instant::now();
     let stats = Arc::new(Stats::new(origin));
     let abort = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    // Check every credential before the first task starts.
-    let mut tokens = Vec::with_capacity(routes.gateway_ids.len());
-    for gateway_id in &routes.gateway_ids {
-        tokens.push(bearer(&config, gateway_id)?);
-    }
-    let mut senders = Vec::with_capacity(routes.gateway_ids.len());
-    for (gateway_id, token) in routes.gateway_ids.iter().zip(tokens) {
-        // One slot: the gateway's window is the buffer; the dispatcher waits when it is full.
-        let (batches_tx, batches_rx) = mpsc::channel(1);
-        senders.push(batches_tx);
-        let gateway = GatewayStream {
-            gateway_id: gateway_id.clone(),
-            token,
-            endpoint: endpoint.clone(),
-            settings: stream_settings(&config),
-            batches_rx,
-            stats: Arc::clone(&stats),
-            on_ack: hooks.on_ack.clone(),
-            abort: abort.clone(),
-        };
-        tasks.spawn(gateway.run());
-    }
+    let senders = match config.protocol {
+        Protocol::Grpc => spawn_grpc(&config, &routes, &stats, &abort, &hooks, &mut tasks)?,
+        Protocol::Gat1400 => spawn_gat1400(&config, &routes, &stats, &abort, &hooks, &mut tasks)?,
+    };
     let progress = Progress::start(Arc::clone(&stats), config.max_events, hooks.progress);
     let settings = DispatchSettings {
         batch_size: config.batch_size,
@@ -202,13 +202,22 @@ pub async fn run(
         origin,
         hooks.shutdown.clone(),
     );
+    // GA/T 1400 carries persons and non-motor vehicles in other objects than
+    // MotorVehicleObject, which the node does not take: only vehicles are offered.
+    let vehicles_only = config.protocol == Protocol::Gat1400;
+    let events =
+        events.filter(move |event| !vehicles_only || event.object_class == ObjectClass::Vehicle);
     let dispatched = dispatcher.run(events).await;
     tracing::debug!(offered = dispatched.offered, stop = ?dispatched.stop, "dispatch finished");
     let joined = drain(&mut tasks, &abort, config.drain_timeout).await;
     progress.finish().await;
     let outcomes = joined?;
     let mut report = LoadReport {
-        target: config.target.clone(),
+        protocol: config.protocol.name().to_string(),
+        target: match config.protocol {
+            Protocol::Grpc => config.target.clone(),
+            Protocol::Gat1400 => config.gat1400.url.clone(),
+        },
         gateways: routes.gateway_ids.len(),
         batch_size: config.batch_size,
         target_rate_eps: match config.throttle {
@@ -230,6 +239,108 @@ pub async fn run(
     }
     report.unsent = report.offered.saturating_sub(report.sent);
     Ok(report)
+}
+
+/// Write `registry`'s cameras as GA/T 1400 checkpoints: the `TollgateListObject` body a
+/// platform of this city would `POST /VIID/Tollgates` (`camtrail city --tollgates`).
+pub fn write_tollgates(
+    registry: &CameraRegistry,
+    path: &std::path::Path,
+) -> Result<(), LoadgenError> {
+    use std::io::Write as _;
+    let output_error = |message: String| LoadgenError::Output {
+        path: path.display().to_string(),
+        message,
+    };
+    let body = camtrail_proto::gat1400::encode::tollgates(registry.cameras());
+    let file = std::fs::File::create(path).map_err(|error| output_error(error.to_string()))?;
+    let mut out = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut out, &body).map_err(|error| output_error(error.to_string()))?;
+    out.flush().map_err(|error| output_error(error.to_string()))
+}
+
+/// A gateway task's result.
+type GatewayTasks = JoinSet<Result<GatewayOutcome, LoadgenError>>;
+
+/// Start one gRPC `Publish` stream task per gateway; the senders of their batch channels.
+fn spawn_grpc(
+    config: &LoadgenConfig,
+    routes: &Routes,
+    stats: &Arc<Stats>,
+    abort: &CancellationToken,
+    hooks: &RunHooks,
+    tasks: &mut GatewayTasks,
+) -> Result<Vec<mpsc::Sender<Vec<DetectionEvent>>>, LoadgenError> {
+    let endpoint = endpoint(config)?;
+    // Check every credential before the first task starts.
+    let mut tokens = Vec::with_capacity(routes.gateway_ids.len());
+    for gateway_id in &routes.gateway_ids {
+        tokens.push(bearer(config, gateway_id)?);
+    }
+    let mut senders = Vec::with_capacity(routes.gateway_ids.len());
+    for (gateway_id, token) in routes.gateway_ids.iter().zip(tokens) {
+        // One slot: the gateway's window is the buffer; the dispatcher waits when it is full.
+        let (batches_tx, batches_rx) = mpsc::channel(1);
+        senders.push(batches_tx);
+        let gateway = GatewayStream {
+            gateway_id: gateway_id.clone(),
+            token,
+            endpoint: endpoint.clone(),
+            settings: stream_settings(config),
+            batches_rx,
+            stats: Arc::clone(stats),
+            on_ack: hooks.on_ack.clone(),
+            abort: abort.clone(),
+        };
+        tasks.spawn(gateway.run());
+    }
+    Ok(senders)
+}
+
+/// Start one GA/T 1400 platform task per gateway (one shared HTTP connection pool).
+fn spawn_gat1400(
+    config: &LoadgenConfig,
+    routes: &Routes,
+    stats: &Arc<Stats>,
+    abort: &CancellationToken,
+    hooks: &RunHooks,
+    tasks: &mut GatewayTasks,
+) -> Result<Vec<mpsc::Sender<Vec<DetectionEvent>>>, LoadgenError> {
+    let settings = &config.gat1400;
+    // Check every credential before the first task starts.
+    let mut credentials = Vec::with_capacity(routes.gateway_ids.len());
+    for gateway_id in &routes.gateway_ids {
+        let credential = settings.credentials.get(gateway_id).ok_or_else(|| {
+            LoadgenError::InvalidConfig(format!(
+                "no GA/T 1400 credential for gateway {gateway_id} in the credentials file"
+            ))
+        })?;
+        credentials.push(credential.clone());
+    }
+    let client = gat1400::http_client(config.ack_timeout);
+    let base = settings.url.trim_end_matches('/').to_string();
+    let mut senders = Vec::with_capacity(routes.gateway_ids.len());
+    for (gateway_id, credential) in routes.gateway_ids.iter().zip(credentials) {
+        let (batches_tx, batches_rx) = mpsc::channel(1);
+        senders.push(batches_tx);
+        let platform = gat1400::Platform {
+            endpoint: Arc::new(gat1400::Endpoint {
+                client: client.clone(),
+                base: base.clone(),
+                credential,
+                gateway_id: gateway_id.clone(),
+                settings: stream_settings(config),
+                abort: abort.clone(),
+                stats: Arc::clone(stats),
+            }),
+            zone: settings.time_zone,
+            keepalive: settings.keepalive,
+            batches_rx,
+            on_ack: hooks.on_ack.clone(),
+        };
+        tasks.spawn(platform.run());
+    }
+    Ok(senders)
 }
 
 /// Wait for every gateway task; after `drain_timeout`, abort them (they return what is still

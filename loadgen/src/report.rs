@@ -111,6 +111,8 @@ impl LatencySummary {
 /// The JSON report of a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LoadReport {
+    /// `grpc` or `gat1400`.
+    pub protocol: String,
     /// Ingest endpoint.
     pub target: String,
     /// Gateway streams used.
