@@ -761,6 +761,13 @@ mod through_serve {
             expected.sort();
             assert_eq!(returned, expected, "plate with {} records", ids.len());
             assert!(!sightings.is_empty());
+            // The city classifies every vehicle: the attributes are there, not just null.
+            assert!(
+                sightings
+                    .iter()
+                    .all(|s| !s["plate_color"].is_null() && !s["direction"].is_null()),
+                "attributes missing"
+            );
             eprintln!(
                 "track: {} records posted, {} sightings shown, {} dropped; first: {}",
                 ids.len(),
