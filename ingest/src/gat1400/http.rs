@@ -224,12 +224,21 @@ fn status_object(
     code: i32,
     text: &str,
 ) -> ResponseStatus {
+    status_at(&local_time(state), url, id, code, text)
+}
+
+/// The node's clock as `LocalTime` (once per answer, not per object).
+fn local_time(state: &Gat1400State) -> String {
+    gat1400::time::format(now_ms(), state.zone)
+}
+
+fn status_at(local_time: &str, url: &str, id: &str, code: i32, text: &str) -> ResponseStatus {
     ResponseStatus {
         Id: id.to_string(),
         RequestURL: url.to_string(),
         StatusCode: code,
         StatusString: text.to_string(),
-        LocalTime: gat1400::time::format(now_ms(), state.zone),
+        LocalTime: local_time.to_string(),
     }
 }
 
@@ -521,28 +530,10 @@ async fn motor_vehicles(
             "shutting_down: the node is stopping; resend to another",
         );
     }
-    let zone = device.time_zone;
-    let max_snapshot_bytes = state.ingest.validator.limits().max_snapshot_bytes;
-    let registry = state.ingest.validator.registry();
-    let mapped = if body.len() <= INLINE_MAP_MAX_BYTES {
-        map_with(&body, zone, max_snapshot_bytes, &registry)
-    } else {
-        let registry = Arc::clone(&registry);
-        let body = body.clone();
-        match tokio::task::spawn_blocking(move || {
-            map_with(&body, zone, max_snapshot_bytes, &registry)
-        })
-        .await
-        {
-            Ok(mapped) => mapped,
-            Err(_) => return failed(&state, ENDPOINT, url, "internal: mapping task failed"),
-        }
-    };
-    let Some(mapped) = mapped else {
-        return malformed_json(&state, ENDPOINT, url, "MotorVehicleListObject");
-    };
     let gateway = device.gateway_id.as_str();
-    // The gRPC PublishBatch rule: a permit now, or within a short wait, or "busy".
+    // The gRPC PublishBatch rule: a permit now, or within a short wait, or "busy" —
+    // taken before the body is mapped, so a saturated node spends nothing on what it
+    // refuses.
     let permits = &state.ingest.node_permits;
     let permit = match permits.try_acquire(gateway) {
         Some(permit) => permit,
@@ -566,6 +557,26 @@ async fn motor_vehicles(
                 );
             }
         },
+    };
+    let zone = device.time_zone;
+    let max_snapshot_bytes = state.ingest.validator.limits().max_snapshot_bytes;
+    let registry = state.ingest.validator.registry();
+    let mapped = if body.len() <= INLINE_MAP_MAX_BYTES {
+        map_with(&body, zone, max_snapshot_bytes, &registry)
+    } else {
+        let registry = Arc::clone(&registry);
+        let body = body.clone();
+        match tokio::task::spawn_blocking(move || {
+            map_with(&body, zone, max_snapshot_bytes, &registry)
+        })
+        .await
+        {
+            Ok(mapped) => mapped,
+            Err(_) => return failed(&state, ENDPOINT, url, "internal: mapping task failed"),
+        }
+    };
+    let Some(mapped) = mapped else {
+        return malformed_json(&state, ENDPOINT, url, "MotorVehicleListObject");
     };
     let MappedBody {
         ids,
@@ -600,6 +611,7 @@ async fn motor_vehicles(
         })
         .collect();
     let mut statuses = Vec::with_capacity(ids.len());
+    let now = local_time(&state);
     let (mut accepted, mut refused) = (0u64, 0u64);
     for (id, outcome) in ids.iter().zip(outcomes) {
         let (code, text) = match outcome {
@@ -625,7 +637,7 @@ async fn motor_vehicles(
         } else {
             refused += 1;
         }
-        statuses.push(status_object(&state, url, id, code, &text));
+        statuses.push(status_at(&now, url, id, code, &text));
     }
     state.metrics.objects_accepted.inc_by(accepted);
     state.metrics.objects_rejected.inc_by(refused);
@@ -724,12 +736,13 @@ fn status_list(
     url: &str,
     results: Vec<(String, Result<(), camtrail_model::Error>)>,
 ) -> Response {
+    let now = local_time(state);
     let statuses = results
         .into_iter()
         .map(|(id, result)| match result {
-            Ok(()) => status_object(state, url, &id, status::OK, "OK"),
-            Err(error) => status_object(
-                state,
+            Ok(()) => status_at(&now, url, &id, status::OK, "OK"),
+            Err(error) => status_at(
+                &now,
                 url,
                 &id,
                 status::INVALID_JSON_CONTENT,
