@@ -25,7 +25,7 @@ pub struct LoadgenArgs {
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub target: String,
     /// Base URL of the node's GA/T 1400 endpoints (with --protocol gat1400).
-    #[arg(long, default_value = "http://127.0.0.1:8082")]
+    #[arg(long, default_value = "http://127.0.0.1:8083")]
     pub gat1400_url: String,
     /// GA/T 1400 platform credentials, CSV `device_id,gateway_id,password` (from `camtrail
     /// gat1400 issue`); required with --protocol gat1400.

@@ -55,7 +55,7 @@ impl std::fmt::Debug for PlatformCredential {
 /// Settings of the GA/T 1400 mode ([`Protocol::Gat1400`]).
 #[derive(Debug, Clone)]
 pub struct Gat1400Settings {
-    /// Base URL of the node's GA/T 1400 endpoints, e.g. `http://127.0.0.1:8082` (plain
+    /// Base URL of the node's GA/T 1400 endpoints, e.g. `http://127.0.0.1:8083` (plain
     /// HTTP/1.1).
     pub url: String,
     /// Credential per gateway id; every gateway used needs one.
@@ -70,7 +70,7 @@ pub struct Gat1400Settings {
 impl Default for Gat1400Settings {
     fn default() -> Self {
         Self {
-            url: "http://127.0.0.1:8082".to_string(),
+            url: "http://127.0.0.1:8083".to_string(),
             credentials: HashMap::new(),
             time_zone: chrono_tz::Asia::Shanghai,
             keepalive: Duration::from_secs(60),
@@ -392,9 +392,9 @@ mod tests {
             },
             ..LoadgenConfig::default()
         };
-        assert!(with_url("http://127.0.0.1:8082").validate().is_ok());
-        assert!(with_url("https://127.0.0.1:8082").validate().is_err());
-        assert!(with_url("127.0.0.1:8082").validate().is_err());
+        assert!(with_url("http://127.0.0.1:8083").validate().is_ok());
+        assert!(with_url("https://127.0.0.1:8083").validate().is_err());
+        assert!(with_url("127.0.0.1:8083").validate().is_err());
         assert!(parse_time_zone("Asia/Shanghai").is_ok());
         assert!(parse_time_zone("Mars/Olympus").is_err());
     }
