@@ -29,13 +29,7 @@ pub struct IssueArgs {
 /// Mint a fresh token for every gateway of a registry.
 pub fn issue(args: IssueArgs) -> anyhow::Result<()> {
     let registry = CameraRegistry::from_csv_path(&args.registry)?;
-    let mut gateways: Vec<&str> = registry
-        .cameras()
-        .iter()
-        .map(|c| c.gateway_id.as_str())
-        .collect();
-    gateways.sort_unstable();
-    gateways.dedup();
+    let gateways = gateways_of(&registry);
     let tokens: Vec<IssuedToken> = gateways.iter().map(|g| IssuedToken::mint(g)).collect();
     let (secrets, hashes) = render_token_files(&tokens);
     std::fs::create_dir_all(&args.out)
@@ -78,13 +72,7 @@ pub struct Gat1400IssueArgs {
 /// Mint GA/T 1400 platform credentials for every gateway of a registry.
 pub fn issue_gat1400(args: Gat1400IssueArgs) -> anyhow::Result<()> {
     let registry = CameraRegistry::from_csv_path(&args.registry)?;
-    let mut gateways: Vec<&str> = registry
-        .cameras()
-        .iter()
-        .map(|c| c.gateway_id.as_str())
-        .collect();
-    gateways.sort_unstable();
-    gateways.dedup();
+    let gateways = gateways_of(&registry);
     let (credentials, devices) =
         camtrail_ingest::gat1400::devices::issue(&gateways, &args.realm, &args.time_zone);
     // Check what was written reads back (e.g. a zone name that does not exist).
@@ -104,4 +92,16 @@ pub fn issue_gat1400(args: Gat1400IssueArgs) -> anyhow::Result<()> {
         devices_path.display()
     );
     Ok(())
+}
+
+/// Every gateway a registry names, sorted, once each.
+fn gateways_of(registry: &CameraRegistry) -> Vec<&str> {
+    let mut gateways: Vec<&str> = registry
+        .cameras()
+        .iter()
+        .map(|c| c.gateway_id.as_str())
+        .collect();
+    gateways.sort_unstable();
+    gateways.dedup();
+    gateways
 }

@@ -24,7 +24,9 @@ use crate::validate::Validator;
 use crate::validate::fixtures::{
     GATEWAY, NOW_MS, OTHER_CAMERA, OWN_CAMERA, bomb_jpeg, jpeg, registry,
 };
-use crate::validate::fuzz::{Mutation, apply, env_number, mutation, rand_seed, seed_bytes};
+use crate::validate::fuzz::{
+    Mutation, apply, env_number, mutation, rand_seed, read_corpus, seed_bytes,
+};
 
 /// Plate text every generated seed carries, so leaks into messages are visible.
 const MARKER: &str = "QZ9X7";
@@ -85,24 +87,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn load_corpus() -> Vec<Vec<u8>> {
-    let dir = corpus_dir();
-    if std::env::var_os("CAMTRAIL_FUZZ_WRITE_CORPUS").is_some() {
-        std::fs::create_dir_all(&dir).expect("corpus dir");
-        for (name, bytes) in seeds() {
-            std::fs::write(dir.join(format!("{name}.json")), bytes).expect("write seed");
-        }
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (the committed corpus)", dir.display()))
-        .map(|entry| entry.expect("corpus entry").path())
-        .collect();
-    files.sort();
-    let corpus: Vec<Vec<u8>> = files
-        .iter()
-        .map(|path| std::fs::read(path).expect("read corpus file"))
-        .collect();
-    assert!(corpus.len() >= seeds().len(), "corpus in {}", dir.display());
-    corpus
+    read_corpus(&corpus_dir(), &seeds(), "json")
 }
 
 /// One body through mapping and validation, and what must hold of the outcome.

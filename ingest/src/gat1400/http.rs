@@ -14,10 +14,9 @@ use camtrail_common::now_ms;
 use camtrail_model::{Camera, CameraRegistry, ErrorCode};
 use camtrail_proto::convert::error_code_of_rejection;
 use camtrail_proto::gat1400::{
-    self, KeepaliveRequest, Lane, LaneListRequest, MapContext, MotorVehicle,
-    MotorVehicleListRequest, RegisterRequest, ResponseStatus, ResponseStatusEnvelope,
-    ResponseStatusList, ResponseStatusListEnvelope, SystemTime, SystemTimeEnvelope, Tollgate,
-    TollgateListRequest, UnRegisterRequest, status,
+    self, DeviceObject, Lane, LaneListRequest, MapContext, MotorVehicle, MotorVehicleListRequest,
+    ResponseStatus, ResponseStatusEnvelope, ResponseStatusList, ResponseStatusListEnvelope,
+    SystemTime, SystemTimeEnvelope, Tollgate, TollgateListRequest, status,
 };
 use camtrail_proto::v1::RejectionCode;
 use camtrail_proto::wire::{RawDetectionEvent, RawEventBatch};
@@ -342,6 +341,33 @@ fn malformed_json(state: &Gat1400State, endpoint: &'static str, url: &str, what:
     )
 }
 
+/// Register, keep alive or unregister: the same shape, `{"<name>": {"DeviceID": …}}`.
+#[derive(Clone, Copy)]
+enum SystemOperation {
+    Register,
+    Keepalive,
+    UnRegister,
+}
+
+impl SystemOperation {
+    fn endpoint(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Keepalive => "keepalive",
+            Self::UnRegister => "unregister",
+        }
+    }
+
+    /// The body's object name.
+    fn object(self) -> &'static str {
+        match self {
+            Self::Register => "RegisterObject",
+            Self::Keepalive => "KeepaliveObject",
+            Self::UnRegister => "UnRegisterObject",
+        }
+    }
+}
+
 async fn register(
     State(state): Shared,
     method: Method,
@@ -349,22 +375,13 @@ async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let device = match admit(&state, "register", &method, &uri, &headers, false) {
-        Ok(device) => device,
-        Err(response) => return *response,
-    };
-    let Ok(request) = serde_json::from_slice::<RegisterRequest>(&body) else {
-        return malformed_json(&state, "register", uri.path(), "RegisterObject");
-    };
-    device_operation(
+    system_operation(
         &state,
-        "register",
-        uri.path(),
-        device,
-        &request.RegisterObject.DeviceID,
-        |s, id| {
-            s.registrations.touch(id, now_ms());
-        },
+        SystemOperation::Register,
+        &method,
+        &uri,
+        &headers,
+        &body,
     )
 }
 
@@ -375,22 +392,13 @@ async fn keepalive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let device = match admit(&state, "keepalive", &method, &uri, &headers, true) {
-        Ok(device) => device,
-        Err(response) => return *response,
-    };
-    let Ok(request) = serde_json::from_slice::<KeepaliveRequest>(&body) else {
-        return malformed_json(&state, "keepalive", uri.path(), "KeepaliveObject");
-    };
-    device_operation(
+    system_operation(
         &state,
-        "keepalive",
-        uri.path(),
-        device,
-        &request.KeepaliveObject.DeviceID,
-        |s, id| {
-            s.registrations.touch(id, now_ms());
-        },
+        SystemOperation::Keepalive,
+        &method,
+        &uri,
+        &headers,
+        &body,
     )
 }
 
@@ -401,21 +409,51 @@ async fn unregister(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let device = match admit(&state, "unregister", &method, &uri, &headers, false) {
+    system_operation(
+        &state,
+        SystemOperation::UnRegister,
+        &method,
+        &uri,
+        &headers,
+        &body,
+    )
+}
+
+fn system_operation(
+    state: &Gat1400State,
+    operation: SystemOperation,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let endpoint = operation.endpoint();
+    // Only a registered device keeps alive; anyone authenticated may (un)register itself.
+    let must_be_registered = matches!(operation, SystemOperation::Keepalive);
+    let device = match admit(state, endpoint, method, uri, headers, must_be_registered) {
         Ok(device) => device,
         Err(response) => return *response,
     };
-    let Ok(request) = serde_json::from_slice::<UnRegisterRequest>(&body) else {
-        return malformed_json(&state, "unregister", uri.path(), "UnRegisterObject");
+    let parsed = serde_json::from_slice::<std::collections::HashMap<String, DeviceObject>>(body);
+    let Some(object) = parsed
+        .ok()
+        .and_then(|mut map| map.remove(operation.object()))
+    else {
+        return malformed_json(state, endpoint, uri.path(), operation.object());
     };
     device_operation(
-        &state,
-        "unregister",
+        state,
+        endpoint,
         uri.path(),
         device,
-        &request.UnRegisterObject.DeviceID,
-        |s, id| {
-            s.registrations.remove(id);
+        &object.DeviceID,
+        |s, id| match operation {
+            SystemOperation::UnRegister => {
+                s.registrations.remove(id);
+            }
+            SystemOperation::Register | SystemOperation::Keepalive => {
+                s.registrations.touch(id, now_ms());
+            }
         },
     )
 }

@@ -94,14 +94,23 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn load_corpus() -> Vec<Vec<u8>> {
-    let dir = corpus_dir();
+    read_corpus(&corpus_dir(), &seeds(), "pb")
+}
+
+/// The committed corpus in `dir` (every file, sorted by name), after rewriting the
+/// generated `seeds` as `<name>.<extension>` when `CAMTRAIL_FUZZ_WRITE_CORPUS` is set.
+pub(crate) fn read_corpus(
+    dir: &Path,
+    seeds: &[(&'static str, Vec<u8>)],
+    extension: &str,
+) -> Vec<Vec<u8>> {
     if std::env::var_os("CAMTRAIL_FUZZ_WRITE_CORPUS").is_some() {
-        std::fs::create_dir_all(&dir).expect("corpus dir");
-        for (name, bytes) in seeds() {
-            std::fs::write(dir.join(format!("{name}.pb")), bytes).expect("write seed");
+        std::fs::create_dir_all(dir).expect("corpus dir");
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(format!("{name}.{extension}")), bytes).expect("write seed");
         }
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e} (the committed corpus)", dir.display()))
         .map(|entry| entry.expect("corpus entry").path())
         .collect();
@@ -110,7 +119,7 @@ fn load_corpus() -> Vec<Vec<u8>> {
         .iter()
         .map(|path| std::fs::read(path).expect("read corpus file"))
         .collect();
-    assert!(corpus.len() >= seeds().len(), "corpus in {}", dir.display());
+    assert!(corpus.len() >= seeds.len(), "corpus in {}", dir.display());
     corpus
 }
 
