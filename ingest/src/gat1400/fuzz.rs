@@ -11,22 +11,18 @@
 //! accepted or rejected exactly once; no message carries plate text; nothing panics.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use camtrail_proto::gat1400::encode;
 use camtrail_proto::v1;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, TestRng, TestRunner};
 
 use super::http::{Mapped, map_with};
 use crate::validate::Validator;
 use crate::validate::fixtures::{
     GATEWAY, NOW_MS, OTHER_CAMERA, OWN_CAMERA, bomb_jpeg, jpeg, registry,
 };
-use crate::validate::fuzz::{
-    Mutation, apply, env_number, mutation, rand_seed, read_corpus, seed_bytes,
-};
+use crate::validate::fuzz::{Mutation, apply, mutation, read_corpus, run};
 
 /// Plate text every generated seed carries, so leaks into messages are visible.
 const MARKER: &str = "QZ9X7";
@@ -157,62 +153,32 @@ fn json_mutation() -> impl Strategy<Value = (usize, usize)> {
 fn fuzz_gat1400_decoder_and_validation() {
     let validator = Validator::new(Default::default(), registry());
     let corpus = load_corpus();
-    for input in &corpus {
-        check(&validator, input);
-    }
-    let budget = Duration::from_secs(env_number("CAMTRAIL_FUZZ_SECS", 10));
-    let max_cases = env_number("CAMTRAIL_FUZZ_CASES", u64::MAX);
-    let seed: u64 = env_number("CAMTRAIL_FUZZ_SEED", rand_seed());
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(
-            proptest::test_runner::RngAlgorithm::ChaCha,
-            &seed_bytes(seed),
-        ),
-    );
     let strategy = (
         any::<usize>(),
         prop::collection::vec(mutation(), 0..4),
         prop::collection::vec(json_mutation(), 0..4),
     );
-    let started = Instant::now();
-    let mut cases = 0u64;
-    while started.elapsed() < budget && cases < max_cases {
-        let (which, mutations, tokens): (usize, Vec<Mutation>, Vec<(usize, usize)>) =
-            strategy.new_tree(&mut runner).expect("a value").current();
-        let mut input = corpus[which % corpus.len()].clone();
-        for m in &mutations {
-            input = apply(&corpus, input, m);
-        }
-        for (at, token) in tokens {
-            let at = if input.is_empty() {
-                0
-            } else {
-                at % (input.len() + 1)
-            };
-            input.splice(at..at, TOKENS[token].bytes());
-        }
-        let outcome = std::panic::catch_unwind(|| check(&validator, &input));
-        if let Err(panic) = outcome {
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-failures");
-            let _ = std::fs::create_dir_all(&dir);
-            let file = dir.join(format!("gat1400-{seed}-{cases}.json"));
-            let _ = std::fs::write(&file, &input);
-            std::panic::resume_unwind(Box::new(format!(
-                "fuzz case {cases} (CAMTRAIL_FUZZ_SEED={seed}) failed, input in {}: {:?}",
-                file.display(),
-                panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-            )));
-        }
-        cases += 1;
-    }
-    eprintln!(
-        "fuzz: {} corpus files, {cases} mutated cases in {:.1} s (CAMTRAIL_FUZZ_SEED={seed})",
-        corpus.len(),
-        started.elapsed().as_secs_f64()
+    run(
+        "gat1400",
+        "json",
+        &corpus,
+        |runner| {
+            let (which, mutations, tokens): (usize, Vec<Mutation>, Vec<(usize, usize)>) =
+                strategy.new_tree(runner).expect("a value").current();
+            let mut input = corpus[which % corpus.len()].clone();
+            for m in &mutations {
+                input = apply(&corpus, input, m);
+            }
+            for (at, token) in tokens {
+                let at = if input.is_empty() {
+                    0
+                } else {
+                    at % (input.len() + 1)
+                };
+                input.splice(at..at, TOKENS[token].bytes());
+            }
+            input
+        },
+        |input| check(&validator, input),
     );
-    assert!(cases > 0 || budget.is_zero() || max_cases == 0);
 }

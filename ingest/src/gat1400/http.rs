@@ -837,22 +837,17 @@ async fn tollgates(
             .cloned()
             .unwrap_or_else(|| code.to_string())
     };
-    let mut results = Vec::new();
-    let mut cameras = Vec::new();
-    for raw in &request.TollgateListObject.TollgateObject {
-        let (id, camera) = match Tollgate::decode(raw) {
+    let (cameras, results) = owned_cameras(
+        &current,
+        &request.TollgateListObject.TollgateObject,
+        |raw| match Tollgate::decode(raw) {
             Ok(tollgate) => (
                 tollgate.id(),
                 tollgate.to_camera(&device.gateway_id, &district_of),
             ),
             Err(error) => (String::new(), Err(error)),
-        };
-        let checked = camera.and_then(|camera| check_owner(&current, &camera).map(|()| camera));
-        results.push((id, checked.as_ref().map(|_| ()).map_err(Clone::clone)));
-        if let Ok(camera) = checked {
-            cameras.push(camera);
-        }
-    }
+        },
+    );
     apply_cameras(&state, ENDPOINT, url, cameras, results).await
 }
 
@@ -872,30 +867,49 @@ async fn lanes(
         return malformed_json(&state, ENDPOINT, url, "LaneListObject");
     };
     let current = state.updater.current();
-    let mut results = Vec::new();
+    let (cameras, results) =
+        owned_cameras(
+            &current,
+            &request.LaneListObject.LaneObject,
+            |raw| match Lane::decode(raw) {
+                Ok(lane) => {
+                    let camera = match current.get(&lane.tollgate_id()) {
+                        Some(tollgate) => lane.to_camera(tollgate),
+                        None => Err(camtrail_model::Error::new(
+                            ErrorCode::UnknownCamera,
+                            "the lane's TollgateID is not registered; POST /VIID/Tollgates first",
+                        )),
+                    };
+                    (lane.id(), camera)
+                }
+                Err(error) => (String::new(), Err(error)),
+            },
+        );
+    apply_cameras(&state, ENDPOINT, url, cameras, results).await
+}
+
+/// Each raw object as a camera (`convert`: its id and camera, or why not), kept if no
+/// other gateway owns that camera id; the cameras to store and every object's result.
+#[allow(clippy::type_complexity)]
+fn owned_cameras(
+    current: &CameraRegistry,
+    raws: &[Box<serde_json::value::RawValue>],
+    convert: impl Fn(&serde_json::value::RawValue) -> (String, Result<Camera, camtrail_model::Error>),
+) -> (
+    Vec<Camera>,
+    Vec<(String, Result<(), camtrail_model::Error>)>,
+) {
+    let mut results = Vec::with_capacity(raws.len());
     let mut cameras = Vec::new();
-    for raw in &request.LaneListObject.LaneObject {
-        let (id, camera) = match Lane::decode(raw) {
-            Ok(lane) => {
-                let tollgate = current.get(&lane.tollgate_id()).cloned();
-                let camera = match tollgate {
-                    Some(tollgate) => lane.to_camera(&tollgate),
-                    None => Err(camtrail_model::Error::new(
-                        ErrorCode::UnknownCamera,
-                        "the lane's TollgateID is not registered; POST /VIID/Tollgates first",
-                    )),
-                };
-                (lane.id(), camera)
-            }
-            Err(error) => (String::new(), Err(error)),
-        };
-        let checked = camera.and_then(|camera| check_owner(&current, &camera).map(|()| camera));
+    for raw in raws {
+        let (id, camera) = convert(raw);
+        let checked = camera.and_then(|camera| check_owner(current, &camera).map(|()| camera));
         results.push((id, checked.as_ref().map(|_| ()).map_err(Clone::clone)));
         if let Ok(camera) = checked {
             cameras.push(camera);
         }
     }
-    apply_cameras(&state, ENDPOINT, url, cameras, results).await
+    (cameras, results)
 }
 
 async fn apply_cameras(

@@ -225,7 +225,7 @@ pub(crate) fn apply(corpus: &[Vec<u8>], mut bytes: Vec<u8>, mutation: &Mutation)
     bytes
 }
 
-pub(crate) fn env_number(name: &str, default: u64) -> u64 {
+fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -236,8 +236,36 @@ pub(crate) fn env_number(name: &str, default: u64) -> u64 {
 fn fuzz_batch_decoder_and_validation() {
     let validator = Validator::new(Default::default(), registry());
     let corpus = load_corpus();
-    for input in &corpus {
-        check(&validator, input);
+    let strategy = (any::<usize>(), prop::collection::vec(mutation(), 1..6));
+    run(
+        "batch",
+        "pb",
+        &corpus,
+        |runner| {
+            let (which, mutations) = strategy.new_tree(runner).expect("a value").current();
+            let mut input = corpus[which % corpus.len()].clone();
+            for m in &mutations {
+                input = apply(&corpus, input, m);
+            }
+            input
+        },
+        |input| check(&validator, input),
+    );
+}
+
+/// The fuzz run both decoders share: every corpus file through `check`, then inputs from
+/// `next` for `CAMTRAIL_FUZZ_SECS` seconds (default 10) or `CAMTRAIL_FUZZ_CASES` cases,
+/// seeded by `CAMTRAIL_FUZZ_SEED` (random by default). A failing input is written to
+/// `target/fuzz-failures/<name>-<seed>-<case>.<extension>` and named in the panic.
+pub(crate) fn run(
+    name: &str,
+    extension: &str,
+    corpus: &[Vec<u8>],
+    mut next: impl FnMut(&mut TestRunner) -> Vec<u8>,
+    check: impl Fn(&[u8]) + std::panic::RefUnwindSafe,
+) {
+    for input in corpus {
+        check(input);
     }
     let budget = Duration::from_secs(env_number("CAMTRAIL_FUZZ_SECS", 10));
     let max_cases = env_number("CAMTRAIL_FUZZ_CASES", u64::MAX);
@@ -249,20 +277,15 @@ fn fuzz_batch_decoder_and_validation() {
             &seed_bytes(seed),
         ),
     );
-    let strategy = (any::<usize>(), prop::collection::vec(mutation(), 1..6));
     let started = Instant::now();
     let mut cases = 0u64;
     while started.elapsed() < budget && cases < max_cases {
-        let (which, mutations) = strategy.new_tree(&mut runner).expect("a value").current();
-        let mut input = corpus[which % corpus.len()].clone();
-        for m in &mutations {
-            input = apply(&corpus, input, m);
-        }
-        let outcome = std::panic::catch_unwind(|| check(&validator, &input));
+        let input = next(&mut runner);
+        let outcome = std::panic::catch_unwind(|| check(&input));
         if let Err(panic) = outcome {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-failures");
             let _ = std::fs::create_dir_all(&dir);
-            let file = dir.join(format!("batch-{seed}-{cases}.pb"));
+            let file = dir.join(format!("{name}-{seed}-{cases}.{extension}"));
             let _ = std::fs::write(&file, &input);
             std::panic::resume_unwind(Box::new(format!(
                 "fuzz case {cases} (CAMTRAIL_FUZZ_SEED={seed}) failed, input in {}: {:?}",
@@ -276,20 +299,20 @@ fn fuzz_batch_decoder_and_validation() {
         cases += 1;
     }
     eprintln!(
-        "fuzz: {} corpus files, {cases} mutated cases in {:.1} s (CAMTRAIL_FUZZ_SEED={seed})",
+        "fuzz {name}: {} corpus files, {cases} mutated cases in {:.1} s (CAMTRAIL_FUZZ_SEED={seed})",
         corpus.len(),
         started.elapsed().as_secs_f64()
     );
     assert!(cases > 0 || budget.is_zero() || max_cases == 0);
 }
 
-pub(crate) fn rand_seed() -> u64 {
+fn rand_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(7, |d| d.as_nanos() as u64)
 }
 
-pub(crate) fn seed_bytes(seed: u64) -> [u8; 32] {
+fn seed_bytes(seed: u64) -> [u8; 32] {
     let mut bytes = [0u8; 32];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
         chunk.copy_from_slice(&(seed.wrapping_mul(i as u64 + 1)).to_le_bytes());
