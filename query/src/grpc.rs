@@ -194,7 +194,8 @@ impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
     }
 
     fn pass(&self, pass: &StoredSighting) -> v1::Sighting {
-        let camera = self.state.service.registry().get(&pass.camera_id);
+        let registry = self.state.service.registry();
+        let camera = registry.get(&pass.camera_id);
         let sighting = v1::Sighting {
             event_id: pass.event_id.as_bytes().to_vec(),
             camera_id: pass.camera_id.clone(),

@@ -52,12 +52,34 @@ use crate::track::trips::Trip;
 pub struct HttpState<S, A> {
     /// The service.
     pub service: QueryService<S, A>,
-    /// The registry's part of every track map, prepared once.
-    pub map: MapBackground,
+    /// The registry's part of every track map, prepared once per registry.
+    pub map: std::sync::RwLock<Arc<MapBackground>>,
     /// Who may call.
     pub users: Users,
     /// Display time zone.
     pub zone: chrono_tz::Tz,
+}
+
+impl<S: SightingStore, A: AuditLog> HttpState<S, A> {
+    /// The map background of the registry in force.
+    pub fn map(&self) -> Arc<MapBackground> {
+        Arc::clone(
+            &self
+                .map
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Answer later requests with `registry` (service joins and map backgrounds).
+    pub fn replace_registry(&self, registry: Arc<CameraRegistry>) {
+        let map = Arc::new(MapBackground::new(&registry));
+        self.service.replace_registry(registry);
+        *self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = map;
+    }
 }
 
 /// `2025-11-26 16:00:00` in `zone`.
@@ -432,7 +454,7 @@ async fn track_geojson_handler<S: SightingStore, A: AuditLog>(
     match run_track(&state, &headers, addr, query).await {
         Ok(answer) => {
             let zone = state.zone;
-            let body = track_geojson(&answer.track, state.service.registry(), |ms| {
+            let body = track_geojson(&answer.track, &state.service.registry(), |ms| {
                 format_time(ms, &zone)
             });
             (
@@ -500,8 +522,8 @@ async fn track_png<S: SightingStore, A: AuditLog>(
     let rendered = tokio::task::spawn_blocking(move || {
         track_png_bytes(
             &answer,
-            &rendering.map,
-            state.service.registry(),
+            &rendering.map(),
+            &state.service.registry(),
             rendering.zone,
         )
     })

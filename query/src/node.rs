@@ -45,6 +45,10 @@ pub struct QueryConfig {
     pub node_name: String,
     /// Camera registry CSV (as written by `camtrail city`).
     pub registry_path: PathBuf,
+    /// How often the node checks whether the registry file changed (e.g. GA/T 1400
+    /// checkpoints registered through an ingest node writing the same file) and reloads it,
+    /// ms; 0: read once at start.
+    pub registry_reload_ms: u64,
     /// Users file (`camtrail users issue`).
     pub users_path: PathBuf,
     /// Time zone answers and maps show times in (times are stored in UTC).
@@ -70,6 +74,7 @@ impl Default for QueryConfig {
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50052)),
             node_name: "query".into(),
             registry_path: PathBuf::from("cameras.csv"),
+            registry_reload_ms: 5_000,
             users_path: PathBuf::from("users.toml"),
             time_zone: "Asia/Shanghai".into(),
             audit_timeout_ms: 5_000,
@@ -116,6 +121,50 @@ pub struct QueryNode {
     tls: Option<TlsConfig>,
     readiness: Readiness,
     shutdown_delay: Duration,
+    registry_watch: Option<RegistryWatch>,
+}
+
+/// Reloads the registry file when it changes.
+struct RegistryWatch {
+    path: PathBuf,
+    every: Duration,
+    replace: Arc<dyn Fn(Arc<CameraRegistry>) + Send + Sync>,
+}
+
+impl RegistryWatch {
+    /// The file's (modification time, length), to tell a new version.
+    fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some((metadata.modified().ok()?, metadata.len()))
+    }
+
+    /// Check every `every` until `stop`; a file that does not load keeps the registry in
+    /// force (and is tried again when it changes).
+    async fn run(self, stop: CancellationToken) {
+        let mut seen = Self::stamp(&self.path);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(self.every) => {}
+            }
+            let now = Self::stamp(&self.path);
+            if now.is_none() || now == seen {
+                continue;
+            }
+            seen = now;
+            let path = self.path.clone();
+            match tokio::task::spawn_blocking(move || CameraRegistry::from_csv_path(&path)).await {
+                Ok(Ok(registry)) => {
+                    tracing::info!(cameras = registry.len(), path = %self.path.display(),
+                        "camera registry reloaded");
+                    (self.replace)(Arc::new(registry));
+                }
+                Ok(Err(error)) => tracing::warn!(%error, path = %self.path.display(),
+                    "camera registry changed but does not load; keeping the one in force"),
+                Err(error) => tracing::warn!(%error, "camera registry reload failed"),
+            }
+        }
+    }
 }
 
 impl QueryNode {
@@ -156,9 +205,17 @@ impl QueryNode {
         )?;
         let state = Arc::new(HttpState {
             service,
-            map,
+            map: std::sync::RwLock::new(Arc::new(map)),
             users,
             zone,
+        });
+        let registry_watch = (config.registry_reload_ms > 0).then(|| {
+            let watched = Arc::clone(&state);
+            RegistryWatch {
+                path: config.registry_path.clone(),
+                every: Duration::from_millis(config.registry_reload_ms),
+                replace: Arc::new(move |registry| watched.replace_registry(registry)),
+            }
         });
         let readiness = Readiness::new();
         let app = router(Arc::clone(&state)).merge(camtrail_common::http::router(
@@ -190,6 +247,7 @@ impl QueryNode {
             tls: config.tls.clone(),
             readiness,
             shutdown_delay: Duration::from_millis(config.shutdown_delay_ms),
+            registry_watch,
         })
     }
 
@@ -217,6 +275,9 @@ impl QueryNode {
         );
         let stop = CancellationToken::new();
         let (http_stop, grpc_stop) = (stop.clone(), stop.clone());
+        if let Some(watch) = self.registry_watch {
+            tokio::spawn(watch.run(stop.clone()));
+        }
         let http = async {
             match &self.tls {
                 Some(tls) => {

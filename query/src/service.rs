@@ -4,7 +4,7 @@
 //! over it; so is any other front end.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use camtrail_common::now_ms;
@@ -277,12 +277,34 @@ pub fn parse_object_class(name: &str) -> Result<ObjectClass, QueryError> {
     })
 }
 
+/// The registry a service joins against, and each district's cameras.
+struct Cameras {
+    registry: Arc<CameraRegistry>,
+    by_district: HashMap<String, Vec<String>>,
+}
+
+impl Cameras {
+    fn new(registry: Arc<CameraRegistry>) -> Self {
+        let mut by_district: HashMap<String, Vec<String>> = HashMap::new();
+        for camera in registry.cameras() {
+            by_district
+                .entry(camera.district.clone())
+                .or_default()
+                .push(camera.camera_id.clone());
+        }
+        Self {
+            registry,
+            by_district,
+        }
+    }
+}
+
 /// The query service over a store and an audit log.
 pub struct QueryService<S, A> {
     store: S,
     audit: A,
-    registry: Arc<CameraRegistry>,
-    cameras_by_district: HashMap<String, Vec<String>>,
+    /// Replaced whole when the registry file changes (`QueryNode` watches it).
+    cameras: RwLock<Arc<Cameras>>,
     builder: TrackBuilder,
     limits: QueryLimits,
     metrics: QueryMetrics,
@@ -298,27 +320,29 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         limits: QueryLimits,
         metrics: QueryMetrics,
     ) -> Result<Self, crate::track::ParamsError> {
-        let mut cameras_by_district: HashMap<String, Vec<String>> = HashMap::new();
-        for camera in registry.cameras() {
-            cameras_by_district
-                .entry(camera.district.clone())
-                .or_default()
-                .push(camera.camera_id.clone());
-        }
         Ok(Self {
             store,
             audit,
-            registry,
-            cameras_by_district,
+            cameras: RwLock::new(Arc::new(Cameras::new(registry))),
             builder: TrackBuilder::new(params)?,
             limits,
             metrics,
         })
     }
 
-    /// The camera registry the service joins against.
-    pub fn registry(&self) -> &CameraRegistry {
-        &self.registry
+    /// The camera registry the service joins against (the one in force now).
+    pub fn registry(&self) -> Arc<CameraRegistry> {
+        Arc::clone(&self.cameras().registry)
+    }
+
+    /// Join later requests against `registry` (requests under way finish with theirs).
+    pub fn replace_registry(&self, registry: Arc<CameraRegistry>) {
+        let cameras = Arc::new(Cameras::new(registry));
+        *self.cameras.write().unwrap_or_else(PoisonError::into_inner) = cameras;
+    }
+
+    fn cameras(&self) -> Arc<Cameras> {
+        Arc::clone(&self.cameras.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The service's metrics.
@@ -560,7 +584,9 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             Subject::Plate(raw) if !raw.contains(['?', '*']) => Some(asked.as_str()),
             _ => None,
         };
-        let track = self.builder.build_for(plate_key, raw, &self.registry);
+        let track = self
+            .builder
+            .build_for(plate_key, raw, &self.cameras().registry);
         let parameters = json!({
             "subject": match &request.subject {
                 Subject::Plate(_) => "plate",
@@ -624,10 +650,11 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 format!("limit must be 1-{}", self.limits.max_passes_page),
             ));
         }
+        let known = self.cameras();
         let (cameras, place) = match &request.place {
             Place::District(district) => {
-                let cameras = self
-                    .cameras_by_district
+                let cameras = known
+                    .by_district
                     .get(district)
                     .ok_or_else(|| Error::new(ErrorCode::UnknownDistrict, "no such district"))?;
                 (cameras.clone(), json!({ "district": district }))
@@ -639,7 +666,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                         format!("name 1-{} cameras", self.limits.max_cameras),
                     ));
                 }
-                if let Some(unknown) = ids.iter().find(|id| self.registry.get(id).is_none()) {
+                if let Some(unknown) = ids.iter().find(|id| known.registry.get(id).is_none()) {
                     return Err(Error::new(
                         ErrorCode::UnknownCamera,
                         format!("unknown camera {}", unknown.escape_debug()),
@@ -650,7 +677,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         };
         let districts: BTreeSet<&str> = cameras
             .iter()
-            .filter_map(|id| self.registry.get(id).map(|c| c.district.as_str()))
+            .filter_map(|id| known.registry.get(id).map(|c| c.district.as_str()))
             .collect();
         let broad = request.to_ms - request.from_ms > self.limits.supervisor_passes_window_ms
             || districts.len() > 1;

@@ -639,6 +639,7 @@ mod through_serve {
             ("CAMTRAIL_QUERY__HTTP_ADDR", query_http.to_string()),
             ("CAMTRAIL_QUERY__GRPC_ADDR", local_port().to_string()),
             ("CAMTRAIL_QUERY__REGISTRY_PATH", registry),
+            ("CAMTRAIL_QUERY__REGISTRY_RELOAD_MS", "200".into()),
             (
                 "CAMTRAIL_QUERY__USERS_PATH",
                 users_path.display().to_string(),
@@ -780,6 +781,71 @@ mod through_serve {
                     "speed_kmh": sightings[0]["speed_kmh"],
                 })
             );
+        }
+
+        // A checkpoint registered now is on the query side's map within moments: the
+        // ingest node rewrote the registry file, the query node reloads it.
+        let (gateway, camera) = (&cameras[0].gateway_id, &cameras[0]);
+        let mut platform = Platform::new(gat1400, gateway, PASSWORD);
+        assert_eq!(platform.register().await.status, StatusCode::OK);
+        let checkpoint = "44039999001210000001";
+        let tollgates = serde_json::json!({"TollgateListObject": {"TollgateObject": [{
+            "TollgateID": checkpoint, "Name": "new checkpoint", "Longitude": camera.lon,
+            "Latitude": camera.lat, "PlaceCode": camera.district,
+        }]}});
+        let statuses = platform
+            .post("/VIID/Tollgates", tollgates.to_string().into_bytes())
+            .await
+            .statuses();
+        assert_eq!(statuses, vec![(0, "OK".to_string())]);
+        let event = v1::DetectionEvent {
+            event_id: vec![0x5A; 16],
+            camera_id: checkpoint.into(),
+            captured_at_ms: now - 120_000,
+            object_class: v1::ObjectClass::Vehicle as i32,
+            plate: "粤B7Q8R9".into(),
+            plate_confidence: 0.9,
+            ..Default::default()
+        };
+        let record = encode::motor_vehicle(&event, chrono_tz::Asia::Shanghai);
+        let answer = platform
+            .post(
+                "/VIID/MotorVehicles",
+                serde_json::to_vec(&encode::MotorVehicleListOut::new(vec![record])).expect("body"),
+            )
+            .await;
+        assert_eq!(answer.statuses(), vec![(0, "OK".to_string())]);
+        let args = TrackQueryArgs {
+            plate: "粤B7Q8R9".into(),
+            from: (now - 3_600_000).to_string(),
+            to: (now + 60_000).to_string(),
+            case_id: "GAT-1400-E2E".into(),
+            reason: "GA/T 1400 checkpoint registration test".into(),
+            fuzzy: false,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let body = get(
+                &base,
+                &track_path(&args, TrackFormat::Json),
+                &investigator.token,
+            )
+            .await
+            .expect("track");
+            let track: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            let sighting = &track["sightings"][0];
+            if sighting["camera_id"] == checkpoint
+                && sighting["district"] == camera.district.as_str()
+            {
+                assert_eq!(sighting["road"], "new checkpoint");
+                assert_eq!(sighting["lat"].as_f64(), Some(camera.lat));
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the new checkpoint never reached the query side: {track}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         drop(serve);
     }
