@@ -104,24 +104,9 @@ pub struct Gat1400Server {
 }
 
 impl Gat1400Server {
-    /// Load the device file and bind `config.addr` (port 0 picks one). Registry updates
-    /// go to `registry_path` (if any), then `hooks`, then the node's validator.
-    pub async fn bind(
-        config: &Gat1400Config,
-        ingest: Arc<IngestState>,
-        registry_path: Option<std::path::PathBuf>,
-        hooks: Vec<RegistryHook>,
-        metrics: &mut Registry,
-    ) -> anyhow::Result<Self> {
-        let devices = DeviceTable::from_path(&config.devices_path)?;
-        let server = Self::bind_with(config, ingest, devices, registry_path, metrics).await?;
-        for hook in hooks {
-            server.add_registry_hook(hook);
-        }
-        Ok(server)
-    }
-
-    /// Like [`Gat1400Server::bind`] with the devices given.
+    /// Bind `config.addr` (port 0 picks one) for `devices`. Registry updates go to
+    /// `registry_path` (if any), then the hooks added with
+    /// [`Gat1400Server::add_registry_hook`], then the node's validator.
     pub async fn bind_with(
         config: &Gat1400Config,
         ingest: Arc<IngestState>,

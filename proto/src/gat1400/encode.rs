@@ -97,7 +97,6 @@ pub fn motor_vehicle(event: &v1::DetectionEvent, zone: Tz) -> MotorVehicleOut {
     let bbox = event.bbox.unwrap_or_default();
     let plate = event.plate.replace(super::WILDCARD_CHAR, "-");
     let has_plate = !plate.trim().is_empty();
-    let enum_or = |value: i32| value;
     let char_reliability = plate_chars(&plate)
         .zip(&event.plate_char_confidence)
         .map(|(c, value)| format!("{c}-{value}"))
@@ -116,7 +115,7 @@ pub fn motor_vehicle(event: &v1::DetectionEvent, zone: Tz) -> MotorVehicleOut {
             super::NO_PLATE.into()
         },
         PlateColor: codes::plate_color_code(
-            PlateColor::try_from(enum_or(event.plate_color)).unwrap_or_default(),
+            PlateColor::try_from(event.plate_color).unwrap_or_default(),
         )
         .into(),
         PlateReliability: format!("{}", (event.plate_confidence * 100.0).round() as i32),
@@ -148,7 +147,8 @@ pub fn motor_vehicle(event: &v1::DetectionEvent, zone: Tz) -> MotorVehicleOut {
     }
 }
 
-/// The characters of a plate that carry a confidence (separators excluded).
+/// The characters of a plate that carry a confidence: separators excluded, but not `-`,
+/// which here stands for an unreadable character (so `plate::normalize` would not do).
 fn plate_chars(plate: &str) -> impl Iterator<Item = char> + '_ {
     plate
         .chars()
