@@ -49,6 +49,17 @@ section_done() {
     CURRENT=""
 }
 
+# Free space where cargo writes. A clean run needs ~4 GB of target/ (it once needed ~10 GB and
+# a CI machine ran out of disk mid-link, which reads like a linker crash): say it up front.
+disk_report() {
+    local dir="${CARGO_TARGET_DIR:-$CAMTRAIL_REPO/target}"
+    mkdir -p "$dir" 2>/dev/null || true
+    printf 'disk: %s free at %s, target/ %s\n' \
+        "$(df -h --output=avail "$dir" 2>/dev/null | tail -1 | tr -d ' ')" "$dir" \
+        "$(du -sh "$dir" 2>/dev/null | cut -f1)" >&2
+}
+disk_report
+
 # ------------------------------------------------------------------ cleanup
 
 STARTED_KAFKA=0
@@ -68,6 +79,7 @@ on_exit() {
     printf '\n==================== summary ====================\n' >&2
     local line
     for line in "${SUMMARY[@]}"; do printf '%s\n' "$line" >&2; done
+    disk_report
     if [ "$rc" -eq 0 ]; then
         printf 'test.sh: PASSED in %s\n' "$(elapsed "$T_ALL")" >&2
     else
