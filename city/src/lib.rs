@@ -21,6 +21,7 @@ mod cameras;
 pub mod districts;
 pub mod gateways;
 pub mod geometry;
+pub mod investigation;
 pub mod misread;
 mod output;
 pub mod plates;
