@@ -9,8 +9,8 @@ use camtrail_storage::sql::{
     SqlValue, audit_page_conditions, pass_filter_conditions, placeholders, prefix_end,
 };
 use camtrail_storage::{
-    AuditCursor, AuditFilter, PassCursor, PassFilter, SightingStore, StorageError, StoredSighting,
-    StoredSnapshot,
+    AuditCursor, AuditFilter, CameraWindow, PassCursor, PassFilter, SightingStore, StorageError,
+    StoredSighting, StoredSnapshot,
 };
 use clickhouse::Client;
 use serde::Deserialize;
@@ -261,6 +261,64 @@ impl SightingStore for ClickhouseStore {
             .bind(after_ms)
             .bind(after_ms)
             .bind(after_id.to_string().to_uppercase());
+        for value in values {
+            query = match value {
+                SqlValue::Text(text) => query.bind(text),
+                SqlValue::Int(int) => query.bind(int),
+                SqlValue::UInt(uint) => query.bind(uint),
+            };
+        }
+        let rows = query
+            .bind(limit as u64)
+            .fetch_all::<SightingRow>()
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(StoredSighting::from).collect())
+    }
+
+    async fn passes_in(
+        &self,
+        windows: &[CameraWindow],
+        filter: &PassFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredSighting>, StorageError> {
+        let windows: Vec<&CameraWindow> = windows
+            .iter()
+            .filter(|w| !w.cameras.is_empty() && w.from_ms < w.to_ms)
+            .collect();
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One query, one `(camera_id, captured_at_ms)` range per window OR-ed together: the
+        // primary-key analysis turns the disjunction into a set of mark ranges (18.16 too), so
+        // sixty one-camera windows around a target's sightings cost one round trip.
+        let ranges = windows
+            .iter()
+            .map(|w| {
+                format!(
+                    "(camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
+                     AND day >= toDate(?) AND day <= toDate(?))",
+                    placeholders(w.cameras.len())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let (conditions, values) = pass_filter_conditions(filter, str::to_string);
+        let sql = format!(
+            "SELECT {SIGHTING_COLUMNS} FROM detections_by_camera WHERE ({ranges}){conditions} \
+             ORDER BY captured_at_ms, event_id LIMIT 1 BY event_id LIMIT ?"
+        );
+        let mut query = self.client.query(&sql);
+        for window in &windows {
+            for camera in &window.cameras {
+                query = query.bind(camera);
+            }
+            query = query
+                .bind(window.from_ms)
+                .bind(window.to_ms)
+                .bind(utc_day(window.from_ms))
+                .bind(utc_day(window.to_ms));
+        }
         for value in values {
             query = match value {
                 SqlValue::Text(text) => query.bind(text),

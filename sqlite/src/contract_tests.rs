@@ -131,6 +131,19 @@ async fn sqlite_parts_passes_filter_by_attributes() {
 }
 
 #[tokio::test]
+async fn sqlite_passes_in_reads_each_window_once() {
+    testsuite::passes_in_reads_each_window_once(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_parts_passes_in_reads_each_window_once() {
+    let backend = sqlite_tiny_parts();
+    testsuite::passes_in_reads_each_window_once(&backend).await;
+    let stats = backend.store.writer_stats();
+    assert!(stats.flushes >= 2, "{stats:?}");
+}
+
+#[tokio::test]
 async fn sqlite_audit_pages_newest_first_through_every_record_once() {
     testsuite::audit_pages_newest_first_through_every_record_once(&sqlite()).await;
 }

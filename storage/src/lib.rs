@@ -32,7 +32,7 @@ pub use audit::AuditLog;
 pub use error::StorageError;
 pub use publish::{PublishFuture, Publisher};
 pub use read::{
-    AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditCursor, AuditFilter, PassCursor, PassFilter,
-    SightingStore, StoredSighting, StoredSnapshot,
+    AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditCursor, AuditFilter, CameraWindow, PassCursor,
+    PassFilter, SightingStore, StoredSighting, StoredSnapshot,
 };
 pub use retention::{RetentionOutcome, RetentionPlan, RetentionRun, RetentionTarget};

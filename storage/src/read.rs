@@ -115,6 +115,18 @@ pub struct PassCursor {
     pub event_id: EventId,
 }
 
+/// Some cameras and one time window `[from_ms, to_ms)`: one place-and-time a broad search reads
+/// (a scene's cameras over its window, or one camera around one sighting of a target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraWindow {
+    /// Cameras read.
+    pub cameras: Vec<String>,
+    /// Window start, unix ms, inclusive.
+    pub from_ms: i64,
+    /// Window end, unix ms, exclusive.
+    pub to_ms: i64,
+}
+
 /// The thumbnail of one event, with the event's capture instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSnapshot {
@@ -244,6 +256,41 @@ pub trait SightingStore: Send + Sync + 'static {
         after: Option<PassCursor>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredSighting>, StorageError>> + Send;
+
+    /// Detections inside any of `windows` that match `filter`, each `event_id` once, ordered
+    /// by `(captured_at_ms, event_id)`, at most `limit` (a caller that gets `limit` rows
+    /// knows there may be more). Every window is a `(camera_id, captured_at_ms)` range, so
+    /// this reads the index, never the table. The default asks [`SightingStore::passes`] once
+    /// per window; a backend that can put all ranges in one query overrides it.
+    fn passes_in(
+        &self,
+        windows: &[CameraWindow],
+        filter: &PassFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredSighting>, StorageError>> + Send {
+        async move {
+            let mut rows = Vec::new();
+            for window in windows {
+                rows.extend(
+                    self.passes(
+                        &window.cameras,
+                        window.from_ms,
+                        window.to_ms,
+                        filter,
+                        None,
+                        limit,
+                    )
+                    .await?,
+                );
+            }
+            rows.sort_by(|a, b| {
+                (a.captured_at_ms, a.event_id).cmp(&(b.captured_at_ms, b.event_id))
+            });
+            rows.dedup_by_key(|row| row.event_id);
+            rows.truncate(limit);
+            Ok(rows)
+        }
+    }
 
     /// One page of the audit log: the records matching `filter`, newest first (ordered by
     /// `(at_ms, node_id, seq)` descending), only those below `after` in that order, at most

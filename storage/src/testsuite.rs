@@ -17,7 +17,8 @@ use camtrail_model::audit::{AuditEntry, AuditRecord, verify_all};
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
 
 use crate::{
-    AuditCursor, AuditFilter, PassCursor, PassFilter, SightingStore, StoredSighting, StoredSnapshot,
+    AuditCursor, AuditFilter, CameraWindow, PassCursor, PassFilter, SightingStore, StoredSighting,
+    StoredSnapshot,
 };
 
 /// The contract's reference instant (2025-11-26 12:00 UTC).
@@ -666,4 +667,88 @@ pub async fn retention_removes_only_older_rows(backend: &impl Backend) {
     assert_eq!(passes.len(), 4);
     let records = backend.store().all_audit_records().await.expect("audit");
     assert_eq!(records, audit, "retention never touches the audit log");
+}
+
+/// Several camera windows read at once: each row inside any window comes once (also when
+/// windows overlap), in `(captured_at_ms, event_id)` order, the filter applies, rows outside
+/// every window (other cameras, other times) stay out, and `limit` cuts the earliest rows.
+pub async fn passes_in_reads_each_window_once(backend: &impl Backend) {
+    const OTHER: &str = "44030000001310000002";
+    const THIRD: &str = "44030000001310000003";
+    let mut events = Vec::new();
+    for n in 1..=30u8 {
+        let camera = [CAMERA, OTHER, THIRD][usize::from(n % 3)];
+        let mut event = detection(n, &format!("粤D{n:05}"), T0 + i64::from(n) * 10_000, camera);
+        event.attributes.color = n % 2 + 1;
+        events.push(event);
+    }
+    for chunk in events.chunks(7) {
+        backend.write(chunk.to_vec()).await;
+    }
+    let windows = [
+        // CAMERA and OTHER over the first 150 s ...
+        CameraWindow {
+            cameras: vec![CAMERA.into(), OTHER.into()],
+            from_ms: T0,
+            to_ms: T0 + 150_000,
+        },
+        // ... overlapping OTHER alone over 100-250 s, and THIRD around 200 s.
+        CameraWindow {
+            cameras: vec![OTHER.into()],
+            from_ms: T0 + 100_000,
+            to_ms: T0 + 250_000,
+        },
+        CameraWindow {
+            cameras: vec![THIRD.into()],
+            from_ms: T0 + 190_000,
+            to_ms: T0 + 211_000,
+        },
+        CameraWindow {
+            cameras: Vec::new(),
+            from_ms: T0,
+            to_ms: T0 + 300_000,
+        },
+    ];
+    let inside = |s: &StoredSighting| {
+        windows.iter().any(|w| {
+            w.cameras.contains(&s.camera_id) && (w.from_ms..w.to_ms).contains(&s.captured_at_ms)
+        })
+    };
+    let expect = |filter: &PassFilter| {
+        events
+            .iter()
+            .map(StoredSighting::from_detection)
+            .filter(|s| inside(s) && filter.matches(s))
+            .collect::<Vec<_>>()
+    };
+    for filter in [
+        PassFilter::default(),
+        PassFilter {
+            vehicle_color: Some(2),
+            ..PassFilter::default()
+        },
+    ] {
+        let all = backend
+            .store()
+            .passes_in(&windows, &filter, 1_000)
+            .await
+            .expect("passes_in");
+        let expected = expect(&filter);
+        assert!(expected.len() >= 8, "the fixture reaches into every window");
+        assert_eq!(all, expected, "{filter:?}");
+        let first = backend
+            .store()
+            .passes_in(&windows, &filter, 5)
+            .await
+            .expect("passes_in");
+        assert_eq!(first, expected[..5], "limit keeps the earliest");
+    }
+    assert!(
+        backend
+            .store()
+            .passes_in(&[], &PassFilter::default(), 10)
+            .await
+            .expect("no windows")
+            .is_empty()
+    );
 }

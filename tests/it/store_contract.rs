@@ -132,6 +132,13 @@ async fn clickhouse_passes_filter_by_object_class() {
 }
 
 #[tokio::test]
+async fn clickhouse_passes_in_reads_each_window_once() {
+    let backend = clickhouse("contract_passes_in").await;
+    testsuite::passes_in_reads_each_window_once(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
 async fn clickhouse_audit_pages_newest_first_through_every_record_once() {
     let backend = clickhouse("contract_audit_pages").await;
     testsuite::audit_pages_newest_first_through_every_record_once(&backend).await;
