@@ -38,6 +38,7 @@ use super::params::{ParamsError, TrackParams};
 use super::sighting::{
     DropReason, Dropped, RawSighting, TrackSighting, clamp_confidence, copy_preference,
 };
+use super::stops::{Stop, find_stops};
 use super::trips::{Trip, split_trips};
 
 /// A reconstructed track.
@@ -50,6 +51,9 @@ pub struct Track {
     pub links: Vec<Link>,
     /// The sightings cut into trips at long gaps; the trips partition `sightings` in order.
     pub trips: Vec<Trip>,
+    /// Where the subject stayed at least `stop_min_ms` (a gap between sightings, or a long
+    /// burst at one camera), in time order.
+    pub stops: Vec<Stop>,
     /// Every change of district between consecutive sightings.
     pub transitions: Vec<DistrictTransition>,
     /// Input sightings not in `sightings`, with the reason, ordered by time then event id.
@@ -147,11 +151,13 @@ impl TrackBuilder {
     ) -> Track {
         let links = link_sightings(&sightings, &self.params);
         let trips = split_trips(&sightings, &links, self.params.trip_gap_ms);
+        let stops = find_stops(&sightings, &links, self.params.stop_min_ms);
         let transitions = district_transitions(&sightings);
         Track {
             sightings,
             links,
             trips,
+            stops,
             transitions,
             dropped,
             truncated,

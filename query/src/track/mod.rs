@@ -15,7 +15,7 @@
 //! - [`builder`]: [`TrackBuilder::build`], the pipeline: dedup → camera join → order →
 //!   attribution ([`attribution`], plate searches) and fuzzy fit ([`fit`]) → burst collapse
 //!   ([`burst`]) → limit → clone split ([`clones`], plate searches) → links ([`links`]),
-//!   trips ([`trips`]) and district transitions.
+//!   trips ([`trips`]), stops ([`stops`]) and district transitions.
 //!
 //! Every input sighting ends up either in [`Track::sightings`] (possibly standing for a
 //! burst), in the second vehicle's sightings of a cloned plate, or in [`Track::dropped`] with
@@ -32,6 +32,7 @@ pub mod links;
 pub mod params;
 pub mod pattern;
 pub mod sighting;
+pub mod stops;
 pub mod trips;
 
 #[cfg(test)]
@@ -46,4 +47,5 @@ pub use links::{DistrictTransition, Link};
 pub use params::{ParamsError, TrackParams};
 pub use pattern::{LikePattern, PatternError, matches_pattern, pattern_to_like};
 pub use sighting::{DropReason, Dropped, MatchKind, RawSighting, TrackSighting};
+pub use stops::Stop;
 pub use trips::Trip;

@@ -12,6 +12,10 @@ pub struct TrackParams {
     pub burst_window_ms: i64,
     /// A gap longer than this between consecutive sightings starts a new trip. Default 30 min.
     pub trip_gap_ms: i64,
+    /// A gap between sightings (or a burst at one camera) at least this long is reported as
+    /// a stop, with the camera before and after. Default 30 min (a stop per trip boundary);
+    /// a request may ask for shorter or longer.
+    pub stop_min_ms: i64,
     /// A hop faster than this (great-circle distance over elapsed time) is flagged impossible:
     /// probably a misread or a cloned plate. Default 200 km/h.
     pub max_speed_kmh: f64,
@@ -63,6 +67,7 @@ impl Default for TrackParams {
         Self {
             burst_window_ms: 60_000,
             trip_gap_ms: 30 * 60_000,
+            stop_min_ms: 30 * 60_000,
             max_speed_kmh: 200.0,
             fuzzy_max_speed_kmh: 80.0,
             misread_rate: 0.03,
@@ -102,6 +107,9 @@ impl TrackParams {
         }
         if self.trip_gap_ms <= 0 {
             return fail("trip_gap_ms", "must be positive");
+        }
+        if self.stop_min_ms <= 0 {
+            return fail("stop_min_ms", "must be positive");
         }
         if self.fuzzy_max_gap_ms <= 0 {
             return fail("fuzzy_max_gap_ms", "must be positive");
@@ -160,13 +168,14 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        let cases: [(&str, Breaker); 12] = [
+        let cases: [(&str, Breaker); 13] = [
             ("look_alike_min_reads", |p| p.look_alike_min_reads = 1),
             ("look_alike_max_gap_ms", |p| p.look_alike_max_gap_ms = 0),
             ("misread_rate", |p| p.misread_rate = 0.0),
             ("clone_min_sightings", |p| p.clone_min_sightings = 1),
             ("burst_window_ms", |p| p.burst_window_ms = -1),
             ("trip_gap_ms", |p| p.trip_gap_ms = 0),
+            ("stop_min_ms", |p| p.stop_min_ms = 0),
             ("max_speed_kmh", |p| p.max_speed_kmh = f64::NAN),
             ("fuzzy_max_speed_kmh", |p| p.fuzzy_max_speed_kmh = 300.0),
             ("fuzzy_max_gap_ms", |p| p.fuzzy_max_gap_ms = 0),
