@@ -93,6 +93,15 @@ pub enum Command {
     /// vehicles with given attributes (--plate-color, --vehicle-color, --vehicle-type,
     /// --vehicle-brand, --direction); prints one page as a table (or JSON).
     Passes(crate::query::PassesArgs),
+    /// Who passed a scene: a circle (--circle LON,LAT,RADIUS_M), a polygon or cameras, and
+    /// a window; the distinct vehicles with their sightings there, a page at a time.
+    Scene(crate::analytics::SceneArgs),
+    /// Which vehicles were seen at several scenes (2-6, --scene LON,LAT,RADIUS_M,FROM,TO
+    /// each), ranked; --fuzzy links misreadings of a plate across scenes.
+    Series(crate::analytics::SeriesArgs),
+    /// Which vehicles travelled with a plate (>= 4 shared cameras within 60 s, in order), or
+    /// with --with OTHER whether those two did.
+    Cotravel(crate::analytics::CoTravelArgs),
     /// Investigator credentials.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -180,6 +189,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Query => crate::query::run(config).await,
         Command::Track(args) => crate::query::track(args).await,
         Command::Passes(args) => crate::query::passes(args).await,
+        Command::Scene(args) => crate::analytics::scene(args).await,
+        Command::Series(args) => crate::analytics::series(args).await,
+        Command::Cotravel(args) => crate::analytics::cotravel(args).await,
         Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),
         Command::Audit(AuditCommand::Verify(args)) => crate::query::verify(args, config).await,
         Command::Serve => crate::serve::run(config).await,

@@ -1,6 +1,7 @@
 //! The `camtrail` binary: parses the command line, loads configuration, starts telemetry
 //! and hands over to the command. Behaviour lives in the library crates.
 
+mod analytics;
 mod city;
 mod cli;
 mod demo;

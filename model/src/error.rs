@@ -145,6 +145,14 @@ error_codes! {
     UnknownDistrict => ("unknown_district", 400, InvalidArgument, "no such district"),
     /// A page cursor that no page handed out.
     InvalidCursor => ("invalid_cursor", 400, InvalidArgument, "after must be a cursor from a previous page"),
+    /// A scene's area is not a valid circle, simple polygon or camera list.
+    InvalidArea => ("invalid_area", 400, InvalidArgument, "the area is not a valid circle or simple polygon"),
+    /// A scene's area is larger than anyone may search.
+    AreaTooLarge => ("area_too_large", 400, InvalidArgument, "the area is larger than allowed"),
+    /// Too few or too many scenes, or a threshold that cannot be met.
+    InvalidScenes => ("invalid_scenes", 400, InvalidArgument, "give 2-6 scenes and a threshold between 2 and their number"),
+    /// A broad search would read more rows than allowed.
+    SearchTooBroad => ("search_too_broad", 400, InvalidArgument, "the search would read more detections than allowed; narrow the area or the window"),
     /// An audit listing without a filter.
     MissingFilter => ("missing_filter", 400, InvalidArgument, "filter the audit log by case or by user"),
     /// The thing asked for does not exist.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -158,14 +158,7 @@ pub fn passes_table(answer: &Value) -> String {
             vehicle_summary(pass),
         );
     }
-    let _ = writeln!(
-        out,
-        "{} passes ({}); audit {} #{}",
-        passes.len(),
-        answer["time_zone"].as_str().unwrap_or("?"),
-        answer["audit"]["node_id"].as_str().unwrap_or("?"),
-        answer["audit"]["seq"],
-    );
+    audit_line(&mut out, &format!("{} passes", passes.len()), answer);
     if let Some(next) = answer["next"].as_str() {
         let _ = writeln!(out, "more: --after {next}");
     }
@@ -178,18 +171,41 @@ pub async fn get(
     path_and_query: &str,
     token: &str,
 ) -> Result<Vec<u8>, ClientError> {
+    send(base_url, path_and_query, token, None).await
+}
+
+/// `POST base_url + path` with a JSON body and a bearer token; the body on 2xx.
+pub async fn post_json(
+    base_url: &str,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> Result<Vec<u8>, ClientError> {
+    send(base_url, path, token, Some(body)).await
+}
+
+async fn send(
+    base_url: &str,
+    path_and_query: &str,
+    token: &str,
+    json: Option<&Value>,
+) -> Result<Vec<u8>, ClientError> {
     let transport = |message: String| ClientError::Transport {
         url: base_url.to_string(),
         message,
     };
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = hyper::Request::get(format!(
-        "{}{path_and_query}",
-        base_url.trim_end_matches('/')
-    ))
-    .header("authorization", format!("Bearer {token}"))
-    .body(Empty::new())
-    .map_err(|e| transport(e.to_string()))?;
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let url = format!("{}{path_and_query}", base_url.trim_end_matches('/'));
+    let builder = match json {
+        Some(_) => hyper::Request::post(url).header("content-type", "application/json"),
+        None => hyper::Request::get(url),
+    };
+    let request = builder
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::from(
+            json.map(Value::to_string).unwrap_or_default(),
+        )))
+        .map_err(|e| transport(e.to_string()))?;
     let response = client
         .request(request)
         .await
@@ -217,6 +233,145 @@ pub async fn get(
             .unwrap_or("no message")
             .to_string(),
     })
+}
+
+/// The audit line under every table: how many, the zone, which record released it.
+fn audit_line(out: &mut String, what: &str, answer: &Value) {
+    let _ = writeln!(
+        out,
+        "{what} ({}); audit {} #{}",
+        answer["time_zone"].as_str().unwrap_or("?"),
+        answer["audit"]["node_id"].as_str().unwrap_or("?"),
+        answer["audit"]["seq"],
+    );
+}
+
+/// A scene answer (`/v1/scene` JSON) as a table: one line per vehicle, its sightings
+/// there under it.
+pub fn scene_table(answer: &Value) -> String {
+    let mut out = String::new();
+    let vehicles = answer["vehicles"].as_array().cloned().unwrap_or_default();
+    for vehicle in &vehicles {
+        let sightings = vehicle["sightings"].as_array().cloned().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<12}  first {}  {} sighting(s)",
+            vehicle["plate"].as_str().unwrap_or("?"),
+            vehicle["first"].as_str().unwrap_or("?"),
+            sightings.len(),
+        );
+        for s in &sightings {
+            let _ = writeln!(
+                out,
+                "    {}  {:<20}  {}",
+                s["time"].as_str().unwrap_or("?"),
+                s["camera_id"].as_str().unwrap_or("?"),
+                vehicle_summary(s),
+            );
+        }
+    }
+    audit_line(
+        &mut out,
+        &format!(
+            "{} of {} vehicles at {} cameras, {} sightings without a plate",
+            vehicles.len(),
+            answer["total_vehicles"],
+            answer["cameras"],
+            answer["unkeyed_sightings"],
+        ),
+        answer,
+    );
+    if let Some(next) = answer["next"].as_str() {
+        let _ = writeln!(out, "more: --after {next}");
+    }
+    out
+}
+
+/// A series answer (`/v1/series` JSON) as a table: hits in rank order with their evidence
+/// per scene.
+pub fn series_table(answer: &Value) -> String {
+    let mut out = String::new();
+    let hits = answer["hits"].as_array().cloned().unwrap_or_default();
+    for (rank, hit) in hits.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>3}. {:<12}  {} scenes ({} fuzzy), time offset {:.2}",
+            rank + 1,
+            hit["plate"].as_str().unwrap_or("?"),
+            hit["scenes"],
+            hit["fuzzy_links"],
+            hit["time_offset"].as_f64().unwrap_or(f64::NAN),
+        );
+        for evidence in hit["evidence"].as_array().into_iter().flatten() {
+            let first = &evidence["sightings"][0];
+            let _ = writeln!(
+                out,
+                "       scene {}: {} {}  {}  {}",
+                evidence["scene"].as_u64().map_or(0, |i| i + 1),
+                evidence["key"].as_str().unwrap_or("?"),
+                evidence["link"].as_str().unwrap_or("?"),
+                first["time"].as_str().unwrap_or("?"),
+                first["camera_id"].as_str().unwrap_or("?"),
+            );
+        }
+    }
+    audit_line(
+        &mut out,
+        &format!(
+            "{} of {} vehicles seen at >= {} scenes",
+            hits.len(),
+            answer["total_hits"],
+            answer["min_scenes"]
+        ),
+        answer,
+    );
+    out
+}
+
+/// A co-travel answer (`/v1/cotravel` JSON) as a table: companions in rank order with the
+/// shared sightings.
+pub fn cotravel_table(answer: &Value) -> String {
+    let mut out = String::new();
+    let companions = answer["companions"].as_array().cloned().unwrap_or_default();
+    for (rank, companion) in companions.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>3}. {:<12}  {} shared cameras over {:.0} min, mean |dt| {:.0} s",
+            rank + 1,
+            companion["plate"].as_str().unwrap_or("?"),
+            companion["shared_cameras"],
+            companion["span_ms"].as_f64().unwrap_or(f64::NAN) / 60_000.0,
+            companion["mean_abs_dt_ms"].as_f64().unwrap_or(f64::NAN) / 1_000.0,
+        );
+        for evidence in companion["evidence"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "       {}  {:<20}  {:+.0} s",
+                evidence["target"]["time"].as_str().unwrap_or("?"),
+                evidence["camera_id"].as_str().unwrap_or("?"),
+                evidence["dt_ms"].as_f64().unwrap_or(f64::NAN) / 1_000.0,
+            );
+        }
+    }
+    let together = match answer["together"].as_bool() {
+        Some(true) => ", together: yes",
+        Some(false) => ", together: no",
+        None => "",
+    };
+    audit_line(
+        &mut out,
+        &format!(
+            "{} of {} companions of {} ({} sightings; >= {} cameras within {} s){together}",
+            companions.len(),
+            answer["total_companions"],
+            answer["target"].as_str().unwrap_or("?"),
+            answer["target_sightings"],
+            answer["min_cameras"],
+            answer["delta_ms"].as_i64().unwrap_or(0) / 1_000,
+        ),
+        answer,
+    );
+    out
 }
 
 /// A track answer (`/v1/track` JSON) as a table for the terminal.

@@ -17,11 +17,13 @@ use camtrail_storage::{
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use crate::analytics::{Area, Companion, LinkKind};
 use crate::attributes;
 use crate::http::HttpState;
 use crate::service::{
-    AuditRequest, Caller, PassesRequest, Place, Purpose, QueryError, Subject, TrackRequest,
-    format_cursor, parse_audit_cursor, parse_cursor,
+    AuditRequest, Caller, CoTravelRequest, PassesRequest, Place, Purpose, QueryError, SceneRequest,
+    SceneSpec, SeriesRequest, Subject, TrackRequest, format_cursor, parse_audit_cursor,
+    parse_cursor, parse_vehicle_cursor,
 };
 use crate::track::{MatchKind, Track};
 
@@ -152,7 +154,86 @@ fn track_response(track: &Track) -> v1::TrackResponse {
             .second_vehicle
             .as_ref()
             .map(|second| Box::new(track_response(second))),
+        stops: track
+            .stops
+            .iter()
+            .map(|s| v1::Stop {
+                before_index: s.before_index as u32,
+                after_index: s.after_index as u32,
+                camera_before: s.camera_before.clone(),
+                camera_after: s.camera_after.clone(),
+                from_ms: s.from_ms,
+                to_ms: s.to_ms,
+                moved_km: s.moved_km,
+            })
+            .collect(),
     }
+}
+
+/// A wire filter as the service's: UNSPECIFIED / empty fields filter nothing; unknown enum
+/// numbers and bad brands are refused.
+fn wire_filter(filter: &v1::SightingFilter) -> Result<PassFilter, Status> {
+    let object_class = match filter.object_class {
+        0 => None,
+        value => Some(
+            camtrail_proto::convert::object_class_from_wire(value).ok_or_else(|| {
+                status(Error::new(
+                    ErrorCode::InvalidClass,
+                    "object_class must be UNSPECIFIED, VEHICLE, PERSON or NON_MOTOR",
+                ))
+            })?,
+        ),
+    };
+    let code = |table, name, value| attributes::filter_code(table, name, value).map_err(status);
+    Ok(PassFilter {
+        object_class,
+        plate_color: code(attributes::PLATE_COLORS, "plate_color", filter.plate_color)?,
+        vehicle_color: code(
+            attributes::VEHICLE_COLORS,
+            "vehicle_color",
+            filter.vehicle_color,
+        )?,
+        vehicle_type: code(
+            attributes::VEHICLE_TYPES,
+            "vehicle_type",
+            filter.vehicle_type,
+        )?,
+        vehicle_brand: attributes::parse_brand(&filter.vehicle_brand).map_err(status)?,
+        direction: code(attributes::DIRECTIONS, "direction", filter.direction)?,
+    })
+}
+
+/// A wire scene as the service's; a missing area is `invalid_area`.
+fn wire_scene(scene: Option<&v1::Scene>) -> Result<SceneSpec, Status> {
+    let missing = || status(Error::new(ErrorCode::InvalidArea, "set the scene's area"));
+    let scene = scene.ok_or_else(missing)?;
+    let area = match scene.area.as_ref().and_then(|a| a.shape.as_ref()) {
+        Some(v1::area::Shape::Circle(circle)) => {
+            let centre = circle.centre.unwrap_or_default();
+            Area::Circle {
+                lon: centre.lon,
+                lat: centre.lat,
+                radius_m: circle.radius_m,
+            }
+        }
+        Some(v1::area::Shape::Polygon(polygon)) => Area::Polygon {
+            ring: polygon.ring.iter().map(|p| [p.lon, p.lat]).collect(),
+        },
+        Some(v1::area::Shape::Cameras(cameras)) => Area::Cameras {
+            ids: cameras.camera_ids.clone(),
+        },
+        None => return Err(missing()),
+    };
+    Ok(SceneSpec {
+        area,
+        from_ms: scene.from_ms,
+        to_ms: scene.to_ms,
+    })
+}
+
+/// proto3's 0 ("not set") as the documented default.
+fn or_default(value: u32, default: usize) -> usize {
+    if value == 0 { default } else { value as usize }
 }
 
 fn audit_id(record: &AuditRecord) -> String {
@@ -223,6 +304,43 @@ impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
     }
 }
 
+impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
+    fn passes_of(&self, sightings: &[StoredSighting]) -> Vec<v1::Sighting> {
+        sightings
+            .iter()
+            .map(|s| v1::Sighting {
+                cursor: String::new(),
+                ..self.pass(s)
+            })
+            .collect()
+    }
+
+    fn companion(&self, c: &Companion) -> v1::Companion {
+        v1::Companion {
+            subject_key: c.key.clone(),
+            plate: c.plate.clone(),
+            shared_cameras: c.shared_cameras as u32,
+            mean_abs_dt_ms: c.mean_abs_dt_ms,
+            span_ms: c.span_ms,
+            evidence: c
+                .evidence
+                .iter()
+                .map(|e| v1::SharedSighting {
+                    target: Some(v1::Sighting {
+                        cursor: String::new(),
+                        ..self.pass(&e.target)
+                    }),
+                    other: Some(v1::Sighting {
+                        cursor: String::new(),
+                        ..self.pass(&e.other)
+                    }),
+                    dt_ms: e.dt_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
 type SightingStream = Pin<Box<dyn Stream<Item = Result<v1::Sighting, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -249,6 +367,7 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             from_ms: request.from_ms,
             to_ms: request.to_ms,
             fuzzy: request.fuzzy,
+            stop_min_ms: (request.stop_min_ms != 0).then_some(request.stop_min_ms),
             purpose: purpose(request.justification.as_ref()).map_err(status)?,
         };
         let answer = self
@@ -282,45 +401,14 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
                 )));
             }
         };
-        let object_class = match request.object_class {
-            0 => None,
-            value => Some(
-                camtrail_proto::convert::object_class_from_wire(value).ok_or_else(|| {
-                    status(Error::new(
-                        ErrorCode::InvalidClass,
-                        "object_class must be UNSPECIFIED, VEHICLE, PERSON or NON_MOTOR",
-                    ))
-                })?,
-            ),
-        };
-        let filter = PassFilter {
-            object_class,
-            plate_color: attributes::filter_code(
-                attributes::PLATE_COLORS,
-                "plate_color",
-                request.plate_color,
-            )
-            .map_err(status)?,
-            vehicle_color: attributes::filter_code(
-                attributes::VEHICLE_COLORS,
-                "vehicle_color",
-                request.vehicle_color,
-            )
-            .map_err(status)?,
-            vehicle_type: attributes::filter_code(
-                attributes::VEHICLE_TYPES,
-                "vehicle_type",
-                request.vehicle_type,
-            )
-            .map_err(status)?,
-            vehicle_brand: attributes::parse_brand(&request.vehicle_brand).map_err(status)?,
-            direction: attributes::filter_code(
-                attributes::DIRECTIONS,
-                "direction",
-                request.direction,
-            )
-            .map_err(status)?,
-        };
+        let filter = wire_filter(&v1::SightingFilter {
+            object_class: request.object_class,
+            plate_color: request.plate_color,
+            vehicle_color: request.vehicle_color,
+            vehicle_type: request.vehicle_type,
+            vehicle_brand: request.vehicle_brand,
+            direction: request.direction,
+        })?;
         let passes_request = PassesRequest {
             place,
             from_ms: request.from_ms,
@@ -348,6 +436,145 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
         let sightings: Vec<Result<v1::Sighting, Status>> =
             answer.passes.iter().map(|p| Ok(self.pass(p))).collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(sightings))))
+    }
+
+    async fn scene_search(
+        &self,
+        request: Request<v1::SceneSearchRequest>,
+    ) -> Result<Response<v1::SceneSearchResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let scene_request = SceneRequest {
+            scene: wire_scene(request.scene.as_ref())?,
+            filter: wire_filter(&request.filter.unwrap_or_default())?,
+            limit: or_default(request.limit, 100),
+            after: if request.cursor.is_empty() {
+                None
+            } else {
+                Some(parse_vehicle_cursor(&request.cursor).map_err(status)?)
+            },
+            purpose: purpose(request.justification.as_ref()).map_err(status)?,
+        };
+        let answer = self
+            .state
+            .service
+            .scene(&caller, scene_request)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(v1::SceneSearchResponse {
+            cameras: answer.cameras as u32,
+            vehicles: answer
+                .vehicles
+                .iter()
+                .map(|v| v1::SceneVehicle {
+                    subject_key: v.key.clone(),
+                    plate: v.plate.clone(),
+                    first_ms: v.first_ms,
+                    sightings: self.passes_of(&v.sightings),
+                })
+                .collect(),
+            total_vehicles: answer.total_vehicles as u32,
+            unkeyed_sightings: answer.unkeyed_sightings as u32,
+            next_cursor: answer.next.map(|c| c.encode()).unwrap_or_default(),
+            audit_id: audit_id(&answer.audit),
+        }))
+    }
+
+    async fn series_search(
+        &self,
+        request: Request<v1::SeriesSearchRequest>,
+    ) -> Result<Response<v1::SeriesSearchResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let series_request = SeriesRequest {
+            scenes: request
+                .scenes
+                .iter()
+                .map(|scene| wire_scene(Some(scene)))
+                .collect::<Result<_, _>>()?,
+            min_scenes: (request.min_scenes != 0).then_some(request.min_scenes as usize),
+            fuzzy: request.fuzzy,
+            filter: wire_filter(&request.filter.unwrap_or_default())?,
+            limit: or_default(request.limit, 100),
+            purpose: purpose(request.justification.as_ref()).map_err(status)?,
+        };
+        let answer = self
+            .state
+            .service
+            .series(&caller, series_request)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(v1::SeriesSearchResponse {
+            scene_cameras: answer.scene_cameras.iter().map(|&n| n as u32).collect(),
+            min_scenes: answer.min_scenes as u32,
+            hits: answer
+                .hits
+                .iter()
+                .map(|hit| v1::SeriesHit {
+                    subject_key: hit.key.clone(),
+                    plate: hit.plate.clone(),
+                    scenes: hit.scenes as u32,
+                    fuzzy_links: hit.fuzzy_links as u32,
+                    time_offset: hit.time_offset,
+                    evidence: hit
+                        .evidence
+                        .iter()
+                        .map(|e| v1::SceneEvidence {
+                            scene: e.scene as u32,
+                            subject_key: e.key.clone(),
+                            link: match e.link {
+                                LinkKind::Exact => v1::MatchKind::Exact,
+                                LinkKind::Fuzzy => v1::MatchKind::Fuzzy,
+                            } as i32,
+                            offset: e.offset,
+                            sightings: self.passes_of(&e.sightings),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            total_hits: answer.total_hits as u32,
+            audit_id: audit_id(&answer.audit),
+        }))
+    }
+
+    async fn co_travel(
+        &self,
+        request: Request<v1::CoTravelRequest>,
+    ) -> Result<Response<v1::CoTravelResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let cotravel_request = CoTravelRequest {
+            target: request.target_plate,
+            other: (!request.other_plate.is_empty()).then_some(request.other_plate),
+            from_ms: request.from_ms,
+            to_ms: request.to_ms,
+            min_cameras: (request.min_cameras != 0).then_some(request.min_cameras as usize),
+            delta_ms: (request.delta_ms != 0).then_some(request.delta_ms),
+            min_span_ms: request.min_span_ms,
+            limit: or_default(request.limit, 100),
+            purpose: purpose(request.justification.as_ref()).map_err(status)?,
+        };
+        let answer = self
+            .state
+            .service
+            .cotravel(&caller, cotravel_request)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(v1::CoTravelResponse {
+            target_key: answer.target_key.clone(),
+            target_sightings: answer.target_sightings as u32,
+            min_cameras: answer.min_cameras as u32,
+            delta_ms: answer.delta_ms,
+            companions: answer
+                .companions
+                .iter()
+                .map(|c| self.companion(c))
+                .collect(),
+            total_companions: answer.total_companions as u32,
+            together: answer.together,
+            audit_id: audit_id(&answer.audit),
+            min_span_ms: answer.min_span_ms,
+        }))
     }
 
     async fn get_snapshot(

@@ -10,6 +10,8 @@
 //! - `GET /v1/cameras/{camera_id}` (registry only; any role; not audited)
 //! - `GET /v1/audit?case=|user=[&kind=&from=&to=&limit=&cursor=]` (supervisors: audit
 //!   records newest first, a page at a time; the read is itself audited)
+//! - `POST /v1/scene`, `/v1/series`, `/v1/cotravel` (JSON bodies, see [`analytics`]): who
+//!   passed a scene, who was seen at several, who travelled with a target
 //! - `/metrics`, `/healthz`
 //!
 //! Times are unix milliseconds or RFC 3339 (`2025-11-26T08:00:00+08:00`); answers show them
@@ -22,7 +24,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use camtrail_common::http::ApiError;
 use camtrail_model::audit::AuditRecord;
@@ -47,6 +49,8 @@ use crate::track::Track;
 use crate::track::links::Link;
 use crate::track::sighting::{DropReason, MatchKind};
 use crate::track::trips::Trip;
+
+mod analytics;
 
 /// What the handlers share (the gRPC front end too).
 pub struct HttpState<S, A> {
@@ -131,6 +135,9 @@ pub fn router<S: SightingStore, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Rou
         .route("/v1/snapshots/{file}", get(snapshot::<S, A>))
         .route("/v1/cameras/{camera_id}", get(camera::<S, A>))
         .route("/v1/audit", get(audit_list::<S, A>))
+        .route("/v1/scene", post(analytics::scene::<S, A>))
+        .route("/v1/series", post(analytics::series::<S, A>))
+        .route("/v1/cotravel", post(analytics::cotravel::<S, A>))
         .layer(axum::middleware::from_fn(reject_invalid_utf8))
         .with_state(state)
 }
@@ -222,6 +229,8 @@ pub struct TrackQuery {
     reason: Option<String>,
     #[serde(default)]
     fuzzy: bool,
+    /// Report stops at least this many minutes long (default: the node's `stop_min_ms`).
+    stop_min_minutes: Option<f64>,
 }
 
 async fn run_track<S: SightingStore, A: AuditLog>(
@@ -248,6 +257,19 @@ async fn run_track<S: SightingStore, A: AuditLog>(
         from_ms: parse_time("from", query.from.as_deref())?,
         to_ms: parse_time("to", query.to.as_deref())?,
         fuzzy: query.fuzzy,
+        stop_min_ms: query
+            .stop_min_minutes
+            .map(|minutes| {
+                if minutes.is_finite() && minutes > 0.0 && minutes <= 1_440.0 {
+                    Ok((minutes * 60_000.0).round().max(1.0) as i64)
+                } else {
+                    Err(Error::new(
+                        ErrorCode::InvalidQuery,
+                        "stop_min_minutes must be more than 0 and at most 1440",
+                    ))
+                }
+            })
+            .transpose()?,
         purpose,
     };
     state.service.track(&caller, request).await
@@ -282,8 +304,24 @@ struct VehicleBody<'a> {
     impossible_hops: usize,
     links: &'a [Link],
     sightings: Vec<SightingBody<'a>>,
+    stops: Vec<StopBody<'a>>,
     transitions: Vec<TransitionBody<'a>>,
     trips: &'a [Trip],
+}
+
+/// One stop of [`VehicleBody`]: sighting numbers from 1, local times.
+#[derive(Serialize)]
+struct StopBody<'a> {
+    after_n: usize,
+    before_n: usize,
+    camera_after: &'a str,
+    camera_before: &'a str,
+    duration_ms: i64,
+    from: String,
+    from_ms: i64,
+    moved_km: f64,
+    to: String,
+    to_ms: i64,
 }
 
 /// A sighting left out of [`TrackBody`], and why.
@@ -420,10 +458,27 @@ fn vehicle_body<'a>(track: &'a Track, zone: &chrono_tz::Tz) -> VehicleBody<'a> {
             to_n: t.to_index + 1,
         })
         .collect();
+    let stops = track
+        .stops
+        .iter()
+        .map(|s| StopBody {
+            after_n: s.after_index + 1,
+            before_n: s.before_index + 1,
+            camera_after: &s.camera_after,
+            camera_before: &s.camera_before,
+            duration_ms: s.duration_ms(),
+            from: format_time(s.from_ms, zone),
+            from_ms: s.from_ms,
+            moved_km: s.moved_km,
+            to: format_time(s.to_ms, zone),
+            to_ms: s.to_ms,
+        })
+        .collect();
     VehicleBody {
         impossible_hops: track.impossible_hops(),
         links: &track.links,
         sightings,
+        stops,
         transitions,
         trips: &track.trips,
     }
@@ -637,23 +692,7 @@ async fn passes<S: SightingStore, A: AuditLog>(
             let passes: Vec<Value> = answer
                 .passes
                 .iter()
-                .map(|p| {
-                    let mut pass = json!({
-                        "event_id": p.event_id.to_string(),
-                        "captured_at_ms": p.captured_at_ms,
-                        "time": format_time(p.captured_at_ms, &zone),
-                        "camera_id": p.camera_id,
-                        "district": registry.get(&p.camera_id).map(|c| c.district.as_str()),
-                        "subject_key": p.subject_key,
-                        "plate": p.plate,
-                        "has_snapshot": p.has_snapshot,
-                    });
-                    if let Value::Object(fields) = &mut pass {
-                        AttributesJson::new(&p.attributes, &p.plate_char_confidence)
-                            .insert_into(fields);
-                    }
-                    pass
-                })
+                .map(|p| pass_json(p, &registry, &zone))
                 .collect();
             let body = json!({
                 "passes": passes,
@@ -665,6 +704,29 @@ async fn passes<S: SightingStore, A: AuditLog>(
         }
         Err(error) => ApiError(error).into_response(),
     }
+}
+
+/// One stored detection as the passes-like answers show it: joined with its camera's
+/// district, its time in `zone`, its attributes by name.
+fn pass_json(
+    pass: &camtrail_storage::StoredSighting,
+    registry: &CameraRegistry,
+    zone: &chrono_tz::Tz,
+) -> Value {
+    let mut json = json!({
+        "event_id": pass.event_id.to_string(),
+        "captured_at_ms": pass.captured_at_ms,
+        "time": format_time(pass.captured_at_ms, zone),
+        "camera_id": pass.camera_id,
+        "district": registry.get(&pass.camera_id).map(|c| c.district.as_str()),
+        "subject_key": pass.subject_key,
+        "plate": pass.plate,
+        "has_snapshot": pass.has_snapshot,
+    });
+    if let Value::Object(fields) = &mut json {
+        AttributesJson::new(&pass.attributes, &pass.plate_char_confidence).insert_into(fields);
+    }
+    json
 }
 
 /// Query parameters of `/v1/snapshots/...`.

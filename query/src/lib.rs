@@ -9,6 +9,8 @@
 //! - [`service`]: the transport-independent query service (limits, roles, audit first),
 //!   over any [`SightingStore`](camtrail_storage::SightingStore) and
 //!   [`AuditLog`](camtrail_storage::AuditLog).
+//! - [`analytics`]: scene search, series of scenes and co-travel as pure functions over
+//!   what storage returned, and the areas they read.
 //! - [`attributes`]: the names of vehicle attributes in answers and Passes filters.
 //! - [`auth`]: investigator bearer tokens (stored hashed) and roles.
 //! - [`http`]: the HTTP API over the service, [`grpc`]: the gRPC `Query` service over it;
@@ -19,6 +21,7 @@
 //! Nothing here knows Kafka, ClickHouse or SQLite: `camtrail-serve` hands the node its
 //! store and audit log.
 
+pub mod analytics;
 pub mod attributes;
 pub mod auth;
 pub mod client;

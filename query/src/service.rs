@@ -17,10 +17,19 @@ use camtrail_storage::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::analytics::CameraIndex;
 use crate::attributes::{DIRECTIONS, PLATE_COLORS, VEHICLE_COLORS, VEHICLE_TYPES};
 use crate::auth::Principal;
 use crate::metrics::QueryMetrics;
+use crate::track::stops::find_stops;
 use crate::track::{MatchKind, RawSighting, Track, TrackBuilder, TrackParams, pattern_to_like};
+
+mod analytics;
+
+pub use analytics::{
+    CoTravelAnswer, CoTravelRequest, SceneAnswer, SceneRequest, SceneSpec, SeriesAnswer,
+    SeriesRequest,
+};
 
 /// Bounds on what may be asked. Defaults follow national ANPR practice: broad searches need
 /// a supervisor.
@@ -45,6 +54,28 @@ pub struct QueryLimits {
     pub max_pattern_keys: usize,
     /// Most stored sightings read for one track (default 100,000).
     pub max_track_rows: usize,
+    /// Scene areas reaching farther than this from their centre need a supervisor, m
+    /// (default 1,500).
+    pub scene_radius_m: f64,
+    /// Nobody may search a scene area reaching farther than this, m (default 10,000).
+    pub max_scene_radius_m: f64,
+    /// Scene windows longer than this need a supervisor, ms (default 2 h).
+    pub scene_window_ms: i64,
+    /// Longest scene window anyone may ask, ms (default 24 h).
+    pub max_scene_window_ms: i64,
+    /// A series of more scenes than this needs a supervisor (default 4; nobody beyond 6).
+    pub series_scenes: usize,
+    /// Co-travel windows longer than this need a supervisor, ms (default 24 h).
+    pub cotravel_window_ms: i64,
+    /// Longest co-travel window anyone may ask, ms (default 7 days).
+    pub max_cotravel_window_ms: i64,
+    /// Largest co-travel time difference at one camera, ms (default 5 min).
+    pub max_cotravel_delta_ms: i64,
+    /// Most detections one scene, series or co-travel search may read (default 200,000);
+    /// a search that would read more is refused as too broad.
+    pub max_analytics_rows: usize,
+    /// Largest page of scene vehicles, series hits or companions (default 1,000).
+    pub max_analytics_results: usize,
 }
 
 impl Default for QueryLimits {
@@ -60,6 +91,16 @@ impl Default for QueryLimits {
             max_fuzzy_variants: 400,
             max_pattern_keys: 200,
             max_track_rows: 100_000,
+            scene_radius_m: 1_500.0,
+            max_scene_radius_m: 10_000.0,
+            scene_window_ms: 2 * HOUR,
+            max_scene_window_ms: 24 * HOUR,
+            series_scenes: 4,
+            cotravel_window_ms: 24 * HOUR,
+            max_cotravel_window_ms: 7 * 24 * HOUR,
+            max_cotravel_delta_ms: 5 * 60_000,
+            max_analytics_rows: 200_000,
+            max_analytics_results: 1_000,
         }
     }
 }
@@ -147,6 +188,9 @@ pub struct TrackRequest {
     pub to_ms: i64,
     /// Also look for plausible misreadings of the plate.
     pub fuzzy: bool,
+    /// Report stops at least this long, ms (1 ms to 24 h); `None`: the configured
+    /// `stop_min_ms`.
+    pub stop_min_ms: Option<i64>,
     /// Why.
     pub purpose: Purpose,
 }
@@ -251,6 +295,39 @@ fn filter_name(table: &[(u8, &'static str)], code: Option<u8>) -> &'static str {
     })
 }
 
+/// `parameters` with a pass filter added as audit parameters: each attribute by name, or
+/// "all" when not set; the brand as asked, or null.
+fn with_filter(mut parameters: serde_json::Value, filter: &PassFilter) -> serde_json::Value {
+    if let serde_json::Value::Object(map) = &mut parameters {
+        for (name, value) in [
+            (
+                "object_class",
+                json!(filter.object_class.map_or("all", object_class_name)),
+            ),
+            (
+                "plate_color",
+                json!(filter_name(PLATE_COLORS, filter.plate_color)),
+            ),
+            (
+                "vehicle_color",
+                json!(filter_name(VEHICLE_COLORS, filter.vehicle_color)),
+            ),
+            (
+                "vehicle_type",
+                json!(filter_name(VEHICLE_TYPES, filter.vehicle_type)),
+            ),
+            ("vehicle_brand", json!(filter.vehicle_brand)),
+            (
+                "direction",
+                json!(filter_name(DIRECTIONS, filter.direction)),
+            ),
+        ] {
+            map.insert(name.to_string(), value);
+        }
+    }
+    parameters
+}
+
 /// The name of an object class in audit parameters and the HTTP API.
 pub fn object_class_name(class: ObjectClass) -> &'static str {
     match class {
@@ -281,6 +358,7 @@ pub fn parse_object_class(name: &str) -> Result<ObjectClass, QueryError> {
 struct Cameras {
     registry: Arc<CameraRegistry>,
     by_district: HashMap<String, Vec<String>>,
+    index: CameraIndex,
 }
 
 impl Cameras {
@@ -293,6 +371,7 @@ impl Cameras {
                 .push(camera.camera_id.clone());
         }
         Self {
+            index: CameraIndex::new(&registry),
             registry,
             by_district,
         }
@@ -545,6 +624,14 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 ),
             ));
         }
+        if let Some(ms) = request.stop_min_ms
+            && !(1..=24 * 3_600_000).contains(&ms)
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidQuery,
+                "stop_min must be more than 0 and at most 24 hours",
+            ));
+        }
         let (asked, keys) = self.resolve_keys(&request).await?;
         let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
         let stored = self
@@ -584,9 +671,15 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             Subject::Plate(raw) if !raw.contains(['?', '*']) => Some(asked.as_str()),
             _ => None,
         };
-        let track = self
+        let mut track = self
             .builder
             .build_for(plate_key, raw, &self.cameras().registry);
+        if let Some(ms) = request.stop_min_ms {
+            track.stops = find_stops(&track.sightings, &track.links, ms);
+            if let Some(second) = track.second_vehicle.as_mut() {
+                second.stops = find_stops(&second.sightings, &second.links, ms);
+            }
+        }
         let parameters = json!({
             "subject": match &request.subject {
                 Subject::Plate(_) => "plate",
@@ -596,6 +689,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             "from_ms": request.from_ms,
             "to_ms": request.to_ms,
             "fuzzy": request.fuzzy,
+            "stop_min_ms": request.stop_min_ms.unwrap_or(self.builder.params().stop_min_ms),
             "keys_read": keys.len(),
         });
         let audit = self
@@ -709,21 +803,16 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 captured_at_ms: last.captured_at_ms,
                 event_id: last.event_id,
             });
-        let parameters = json!({
-            "place": place,
-            "from_ms": request.from_ms,
-            "to_ms": request.to_ms,
-            "object_class": request.filter.object_class.map_or("all", object_class_name),
-            // Attribute filters like the class: a name, or "all" when not set; the brand as
-            // asked, or null.
-            "plate_color": filter_name(PLATE_COLORS, request.filter.plate_color),
-            "vehicle_color": filter_name(VEHICLE_COLORS, request.filter.vehicle_color),
-            "vehicle_type": filter_name(VEHICLE_TYPES, request.filter.vehicle_type),
-            "vehicle_brand": request.filter.vehicle_brand.clone(),
-            "direction": filter_name(DIRECTIONS, request.filter.direction),
-            "limit": request.limit,
-            "after": request.after.map(|c| format!("{}:{}", c.captured_at_ms, c.event_id)),
-        });
+        let parameters = with_filter(
+            json!({
+                "place": place,
+                "from_ms": request.from_ms,
+                "to_ms": request.to_ms,
+                "limit": request.limit,
+                "after": request.after.map(|c| format!("{}:{}", c.captured_at_ms, c.event_id)),
+            }),
+            &request.filter,
+        );
         let audit = self
             .write_audit(
                 caller,
@@ -907,6 +996,16 @@ pub fn parse_cursor(text: &str) -> Result<PassCursor, QueryError> {
     Ok(PassCursor {
         captured_at_ms,
         event_id: EventId(bytes),
+    })
+}
+
+/// Parse a scene page cursor (a previous page's `next_cursor`).
+pub fn parse_vehicle_cursor(text: &str) -> Result<crate::analytics::VehicleCursor, QueryError> {
+    crate::analytics::VehicleCursor::decode(text).ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidCursor,
+            "cursor must be the next_cursor of a previous page",
+        )
     })
 }
 

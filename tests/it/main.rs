@@ -5,6 +5,8 @@
 //! only with the `distributed` feature (the default).
 
 #[cfg(feature = "distributed")]
+mod analytics_scoring;
+#[cfg(feature = "distributed")]
 mod cli;
 #[cfg(feature = "distributed")]
 mod clickhouse;

@@ -450,6 +450,7 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
             case_id: "CASE-1".into(),
             reason: "test".into(),
         }),
+        stop_min_ms: 0,
     };
     let refused = grpc
         .track(tonic::Request::new(track_request()))

@@ -166,6 +166,7 @@ async fn fuzzy_tracks_recall_99_percent_of_true_sightings_with_at_most_1_percent
                     from_ms: start_ms - 60_000,
                     to_ms: start_ms + span_ms + 60_000,
                     fuzzy: true,
+                    stop_min_ms: None,
                     purpose: Purpose::new(Some("SCORE-1"), Some("ground truth")).expect("purpose"),
                 },
             )
@@ -295,6 +296,7 @@ async fn track_every_plate<S: SightingStore, A: AuditLog>(
                             from_ms,
                             to_ms,
                             fuzzy: true,
+                            stop_min_ms: None,
                             purpose: Purpose::new(Some("SCORE-2"), Some("hard city"))
                                 .expect("purpose"),
                         },
