@@ -181,6 +181,17 @@ pub async fn post_json(
     token: &str,
     body: &Value,
 ) -> Result<Vec<u8>, ClientError> {
+    post_bytes(base_url, path, token, body.to_string().into_bytes()).await
+}
+
+/// [`post_json`] with the body as bytes, sent as they are (`content-type: application/json`
+/// whatever they hold).
+pub async fn post_bytes(
+    base_url: &str,
+    path: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, ClientError> {
     send(base_url, path, token, Some(body)).await
 }
 
@@ -188,7 +199,7 @@ async fn send(
     base_url: &str,
     path_and_query: &str,
     token: &str,
-    json: Option<&Value>,
+    json: Option<Vec<u8>>,
 ) -> Result<Vec<u8>, ClientError> {
     let transport = |message: String| ClientError::Transport {
         url: base_url.to_string(),
@@ -202,9 +213,7 @@ async fn send(
     };
     let request = builder
         .header("authorization", format!("Bearer {token}"))
-        .body(Full::new(Bytes::from(
-            json.map(Value::to_string).unwrap_or_default(),
-        )))
+        .body(Full::new(Bytes::from(json.unwrap_or_default())))
         .map_err(|e| transport(e.to_string()))?;
     let response = client
         .request(request)

@@ -4,6 +4,7 @@
 //! service and the command that starts it. Tests that need the distributed mode are built
 //! only with the `distributed` feature (the default).
 
+mod analytics_node;
 #[cfg(feature = "distributed")]
 mod analytics_scoring;
 #[cfg(feature = "distributed")]

@@ -9,12 +9,16 @@
 //! `CAMTRAIL_FUZZ_SECS` seconds (default 10) or `CAMTRAIL_FUZZ_CASES` cases. Every answer
 //! must be 200 or a 4xx carrying a known error code; never a 5xx, a dropped connection or a
 //! panic. A failing request is named with its seed in the panic.
+//!
+//! The JSON bodies of `/v1/scene`, `/v1/series` and `/v1/cotravel` the same way: the corpus
+//! `query/fuzz/corpus/analytics_body/` (path on the first line, body after), mutated byte by
+//! byte and with a dictionary of JSON tokens, areas, extreme numbers and plates.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use camtrail_model::{ErrorCode, ObjectClass};
-use camtrail_query::client::{ClientError, get};
+use camtrail_query::client::{ClientError, get, post_bytes};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -78,7 +82,13 @@ const DICTIONARY: &[&str] = &[
 ];
 
 fn corpus() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("query/fuzz/corpus/query_string");
+    read_corpus("query_string")
+}
+
+fn read_corpus(name: &str) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("query/fuzz/corpus")
+        .join(name);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e} (the committed corpus)", dir.display()))
         .map(|entry| entry.expect("entry").path())
@@ -231,4 +241,138 @@ async fn fuzz_http_query_strings() {
         started.elapsed().as_secs_f64()
     );
     assert!(cases >= corpus.len() as u64 || max_cases < corpus.len() as u64);
+}
+
+const JSON_DICTIONARY: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "\\",
+    "null",
+    "true",
+    "false",
+    "0",
+    "-0",
+    "1e309",
+    "-1e309",
+    "NaN",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "18446744073709551616",
+    "0.0000001",
+    "\"kind\":\"polygon\"",
+    "\"kind\":\"circle\"",
+    "\"kind\":\"cameras\"",
+    "\"ring\":[]",
+    "\"ring\":[[0,0],[0,0],[0,0]]",
+    "\"ids\":[]",
+    "\"radius_m\":0",
+    "\"radius_m\":-1",
+    "\"scenes\":[]",
+    "\"min_scenes\":0",
+    "\"min_scenes\":99",
+    "\"limit\":0",
+    "\"limit\":1000000",
+    "\"after\":\"x\"",
+    "\"target\":\"*\"",
+    "\"target\":\"\\u202e\"",
+    "\"other\":\"粤B00001\"",
+    "\"delta_s\":0",
+    "\"min_span_minutes\":-5",
+    "\"from\":\"2025-11-26T12:00:00Z\"",
+    "\"case\":\"\"",
+    "\\u0000",
+    "粤",
+    "\\u00e9",
+];
+
+/// One byte-level mutation of a body: change a byte, splice a dictionary token, cut.
+fn mutate_body(body: &mut Vec<u8>, choice: usize, at: usize, word: usize) {
+    let len = body.len();
+    match choice % 4 {
+        0 if len > 0 => body[at % len] = (word % 95 + 32) as u8,
+        1 => {
+            let i = if len == 0 { 0 } else { at % (len + 1) };
+            body.splice(i..i, JSON_DICTIONARY[word % JSON_DICTIONARY.len()].bytes());
+        }
+        2 if len > 0 => {
+            let i = at % len;
+            body.drain(i..(i + word % 24 + 1).min(len));
+        }
+        _ => body.truncate(if len == 0 { 0 } else { at % (len + 1) }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzz_http_analytics_bodies() {
+    let node = crate::query_node::small_node_with(
+        &crate::analytics_node::registry(),
+        crate::analytics_node::detections(T0),
+    )
+    .await;
+    let corpus: Vec<(String, Vec<u8>)> = read_corpus("analytics_body")
+        .into_iter()
+        .map(|text| {
+            let (path, body) = text.split_once('\n').expect("path, then body");
+            (path.to_string(), body.as_bytes().to_vec())
+        })
+        .collect();
+    assert!(corpus.len() >= 8, "the committed corpus");
+    let budget = Duration::from_secs(env_number("CAMTRAIL_FUZZ_SECS", 10));
+    let max_cases = env_number("CAMTRAIL_FUZZ_CASES", u64::MAX);
+    let seed = env_number(
+        "CAMTRAIL_FUZZ_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(7, |d| d.as_nanos() as u64),
+    );
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let strategy = (
+        any::<usize>(),
+        prop::collection::vec((any::<usize>(), any::<usize>(), any::<usize>()), 0..5),
+    );
+    let started = Instant::now();
+    let (mut cases, mut answered, mut refused) = (0u64, 0u64, 0u64);
+    let mut requests = corpus.clone();
+    while started.elapsed() < budget && cases < max_cases {
+        if requests.is_empty() {
+            let (which, mutations) = strategy.new_tree(&mut runner).expect("value").current();
+            let (path, mut body) = corpus[which % corpus.len()].clone();
+            for (choice, at, word) in mutations {
+                mutate_body(&mut body, choice, at, word);
+            }
+            requests.push((path, body));
+        }
+        let Some((path, body)) = requests.pop() else {
+            break;
+        };
+        let shown = String::from_utf8_lossy(&body).into_owned();
+        match post_bytes(&node.http, &path, &node.supervisor, body).await {
+            Ok(_) => answered += 1,
+            Err(ClientError::Refused { status, code, .. }) => {
+                assert!(
+                    (400..500).contains(&status) && ErrorCode::from_name(&code).is_some(),
+                    "{path} {shown} (CAMTRAIL_FUZZ_SEED={seed}): {status} {code}"
+                );
+                refused += 1;
+            }
+            Err(other) => panic!("{path} {shown} (CAMTRAIL_FUZZ_SEED={seed}): {other:?}"),
+        }
+        cases += 1;
+    }
+    eprintln!(
+        "fuzz: {cases} analytics bodies in {:.1} s ({answered} answered, {refused} refused; \
+         CAMTRAIL_FUZZ_SEED={seed})",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(answered >= 4, "the corpus holds answerable requests");
 }

@@ -192,26 +192,31 @@ pub(crate) const CAMERA_B: &str = "44030000001310000002";
 /// registry and an investigator (`ivy`) and a supervisor (`sam`).
 pub(crate) struct SmallNode {
     pub(crate) http: String,
-    grpc: String,
+    pub(crate) grpc: String,
     pub(crate) investigator: String,
     pub(crate) supervisor: String,
-    store: SqliteStore,
+    pub(crate) store: SqliteStore,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 pub(crate) async fn small_node(detections: Vec<Detection>) -> SmallNode {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry_path = dir.path().join("cameras.csv");
-    std::fs::write(
-        &registry_path,
-        format!(
+    small_node_with(
+        &format!(
             "camera_id,district,lat,lon,heading_deg,road,gateway_id\n\
              {CAMERA_A},Futian,22.540,114.050,90,Shennan Rd,gw-001\n\
              {CAMERA_B},Futian,22.545,114.060,90,Shennan Rd,gw-001\n"
         ),
+        detections,
     )
-    .expect("registry");
+    .await
+}
+
+/// [`small_node`] with the registry `registry_csv`.
+pub(crate) async fn small_node_with(registry_csv: &str, detections: Vec<Detection>) -> SmallNode {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry_path = dir.path().join("cameras.csv");
+    std::fs::write(&registry_path, registry_csv).expect("registry");
     let (investigator, supervisor) = (
         issue("ivy", Role::Investigator),
         issue("sam", Role::Supervisor),
