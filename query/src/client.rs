@@ -480,13 +480,27 @@ fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
             flags.join(", ")
         );
     }
+    let stops = vehicle["stops"].as_array().cloned().unwrap_or_default();
+    for stop in &stops {
+        let _ = writeln!(
+            out,
+            "      stop {} -> {}: {:.0} min between #{} and #{} ({:.1} km apart)",
+            stop["from"].as_str().unwrap_or("?"),
+            stop["to"].as_str().unwrap_or("?"),
+            stop["duration_ms"].as_f64().unwrap_or(f64::NAN) / 60_000.0,
+            stop["before_n"],
+            stop["after_n"],
+            stop["moved_km"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
     let transitions = vehicle["transitions"].as_array().map_or(0, Vec::len);
     let trips = vehicle["trips"].as_array().map_or(0, Vec::len);
     let _ = writeln!(
         out,
-        "{} sightings, {} trips, {} district changes, {} impossible hops",
+        "{} sightings, {} trips, {} stops, {} district changes, {} impossible hops",
         sightings.len(),
         trips,
+        stops.len(),
         transitions,
         vehicle["impossible_hops"],
     );

@@ -160,6 +160,28 @@ async fn scene_series_and_cotravel_over_http_grpc_and_the_cli() {
     assert_eq!(companions[0]["shared_cameras"], 10);
     assert_eq!(companions[0]["evidence"][0]["dt_ms"], 20_000);
 
+    // The target's track reports its stops: with a 1-minute threshold every 2-minute gap.
+    let track: Value = serde_json::from_slice(
+        &camtrail_query::client::get(
+            &node.http,
+            &format!(
+                "/v1/track?plate=%E7%B2%A4B00001&from={from}&to={to}&case=CASE-17&reason=stops\
+                 &stop_min_minutes=1"
+            ),
+            &node.investigator,
+        )
+        .await
+        .expect("track"),
+    )
+    .expect("json");
+    let stops = track["stops"].as_array().expect("stops");
+    assert_eq!(stops.len(), 9, "{track}");
+    assert_eq!(stops[0]["duration_ms"], 2 * MIN);
+    assert_eq!(
+        (stops[0]["before_n"].as_u64(), stops[0]["after_n"].as_u64()),
+        (Some(1), Some(2))
+    );
+
     // gRPC: the same answers.
     let mut grpc = QueryClient::connect(node.grpc.clone()).await.expect("grpc");
     let justification = Some(v1::Justification {

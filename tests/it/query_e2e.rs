@@ -503,7 +503,7 @@ async fn access_rules_hostile_input_and_one_audit_record_per_answer() {
     };
     let table = cli("table", None);
     assert!(
-        table.contains("4 sightings, 1 trips, 2 district changes"),
+        table.contains("4 sightings, 1 trips, 0 stops, 2 district changes"),
         "{table}"
     );
     assert!(
