@@ -32,42 +32,49 @@ pub struct SearchArgs {
     pub token: String,
 }
 
-/// Which detections count (names as in `camtrail passes`).
+/// Which detections count: each one given must match (names as in the answers).
 #[derive(Debug, clap::Args)]
 pub struct FilterArgs {
     /// Only this class: vehicle, person, non_motor.
     #[arg(long)]
     pub object_class: Option<String>,
-    /// Only this plate colour (blue, yellow, green, ...).
+    /// Only this plate colour: blue, yellow, white, black, green, yellow_green, other.
     #[arg(long)]
     pub plate_color: Option<String>,
-    /// Only this body colour.
+    /// Only this body colour: white, black, silver, grey, red, blue, yellow, green, brown,
+    /// other.
     #[arg(long)]
     pub vehicle_color: Option<String>,
-    /// Only this body type.
+    /// Only this body type: car, suv, van, bus, truck, motorcycle, other.
     #[arg(long)]
     pub vehicle_type: Option<String>,
     /// Only this brand (exactly as stored).
     #[arg(long)]
     pub vehicle_brand: Option<String>,
-    /// Only this direction of travel.
+    /// Only this direction of travel: north, northeast, east, ... northwest.
     #[arg(long)]
     pub direction: Option<String>,
 }
 
 impl FilterArgs {
-    fn insert_into(&self, body: &mut Value) {
-        for (name, value) in [
+    /// The filters given, as API parameter names and values.
+    pub fn given(&self) -> Vec<(&'static str, String)> {
+        [
             ("object_class", &self.object_class),
             ("plate_color", &self.plate_color),
             ("vehicle_color", &self.vehicle_color),
             ("vehicle_type", &self.vehicle_type),
             ("vehicle_brand", &self.vehicle_brand),
             ("direction", &self.direction),
-        ] {
-            if let Some(value) = value {
-                body[name] = json!(value);
-            }
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.clone()?)))
+        .collect()
+    }
+
+    fn insert_into(&self, body: &mut Value) {
+        for (name, value) in self.given() {
+            body[name] = json!(value);
         }
     }
 }

@@ -130,78 +130,40 @@ pub struct PassesArgs {
     /// Window end (exclusive).
     #[arg(long)]
     pub to: String,
-    /// Case id (required; audited).
-    #[arg(long = "case")]
-    pub case_id: String,
-    /// Reason (required; audited).
-    #[arg(long)]
-    pub reason: String,
-    /// Only this class: vehicle, person, non_motor.
-    #[arg(long)]
-    pub object_class: Option<String>,
-    /// Only this plate colour: blue, yellow, white, black, green, yellow_green, other.
-    #[arg(long)]
-    pub plate_color: Option<String>,
-    /// Only this body colour: white, black, silver, grey, red, blue, yellow, green, brown,
-    /// other.
-    #[arg(long)]
-    pub vehicle_color: Option<String>,
-    /// Only this body type: car, suv, van, bus, truck, motorcycle, other.
-    #[arg(long)]
-    pub vehicle_type: Option<String>,
-    /// Only this brand (exactly as stored).
-    #[arg(long)]
-    pub vehicle_brand: Option<String>,
-    /// Only this direction of travel: north, northeast, east, ... northwest.
-    #[arg(long)]
-    pub direction: Option<String>,
+    #[command(flatten)]
+    pub filter: crate::analytics::FilterArgs,
     /// Page size (1-10,000; the node's default 1,000).
     #[arg(long)]
     pub limit: Option<u32>,
     /// Continue after this cursor (printed under a full page).
     #[arg(long)]
     pub after: Option<String>,
-    /// Print the JSON answer instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Query node base URL.
-    #[arg(
-        long,
-        env = "CAMTRAIL_QUERY_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub url: String,
-    /// Bearer token (from `camtrail users issue`).
-    #[arg(long, env = "CAMTRAIL_TOKEN", hide_env_values = true)]
-    pub token: String,
+    #[command(flatten)]
+    pub search: crate::analytics::SearchArgs,
 }
 
 /// Ask a query node for one page of passes and print it.
 pub async fn passes(args: PassesArgs) -> anyhow::Result<()> {
-    let filters = [
-        ("object_class", args.object_class),
-        ("plate_color", args.plate_color),
-        ("vehicle_color", args.vehicle_color),
-        ("vehicle_type", args.vehicle_type),
-        ("vehicle_brand", args.vehicle_brand),
-        ("direction", args.direction),
-        ("limit", args.limit.map(|limit| limit.to_string())),
-        ("after", args.after),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| Some((name, value?)))
-    .collect();
+    let mut filters = args.filter.given();
+    filters.extend(
+        [
+            ("limit", args.limit.map(|limit| limit.to_string())),
+            ("after", args.after),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?))),
+    );
     let query = PassesQueryArgs {
         cameras: args.cameras,
         district: args.district,
         from: args.from,
         to: args.to,
-        case_id: args.case_id,
-        reason: args.reason,
+        case_id: args.search.case_id,
+        reason: args.search.reason,
         filters,
     };
-    let body = get(&args.url, &passes_path(&query), &args.token).await?;
-    let output = if args.json {
+    let body = get(&args.search.url, &passes_path(&query), &args.search.token).await?;
+    let output = if args.search.json {
         body
     } else {
         let answer: serde_json::Value =

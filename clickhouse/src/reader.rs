@@ -23,6 +23,21 @@ pub fn utc_day(ms: i64) -> String {
     format_date(ms.div_euclid(86_400_000))
 }
 
+/// `query` with `values` bound in order.
+fn bind_all(
+    mut query: clickhouse::query::Query,
+    values: Vec<SqlValue>,
+) -> clickhouse::query::Query {
+    for value in values {
+        query = match value {
+            SqlValue::Text(text) => query.bind(text),
+            SqlValue::Int(int) => query.bind(int),
+            SqlValue::UInt(uint) => query.bind(uint),
+        };
+    }
+    query
+}
+
 /// Reads from one ClickHouse database.
 #[derive(Clone)]
 pub struct ClickhouseStore {
@@ -261,13 +276,7 @@ impl SightingStore for ClickhouseStore {
             .bind(after_ms)
             .bind(after_ms)
             .bind(after_id.to_string().to_uppercase());
-        for value in values {
-            query = match value {
-                SqlValue::Text(text) => query.bind(text),
-                SqlValue::Int(int) => query.bind(int),
-                SqlValue::UInt(uint) => query.bind(uint),
-            };
-        }
+        query = bind_all(query, values);
         let rows = query
             .bind(limit as u64)
             .fetch_all::<SightingRow>()
@@ -319,13 +328,7 @@ impl SightingStore for ClickhouseStore {
                 .bind(utc_day(window.from_ms))
                 .bind(utc_day(window.to_ms));
         }
-        for value in values {
-            query = match value {
-                SqlValue::Text(text) => query.bind(text),
-                SqlValue::Int(int) => query.bind(int),
-                SqlValue::UInt(uint) => query.bind(uint),
-            };
-        }
+        query = bind_all(query, values);
         let rows = query
             .bind(limit as u64)
             .fetch_all::<SightingRow>()
@@ -348,13 +351,7 @@ impl SightingStore for ClickhouseStore {
              ORDER BY at_ms DESC, node_id DESC, seq DESC LIMIT 1 BY node_id, seq LIMIT ?"
         );
         let mut query = self.client.query(&sql);
-        for value in values {
-            query = match value {
-                SqlValue::Text(text) => query.bind(text),
-                SqlValue::Int(int) => query.bind(int),
-                SqlValue::UInt(seq) => query.bind(seq),
-            };
-        }
+        query = bind_all(query, values);
         let rows = query
             .bind(limit as u64)
             .fetch_all::<AuditLogRow>()

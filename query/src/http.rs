@@ -663,21 +663,15 @@ async fn passes<S: SightingStore, A: AuditLog>(
             place,
             from_ms: parse_time("from", query.from.as_deref())?,
             to_ms: parse_time("to", query.to.as_deref())?,
-            filter: PassFilter {
-                object_class: query
-                    .object_class
-                    .as_deref()
-                    .map(parse_object_class)
-                    .transpose()?,
-                plate_color: name_filter(PLATE_COLORS, "plate_color", &query.plate_color)?,
-                vehicle_color: name_filter(VEHICLE_COLORS, "vehicle_color", &query.vehicle_color)?,
-                vehicle_type: name_filter(VEHICLE_TYPES, "vehicle_type", &query.vehicle_type)?,
-                vehicle_brand: match &query.vehicle_brand {
-                    Some(brand) => attributes::parse_brand(brand)?,
-                    None => None,
-                },
-                direction: name_filter(DIRECTIONS, "direction", &query.direction)?,
-            },
+            filter: AttributeFilter {
+                object_class: query.object_class,
+                plate_color: query.plate_color,
+                vehicle_color: query.vehicle_color,
+                vehicle_type: query.vehicle_type,
+                vehicle_brand: query.vehicle_brand,
+                direction: query.direction,
+            }
+            .filter()?,
             limit: query.limit.unwrap_or(1_000),
             after: query.after.as_deref().map(parse_cursor).transpose()?,
             purpose,
@@ -727,6 +721,39 @@ fn pass_json(
         AttributesJson::new(&pass.attributes, &pass.plate_char_confidence).insert_into(fields);
     }
     json
+}
+
+/// Attribute filters by name (`blue`, `east`, ...), as `/v1/passes` and the broad searches
+/// take them; absent is no filter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct AttributeFilter {
+    object_class: Option<String>,
+    plate_color: Option<String>,
+    vehicle_color: Option<String>,
+    vehicle_type: Option<String>,
+    vehicle_brand: Option<String>,
+    direction: Option<String>,
+}
+
+impl AttributeFilter {
+    pub(crate) fn filter(&self) -> Result<PassFilter, QueryError> {
+        Ok(PassFilter {
+            object_class: self
+                .object_class
+                .as_deref()
+                .map(parse_object_class)
+                .transpose()?,
+            plate_color: name_filter(PLATE_COLORS, "plate_color", &self.plate_color)?,
+            vehicle_color: name_filter(VEHICLE_COLORS, "vehicle_color", &self.vehicle_color)?,
+            vehicle_type: name_filter(VEHICLE_TYPES, "vehicle_type", &self.vehicle_type)?,
+            vehicle_brand: match &self.vehicle_brand {
+                Some(brand) => attributes::parse_brand(brand)?,
+                None => None,
+            },
+            direction: name_filter(DIRECTIONS, "direction", &self.direction)?,
+        })
+    }
 }
 
 /// Query parameters of `/v1/snapshots/...`.

@@ -16,11 +16,9 @@ use std::time::{Duration, Instant};
 use camtrail_city::investigation::{InvestigationCity, InvestigationConfig, Role as Planted};
 use camtrail_city::{City, CityConfig};
 use camtrail_clickhouse::ClickhouseStore;
-use camtrail_clickhouse::rows::DetectionRow;
 use camtrail_kafka::{AuditWriter, KafkaConfig, ensure_topics};
+use camtrail_model::Detection;
 use camtrail_model::audit::AuditChain;
-use camtrail_model::plate::normalize;
-use camtrail_model::{Detection, EventId, VehicleAttributes};
 use camtrail_query::analytics::Area;
 use camtrail_query::auth::{Principal, Role};
 use camtrail_query::metrics::QueryMetrics;
@@ -29,35 +27,7 @@ use camtrail_query::service::{
     SeriesRequest,
 };
 use camtrail_query::track::TrackParams;
-use camtrail_sqlite::SqliteStore;
 use camtrail_storage::{AuditLog, PassFilter, SightingStore};
-
-fn detection(city: &City, event: &camtrail_city::traffic::SyntheticEvent) -> Detection {
-    let camera = &city.registry.cameras()[event.camera_index as usize];
-    Detection {
-        event_id: EventId(event.event_id),
-        camera_id: camera.camera_id.clone(),
-        captured_at_ms: event.captured_at_ms,
-        object_class: event.object_class,
-        plate: event.plate.clone(),
-        plate_confidence: event.plate_confidence,
-        subject_key: if event.plate.is_empty() {
-            event.subject_key.clone()
-        } else {
-            normalize(&event.plate)
-        },
-        attributes: VehicleAttributes {
-            color: event.vehicle_color,
-            kind: event.vehicle_type,
-            ..VehicleAttributes::default()
-        },
-        plate_char_confidence: Vec::new(),
-        bbox: event.bbox,
-        thumbnail_jpeg: None,
-        gateway_id: camera.gateway_id.clone(),
-        received_at_ms: event.captured_at_ms + 200,
-    }
-}
 
 fn supervisor() -> Caller {
     Caller {
@@ -263,25 +233,15 @@ async fn planted_series_and_convoys_are_found_on_both_backends() {
         .find(|v| v.role == Planted::Regular)
         .map(|v| v.key.clone())
         .expect("a commuter");
-    let detections: Vec<Detection> = planted.events.iter().map(|e| detection(&city, e)).collect();
+    let detections: Vec<Detection> = planted
+        .events
+        .iter()
+        .map(|e| crate::track_scoring::to_detection(&city, e, &e.plate))
+        .collect();
 
     let stored = Instant::now();
-    let mut insert = clickhouse
-        .client()
-        .insert::<DetectionRow>("detections")
-        .await
-        .expect("insert");
-    for detection in &detections {
-        let (row, _) = DetectionRow::from_detection(detection.clone());
-        insert.write(&row).await.expect("row");
-    }
-    insert.end().await.expect("end");
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("camtrail.db")).expect("open store");
-    for chunk in detections.chunks(20_000) {
-        store.write(chunk.to_vec()).await.expect("write detections");
-    }
-    store.maintenance_idle().await.expect("maintenance");
+    let store = crate::track_scoring::store_in_both(&clickhouse, &detections, dir.path()).await;
     eprintln!(
         "{} detections stored in both backends in {:.1} s",
         detections.len(),

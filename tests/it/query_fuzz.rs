@@ -180,6 +180,50 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Whether `answer` to `request` was 2xx (`true`) or a 4xx with a known error code
+/// (`false`); anything else fails the run, naming the request and the seed.
+fn answered_or_refused(answer: Result<Vec<u8>, ClientError>, request: &str, seed: u64) -> bool {
+    match answer {
+        Ok(_) => true,
+        Err(ClientError::Refused { status, code, .. }) => {
+            assert!(
+                (400..500).contains(&status) && ErrorCode::from_name(&code).is_some(),
+                "{request} (CAMTRAIL_FUZZ_SEED={seed}): {status} {code}"
+            );
+            false
+        }
+        Err(other) => panic!("{request} (CAMTRAIL_FUZZ_SEED={seed}): {other:?}"),
+    }
+}
+
+/// How long and from which seed a fuzz run goes (`CAMTRAIL_FUZZ_SECS`, `_CASES`, `_SEED`).
+struct Budget {
+    time: Duration,
+    max_cases: u64,
+    seed: u64,
+    runner: TestRunner,
+}
+
+fn budget() -> Budget {
+    let seed = env_number(
+        "CAMTRAIL_FUZZ_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(7, |d| d.as_nanos() as u64),
+    );
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    Budget {
+        time: Duration::from_secs(env_number("CAMTRAIL_FUZZ_SECS", 10)),
+        max_cases: env_number("CAMTRAIL_FUZZ_CASES", u64::MAX),
+        seed,
+        runner: TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+        ),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_http_query_strings() {
     let node = small_node(vec![
@@ -189,20 +233,12 @@ async fn fuzz_http_query_strings() {
     .await;
     let corpus = corpus();
     assert!(corpus.len() >= 8, "the committed corpus");
-    let budget = Duration::from_secs(env_number("CAMTRAIL_FUZZ_SECS", 10));
-    let max_cases = env_number("CAMTRAIL_FUZZ_CASES", u64::MAX);
-    let seed = env_number(
-        "CAMTRAIL_FUZZ_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(7, |d| d.as_nanos() as u64),
-    );
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
-    );
+    let Budget {
+        time: budget,
+        max_cases,
+        seed,
+        mut runner,
+    } = budget();
     let strategy = (any::<usize>(), prop::collection::vec(mutation(), 0..5));
     let started = Instant::now();
     let (mut cases, mut answered, mut refused) = (0u64, 0u64, 0u64);
@@ -222,16 +258,10 @@ async fn fuzz_http_query_strings() {
         } else {
             &node.investigator
         };
-        match get(&node.http, &request, token).await {
-            Ok(_) => answered += 1,
-            Err(ClientError::Refused { status, code, .. }) => {
-                assert!(
-                    (400..500).contains(&status) && ErrorCode::from_name(&code).is_some(),
-                    "{request} (CAMTRAIL_FUZZ_SEED={seed}): {status} {code}"
-                );
-                refused += 1;
-            }
-            Err(other) => panic!("{request} (CAMTRAIL_FUZZ_SEED={seed}): {other:?}"),
+        if answered_or_refused(get(&node.http, &request, token).await, &request, seed) {
+            answered += 1;
+        } else {
+            refused += 1;
         }
         cases += 1;
     }
@@ -322,20 +352,12 @@ async fn fuzz_http_analytics_bodies() {
         })
         .collect();
     assert!(corpus.len() >= 8, "the committed corpus");
-    let budget = Duration::from_secs(env_number("CAMTRAIL_FUZZ_SECS", 10));
-    let max_cases = env_number("CAMTRAIL_FUZZ_CASES", u64::MAX);
-    let seed = env_number(
-        "CAMTRAIL_FUZZ_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(7, |d| d.as_nanos() as u64),
-    );
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
-    );
+    let Budget {
+        time: budget,
+        max_cases,
+        seed,
+        mut runner,
+    } = budget();
     let strategy = (
         any::<usize>(),
         prop::collection::vec((any::<usize>(), any::<usize>(), any::<usize>()), 0..5),
@@ -356,16 +378,11 @@ async fn fuzz_http_analytics_bodies() {
             break;
         };
         let shown = String::from_utf8_lossy(&body).into_owned();
-        match post_bytes(&node.http, &path, &node.supervisor, body).await {
-            Ok(_) => answered += 1,
-            Err(ClientError::Refused { status, code, .. }) => {
-                assert!(
-                    (400..500).contains(&status) && ErrorCode::from_name(&code).is_some(),
-                    "{path} {shown} (CAMTRAIL_FUZZ_SEED={seed}): {status} {code}"
-                );
-                refused += 1;
-            }
-            Err(other) => panic!("{path} {shown} (CAMTRAIL_FUZZ_SEED={seed}): {other:?}"),
+        let answer = post_bytes(&node.http, &path, &node.supervisor, body).await;
+        if answered_or_refused(answer, &format!("{path} {shown}"), seed) {
+            answered += 1;
+        } else {
+            refused += 1;
         }
         cases += 1;
     }

@@ -56,7 +56,7 @@ async fn audit_writer(brokers: String, topic: &str, node: &str) -> AuditWriter {
     .expect("audit")
 }
 
-fn to_detection(city: &City, event: &SyntheticEvent, plate: &str) -> Detection {
+pub(crate) fn to_detection(city: &City, event: &SyntheticEvent, plate: &str) -> Detection {
     let camera = &city.registry.cameras()[event.camera_index as usize];
     Detection {
         event_id: EventId(event.event_id),
@@ -258,6 +258,31 @@ async fn fuzzy_tracks_recall_99_percent_of_true_sightings_with_at_most_1_percent
         "true district transitions not reported"
     );
     camtrail_testkit::drop_database(&clickhouse).await;
+}
+
+/// `detections` in ClickHouse's `detections` (one RowBinary insert) and in a new embedded
+/// store in `dir` (writes of 20,000, then its parts built): the same rows in both backends.
+pub(crate) async fn store_in_both(
+    clickhouse: &camtrail_clickhouse::ClickhouseConfig,
+    detections: &[Detection],
+    dir: &std::path::Path,
+) -> SqliteStore {
+    let mut insert = clickhouse
+        .client()
+        .insert::<DetectionRow>("detections")
+        .await
+        .expect("insert");
+    for detection in detections {
+        let (row, _) = DetectionRow::from_detection(detection.clone());
+        insert.write(&row).await.expect("row");
+    }
+    insert.end().await.expect("end");
+    let store = SqliteStore::open(&dir.join("camtrail.db")).expect("open store");
+    for chunk in detections.chunks(20_000) {
+        store.write(chunk.to_vec()).await.expect("write detections");
+    }
+    store.maintenance_idle().await.expect("maintenance");
+    store
 }
 
 // ---------------------------------------------------------------------------------------
@@ -631,16 +656,8 @@ async fn hard_city_keeps_look_alikes_out_and_splits_clones_on_both_backends() {
 
     // ClickHouse, through the distributed read path.
     let stored = Instant::now();
-    let mut insert = clickhouse
-        .client()
-        .insert::<DetectionRow>("detections")
-        .await
-        .expect("insert");
-    for detection in &detections {
-        let (row, _) = DetectionRow::from_detection(detection.clone());
-        insert.write(&row).await.expect("row");
-    }
-    insert.end().await.expect("end");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_in_both(&clickhouse, &detections, dir.path()).await;
     let audit = audit_writer(brokers, "track_scoring_hard_audit", "scoring/2").await;
     let limits = QueryLimits {
         supervisor_track_age_ms: i64::MAX,
@@ -660,12 +677,6 @@ async fn hard_city_keeps_look_alikes_out_and_splits_clones_on_both_backends() {
     );
 
     // SQLite, the embedded store, in a temporary directory.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("camtrail.db")).expect("open store");
-    for chunk in detections.chunks(20_000) {
-        store.write(chunk.to_vec()).await.expect("write detections");
-    }
-    store.maintenance_idle().await.expect("maintenance");
     let sqlite_audit = store.audit_log("scoring").await.expect("audit log");
     let sqlite_service = Arc::new(
         QueryService::new(

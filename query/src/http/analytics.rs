@@ -34,16 +34,15 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use camtrail_common::http::ApiError;
 use camtrail_model::{CameraRegistry, Error, ErrorCode};
-use camtrail_storage::{AuditLog, PassFilter, SightingStore, StoredSighting};
+use camtrail_storage::{AuditLog, SightingStore, StoredSighting};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{HttpState, audit_header, caller, format_time, name_filter, parse_time, pass_json};
+use super::{AttributeFilter, HttpState, audit_header, caller, format_time, parse_time, pass_json};
 use crate::analytics::{Area, Companion};
-use crate::attributes::{self, DIRECTIONS, PLATE_COLORS, VEHICLE_COLORS, VEHICLE_TYPES};
 use crate::service::{
     CoTravelRequest, Purpose, QueryError, SceneRequest, SceneSpec, SeriesRequest,
-    parse_object_class, parse_vehicle_cursor,
+    parse_vehicle_cursor,
 };
 
 /// A time as unix ms or RFC 3339 text.
@@ -59,38 +58,6 @@ fn time(name: &'static str, value: Option<&Time>) -> Result<i64, QueryError> {
         Some(Time::Ms(ms)) => Ok(*ms),
         Some(Time::Text(text)) => parse_time(name, Some(text)),
         None => parse_time(name, None),
-    }
-}
-
-/// Attribute filters by name, as `/v1/passes` takes them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct FilterBody {
-    object_class: Option<String>,
-    plate_color: Option<String>,
-    vehicle_color: Option<String>,
-    vehicle_type: Option<String>,
-    vehicle_brand: Option<String>,
-    direction: Option<String>,
-}
-
-impl FilterBody {
-    fn filter(&self) -> Result<PassFilter, QueryError> {
-        Ok(PassFilter {
-            object_class: self
-                .object_class
-                .as_deref()
-                .map(parse_object_class)
-                .transpose()?,
-            plate_color: name_filter(PLATE_COLORS, "plate_color", &self.plate_color)?,
-            vehicle_color: name_filter(VEHICLE_COLORS, "vehicle_color", &self.vehicle_color)?,
-            vehicle_type: name_filter(VEHICLE_TYPES, "vehicle_type", &self.vehicle_type)?,
-            vehicle_brand: match &self.vehicle_brand {
-                Some(brand) => attributes::parse_brand(brand)?,
-                None => None,
-            },
-            direction: name_filter(DIRECTIONS, "direction", &self.direction)?,
-        })
     }
 }
 
@@ -127,7 +94,7 @@ pub(super) struct SceneSearchBody {
     #[serde(flatten)]
     scene: SceneBody,
     #[serde(flatten)]
-    filter: FilterBody,
+    filter: AttributeFilter,
     limit: Option<usize>,
     after: Option<String>,
 }
@@ -142,7 +109,7 @@ pub(super) struct SeriesBody {
     #[serde(default)]
     fuzzy: bool,
     #[serde(flatten)]
-    filter: FilterBody,
+    filter: AttributeFilter,
     limit: Option<usize>,
 }
 
