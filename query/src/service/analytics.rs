@@ -1,7 +1,8 @@
 //! The broad searches (scene, series of scenes, co-travel) in the service: every input is
 //! checked and every limit applied before storage is read, the tier decided from the scope,
 //! and the audit record — holding the whole scope: every area, every window, every
-//! threshold — written before the answer leaves. A refused request reads nothing and leaves
+//! threshold — written before the answer leaves. A refused request reads nothing (except
+//! `search_too_broad`, found by reading up to the row limit) and, releasing nothing, leaves
 //! no audit record.
 
 use std::time::Instant;
