@@ -46,6 +46,13 @@ SERVE_INGEST_HTTP=127.0.0.1:8281
 SERVE_INGEST_GRPC=127.0.0.1:50281
 
 log() { printf '[analytics-bench] %s\n' "$*" >&2; }
+# The machine is shared: 1-minute load average, and the share of the last minute in which
+# some task waited for CPU / for I/O (PSI, /proc/pressure).
+machine() {
+    printf 'load %s, cpu %s%%, io %s%%' "$(cut -d' ' -f1 /proc/loadavg)" \
+        "$(awk '/^some/ {sub("avg60=", "", $3); print $3}' /proc/pressure/cpu 2>/dev/null)" \
+        "$(awk '/^some/ {sub("avg60=", "", $3); print $3}' /proc/pressure/io 2>/dev/null)"
+}
 T_START=$(date +%s)
 for addr in "$QUERY_HTTP" "$SERVE_QUERY_HTTP" "$SERVE_INGEST_HTTP"; do
     if curl -fsS --max-time 1 "http://$addr/healthz" >/dev/null 2>&1; then
@@ -143,7 +150,7 @@ if [[ " $BACKENDS " == *" clickhouse "* ]]; then
 
     log "clickhouse: $SCENES scenes, $SERIES series, $COTRAVEL co-travels (after $WARMUP of each), API and bare SQL interleaved"
     SQL_START=$($CH -q "SELECT now()")
-    LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+    LOAD_BEFORE=$(machine)
     T0=$(date +%s)
     "$BENCH" run --backend clickhouse --api "http://$QUERY_HTTP" --token "$TOKEN" \
         --cameras "$CAMERAS" --start "$START_MS" --end "$END_MS" \
@@ -151,7 +158,7 @@ if [[ " $BACKENDS " == *" clickhouse "* ]]; then
         --scenes "$SCENES" --series "$SERIES" --cotravel "$COTRAVEL" --warmup "$WARMUP" \
         | tee "$OUT/clickhouse.json" >&2
     CH_S=$(( $(date +%s) - T0 ))
-    LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+    LOAD_AFTER=$(machine)
     curl -fsS "http://$QUERY_HTTP/metrics" >"$OUT/query-metrics.txt" 2>/dev/null || true
     kill "$NODE_PID"
     wait "$NODE_PID" 2>/dev/null || true
@@ -170,7 +177,7 @@ if [[ " $BACKENDS " == *" clickhouse "* ]]; then
           AND query_start_time >= toDateTime('$SQL_START') AND query_id LIKE '$RUN-%'
         GROUP BY kind FORMAT JSONEachRow" >"$OUT/query_log.json"
     cat "$OUT/query_log.json" >&2
-    echo "{\"start_ms\": $START_MS, \"parts\": $PARTS, \"disk\": $DISK, \"planted\": $PLANTED, \"audited\": \"$AUDITED\", \"prewarm_s\": \"$PREWARM_S\", \"run_s\": $CH_S, \"load\": \"$LOAD_BEFORE / $LOAD_AFTER\"}" >"$OUT/clickhouse-setup.json"
+    echo "{\"start_ms\": $START_MS, \"parts\": $PARTS, \"disk\": $DISK, \"planted\": $PLANTED, \"audited\": \"$AUDITED\", \"prewarm_s\": \"$PREWARM_S\", \"run_s\": $CH_S, \"machine\": \"$LOAD_BEFORE at the start, $LOAD_AFTER at the end\"}" >"$OUT/clickhouse-setup.json"
 fi
 
 # ------------------------------------------------------------------------------ embedded
@@ -216,19 +223,20 @@ if [[ " $BACKENDS " == *" embedded "* ]]; then
     E_PARTS=$(curl -fsS "http://$SERVE_QUERY_HTTP/metrics" | awk '$1 == "camtrail_embedded_parts" { print $2 }')
     E_BYTES=$(( $(stat -c %s "$EDB") + $(du -sb "$EDB.parts" | cut -f1) ))
     log "embedded: $SCENES scenes, $SERIES series, $COTRAVEL co-travels (after $WARMUP of each), API ($E_PARTS parts)"
-    LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+    LOAD_BEFORE=$(machine)
     T0=$(date +%s)
     "$BENCH" run --backend embedded --api "http://$SERVE_QUERY_HTTP" --token "$E_TOKEN" \
         --cameras "$CAMERAS" --start "$E_START_MS" --end "$E_END_MS" --run-id "$RUN" \
         --scenes "$SCENES" --series "$SERIES" --cotravel "$COTRAVEL" --warmup "$WARMUP" \
         | tee "$OUT/embedded.json" >&2
     E_S=$(( $(date +%s) - T0 ))
-    LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+    LOAD_AFTER=$(machine)
     E_RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVE_PID/status")
+    curl -fsS "http://$SERVE_QUERY_HTTP/metrics" >"$OUT/embedded-metrics.txt" 2>/dev/null || true
     kill -TERM "$SERVE_PID"
     wait "$SERVE_PID" 2>/dev/null || true
     SERVE_PID=""
-    echo "{\"rows\": $EMBEDDED_ROWS, \"plates\": $PLATES, \"start_ms\": $E_START_MS, \"fill_s\": $FILL_S, \"parts\": \"$E_PARTS\", \"bytes\": $E_BYTES, \"rss_mib\": $E_RSS, \"run_s\": $E_S, \"load\": \"$LOAD_BEFORE / $LOAD_AFTER\"}" >"$OUT/embedded-setup.json"
+    echo "{\"rows\": $EMBEDDED_ROWS, \"plates\": $PLATES, \"start_ms\": $E_START_MS, \"fill_s\": $FILL_S, \"parts\": \"$E_PARTS\", \"bytes\": $E_BYTES, \"rss_mib\": $E_RSS, \"run_s\": $E_S, \"machine\": \"$LOAD_BEFORE at the start, $LOAD_AFTER at the end\"}" >"$OUT/embedded-setup.json"
 fi
 trap - EXIT
 
@@ -249,6 +257,25 @@ WHAT = {
     "series": "series, 5 scenes of 1 km × 2 h",
     "cotravel": "co-travel, 60-sighting target × 1 day",
 }
+def audit(name, where):
+    # The node's camtrail_query_audit_write_seconds: mean, and the bucket 99% fall within.
+    path = f"{out}/{name}"
+    if not os.path.exists(path):
+        return ""
+    total, count, buckets = 0.0, 0, []
+    for line in open(path):
+        if line.startswith("camtrail_query_audit_write_seconds_sum"):
+            total = float(line.split()[-1])
+        elif line.startswith("camtrail_query_audit_write_seconds_count"):
+            count = int(float(line.split()[-1]))
+        elif line.startswith("camtrail_query_audit_write_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), int(float(line.split()[-1]))))
+    if not count:
+        return ""
+    p99 = next(le for le, n in sorted(buckets) if n >= 0.99 * count)
+    return (f" Audit writes ({where}, from the node's `camtrail_query_audit_write_seconds`, {count} of them,"
+            f" warm-up included): mean {total / count * 1000:.1f} ms, 99% within {p99 * 1000:g} ms.")
 def verdict(p99, kind):
     return f"{'met' if p99 < TARGET[kind] else '**missed**'} (< {TARGET[kind]:,} ms)"
 def sizes(kind, a, s=None):
@@ -287,7 +314,8 @@ Each request through `camtrail query`'s HTTP API (token, area → cameras, one C
 per search — two for co-travel —, analysis, audit record to Kafka with acks=all, JSON) and
 as the node's bare SQL over ClickHouse HTTP (the same text and values, `RowBinary`), one right
 after the other, alternating which goes first. {chs['audited']} audit records on the run's topic;
-{chs['run_s']} s; 1-minute load average {chs['load']} (start / end; 2 cores).
+{chs['run_s']} s. The machine (1-minute load average of 2 cores; share of the last minute some task
+waited for CPU, for I/O): {chs['machine']}.{audit("query-metrics.txt", "to Kafka, acks=all")}
 
 | search | requests | API p50 / p99 / max, ms | bare SQL p50 / p99 / max, ms | p99 target | rows read per bare query, avg / max (returned) | result (API, mean) |
 |---|---|---|---|---|---|---|
@@ -315,8 +343,8 @@ as the ClickHouse load draws them — plate of 3,000,000, camera and time unifor
 but written in capture order, as a live node receives them, through `SqliteStore::write` by the
 benchmark client ({ems['fill_s']} s when filled), plus the same planted rows; {ems['parts']} parts,
 {ems['bytes'] / 2**30:.2f} GiB; peak RSS of `serve` {ems['rss_mib']} MiB). Through the HTTP API
-(audit record committed to the same database before the answer); {ems['run_s']} s; 1-minute
-load average {ems['load']} (start / end).
+(audit record committed to the same database before the answer); {ems['run_s']} s. The
+machine: {ems['machine']}.{audit("embedded-metrics.txt", "a SQLite commit each, synchronous=FULL")}
 
 | search | requests | API p50 / p90 / p99 / max, ms | p99 target | result (mean) |
 |---|---|---|---|---|
