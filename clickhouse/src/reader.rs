@@ -300,7 +300,12 @@ impl SightingStore for ClickhouseStore {
         }
         // One query, one `(camera_id, captured_at_ms)` range per window OR-ed together: the
         // primary-key analysis turns the disjunction into a set of mark ranges (18.16 too), so
-        // sixty one-camera windows around a target's sightings cost one round trip.
+        // sixty one-camera windows around a target's sightings cost one round trip. Measured
+        // at 100M rows (BENCHMARKS.md, issue 17) that is also its cost: the OR is evaluated
+        // on every row read (co-travel ~0.6 s of server time, where one query over the same
+        // cameras for the whole day took 72 ms), and windows on different days read every
+        // window's cameras in every week touched (series). Coalescing windows close in time
+        // and splitting those far apart is the next step.
         let ranges = windows
             .iter()
             .map(|w| {
