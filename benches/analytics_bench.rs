@@ -591,8 +591,11 @@ fn passes_in_sql(windows: &[CameraWindow], limit: u64) -> String {
         .filter(|w| !w.cameras.is_empty() && w.from_ms < w.to_ms)
         .map(|w| {
             format!(
-                "(camera_id IN ({}) AND captured_at_ms >= {} AND captured_at_ms < {} \
+                "(hour >= {} AND hour <= {} AND camera_id IN ({}) \
+                 AND captured_at_ms >= {} AND captured_at_ms < {} \
                  AND day >= toDate({}) AND day <= toDate({}))",
+                w.from_ms / 3_600_000,
+                (w.to_ms - 1) / 3_600_000,
                 w.cameras
                     .iter()
                     .map(|c| quote(c))
@@ -607,7 +610,7 @@ fn passes_in_sql(windows: &[CameraWindow], limit: u64) -> String {
         .collect::<Vec<_>>()
         .join(" OR ");
     format!(
-        "SELECT {SIGHTING_COLUMNS} FROM detections_by_camera WHERE ({ranges}) \
+        "SELECT {SIGHTING_COLUMNS} FROM detections_by_hour WHERE ({ranges}) \
          ORDER BY captured_at_ms, event_id LIMIT 1 BY event_id LIMIT {limit}"
     )
 }

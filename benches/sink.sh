@@ -7,7 +7,7 @@
 #       topic (our protobuf records), then, because 18.16 cannot read those, on a companion
 #       topic holding the same rows as JSONEachRow, one row per record,
 # plus a/b, a/c, bytes on disk per stored event, and the sink's peak RSS. Appends the
-# figures to BENCHMARKS.md. Materialized views (detections_by_camera, subject_keys_daily)
+# figures to BENCHMARKS.md. Materialized views (detections_by_hour, subject_keys_daily)
 # run in every case: the same schema, migrated by `camtrail migrate`. (18.16 needs the
 # Kafka-engine view to compute detections' MATERIALIZED `day` column itself: without it,
 # "Code: 10 Expected column day: while pushing to view".)
@@ -226,7 +226,7 @@ runs Kafka 4.1 (512 MiB heap), ClickHouse 18.16 and the loader being measured. T
 pre-filled by the ingest node's own producer and record encoding ({fill['events_per_second']:,}
 records/s, {int(topic_bytes) / events:.0f} bytes/record on the broker, LZ4); rows are shaped
 like the city's traffic (140,000 cameras, ~3M plates, no snapshots). The materialized views
-(detections_by_camera, subject_keys_daily) run in every case. (a) and (b) were checked to
+(detections_by_hour, subject_keys_daily) run in every case. (a) and (b) were checked to
 store the same rows (count and a hash over every column).
 
 | figure | value | target |
@@ -241,7 +241,7 @@ store the same rows (count and a hash over every column).
 | CPU s per million rows of the loader: the sink (a) / clickhouse-client (b); Kafka during (a) | {sink_a:.2f} / {client_b:.2f}; {kaf_a:.2f} | |
 | a/c | {a / c:.2f} | |
 | bytes on disk per stored event, `detections` (after OPTIMIZE FINAL) | {det_bytes / max(det_rows, 1):.1f} | |
-| bytes on disk per event, all tables (detections, by_camera, keys) | {total_bytes / events:.1f} | |
+| bytes on disk per event, all tables (detections, by_hour, keys) | {total_bytes / events:.1f} | |
 | peak RSS of the sink (VmHWM) | {int(rss_kb) / 1024:.0f} MiB | |
 
 (c) on the same topic: ClickHouse 18.16 cannot read our protobuf records:

@@ -5,8 +5,12 @@
 //! statement and its record is finished by the next run. ClickHouse 18.16 has no
 //! `ADD COLUMN IF NOT EXISTS`, so a file adds a column with one plain
 //! `ALTER TABLE t ADD COLUMN c ...` per column, and the runner skips such a statement when
-//! `system.columns` already lists `c` in `t` ([`added_column`]). An applied migration whose text
-//! has since changed is an error: a released migration is never edited, a new one is added.
+//! `system.columns` already lists `c` in `t` ([`added_column`]). The one statement that is not
+//! idempotent by its text is a copy of stored rows into a new table
+//! (`INSERT INTO t SELECT …`, [`backfill_target`]): repeated, it adds copies that share the
+//! sort key of a `ReplacingMergeTree` ending in `event_id`, which merges collapse and every
+//! reader skips (`LIMIT 1 BY event_id`). An applied migration whose text has since changed is
+//! an error: a released migration is never edited, a new one is added.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -43,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "005_snapshots.sql"),
     migration!(6, "006_audit_log.sql"),
     migration!(7, "007_vehicle_attributes.sql"),
+    migration!(8, "008_detections_by_hour.sql"),
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -157,9 +162,26 @@ async fn apply(
             );
             continue;
         }
+        let started = std::time::Instant::now();
+        let backfill = backfill_target(&statement);
+        if let Some(table) = backfill {
+            tracing::info!(
+                name = migration.name,
+                table,
+                "copying the stored rows (reads the whole source table; minutes at 100M rows)"
+            );
+        }
         client.query(&statement).execute().await.map_err(|e| {
             StoreError::clickhouse(format!("apply migration {}", migration.name), e)
         })?;
+        if let Some(table) = backfill {
+            tracing::info!(
+                name = migration.name,
+                table,
+                seconds = started.elapsed().as_secs_f64(),
+                "stored rows copied"
+            );
+        }
     }
     client
         .query("INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES (?, ?, ?, ?)")
@@ -203,6 +225,22 @@ pub fn added_column(statement: &str) -> Option<(&str, &str)> {
         && !statement.contains(',');
     let plain = |name: &str| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     (single && plain(table) && plain(column)).then_some((table, column))
+}
+
+/// The table a statement copies stored rows into (`INSERT INTO t SELECT …`, a migration's
+/// backfill of a new table); `None` for anything else.
+pub fn backfill_target(statement: &str) -> Option<&str> {
+    let mut words = statement.split_whitespace();
+    for keyword in ["INSERT", "INTO"] {
+        if !words.next()?.eq_ignore_ascii_case(keyword) {
+            return None;
+        }
+    }
+    let table = words.next()?;
+    let plain = table
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    (plain && words.next()?.eq_ignore_ascii_case("SELECT")).then_some(table)
 }
 
 async fn column_exists(
@@ -250,7 +288,8 @@ mod tests {
                 let idempotent = (statement.starts_with("CREATE ")
                     && statement.contains("IF NOT EXISTS"))
                     || (statement.starts_with("DROP ") && statement.contains("IF EXISTS"))
-                    || added_column(&statement).is_some();
+                    || added_column(&statement).is_some()
+                    || backfill_target(&statement).is_some();
                 assert!(idempotent, "not idempotent: {statement}");
                 assert!(!statement.contains("--"));
             }
@@ -277,6 +316,23 @@ mod tests {
             "ALTER TABLE t ADD COLUMN a UInt8 DEFAULT least(1, 2)",
         ] {
             assert_eq!(added_column(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn backfills_are_recognised_and_nothing_else() {
+        assert_eq!(
+            backfill_target("INSERT INTO detections_by_hour\nSELECT hour FROM detections"),
+            Some("detections_by_hour")
+        );
+        for other in [
+            "INSERT INTO t VALUES (1)",
+            "INSERT INTO t (a) SELECT 1",
+            "INSERT INTO `t` SELECT 1",
+            "SELECT 1",
+            "INSERT INTO",
+        ] {
+            assert_eq!(backfill_target(other), None, "{other}");
         }
     }
 

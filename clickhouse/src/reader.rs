@@ -1,4 +1,4 @@
-//! [`ClickhouseStore`]: the read side over `detections`, `detections_by_camera`,
+//! [`ClickhouseStore`]: the read side over `detections`, `detections_by_hour`,
 //! `subject_keys_daily` and `snapshots` (`migrations/`). Works on 18.16 and current
 //! releases: lists are bound one `?` per value (18.16 has no array-typed `IN`), and every
 //! query also bounds the partition key (`day`) so only the weeks of the window are opened.
@@ -21,6 +21,13 @@ use crate::retention::format_date;
 /// `YYYY-MM-DD` (UTC) of a unix-ms instant, for `Date` columns.
 pub fn utc_day(ms: i64) -> String {
     format_date(ms.div_euclid(86_400_000))
+}
+
+/// The `hour` column of `detections_by_hour` for a unix-ms instant:
+/// `intDiv(captured_at_ms, 3600000)`, which truncates toward zero as Rust's `/` does (so the
+/// bounds `hour_of(from) ..= hour_of(to - 1)` hold every row of `[from, to)`, before 1970 too).
+fn hour_of(ms: i64) -> i64 {
+    ms / 3_600_000
 }
 
 /// `query` with `values` bound in order.
@@ -105,7 +112,7 @@ fn failed(error: clickhouse::error::Error) -> StorageError {
 }
 
 /// The columns of a [`SightingRow`], in its order; both `detections` and
-/// `detections_by_camera` have them (`migrations/007_vehicle_attributes.sql`).
+/// `detections_by_hour` have them (`migrations/007_vehicle_attributes.sql`).
 const SIGHTING_COLUMNS: &str = "event_id, camera_id, captured_at_ms, subject_key, plate, \
     plate_confidence, object_class, has_snapshot, vehicle_color, vehicle_type, plate_color, \
     vehicle_brand, direction, speed_kmh, plate_char_confidence";
@@ -257,14 +264,20 @@ impl SightingStore for ClickhouseStore {
         // The filter's conditions sit beside the range, so the page is cut after them.
         let (conditions, values) = pass_filter_conditions(filter, str::to_string);
         let sql = format!(
-            "SELECT {SIGHTING_COLUMNS} FROM detections_by_camera \
-             WHERE camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
+            "SELECT {SIGHTING_COLUMNS} FROM detections_by_hour \
+             WHERE hour >= ? AND hour <= ? AND camera_id IN ({}) \
+             AND captured_at_ms >= ? AND captured_at_ms < ? \
              AND day >= toDate(?) AND day <= toDate(?) \
              AND (captured_at_ms > ? OR (captured_at_ms = ? AND hex(event_id) > ?)){conditions} \
              ORDER BY captured_at_ms, event_id LIMIT 1 BY event_id LIMIT ?",
             placeholders(cameras.len()),
         );
-        let mut query = self.client.query(&sql);
+        // A later page starts at its cursor's hour: the hours already paged are not read.
+        let mut query = self
+            .client
+            .query(&sql)
+            .bind(hour_of(from_ms.max(after_ms)))
+            .bind(hour_of(to_ms.saturating_sub(1)));
         for camera in cameras {
             query = query.bind(camera);
         }
@@ -298,19 +311,17 @@ impl SightingStore for ClickhouseStore {
         if windows.is_empty() {
             return Ok(Vec::new());
         }
-        // One query, one `(camera_id, captured_at_ms)` range per window OR-ed together: the
-        // primary-key analysis turns the disjunction into a set of mark ranges (18.16 too), so
-        // sixty one-camera windows around a target's sightings cost one round trip. Measured
-        // at 100M rows (BENCHMARKS.md, issue 17) that is also its cost: the OR is evaluated
-        // on every row read (co-travel ~0.6 s of server time, where one query over the same
-        // cameras for the whole day took 72 ms), and windows on different days read every
-        // window's cameras in every week touched (series). Coalescing windows close in time
-        // and splitting those far apart is the next step.
+        // One query, one `(hour, camera_id, captured_at_ms)` range per window OR-ed together:
+        // the primary-key analysis turns the disjunction into a set of mark ranges (18.16
+        // too), so sixty one-camera windows around a target's sightings cost one round trip,
+        // and five scenes on five days read only their own hours. The OR is evaluated on
+        // every row read, which the hour-first key keeps few (BENCHMARKS.md, issue 17).
         let ranges = windows
             .iter()
             .map(|w| {
                 format!(
-                    "(camera_id IN ({}) AND captured_at_ms >= ? AND captured_at_ms < ? \
+                    "(hour >= ? AND hour <= ? AND camera_id IN ({}) \
+                     AND captured_at_ms >= ? AND captured_at_ms < ? \
                      AND day >= toDate(?) AND day <= toDate(?))",
                     placeholders(w.cameras.len())
                 )
@@ -319,11 +330,14 @@ impl SightingStore for ClickhouseStore {
             .join(" OR ");
         let (conditions, values) = pass_filter_conditions(filter, str::to_string);
         let sql = format!(
-            "SELECT {SIGHTING_COLUMNS} FROM detections_by_camera WHERE ({ranges}){conditions} \
+            "SELECT {SIGHTING_COLUMNS} FROM detections_by_hour WHERE ({ranges}){conditions} \
              ORDER BY captured_at_ms, event_id LIMIT 1 BY event_id LIMIT ?"
         );
         let mut query = self.client.query(&sql);
         for window in &windows {
+            query = query
+                .bind(hour_of(window.from_ms))
+                .bind(hour_of(window.to_ms.saturating_sub(1)));
             for camera in &window.cameras {
                 query = query.bind(camera);
             }
@@ -436,5 +450,15 @@ mod tests {
         assert_eq!(utc_day(1_764_158_400_000), "2025-11-26");
         assert_eq!(utc_day(951_782_400_000), "2000-02-29");
         assert_eq!(utc_day(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn hours_match_clickhouse_int_div() {
+        // `SELECT intDiv(toInt64(-1), 3600000), intDiv(toInt64(-3600001), 3600000)` is
+        // `0, -1` on 18.16 and current releases.
+        assert_eq!(hour_of(-1), 0);
+        assert_eq!(hour_of(-3_600_001), -1);
+        assert_eq!(hour_of(3_599_999), 0);
+        assert_eq!(hour_of(1_764_158_400_000), 490_044);
     }
 }

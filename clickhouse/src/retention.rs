@@ -1,5 +1,5 @@
 //! Retention: remove everything captured before a cutoff from the tables that hold personal
-//! data (`detections`, `detections_by_camera`, `subject_keys_daily`, `snapshots`).
+//! data (`detections`, `detections_by_hour`, `subject_keys_daily`, `snapshots`).
 //!
 //! All four tables are partitioned by week (`toMonday(day)`, days in UTC). A partition whose
 //! week ends at or before the cutoff instant is dropped whole (`ALTER TABLE … DROP PARTITION
@@ -9,7 +9,7 @@
 //! data is really gone.
 //!
 //! Exact semantics per table:
-//! - `detections`, `detections_by_camera`, `snapshots`: no row with
+//! - `detections`, `detections_by_hour`, `snapshots`: no row with
 //!   `captured_at_ms < cutoff_ms` remains; every row at or after the cutoff is kept.
 //! - `subject_keys_daily` (one row per key and UTC day): days strictly before the cutoff's UTC
 //!   day are removed; the cutoff's own day is kept, as it may count sightings at or after the
@@ -32,7 +32,7 @@ use super::{ClickhouseConfig, StoreError};
 /// Tables holding personal data, all partitioned by `toMonday(day)`.
 pub const RETENTION_TABLES: &[&str] = &[
     "detections",
-    "detections_by_camera",
+    "detections_by_hour",
     "snapshots",
     "subject_keys_daily",
 ];
@@ -142,7 +142,7 @@ pub async fn plan_retention(
             "SELECT table, partition, sum(rows) AS rows, sum(bytes_on_disk) AS bytes \
              FROM system.parts \
              WHERE database = ? AND active AND table IN ('detections', \
-             'detections_by_camera', 'snapshots', 'subject_keys_daily') \
+             'detections_by_hour', 'snapshots', 'subject_keys_daily') \
              GROUP BY table, partition ORDER BY table, partition",
         )
         .bind(&config.database)

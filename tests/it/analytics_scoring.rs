@@ -1,5 +1,5 @@
 //! Investigative analytics scored against planted ground truth (`camtrail_city::investigation`)
-//! on both backends — ClickHouse through the distributed read path (`detections_by_camera`)
+//! on both backends — ClickHouse through the distributed read path (`detections_by_hour`)
 //! and the embedded SQLite store — which must give the same answers.
 //!
 //! Five days of traffic: one-trip vehicles, commuters who drive the same route every day,

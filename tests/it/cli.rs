@@ -93,14 +93,17 @@ async fn migrate_twice_then_load_cameras() {
         stdout
     };
     let first = run(&[]);
-    assert!(first.contains("applied [1, 2, 3, 4, 5, 6, 7]"), "{first}");
+    assert!(
+        first.contains("applied [1, 2, 3, 4, 5, 6, 7, 8]"),
+        "{first}"
+    );
     assert!(
         first.contains(&format!("kafka topic {prefix}.detections.v1: created")),
         "{first}"
     );
     let second = run(&["--cameras", registry.to_str().expect("utf-8 path")]);
     assert!(
-        second.contains("applied [], already applied [1, 2, 3, 4, 5, 6, 7]"),
+        second.contains("applied [], already applied [1, 2, 3, 4, 5, 6, 7, 8]"),
         "{second}"
     );
     assert!(
@@ -206,7 +209,7 @@ async fn retention_is_audited_before_it_removes_anything() {
     assert!(stdout.contains("dry run: nothing changed"), "{stdout}");
     let (ok, stdout, stderr) = run(&["--case", "OPS-42", "--reason", "daily policy"]);
     assert!(ok, "{stdout}\n{stderr}");
-    // Two old detections, each also in detections_by_camera and subject_keys_daily.
+    // Two old detections, each also in detections_by_hour and subject_keys_daily.
     assert!(stdout.contains("removed 6 rows"), "{stdout}");
     assert!(stdout.contains("audited as retention/"), "{stdout}");
     assert_eq!(count().await, 1);

@@ -8,8 +8,8 @@ const TABLES: &[&str] = &[
     "audit_log",
     "cameras",
     "detections",
-    "detections_by_camera",
-    "detections_by_camera_mv",
+    "detections_by_hour",
+    "detections_by_hour_mv",
     "schema_migrations",
     "snapshots",
     "subject_keys_daily",
@@ -61,7 +61,7 @@ async fn views_feed_camera_and_key_tables_with_weekly_partitions() {
         client.query(insert).execute().await.expect("insert");
     }
     let distinct: u64 = client
-        .query("SELECT uniqExact(event_id) FROM detections_by_camera WHERE camera_id = ?")
+        .query("SELECT uniqExact(event_id) FROM detections_by_hour WHERE camera_id = ?")
         .bind("cam-1")
         .fetch_one()
         .await
@@ -250,7 +250,7 @@ async fn retention_drops_old_weeks_deletes_straddling_rows_and_is_idempotent() {
         .expect("apply");
     assert_eq!(report.applied, plan.actions);
     assert_eq!(report.partitions_dropped, 4);
-    for table in ["detections", "detections_by_camera", "snapshots"] {
+    for table in ["detections", "detections_by_hour", "snapshots"] {
         let old = count(format!(
             "SELECT count() FROM {table} WHERE captured_at_ms < {CUTOFF}"
         ))
@@ -291,7 +291,7 @@ async fn retention_drops_old_weeks_deletes_straddling_rows_and_is_idempotent() {
     camtrail_testkit::drop_database(&config).await;
 }
 
-/// Migration 007 on a database that already holds rows: the old rows read the new
+/// Migrations 007 and 008 on a database that already holds rows: the old rows read the new
 /// attributes as unknown, new rows keep theirs in both tables, and a run interrupted
 /// before its record (here: the whole record table lost) finishes without error, though
 /// 18.16 cannot `ADD COLUMN IF NOT EXISTS`.
@@ -363,9 +363,17 @@ async fn attribute_columns_are_added_to_a_database_with_rows_and_reruns_are_harm
         .await
         .expect("passes");
     assert_eq!(passes.len(), 2, "{passes:?}");
-    // Rows stored before the migration: detections_by_camera did not have the colour and
-    // type then, so those read as unknown too.
-    assert_eq!(passes[0].attributes, VehicleAttributes::default());
+    // A row stored before the migrations: the attributes it did not have read as unknown;
+    // detections_by_hour was copied from detections (migration 008), which always had the
+    // colour and type.
+    assert_eq!(
+        passes[0].attributes,
+        VehicleAttributes {
+            color: 5,
+            kind: 2,
+            ..VehicleAttributes::default()
+        }
+    );
     assert!(passes[0].plate_char_confidence.is_empty());
     assert_eq!(passes[1], StoredSighting::from_detection(&new));
     let by_key = store
@@ -397,7 +405,7 @@ async fn attribute_columns_are_added_to_a_database_with_rows_and_reruns_are_harm
         .fetch_all()
         .await
         .expect("views");
-    assert_eq!(views, ["detections_by_camera_mv", "subject_keys_daily_mv"]);
+    assert_eq!(views, ["detections_by_hour_mv", "subject_keys_daily_mv"]);
     TableWriter::new(client.clone(), std::time::Duration::from_secs(30))
         .insert_rows(
             "detections",
@@ -406,14 +414,32 @@ async fn attribute_columns_are_added_to_a_database_with_rows_and_reruns_are_harm
         )
         .await
         .expect("insert after the re-run");
-    let by_camera: u64 = client
+    let by_hour: u64 = client
         .query(
-            "SELECT count() FROM detections_by_camera WHERE event_id = toFixedString(unhex(?), 16)",
+            "SELECT count() FROM detections_by_hour WHERE event_id = toFixedString(unhex(?), 16)",
         )
         .bind("03".repeat(16))
         .fetch_one()
         .await
         .expect("count");
-    assert_eq!(by_camera, 1, "exactly one view feeds detections_by_camera");
+    assert_eq!(by_hour, 1, "exactly one view feeds detections_by_hour");
+    // The re-run copied the stored rows again (migration 008's backfill): readers see each
+    // sighting once.
+    let after_rerun = store
+        .passes(
+            &[CAMERA.to_string()],
+            T0,
+            T0 + 60_000,
+            &PassFilter::default(),
+            None,
+            10,
+        )
+        .await
+        .expect("passes after the re-run");
+    let ids: Vec<_> = after_rerun.iter().map(|s| s.event_id).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let mut distinct = ids.clone();
+    distinct.dedup();
+    assert_eq!(distinct, ids);
     camtrail_testkit::drop_database(&config).await;
 }

@@ -55,8 +55,9 @@ def test_ddl_applies_twice(db):
     apply_all(db)
     apply_all(db)  # idempotent
     tables = set(str(db.query("SHOW TABLES FROM camtrail", "CSV")).replace('"', "").split())
-    for t in ["detections", "detections_by_camera", "subject_keys_daily", "cameras", "snapshots", "audit_log"]:
+    for t in ["detections", "detections_by_hour", "subject_keys_daily", "cameras", "snapshots", "audit_log"]:
         assert t in tables, tables
+    assert "detections_by_camera" not in tables, tables
 
 
 def test_views_feed_and_dedup_on_read(db):
@@ -71,8 +72,9 @@ def test_views_feed_and_dedup_on_read(db):
     count = db.query("SELECT count() FROM (SELECT DISTINCT event_id FROM detections "
                      "WHERE subject_key = 'K1' AND captured_at_ms >= 0 AND captured_at_ms < 2000000000000)", "CSV")
     assert str(count).strip() == "1"
-    by_camera = db.query("SELECT uniqExact(event_id), any(day) FROM detections_by_camera WHERE camera_id = 'cam1'", "CSV")
-    assert str(by_camera).strip() == '1,"2025-11-24"'
+    by_hour = db.query("SELECT uniqExact(event_id), any(day), any(hour) FROM detections_by_hour "
+                       "WHERE hour >= 490000 AND hour <= 490000 AND camera_id = 'cam1'", "CSV")
+    assert str(by_hour).strip() == '1,"2025-11-24",490000'
     keys = db.query("SELECT subject_key, day, sum(sightings) FROM subject_keys_daily GROUP BY subject_key, day", "CSV")
     assert str(keys).strip() == '"K1","2025-11-24",2'
     partition = db.query("SELECT DISTINCT partition FROM system.parts WHERE database = 'camtrail' "
@@ -81,17 +83,35 @@ def test_views_feed_and_dedup_on_read(db):
 
 
 
-def test_attributes_reach_the_camera_table(db):
+def test_attributes_reach_the_hour_table(db):
     apply_all(db)
     views = str(db.query("SELECT name FROM system.tables WHERE database = 'camtrail' AND name LIKE '%_mv%' "
                          "ORDER BY name", "CSV")).replace('"', "").split()
-    assert views == ["detections_by_camera_mv", "subject_keys_daily_mv"], views
+    assert views == ["detections_by_hour_mv", "subject_keys_daily_mv"], views
     db.query("INSERT INTO detections (subject_key, captured_at_ms, event_id, camera_id, object_class, plate, "
              "plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, bbox_width, bbox_height, has_snapshot, "
              "gateway_id, received_at_ms, plate_color, vehicle_brand, direction, speed_kmh, plate_char_confidence) "
              "VALUES ('K2', 1764000000000, toFixedString(unhex('0202030405060708090a0b0c0d0e0f10'), 16), 'cam2', 1, "
              "'K2', 0.9, 6, 2, 0, 0, 10, 10, 0, 'gw', 1764000000100, 5, 'BYD', 3, 42.5, [90, 91])")
     row = db.query("SELECT vehicle_color, vehicle_type, plate_color, vehicle_brand, direction, speed_kmh, "
-                   "plate_char_confidence FROM detections_by_camera WHERE camera_id = 'cam2' AND plate_color = 5 "
+                   "plate_char_confidence FROM detections_by_hour WHERE camera_id = 'cam2' AND plate_color = 5 "
                    "AND vehicle_brand = 'BYD' AND direction = 3", "CSV")
     assert str(row).strip() == '6,2,5,"BYD",3,42.5,"[90,91]"', str(row)
+
+
+def test_backfill_copies_rows_stored_before_008(db):
+    """Rows in detections before migration 008 reach detections_by_hour through its copy."""
+    files = migration_files()
+    for f in files:
+        if f.name.startswith("008_"):
+            break
+        for stmt in statements(f.read_text()):
+            db.query(stmt)
+    db.query("INSERT INTO detections (subject_key, captured_at_ms, event_id, camera_id, object_class, plate, "
+             "plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, bbox_width, bbox_height, has_snapshot, "
+             "gateway_id, received_at_ms) VALUES ('K3', 1764000000000, "
+             "toFixedString(unhex('0302030405060708090a0b0c0d0e0f10'), 16), 'cam3', 1, 'K3', 0.9, 6, 2, 0, 0, 10, 10, "
+             "0, 'gw', 1764000000100)")
+    apply_all(db)
+    row = db.query("SELECT hour, vehicle_color, vehicle_type FROM detections_by_hour WHERE camera_id = 'cam3'", "CSV")
+    assert str(row).strip() == "490000,6,2", str(row)

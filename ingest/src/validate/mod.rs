@@ -20,7 +20,7 @@
 //!   normalising) and without `subject_key` it is `MISSING_PLATE`, as the proto says. A
 //!   `PERSON` or `NON_MOTOR` event without either is *accepted* with an empty subject key:
 //!   it cannot join a track, but it is still a record of "something passed this camera at
-//!   this time" for `detections_by_camera` queries, and rejecting it would make a gateway
+//!   this time" for `detections_by_hour` queries, and rejecting it would make a gateway
 //!   without re-identification look broken. Readers must treat the empty key as "no
 //!   subject", never look it up as one.
 //! - **Unknown vehicle colour/type numbers** are `INVALID_CLASS` (the proto's "another enum
