@@ -156,6 +156,9 @@ pub enum AuditCommand {
     /// database); prints the first broken link of each broken chain and exits non-zero if
     /// there is one.
     Verify(crate::query::VerifyArgs),
+    /// Write a new Ed25519 key for signing audit checkpoints (private key 0600, public key
+    /// beside it as <out>.pub) and print its key id.
+    Keygen(crate::query::KeygenArgs),
 }
 
 /// `camtrail gateways ...`
@@ -194,6 +197,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Cotravel(args) => crate::analytics::cotravel(args).await,
         Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),
         Command::Audit(AuditCommand::Verify(args)) => crate::query::verify(args, config).await,
+        Command::Audit(AuditCommand::Keygen(args)) => crate::query::keygen(args),
         Command::Serve => crate::serve::run(config).await,
         Command::Demo(args) => crate::demo::run(args, config).await,
         Command::Gateways(GatewaysCommand::Issue(args)) => crate::ingest::issue(args),

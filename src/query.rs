@@ -239,6 +239,51 @@ pub struct VerifyArgs {
     /// Check the embedded database (serve.database_path) instead of ClickHouse.
     #[arg(long)]
     pub embedded: bool,
+    /// Also prove the log holds every record up to each signed checkpoint in this file (as
+    /// the nodes wrote it, or as an outside witness kept it), unchanged: a cut tail shows.
+    #[arg(long, requires = "public_key")]
+    pub checkpoints: Option<PathBuf>,
+    /// Public key file(s) of the checkpoint signers (`camtrail audit keygen` writes
+    /// `<key>.pub`); give every key in use since the oldest checkpoint (rotation).
+    #[arg(long = "public-key", requires = "checkpoints")]
+    pub public_key: Vec<PathBuf>,
+}
+
+/// Options of `camtrail audit keygen`.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Where to write the private key (mode 0600); the public key goes to `<out>.pub`.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Write a new Ed25519 checkpoint signing key and its public key; refuses to overwrite.
+pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
+    let public = PathBuf::from(format!("{}.pub", args.out.display()));
+    for path in [&args.out, &public] {
+        if path.exists() {
+            anyhow::bail!(
+                "{} exists; a key is never overwritten (rotate by writing a new one elsewhere)",
+                path.display()
+            );
+        }
+    }
+    // 256 random bits, as for every token camtrail mints.
+    let signer = camtrail_model::checkpoint::CheckpointSigner::from_key_text(
+        &camtrail_common::token::mint(""),
+    )?;
+    private::write(&args.out, signer.key_text().as_bytes())
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    std::fs::write(&public, signer.public_text())
+        .with_context(|| format!("writing {}", public.display()))?;
+    println!(
+        "key {}: private {} (0600, set query.audit_checkpoints.key_path to it), public {} \
+         (give it to whoever verifies)",
+        signer.key_id(),
+        args.out.display(),
+        public.display()
+    );
+    Ok(())
 }
 
 /// Check every audit chain stored in ClickHouse (or the embedded database); exit non-zero
@@ -250,21 +295,76 @@ pub async fn verify(args: VerifyArgs, config: Config) -> anyhow::Result<()> {
         distributed_audit_records(&config).await?
     };
     let total = records.len();
+    let checkpoints = match &args.checkpoints {
+        Some(path) => Some(checkpoints_of(path, &args.public_key, &records)?),
+        None => None,
+    };
     let report = camtrail_model::audit::verify_all(records);
     for (node, count) in &report.chains {
         println!("chain {node}: {count} records");
     }
+    let mut failed = Vec::new();
     if report.broken.is_empty() {
         println!(
             "audit log intact: {} chains, {total} stored records",
             report.chains.len()
         );
+    } else {
+        for broken in &report.broken {
+            println!("BROKEN: {broken}");
+        }
+        failed.push(format!("{} audit chain(s) broken", report.broken.len()));
+    }
+    if let Some(checkpoints) = checkpoints {
+        for (chain, length) in &checkpoints.covered {
+            println!("chain {chain}: records 1..={length} match a signed checkpoint");
+        }
+        for failure in &checkpoints.failures {
+            println!("CHECKPOINT NOT HONOURED: {failure}");
+        }
+        if checkpoints.failures.is_empty() {
+            println!("checkpoints honoured: {}", checkpoints.honoured);
+        } else {
+            failed.push(format!(
+                "{} checkpoint(s) not honoured",
+                checkpoints.failures.len()
+            ));
+        }
+    }
+    if failed.is_empty() {
         return Ok(());
     }
-    for broken in &report.broken {
-        println!("BROKEN: {broken}");
+    anyhow::bail!("{}", failed.join("; "))
+}
+
+/// Check the checkpoint file at `path`, signed by one of the keys in `key_paths`, against
+/// `records`.
+fn checkpoints_of(
+    path: &std::path::Path,
+    key_paths: &[PathBuf],
+    records: &[camtrail_model::audit::AuditRecord],
+) -> anyhow::Result<camtrail_model::checkpoint::CheckpointReport> {
+    use camtrail_model::checkpoint::{parse_checkpoints, parse_public_keys, verify_checkpoints};
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the checkpoints {}", path.display()))?;
+    let checkpoints =
+        parse_checkpoints(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    let mut keys = Vec::new();
+    for key_path in key_paths {
+        let text = std::fs::read_to_string(key_path)
+            .with_context(|| format!("reading the public key {}", key_path.display()))?;
+        keys.extend(
+            parse_public_keys(&text)
+                .with_context(|| format!("the public key {}", key_path.display()))?,
+        );
     }
-    anyhow::bail!("{} audit chain(s) broken", report.broken.len())
+    println!(
+        "{} checkpoints in {}, {} public key(s)",
+        checkpoints.len(),
+        path.display(),
+        keys.len()
+    );
+    Ok(verify_checkpoints(records.to_vec(), &checkpoints, &keys))
 }
 
 #[cfg(feature = "distributed")]

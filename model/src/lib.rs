@@ -6,13 +6,15 @@
 //!   synthetic city draws misreads from it, track search enumerates and weighs them).
 //! - [`camera`]: the camera registry and its CSV format.
 //! - [`detection`]: a validated detection event.
-//! - [`audit`]: audit records and their per-node hash chain.
+//! - [`audit`]: audit records and their per-node hash chain; [`checkpoint`]: signed
+//!   checkpoints of those chains, verified against the stored log.
 //! - [`error`]: the one list of error codes every transport reports.
 //! - [`text`]: which characters free text from outside may hold (no controls, no
 //!   bidirectional overrides or other invisible formatting).
 
 pub mod audit;
 pub mod camera;
+pub mod checkpoint;
 pub mod detection;
 pub mod error;
 pub mod misread;

@@ -13,6 +13,7 @@
 //!   what storage returned, and the areas they read.
 //! - [`attributes`]: the names of vehicle attributes in answers and Passes filters.
 //! - [`auth`]: investigator bearer tokens (stored hashed) and roles.
+//! - [`checkpoint`]: signed checkpoints of the node's audit chain for an outside witness.
 //! - [`http`]: the HTTP API over the service, [`grpc`]: the gRPC `Query` service over it;
 //!   [`node`]: binding and running both.
 //! - [`render`]: the PNG map and GeoJSON of a track; [`client`]: the HTTP client of
@@ -24,6 +25,7 @@
 pub mod analytics;
 pub mod attributes;
 pub mod auth;
+pub mod checkpoint;
 pub mod client;
 pub mod grpc;
 pub mod http;

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Users;
+use crate::checkpoint::{CheckpointConfig, Checkpointed, Checkpointer};
 use crate::grpc::QueryGrpc;
 use crate::http::{HttpState, router};
 use crate::metrics::QueryMetrics;
@@ -65,6 +66,9 @@ pub struct QueryConfig {
     pub limits: QueryLimits,
     /// Track reconstruction tunables.
     pub track: TrackParams,
+    /// Signed checkpoints of this node's audit chain for an outside witness
+    /// (`[query.audit_checkpoints]`); unset: none.
+    pub audit_checkpoints: Option<CheckpointConfig>,
 }
 
 impl Default for QueryConfig {
@@ -82,6 +86,7 @@ impl Default for QueryConfig {
             tls: None,
             limits: QueryLimits::default(),
             track: TrackParams::default(),
+            audit_checkpoints: None,
         }
     }
 }
@@ -90,6 +95,9 @@ impl QueryConfig {
     /// Check the values; returns the config unchanged when usable.
     pub fn validate(self) -> Result<Self, ConfigError> {
         self.zone()?;
+        if let Some(checkpoints) = &self.audit_checkpoints {
+            checkpoints.validate()?;
+        }
         self.track
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
@@ -122,6 +130,7 @@ pub struct QueryNode {
     readiness: Readiness,
     shutdown_delay: Duration,
     registry_watch: Option<RegistryWatch>,
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 /// Reloads the registry file when it changes.
@@ -194,6 +203,13 @@ impl QueryNode {
             metrics_registry.register_collector(collector);
         }
         let metrics = QueryMetrics::register(&mut metrics_registry);
+        let checkpointer = config
+            .audit_checkpoints
+            .as_ref()
+            .map(|checkpoints| Checkpointer::open(checkpoints, &mut metrics_registry))
+            .transpose()?
+            .map(Arc::new);
+        let audit = Checkpointed::new(audit, checkpointer.clone());
         let map = MapBackground::new(&registry);
         let service = QueryService::new(
             store,
@@ -248,6 +264,7 @@ impl QueryNode {
             readiness,
             shutdown_delay: Duration::from_millis(config.shutdown_delay_ms),
             registry_watch,
+            checkpointer,
         })
     }
 
@@ -277,6 +294,18 @@ impl QueryNode {
         let (http_stop, grpc_stop) = (stop.clone(), stop.clone());
         if let Some(watch) = self.registry_watch {
             tokio::spawn(watch.run(stop.clone()));
+        }
+        if let Some(checkpointer) = self.checkpointer.clone() {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(checkpointer.every()) => {}
+                    }
+                    checkpointer.checkpoint_now().await;
+                }
+            });
         }
         let http = async {
             match &self.tls {
@@ -318,6 +347,10 @@ impl QueryNode {
             stop.cancel();
         });
         let (http, grpc) = tokio::join!(http, grpc);
+        // Every request has finished: the last records are covered before the node exits.
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.checkpoint_now().await;
+        }
         http?;
         grpc.context("serving gRPC")?;
         tracing::info!("query node stopped");

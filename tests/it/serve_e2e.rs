@@ -749,6 +749,11 @@ async fn sigterm_turns_health_off_before_the_listeners_close() {
 
 /// Run `camtrail demo` into `out` on a small city; the process output.
 fn run_demo(out: &Path) -> Output {
+    run_demo_with(out, &[])
+}
+
+/// [`run_demo`] with more environment (configuration) for the demo's node.
+fn run_demo_with(out: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Output {
     let output = camtrail()
         .args(["demo", "--out"])
         .arg(out)
@@ -761,6 +766,7 @@ fn run_demo(out: &Path) -> Output {
             "40",
             "--quiet",
         ])
+        .envs(env.iter().copied())
         .output()
         .expect("run camtrail demo");
     assert!(
@@ -1013,5 +1019,108 @@ async fn embedded_audit_verify_and_retention() {
     eprintln!(
         "embedded_audit_verify_and_retention: {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Issue 21's anchored audit, end to end on the embedded node: a key from `camtrail audit
+/// keygen`, the demo's query node signing checkpoints (every 2 records and at shutdown),
+/// `audit verify --checkpoints` honouring them; then the newest record removed from the
+/// database: the hash chain alone still verifies, the checkpoints do not.
+#[test]
+fn embedded_audit_checkpoints_reveal_a_cut_tail() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("checkpoint.key");
+    let public = dir.path().join("checkpoint.key.pub");
+    let checkpoints = dir.path().join("checkpoints.jsonl");
+    let keygen = |expect_ok: bool| {
+        let output = camtrail()
+            .args(["audit", "keygen", "--out"])
+            .arg(&key)
+            .output()
+            .expect("run keygen");
+        assert_eq!(
+            output.status.success(),
+            expect_ok,
+            "{}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    assert!(keygen(true).starts_with("key "));
+    let mode = std::fs::metadata(&key).expect("key").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the private key is the owner's only");
+    assert!(public.exists());
+    keygen(false); // never overwritten
+
+    let out = dir.path().join("demo");
+    run_demo_with(
+        &out,
+        &[
+            (
+                "CAMTRAIL_QUERY__AUDIT_CHECKPOINTS__KEY_PATH",
+                key.as_os_str(),
+            ),
+            (
+                "CAMTRAIL_QUERY__AUDIT_CHECKPOINTS__PATH",
+                checkpoints.as_os_str(),
+            ),
+            (
+                "CAMTRAIL_QUERY__AUDIT_CHECKPOINTS__EVERY_RECORDS",
+                std::ffi::OsStr::new("2"),
+            ),
+        ],
+    );
+    let database = out.join("camtrail.db");
+    let lines = std::fs::read_to_string(&checkpoints).expect("checkpoints written");
+    assert!(lines.lines().count() >= 2, "{lines}");
+
+    let verify = || {
+        let output = camtrail()
+            .args(["audit", "verify", "--embedded", "--checkpoints"])
+            .arg(&checkpoints)
+            .arg("--public-key")
+            .arg(&public)
+            .env("CAMTRAIL_SERVE__DATABASE_PATH", &database)
+            .output()
+            .expect("run audit verify");
+        (output.status.success(), text(&output.stdout))
+    };
+    let (ok, honoured) = verify();
+    assert!(ok, "{honoured}");
+    assert!(honoured.contains("audit log intact"), "{honoured}");
+    let records = chain_records(&honoured, "query").unwrap_or_else(|| panic!("{honoured}"));
+    assert!(
+        honoured.contains(&format!(
+            "chain query: records 1..={records} match a signed checkpoint"
+        )),
+        "the shutdown checkpoint covers every record: {honoured}"
+    );
+
+    // Cut the tail: the newest record of the chain goes.
+    let connection = rusqlite::Connection::open(&database).expect("open the database");
+    let removed = connection
+        .execute(
+            "DELETE FROM audit_log WHERE node_id = 'query' AND seq = ?1",
+            [records as i64],
+        )
+        .expect("delete");
+    assert_eq!(removed, 1);
+    drop(connection);
+    let (ok, cut) = verify();
+    assert!(!ok, "{cut}");
+    assert!(
+        cut.contains("audit log intact"),
+        "the chain alone sees nothing: {cut}"
+    );
+    assert!(
+        cut.contains(&format!(
+            "CHECKPOINT NOT HONOURED: checkpoint {} (chain query, {records} records): the log \
+             ends at record {} of this chain: record {records} removed",
+            lines.lines().count(),
+            records - 1
+        )),
+        "{cut}"
     );
 }
