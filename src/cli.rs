@@ -108,6 +108,10 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// What the system was used for over a period: a public report (aggregates only) and
+    /// an anomaly page for supervisors.
+    #[command(subcommand)]
+    Transparency(TransparencyCommand),
     /// Gateway credentials.
     #[command(subcommand)]
     Gateways(GatewaysCommand),
@@ -161,6 +165,16 @@ pub enum AuditCommand {
     Keygen(crate::query::KeygenArgs),
 }
 
+/// `camtrail transparency ...`
+#[derive(Debug, Subcommand)]
+pub enum TransparencyCommand {
+    /// Count the period's audit records, cameras, stored detections, retention and users
+    /// into transparency.json/.html (publishable: no plates, case ids or names), and compare
+    /// each user's searches with their own history into anomalies.json/.html (supervisors,
+    /// 0600).
+    Report(crate::transparency::ReportArgs),
+}
+
 /// `camtrail gateways ...`
 #[derive(Debug, Subcommand)]
 pub enum GatewaysCommand {
@@ -198,6 +212,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),
         Command::Audit(AuditCommand::Verify(args)) => crate::query::verify(args, config).await,
         Command::Audit(AuditCommand::Keygen(args)) => crate::query::keygen(args),
+        Command::Transparency(TransparencyCommand::Report(args)) => {
+            crate::transparency::run(args, config).await
+        }
         Command::Serve => crate::serve::run(config).await,
         Command::Demo(args) => crate::demo::run(args, config).await,
         Command::Gateways(GatewaysCommand::Issue(args)) => crate::ingest::issue(args),

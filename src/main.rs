@@ -16,6 +16,7 @@ mod shutdown;
 #[cfg(feature = "distributed")]
 mod sink;
 mod telemetry;
+mod transparency;
 
 use clap::Parser;
 

@@ -60,6 +60,16 @@ pub async fn retention(args: RetentionArgs, config: Config, now_ms: i64) -> anyh
     Ok(())
 }
 
+/// Detections stored in the embedded database, for `camtrail transparency report`.
+pub async fn detection_count(config: &Config) -> anyhow::Result<u64> {
+    let path = &config.serve.database_path;
+    SqliteStore::open_read_only(path)
+        .with_context(|| format!("opening {} (serve.database_path)", path.display()))?
+        .detection_count()
+        .await
+        .context("counting detections")
+}
+
 /// The audit records of the embedded database, for `camtrail audit verify --embedded`.
 pub async fn audit_records(config: &Config) -> anyhow::Result<Vec<AuditRecord>> {
     let path = &config.serve.database_path;

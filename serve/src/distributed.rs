@@ -146,6 +146,18 @@ pub async fn apply_retention(
         .with_context(|| format!("retention on ClickHouse at {}", config.clickhouse.url))
 }
 
+/// Rows in ClickHouse `detections` (a resent event counts until merges collapse it), for
+/// `camtrail transparency report`.
+pub async fn detection_count(config: &Config) -> anyhow::Result<u64> {
+    config
+        .clickhouse
+        .client()
+        .query("SELECT count() FROM detections")
+        .fetch_one::<u64>()
+        .await
+        .context("counting detections")
+}
+
 /// Every audit record in ClickHouse `audit_log` (for `camtrail audit verify`).
 pub async fn audit_records(config: &Config) -> anyhow::Result<Vec<AuditRecord>> {
     ClickhouseStore::new(&config.clickhouse)

@@ -1124,3 +1124,146 @@ fn embedded_audit_checkpoints_reveal_a_cut_tail() {
         "{cut}"
     );
 }
+
+/// Issue 21's transparency report: over a database holding the demo's searches and a known
+/// mix written for the test, the report's counts are the audit log's, the public files carry
+/// no names, and the supervisors' page is the owner's only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparency_report_counts_match_the_audit_log() {
+    use camtrail_model::audit::AuditEntry;
+    use camtrail_storage::{AuditLog as _, SightingStore as _};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo");
+    let demo_out = out.clone();
+    tokio::task::spawn_blocking(move || run_demo(&demo_out))
+        .await
+        .expect("demo");
+    let database = out.join("camtrail.db");
+
+    // A known mix, ten days ahead, on a chain of its own.
+    let day = now_ms() + 10 * 86_400_000;
+    let store = SqliteStore::open(&database).expect("open");
+    let audit = store.audit_log("report-test").await.expect("chain");
+    let mix = [
+        ("ann", "investigator", "track", 4u64),
+        ("ann", "investigator", "track", 0),
+        ("ann", "investigator", "track", 9),
+        ("ann", "investigator", "scene", 40),
+        ("bob", "supervisor", "passes", 7),
+        ("bob", "supervisor", "passes", 1),
+        ("bob", "supervisor", "audit_read", 3),
+    ];
+    for (i, (user, role, kind, results)) in mix.iter().enumerate() {
+        audit
+            .append(AuditEntry {
+                at_ms: day + i as i64 * 60_000,
+                user: user.to_string(),
+                role: role.to_string(),
+                case_id: "T-1".into(),
+                reason: "test".into(),
+                kind: kind.to_string(),
+                parameters_json: "{}".into(),
+                result_count: *results,
+                client_addr: "test".into(),
+            })
+            .await
+            .expect("append");
+    }
+    let stored = store.detection_count().await.expect("count");
+    let all = store.all_audit_records().await.expect("records");
+    drop(audit);
+    drop(store);
+
+    let report = |from: i64, to: i64, name: &str| {
+        let dir = dir.path().join(name);
+        let output = camtrail()
+            .args(["transparency", "report", "--embedded", "--from"])
+            .arg(from.to_string())
+            .arg("--to")
+            .arg(to.to_string())
+            .arg("--out")
+            .arg(&dir)
+            .env("CAMTRAIL_SERVE__DATABASE_PATH", &database)
+            .env("CAMTRAIL_QUERY__REGISTRY_PATH", out.join("cameras.csv"))
+            .env("CAMTRAIL_QUERY__USERS_PATH", out.join("users.toml"))
+            .output()
+            .expect("run transparency report");
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join("transparency.json")).expect("transparency.json"),
+        )
+        .expect("json");
+        (dir, json)
+    };
+
+    // The known mix alone.
+    let (files, json) = report(day, day + 86_400_000, "mix");
+    assert_eq!(json["searches"], 6, "{json}");
+    assert_eq!(json["audit_records"], 7, "{json}");
+    assert_eq!(json["cameras"], 5000, "{json}");
+    assert_eq!(json["detections_stored"], stored, "{json}");
+    let kinds: Vec<(String, u64, u64)> = json["by_kind"]
+        .as_array()
+        .expect("by_kind")
+        .iter()
+        .map(|k| {
+            (
+                k["kind"].as_str().unwrap_or_default().to_string(),
+                k["count"].as_u64().unwrap_or_default(),
+                k["results"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("audit_read".to_string(), 1, 3),
+            ("passes".into(), 2, 8),
+            ("scene".into(), 1, 40),
+            ("track".into(), 3, 13)
+        ]
+    );
+    assert_eq!(json["searching_users_by_role"]["investigator"], 1, "{json}");
+    assert_eq!(json["searching_users_by_role"]["supervisor"], 1, "{json}");
+    for public in ["transparency.json", "transparency.html"] {
+        let body = std::fs::read_to_string(files.join(public)).expect("public file");
+        assert!(
+            !body.contains("ann") && !body.contains("T-1"),
+            "{public} names a user or a case"
+        );
+    }
+    for private in ["anomalies.json", "anomalies.html"] {
+        let mode = std::fs::metadata(files.join(private))
+            .expect("anomaly file")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{private}");
+    }
+    let anomalies = std::fs::read_to_string(files.join("anomalies.json")).expect("anomalies");
+    assert!(anomalies.contains("\"ann\""), "{anomalies}");
+
+    // Everything up to now: the demo's searches too, as the log holds them.
+    let (_, json) = report(0, day, "all");
+    let searches = all
+        .iter()
+        .filter(|r| {
+            r.entry.at_ms < day
+                && ["track", "passes", "scene", "series", "cotravel"]
+                    .contains(&r.entry.kind.as_str())
+        })
+        .count();
+    assert!(searches >= 3, "the demo searched");
+    assert_eq!(json["searches"], searches as u64, "{json}");
+    assert_eq!(
+        json["audit_records"],
+        all.iter().filter(|r| r.entry.at_ms < day).count() as u64
+    );
+}
