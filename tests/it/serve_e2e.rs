@@ -850,6 +850,19 @@ fn embedded(database: &Path, args: &[&str]) -> String {
     stdout
 }
 
+/// A demo run in a new temporary directory: (the directory, the demo's output folder, its
+/// database).
+async fn demo_in_tempdir() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo");
+    let demo_out = out.clone();
+    tokio::task::spawn_blocking(move || run_demo(&demo_out))
+        .await
+        .expect("demo");
+    let database = out.join("camtrail.db");
+    (dir, out, database)
+}
+
 /// The record count of chain `node` in `audit verify` output.
 fn chain_records(verify: &str, node: &str) -> Option<u64> {
     let prefix = format!("chain {node}: ");
@@ -863,13 +876,7 @@ fn chain_records(verify: &str, node: &str) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_audit_verify_and_retention() {
     let started = Instant::now();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("demo");
-    let demo_out = out.clone();
-    tokio::task::spawn_blocking(move || run_demo(&demo_out))
-        .await
-        .expect("demo");
-    let database = out.join("camtrail.db");
+    let (dir, out, database) = demo_in_tempdir().await;
 
     // Three detections captured three days ago, beside the demo's recent ones: retention
     // with --days 1 must remove exactly these.
@@ -1134,13 +1141,7 @@ async fn transparency_report_counts_match_the_audit_log() {
     use camtrail_storage::{AuditLog as _, SightingStore as _};
     use std::os::unix::fs::PermissionsExt;
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("demo");
-    let demo_out = out.clone();
-    tokio::task::spawn_blocking(move || run_demo(&demo_out))
-        .await
-        .expect("demo");
-    let database = out.join("camtrail.db");
+    let (dir, out, database) = demo_in_tempdir().await;
 
     // A known mix, ten days ahead, on a chain of its own.
     let day = now_ms() + 10 * 86_400_000;
