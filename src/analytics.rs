@@ -20,16 +20,9 @@ pub struct SearchArgs {
     /// Print the JSON answer instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Query node base URL.
-    #[arg(
-        long,
-        env = "CAMTRAIL_QUERY_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub url: String,
-    /// Bearer token (from `camtrail users issue`).
-    #[arg(long, env = "CAMTRAIL_TOKEN", hide_env_values = true)]
-    pub token: String,
+    /// The query node to ask.
+    #[command(flatten)]
+    pub node: crate::query::NodeArgs,
 }
 
 /// Which detections count: each one given must match (names as in the answers).
@@ -221,7 +214,7 @@ async fn ask(
     body: &Value,
     table: fn(&Value) -> String,
 ) -> anyhow::Result<()> {
-    let answer = post_json(&search.url, path, &search.token, body).await?;
+    let answer = post_json(&search.node.url, path, search.node.token()?, body).await?;
     let output = if search.json {
         answer
     } else {

@@ -108,6 +108,10 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// An evidence package of an audited track search for a case file (track JSON, GeoJSON,
+    /// PNG, snapshots, the audit records, a SHA-256 manifest); `export verify DIR` checks one
+    /// offline.
+    Export(crate::export::ExportArgs),
     /// What the system was used for over a period: a public report (aggregates only) and
     /// an anomaly page for supervisors.
     #[command(subcommand)]
@@ -212,6 +216,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),
         Command::Audit(AuditCommand::Verify(args)) => crate::query::verify(args, config).await,
         Command::Audit(AuditCommand::Keygen(args)) => crate::query::keygen(args),
+        Command::Export(args) => crate::export::run(args).await,
         Command::Transparency(TransparencyCommand::Report(args)) => {
             crate::transparency::run(args, config).await
         }

@@ -5,6 +5,7 @@ mod analytics;
 mod city;
 mod cli;
 mod demo;
+mod export;
 mod ingest;
 mod loadgen;
 #[cfg(feature = "distributed")]

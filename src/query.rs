@@ -48,6 +48,14 @@ pub struct TrackArgs {
     /// Write the output here instead of stdout (required for png).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The query node to ask.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Which query node a client command asks, and as whom.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
     /// Query node base URL.
     #[arg(
         long,
@@ -57,7 +65,18 @@ pub struct TrackArgs {
     pub url: String,
     /// Bearer token (from `camtrail users issue`).
     #[arg(long, env = "CAMTRAIL_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub token: Option<String>,
+}
+
+impl NodeArgs {
+    /// The token: required by every command that asks the node (`export verify` does not,
+    /// which is why clap does not enforce it).
+    pub fn token(&self) -> anyhow::Result<&str> {
+        self.token
+            .as_deref()
+            .filter(|token| !token.is_empty())
+            .context("a bearer token is required: --token or CAMTRAIL_TOKEN (camtrail users issue)")
+    }
 }
 
 /// Output formats of `camtrail track`.
@@ -91,7 +110,12 @@ pub async fn track(args: TrackArgs) -> anyhow::Result<()> {
     if args.format == Format::Png && args.out.is_none() {
         anyhow::bail!("--format png needs --out FILE.png");
     }
-    let body = get(&args.url, &track_path(&query, format), &args.token).await?;
+    let body = get(
+        &args.node.url,
+        &track_path(&query, format),
+        args.node.token()?,
+    )
+    .await?;
     let output = if args.format == Format::Table {
         let answer: serde_json::Value =
             serde_json::from_slice(&body).context("the node's answer is not JSON")?;
@@ -162,7 +186,12 @@ pub async fn passes(args: PassesArgs) -> anyhow::Result<()> {
         reason: args.search.reason,
         filters,
     };
-    let body = get(&args.search.url, &passes_path(&query), &args.search.token).await?;
+    let body = get(
+        &args.search.node.url,
+        &passes_path(&query),
+        args.search.node.token()?,
+    )
+    .await?;
     let output = if args.search.json {
         body
     } else {

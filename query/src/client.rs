@@ -39,7 +39,8 @@ pub enum TrackFormat {
 }
 
 impl TrackFormat {
-    fn path(self) -> &'static str {
+    /// The path of this format's endpoint.
+    pub fn path(self) -> &'static str {
         match self {
             Self::Json => "/v1/track",
             Self::GeoJson => "/v1/track.geojson",
@@ -71,7 +72,8 @@ pub enum ClientError {
     },
 }
 
-fn encode(value: &str) -> String {
+/// `value` percent-encoded for a query string (everything but unreserved characters).
+pub fn encode(value: &str) -> String {
     let mut out = String::new();
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {

@@ -169,6 +169,7 @@ struct Setup {
     city: City,
     tokens: Vec<IssuedToken>,
     investigator_token: String,
+    supervisor_token: String,
     database: PathBuf,
     process: ServeProcess,
 }
@@ -192,8 +193,9 @@ impl Setup {
         let hashes_path = dir.path().join("gateway_token_hashes.csv");
         std::fs::write(&hashes_path, hashes).expect("write token hashes");
         let investigator = issue_user("e2e-investigator", Role::Investigator);
+        let supervisor = issue_user("e2e-supervisor", Role::Supervisor);
         let users = UsersFile {
-            user: vec![investigator.entry],
+            user: vec![investigator.entry, supervisor.entry],
         };
         let users_path = dir.path().join("users.toml");
         std::fs::write(
@@ -241,6 +243,7 @@ impl Setup {
             city,
             tokens,
             investigator_token: investigator.token,
+            supervisor_token: supervisor.token,
             database,
             process: ServeProcess { env, addrs },
         }
@@ -1266,5 +1269,185 @@ async fn transparency_report_counts_match_the_audit_log() {
     assert_eq!(
         json["audit_records"],
         all.iter().filter(|r| r.entry.at_ms < day).count() as u64
+    );
+}
+
+/// Issue 21's evidence export: a supervisor's audited track search over stored detections
+/// with snapshots, exported by `camtrail export` (re-asked under the case, audited), verified
+/// offline by `camtrail export verify`; one changed byte of one snapshot is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_package_verifies_and_names_a_changed_file() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let setup = Setup::new();
+    let camera_ids: Vec<String> = std::fs::read_to_string(setup.dir.path().join("cameras.csv"))
+        .expect("cameras.csv")
+        .lines()
+        .skip(1)
+        .take(3)
+        .filter_map(|line| line.split(',').next().map(str::to_string))
+        .collect();
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(64, 48, image::Rgb([90, 120, 200]))
+        .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    let jpeg = jpeg.into_inner();
+    let now = now_ms();
+    let detections: Vec<Detection> = camera_ids
+        .iter()
+        .enumerate()
+        .map(|(i, camera_id)| Detection {
+            event_id: EventId([
+                0xab, 0xcd, i as u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+            ]),
+            camera_id: camera_id.clone(),
+            captured_at_ms: now - 3_600_000 + i as i64 * 60_000,
+            object_class: ObjectClass::Vehicle,
+            plate: "粤B·EXP01".into(),
+            plate_confidence: 0.95,
+            subject_key: camtrail_model::plate::normalize("粤B·EXP01"),
+            attributes: VehicleAttributes::default(),
+            plate_char_confidence: Vec::new(),
+            bbox: [10, 10, 100, 60],
+            thumbnail_jpeg: (i < 2).then(|| jpeg.clone()),
+            gateway_id: "gw-export".into(),
+            received_at_ms: now - 3_600_000 + i as i64 * 60_000,
+        })
+        .collect();
+    let store = SqliteStore::open(&setup.database).expect("open");
+    assert_eq!(store.write(detections).await.expect("write"), 3);
+    drop(store);
+
+    let log = setup.log();
+    let mut child = setup.process.spawn(&log);
+    setup.process.wait_ready(&mut child, &log).await;
+    let url = format!("http://{}", setup.process.addrs.query_http);
+    let cli = |args: Vec<String>| {
+        let url = url.clone();
+        let token = setup.supervisor_token.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                camtrail()
+                    .args(&args)
+                    .env("CAMTRAIL_QUERY_URL", url)
+                    .env("CAMTRAIL_TOKEN", token)
+                    .output()
+                    .expect("run camtrail")
+            })
+            .await
+            .expect("join")
+        }
+    };
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let (from, to) = ((now - 7_200_000).to_string(), now.to_string());
+    let track = cli(strings(&[
+        "track",
+        "--plate",
+        "粤B·EXP01",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--case",
+        "EXP-1",
+        "--reason",
+        "robbery on Shennan Road",
+        "--format",
+        "json",
+    ]))
+    .await;
+    assert!(track.status.success(), "{}", text(&track.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&track.stdout).expect("track json");
+    assert_eq!(
+        answer["sightings"].as_array().map(Vec::len),
+        Some(3),
+        "{answer}"
+    );
+    let audit_id = format!(
+        "{}/{}",
+        answer["audit"]["node_id"].as_str().expect("node"),
+        answer["audit"]["seq"]
+    );
+
+    let package = setup.dir.path().join("package");
+    let package_arg = package.display().to_string();
+    let export = cli(strings(&[
+        "export",
+        "--case",
+        "EXP-1",
+        "--audit-id",
+        &audit_id,
+        "--reason",
+        "court file 7",
+        "--out",
+        &package_arg,
+    ]))
+    .await;
+    assert!(
+        export.status.success(),
+        "{}\n{}",
+        text(&export.stdout),
+        text(&export.stderr)
+    );
+    let snapshot = |id: u8| {
+        package.join(format!(
+            "snapshots/abcd{id:02x}0102030405060708090a0b0c0d.jpg"
+        ))
+    };
+    for file in [
+        "track.json",
+        "track.geojson",
+        "track.png",
+        "audit.json",
+        "manifest.json",
+    ] {
+        let mode = std::fs::metadata(package.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    assert!(snapshot(0).exists() && snapshot(1).exists() && !snapshot(2).exists());
+    let records: Vec<camtrail_model::audit::AuditRecord> =
+        serde_json::from_slice(&std::fs::read(package.join("audit.json")).expect("audit.json"))
+            .expect("records");
+    // The original search, the three formats and the two snapshots the export asked for.
+    assert_eq!(records.len(), 6, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .skip(1)
+            .all(|r| r.entry.reason == format!("export of {audit_id}: court file 7"))
+    );
+    assert!(records.iter().all(|r| r.compute_hash() == r.hash));
+
+    let verify = || {
+        camtrail()
+            .args(["export", "verify"])
+            .arg(&package)
+            .output()
+            .expect("run export verify")
+    };
+    let ok = verify();
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("6 files match manifest.json"),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    let mut bytes = std::fs::read(snapshot(1)).expect("snapshot");
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x01;
+    std::fs::write(snapshot(1), &bytes).expect("tamper");
+    let tampered = verify();
+    assert!(!tampered.status.success());
+    assert!(
+        text(&tampered.stderr).contains(
+            "snapshots/abcd010102030405060708090a0b0c0d.jpg: does not match manifest.json"
+        ),
+        "{}",
+        text(&tampered.stderr)
     );
 }
