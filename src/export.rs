@@ -85,6 +85,8 @@ pub struct Manifest {
 }
 
 const MANIFEST: &str = "manifest.json";
+/// How far the node's clock may be behind ours when the export lists its own records.
+const CLOCK_MARGIN_MS: i64 = 10 * 60_000;
 const FORMAT: &str = "camtrail.export.v1";
 
 /// Run `camtrail export` or `camtrail export verify`.
@@ -93,7 +95,9 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         let manifest = verify(dir)?;
         println!(
             "package {} verifies: {} files match manifest.json (case {}, search {}); every \
-             audit record matches its hash",
+             audit record matches its hash. That shows the package is whole and \
+             self-consistent; that its records are the node's is shown by the node's audit \
+             log (camtrail audit verify, with its signed checkpoints)",
             dir.display(),
             manifest.files.len(),
             manifest.case_id,
@@ -204,10 +208,14 @@ async fn create(
         asked["to_ms"].as_i64().context("no to_ms")?,
     );
     let fuzzy = asked["fuzzy"].as_bool().unwrap_or(false);
+    let stops = asked["stop_min_ms"]
+        .as_i64()
+        .map(|ms| format!("&stop_min_ms={ms}"))
+        .unwrap_or_default();
     let export_reason = format!("export of {audit_id}: {reason}");
     let track_path = |format: TrackFormat| {
         format!(
-            "{}?{subject}={}&from={from}&to={to}&case={}&reason={}&fuzzy={fuzzy}",
+            "{}?{subject}={}&from={from}&to={to}&case={}&reason={}&fuzzy={fuzzy}{stops}",
             format.path(),
             encode(value),
             encode(case_id),
@@ -266,14 +274,32 @@ async fn create(
         .await?;
         write(&format!("snapshots/{id}.jpg"), &jpeg)?;
     }
-    // The original record and what the export's own requests wrote.
+    // The original record and what the export's own requests wrote: three track formats and
+    // a record per snapshot. The listing starts well before `started` (the node's clock is
+    // not ours) and is repeated while the distributed mode's sink has not loaded them yet.
+    let expected = 3 + snapshots.len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let own = loop {
+        let own: Vec<AuditRecord> =
+            audit_of_case(url, token, case_id, Some(started - CLOCK_MARGIN_MS))
+                .await?
+                .into_iter()
+                .filter(|r| r.entry.reason == export_reason)
+                .collect();
+        if own.len() >= expected {
+            break own;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "{} of the export's {expected} audit records are readable after 60 s; \
+                 nothing written to a package",
+                own.len()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
     let mut audit = vec![original];
-    audit.extend(
-        audit_of_case(url, token, case_id, Some(started))
-            .await?
-            .into_iter()
-            .filter(|r| r.entry.reason == export_reason),
-    );
+    audit.extend(own);
     audit.sort_by(|a, b| (&a.node_id, a.seq).cmp(&(&b.node_id, b.seq)));
     audit.dedup();
     write("audit.json", &serde_json::to_vec_pretty(&audit)?)?;
@@ -334,10 +360,22 @@ pub fn verify(dir: &Path) -> anyhow::Result<Manifest> {
             bail!("{path}: in the package but not in manifest.json");
         }
     }
-    if listed.contains("audit.json") {
+    for required in ["track.json", "audit.json"] {
+        if !listed.contains(required) {
+            bail!("manifest.json does not list {required}, which every package holds");
+        }
+    }
+    {
         let records: Vec<AuditRecord> =
             serde_json::from_slice(&std::fs::read(dir.join("audit.json"))?)
                 .context("audit.json: not audit records")?;
+        if let Some(other) = records.iter().find(|r| r.entry.case_id != manifest.case_id) {
+            bail!(
+                "audit.json: record {}/{} is of another case than the package's",
+                other.node_id,
+                other.seq
+            );
+        }
         for record in &records {
             if record.compute_hash() != record.hash {
                 bail!(
@@ -365,7 +403,14 @@ fn files_under(root: &Path, dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
-        if path.is_dir() {
+        let kind = std::fs::symlink_metadata(&path)?.file_type();
+        if kind.is_symlink() {
+            bail!(
+                "{}: a symbolic link; a package holds plain files only",
+                path.display()
+            );
+        }
+        if kind.is_dir() {
             out.extend(files_under(root, &path)?);
         } else {
             let relative = path.strip_prefix(root).unwrap_or(&path);
@@ -391,6 +436,7 @@ mod tests {
         let chain = AuditChain::new("q/1");
         let record = chain.seal(AuditEntry {
             kind: "track".into(),
+            case_id: "C".into(),
             ..AuditEntry::default()
         });
         let files = [
@@ -444,6 +490,31 @@ mod tests {
     }
 
     #[test]
+    fn a_package_without_its_audit_or_with_a_link_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        package(dir.path());
+        let mut manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.path().join(MANIFEST)).expect("read"))
+                .expect("manifest");
+        manifest.files.retain(|f| f.path != "audit.json");
+        std::fs::remove_file(dir.path().join("audit.json")).expect("remove");
+        std::fs::write(
+            dir.path().join(MANIFEST),
+            serde_json::to_vec(&manifest).expect("json"),
+        )
+        .expect("manifest");
+        assert_eq!(
+            error(dir.path()),
+            "manifest.json does not list audit.json, which every package holds"
+        );
+        let other = tempfile::tempdir().expect("tempdir");
+        package(other.path());
+        std::os::unix::fs::symlink(other.path(), other.path().join("snapshots/loop"))
+            .expect("symlink");
+        assert!(error(other.path()).contains("a symbolic link"));
+    }
+
+    #[test]
     fn added_files_edited_records_and_escaping_paths_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         package(dir.path());
@@ -454,7 +525,9 @@ mod tests {
         );
         std::fs::remove_file(dir.path().join("extra.txt")).expect("remove");
 
-        // An audit record edited and the manifest updated to match: the record's hash fails.
+        // An audit record edited without re-sealing it, and the manifest updated to match:
+        // the record's hash fails. (Re-sealed records pass here: the node's own log and its
+        // signed checkpoints are what show them forged.)
         let mut records: Vec<AuditRecord> =
             serde_json::from_slice(&std::fs::read(dir.path().join("audit.json")).expect("read"))
                 .expect("records");

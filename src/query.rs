@@ -301,7 +301,19 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let signer = camtrail_model::checkpoint::CheckpointSigner::from_key_text(
         &camtrail_common::token::mint(""),
     )?;
-    private::write(&args.out, signer.key_text().as_bytes())
+    // create_new: a key that appeared since the check above is not overwritten either.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(private::FILE_MODE);
+    }
+    let mut file = options
+        .open(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    file.write_all(signer.key_text().as_bytes())
+        .and_then(|()| file.sync_all())
         .with_context(|| format!("writing {}", args.out.display()))?;
     std::fs::write(&public, signer.public_text())
         .with_context(|| format!("writing {}", public.display()))?;
@@ -345,13 +357,25 @@ pub async fn verify(args: VerifyArgs, config: Config) -> anyhow::Result<()> {
         failed.push(format!("{} audit chain(s) broken", report.broken.len()));
     }
     if let Some(checkpoints) = checkpoints {
-        for (chain, length) in &checkpoints.covered {
-            println!("chain {chain}: records 1..={length} match a signed checkpoint");
+        for (chain, count) in &report.chains {
+            match checkpoints.covered.iter().find(|(c, _)| c == chain) {
+                Some((_, length)) => println!(
+                    "chain {chain}: records 1..={length} match a signed checkpoint{}",
+                    if length < count {
+                        format!(" ({} newer records not covered yet)", count - length)
+                    } else {
+                        String::new()
+                    }
+                ),
+                None => println!("chain {chain}: no signed checkpoint covers it"),
+            }
         }
         for failure in &checkpoints.failures {
             println!("CHECKPOINT NOT HONOURED: {failure}");
         }
-        if checkpoints.failures.is_empty() {
+        if checkpoints.honoured + checkpoints.failures.len() == 0 {
+            failed.push("the checkpoint file holds no checkpoint".to_string());
+        } else if checkpoints.failures.is_empty() {
             println!("checkpoints honoured: {}", checkpoints.honoured);
         } else {
             failed.push(format!(

@@ -42,8 +42,8 @@ pub struct ReportArgs {
     /// Read the embedded database (serve.database_path) instead of ClickHouse.
     #[arg(long)]
     pub embedded: bool,
-    /// Days before --from that are each user's own history for the anomaly page.
-    #[arg(long, default_value_t = 28)]
+    /// Days before --from that are each user's own history for the anomaly page (1-366).
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=366))]
     pub history_days: u32,
     /// Directory for transparency.json/.html (public) and anomalies.json/.html
     /// (supervisors only, mode 0600).
@@ -182,7 +182,8 @@ pub struct UserActivity {
 }
 
 /// Every user who searched in the period or its history, flagged where the period deviates
-/// from their own history: volume (per-day mean above the history's mean + 3 × its standard
+/// from their own history (a period shorter than a day counts as one):
+/// volume (per-day mean above the history's mean + 3 × its standard
 /// deviation, at least 1), hours (night share up by more than 30 points) or breadth (share of
 /// broad searches up by more than 30 points); the last two only with 5 or more searches in the
 /// period. A user without history is listed and not flagged.
@@ -193,8 +194,10 @@ pub fn anomalies(
     history_days: u32,
     zone: chrono_tz::Tz,
 ) -> Vec<UserActivity> {
-    let history_from = from_ms - i64::from(history_days) * DAY_MS;
-    let period_days = ((to_ms - from_ms) as f64 / DAY_MS as f64).max(1.0 / 24.0);
+    let history_from = from_ms.saturating_sub(i64::from(history_days) * DAY_MS);
+    // A period shorter than a day counts as a day: a rate from an hour's searches would
+    // flag ordinary bursts.
+    let period_days = ((to_ms as f64 - from_ms as f64) / DAY_MS as f64).max(1.0);
     let mut users: BTreeMap<&str, (Vec<&AuditRecord>, Vec<&AuditRecord>)> = BTreeMap::new();
     for record in records {
         let entry = &record.entry;

@@ -129,7 +129,15 @@ impl Checkpointer {
     /// `record` is durable: count it, and sign when `every_records` have been written.
     async fn recorded(&self, record: &AuditRecord) {
         let mut state = self.state.lock().await;
-        state.head = Some((record.node_id.clone(), record.seq, record.hash.clone()));
+        // Two appends may report in either order once the chain's own lock is released:
+        // the head only moves forward.
+        if state
+            .head
+            .as_ref()
+            .is_none_or(|(_, seq, _)| record.seq > *seq)
+        {
+            state.head = Some((record.node_id.clone(), record.seq, record.hash.clone()));
+        }
         state.since += 1;
         if state.since >= self.every_records {
             self.write(&mut state).await;
@@ -171,6 +179,8 @@ impl Checkpointer {
                 tracing::info!(chain, length, "audit checkpoint signed");
             }
             Err(error) => {
+                // Retried after the next every_records (or the timer), not on every record.
+                state.since = 0;
                 self.failures.inc();
                 tracing::error!(%error, path = %self.path.display(),
                     "audit checkpoint not written; retried at the next trigger");
@@ -259,6 +269,36 @@ mod tests {
         let keys = parse_public_keys(&signer.public_text()).expect("key");
         let report = verify_checkpoints(records, &checkpoints, &keys);
         assert_eq!(report.honoured, 3, "{:?}", report.failures);
+    }
+
+    #[tokio::test]
+    async fn records_reported_out_of_order_never_move_the_head_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = CheckpointSigner::from_seed([6; 32]);
+        let config = CheckpointConfig {
+            key_path: dir.path().join("key"),
+            path: dir.path().join("checkpoints.jsonl"),
+            every_records: 100,
+            every_ms: 1_000,
+        };
+        std::fs::write(&config.key_path, signer.key_text()).expect("key");
+        let checkpointer = Checkpointer::open(&config, &mut Registry::default()).expect("open");
+        let mut chain = AuditChain::new("q/2");
+        let records: Vec<AuditRecord> = (0..2)
+            .map(|_| {
+                let record = chain.seal(AuditEntry::default());
+                chain.commit(&record);
+                record
+            })
+            .collect();
+        checkpointer.recorded(&records[1]).await;
+        checkpointer.recorded(&records[0]).await;
+        checkpointer.checkpoint_now().await;
+        let text = std::fs::read_to_string(&config.path).expect("checkpoints");
+        let checkpoints = parse_checkpoints(&text).expect("parse");
+        assert_eq!(checkpoints.len(), 1);
+        assert_eq!(checkpoints[0].length, 2);
+        assert_eq!(checkpoints[0].head_hash, records[1].hash);
     }
 
     #[test]
