@@ -471,6 +471,19 @@ mod tests {
         .expect("manifest");
     }
 
+    /// Change the package's manifest in place.
+    fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Manifest)) {
+        let mut manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).expect("read"))
+                .expect("manifest");
+        edit(&mut manifest);
+        std::fs::write(
+            dir.join(MANIFEST),
+            serde_json::to_vec(&manifest).expect("json"),
+        )
+        .expect("manifest");
+    }
+
     fn error(dir: &Path) -> String {
         format!("{:#}", verify(dir).expect_err("must fail"))
     }
@@ -493,16 +506,10 @@ mod tests {
     fn a_package_without_its_audit_or_with_a_link_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         package(dir.path());
-        let mut manifest: Manifest =
-            serde_json::from_slice(&std::fs::read(dir.path().join(MANIFEST)).expect("read"))
-                .expect("manifest");
-        manifest.files.retain(|f| f.path != "audit.json");
         std::fs::remove_file(dir.path().join("audit.json")).expect("remove");
-        std::fs::write(
-            dir.path().join(MANIFEST),
-            serde_json::to_vec(&manifest).expect("json"),
-        )
-        .expect("manifest");
+        edit_manifest(dir.path(), |manifest| {
+            manifest.files.retain(|f| f.path != "audit.json")
+        });
         assert_eq!(
             error(dir.path()),
             "manifest.json does not list audit.json, which every package holds"
@@ -534,33 +541,22 @@ mod tests {
         records[0].entry.reason = "edited".into();
         let bytes = serde_json::to_vec(&records).expect("json");
         std::fs::write(dir.path().join("audit.json"), &bytes).expect("write");
-        let mut manifest: Manifest =
-            serde_json::from_slice(&std::fs::read(dir.path().join(MANIFEST)).expect("read"))
-                .expect("manifest");
-        for file in &mut manifest.files {
-            if file.path == "audit.json" {
-                file.bytes = bytes.len() as u64;
-                file.sha256 = hex::encode(Sha256::digest(&bytes));
+        edit_manifest(dir.path(), |manifest| {
+            for file in &mut manifest.files {
+                if file.path == "audit.json" {
+                    file.bytes = bytes.len() as u64;
+                    file.sha256 = hex::encode(Sha256::digest(&bytes));
+                }
             }
-        }
-        let listed = manifest.clone();
-        std::fs::write(
-            dir.path().join(MANIFEST),
-            serde_json::to_vec(&manifest).expect("json"),
-        )
-        .expect("manifest");
+        });
         assert_eq!(
             error(dir.path()),
             "audit.json: record q/1/1 does not match its hash"
         );
 
-        let mut escaping = listed;
-        escaping.files[0].path = "../outside".into();
-        std::fs::write(
-            dir.path().join(MANIFEST),
-            serde_json::to_vec(&escaping).expect("json"),
-        )
-        .expect("manifest");
+        edit_manifest(dir.path(), |manifest| {
+            manifest.files[0].path = "../outside".into()
+        });
         assert!(error(dir.path()).contains("not a path inside the package"));
     }
 }

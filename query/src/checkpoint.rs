@@ -241,19 +241,32 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn signs_every_n_records_and_on_demand_only_when_something_is_new() {
+    /// A checkpointer signing every `n` records with a fresh key, in a temporary directory.
+    fn checkpointer_every(
+        n: u64,
+    ) -> (
+        tempfile::TempDir,
+        CheckpointSigner,
+        CheckpointConfig,
+        Checkpointer,
+    ) {
         let dir = tempfile::tempdir().expect("tempdir");
         let signer = CheckpointSigner::from_seed([5; 32]);
         let config = CheckpointConfig {
             key_path: dir.path().join("key"),
             path: dir.path().join("checkpoints.jsonl"),
-            every_records: 3,
+            every_records: n,
             every_ms: 1_000,
         };
         std::fs::write(&config.key_path, signer.key_text()).expect("key");
-        let checkpointer =
-            Arc::new(Checkpointer::open(&config, &mut Registry::default()).expect("open"));
+        let checkpointer = Checkpointer::open(&config, &mut Registry::default()).expect("open");
+        (dir, signer, config, checkpointer)
+    }
+
+    #[tokio::test]
+    async fn signs_every_n_records_and_on_demand_only_when_something_is_new() {
+        let (_dir, signer, config, checkpointer) = checkpointer_every(3);
+        let checkpointer = Arc::new(checkpointer);
         let memory = Memory(std::sync::Mutex::new((AuditChain::new("q/1"), Vec::new())));
         let log = Checkpointed::new(memory, Some(Arc::clone(&checkpointer)));
         for _ in 0..7 {
@@ -273,16 +286,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_reported_out_of_order_never_move_the_head_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let signer = CheckpointSigner::from_seed([6; 32]);
-        let config = CheckpointConfig {
-            key_path: dir.path().join("key"),
-            path: dir.path().join("checkpoints.jsonl"),
-            every_records: 100,
-            every_ms: 1_000,
-        };
-        std::fs::write(&config.key_path, signer.key_text()).expect("key");
-        let checkpointer = Checkpointer::open(&config, &mut Registry::default()).expect("open");
+        let (_dir, _signer, config, checkpointer) = checkpointer_every(100);
         let mut chain = AuditChain::new("q/2");
         let records: Vec<AuditRecord> = (0..2)
             .map(|_| {
