@@ -351,17 +351,9 @@ async fn attribute_columns_are_added_to_a_database_with_rows_and_reruns_are_harm
         .expect("insert a new row");
 
     let store = ClickhouseStore::new(&config);
-    let passes = store
-        .passes(
-            &[CAMERA.to_string()],
-            T0,
-            T0 + 60_000,
-            &PassFilter::default(),
-            None,
-            10,
-        )
-        .await
-        .expect("passes");
+    let (camera, no_filter) = ([CAMERA.to_string()], PassFilter::default());
+    let first_minute = || store.passes(&camera, T0, T0 + 60_000, &no_filter, None, 10);
+    let passes = first_minute().await.expect("passes");
     assert_eq!(passes.len(), 2, "{passes:?}");
     // A row stored before the migrations: the attributes it did not have read as unknown;
     // detections_by_hour was copied from detections (migration 008), which always had the
@@ -425,17 +417,7 @@ async fn attribute_columns_are_added_to_a_database_with_rows_and_reruns_are_harm
     assert_eq!(by_hour, 1, "exactly one view feeds detections_by_hour");
     // The re-run copied the stored rows again (migration 008's backfill): readers see each
     // sighting once.
-    let after_rerun = store
-        .passes(
-            &[CAMERA.to_string()],
-            T0,
-            T0 + 60_000,
-            &PassFilter::default(),
-            None,
-            10,
-        )
-        .await
-        .expect("passes after the re-run");
+    let after_rerun = first_minute().await.expect("passes after the re-run");
     let ids: Vec<_> = after_rerun.iter().map(|s| s.event_id).collect();
     assert_eq!(ids.len(), 3, "{ids:?}");
     let mut distinct = ids.clone();
