@@ -154,6 +154,10 @@ if [[ " $BACKENDS " == *" clickhouse "* ]]; then
     RUST_LOG=warn "$BIN" query 2>"$OUT/query.log" &
     NODE_PID=$!
     wait_ready "$NODE_PID" "http://$QUERY_HTTP/healthz" || { log "query node not ready"; tail -20 "$OUT/query.log" >&2; exit 1; }
+    # Every search runs under an open case: one per run, opened by the bench's supervisor.
+    "$BIN" cases open --url "http://$QUERY_HTTP" --token "$TOKEN" --case "BENCH-$RUN" \
+        --title "analytics benchmark $RUN" --category robbery --ends 7d \
+        --reason "benchmark run" >&2
 
     log "clickhouse: $SCENES scenes, $SERIES series, $COTRAVEL co-travels (after $WARMUP of each), API and bare SQL interleaved"
     SQL_START=$($CH -q "SELECT now()")
@@ -237,6 +241,9 @@ if [[ " $BACKENDS " == *" embedded "* ]]; then
     SERVE_PID=$!
     wait_ready "$SERVE_PID" "http://$SERVE_QUERY_HTTP/healthz" "http://$SERVE_INGEST_HTTP/healthz" ||
         { log "serve not ready"; tail -20 "$EDIR/serve.log" >&2; exit 1; }
+    "$BIN" cases open --url "http://$SERVE_QUERY_HTTP" --token "$E_TOKEN" --case "BENCH-$RUN" \
+        --title "analytics benchmark $RUN" --category robbery --ends 7d \
+        --reason "benchmark run" >&2
     E_PARTS=$(curl -fsS "http://$SERVE_QUERY_HTTP/metrics" | awk '$1 == "camtrail_embedded_parts" { print $2 }')
     E_BYTES=$(( $(stat -c %s "$EDB") + $(du -sb "$EDB.parts" | cut -f1) ))
     log "embedded: $SCENES scenes, $SERIES series, $COTRAVEL co-travels (after $WARMUP of each), API ($E_PARTS parts)"

@@ -491,7 +491,9 @@ fn plan(
     let cams = registry.cameras();
     let routes = planted(&registry, &index, args.start);
     let mut rng = Rng(seed);
-    let purpose = |n: usize| (format!("BENCH-17-{n}"), "analytics benchmark".to_string());
+    // One case per run (benches/analytics.sh opens it as the supervisor before the run).
+    let case = format!("BENCH-{}", args.run_id);
+    let purpose = |n: usize| (case.clone(), format!("analytics benchmark, request {n}"));
     let window = |area: &Area, from_ms: i64, to_ms: i64| CameraWindow {
         cameras: index.cameras_in(&registry, area),
         from_ms,

@@ -102,6 +102,13 @@ pub enum Command {
     /// Which vehicles travelled with a plate (>= 4 shared cameras within 60 s, in order), or
     /// with --with OTHER whether those two did.
     Cotravel(crate::analytics::CoTravelArgs),
+    /// The case registry: every search runs under an open case (supervisors open, assign,
+    /// extend and close cases; investigators list the ones assigned to them).
+    #[command(subcommand)]
+    Cases(crate::cases::CasesCommand),
+    /// Legal holds: detections retention keeps while their case is not closed.
+    #[command(subcommand)]
+    Holds(crate::cases::HoldsCommand),
     /// Investigator credentials.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -213,6 +220,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Scene(args) => crate::analytics::scene(args).await,
         Command::Series(args) => crate::analytics::series(args).await,
         Command::Cotravel(args) => crate::analytics::cotravel(args).await,
+        Command::Cases(command) => crate::cases::cases(command).await,
+        Command::Holds(command) => crate::cases::holds(command).await,
         Command::Users(UsersCommand::Issue(args)) => crate::query::issue(args),
         Command::Audit(AuditCommand::Verify(args)) => crate::query::verify(args, config).await,
         Command::Audit(AuditCommand::Keygen(args)) => crate::query::keygen(args),

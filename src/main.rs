@@ -2,6 +2,7 @@
 //! and hands over to the command. Behaviour lives in the library crates.
 
 mod analytics;
+mod cases;
 mod city;
 mod cli;
 mod demo;

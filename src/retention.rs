@@ -78,8 +78,11 @@ async fn clickhouse(args: RetentionArgs, config: Config, now_ms: i64) -> anyhow:
     .await?;
     let plan = &outcome.plan;
     println!(
-        "retention {} days: cutoff {} ms (everything captured before it goes)",
-        args.days, plan.cutoff_ms
+        "retention {} days: cutoff {} ms (everything captured before it goes, except {} held \
+         event ids)",
+        args.days,
+        plan.cutoff_ms,
+        plan.held.len()
     );
     if plan.actions.is_empty() {
         println!("nothing to remove");
@@ -91,7 +94,7 @@ async fn clickhouse(args: RetentionArgs, config: Config, now_ms: i64) -> anyhow:
                 format!("drop partition ({bytes} bytes on disk)")
             }
             RetentionAction::DeleteBefore { cutoff_ms, .. } => {
-                format!("delete rows before {cutoff_ms}")
+                format!("delete rows before {cutoff_ms} that are not held")
             }
         };
         println!(

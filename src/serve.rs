@@ -43,12 +43,13 @@ pub async fn retention(args: RetentionArgs, config: Config, now_ms: i64) -> anyh
     let outcome = apply_retention(&store, &run, now_ms).await?;
     println!(
         "retention {} days on {}: cutoff {} ms; {} detections and {} snapshots captured \
-         before it",
+         before it and not held ({} held event ids kept)",
         args.days,
         store.path().display(),
         outcome.cutoff_ms,
         outcome.plan.detections,
-        outcome.plan.snapshots
+        outcome.plan.snapshots,
+        outcome.plan.held.len()
     );
     match (&outcome.audit, outcome.report) {
         (Some(record), Some(removed)) => {

@@ -15,6 +15,7 @@
 //! releases; `migrations/README.md` lists the SQL features to avoid.
 
 pub mod cameras;
+pub mod cases;
 pub mod config;
 pub mod error;
 pub mod migrate;

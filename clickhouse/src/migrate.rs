@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "006_audit_log.sql"),
     migration!(7, "007_vehicle_attributes.sql"),
     migration!(8, "008_detections_by_hour.sql"),
+    migration!(9, "009_cases.sql"),
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

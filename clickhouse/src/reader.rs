@@ -52,6 +52,11 @@ pub struct ClickhouseStore {
 }
 
 impl ClickhouseStore {
+    /// The client reads and the case registry's writes go through.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// A store on `config`'s database. Answers are small (a track is tens of rows), so they
     /// come uncompressed: LZ4 would cost both ends more than it saves.
     pub fn new(config: &ClickhouseConfig) -> Self {

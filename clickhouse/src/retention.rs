@@ -16,12 +16,21 @@
 //!   cutoff. So a key is findable at most one day longer than the detections it points to
 //!   (which are themselves gone).
 //!
-//! `audit_log`, `cameras` and `schema_migrations` are never touched.
+//! Legal holds: the event ids held for a case that is not closed stay in `detections`,
+//! `detections_by_hour` and `snapshots` whenever they were captured. A partition wholly
+//! before the cutoff that holds one of them is not dropped; its other rows are deleted
+//! (`… AND hex(event_id) NOT IN (…)`), and a later run that finds only held rows there does
+//! nothing. `subject_keys_daily` ignores holds (a held track is reached by its exact plate,
+//! which reads `detections` directly).
+//!
+//! `audit_log`, `cameras`, `cases`, `legal_holds` and `schema_migrations` are never
+//! touched.
 //!
 //! [`ClickhouseRetention`] is the store's
 //! [`RetentionTarget`](camtrail_storage::RetentionTarget): the run is audited before
 //! anything is deleted by `camtrail_storage::retention::apply`.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use camtrail_storage::StorageError;
@@ -49,6 +58,8 @@ pub struct RetentionPlan {
     pub cutoff_ms: i64,
     /// One action per affected (table, partition), ordered by table then partition.
     pub actions: Vec<RetentionAction>,
+    /// Held event ids (uppercase hex, as ClickHouse's `hex()` spells them): kept.
+    pub held: BTreeSet<String>,
 }
 
 /// One step of a retention plan.
@@ -135,8 +146,14 @@ struct PartitionRow {
 pub async fn plan_retention(
     config: &ClickhouseConfig,
     cutoff_ms: i64,
+    held: &BTreeSet<String>,
 ) -> Result<RetentionPlan, StoreError> {
     let client = config.client();
+    let held: BTreeSet<String> = held
+        .iter()
+        .filter_map(|id| camtrail_model::EventId::parse_hex(id))
+        .map(|id| id.to_hex().to_ascii_uppercase())
+        .collect();
     let parts: Vec<PartitionRow> = client
         .query(
             "SELECT table, partition, sum(rows) AS rows, sum(bytes_on_disk) AS bytes \
@@ -163,7 +180,35 @@ pub async fn plan_retention(
         })?;
         let partition = format_date(monday);
         let week_end_ms = (monday + 7) * MS_PER_DAY;
-        if week_end_ms <= cutoff_ms {
+        let holds_apply = !held.is_empty() && *table != "subject_keys_daily";
+        if week_end_ms <= cutoff_ms && holds_apply {
+            // Count what a drop would take that is held.
+            let sql = format!(
+                "SELECT countIf({}) AS removable, count() AS total FROM {table} \
+                 WHERE day >= toDate('{partition}') AND day < toDate('{}')",
+                delete_condition(table, cutoff_ms, &held),
+                format_date(monday + 7)
+            );
+            let (removable, total): (u64, u64) =
+                client.query(&sql).fetch_one().await.map_err(|e| {
+                    StoreError::clickhouse(format!("counting held rows in {table}"), e)
+                })?;
+            if removable == total {
+                actions.push(RetentionAction::DropPartition {
+                    table: (*table).to_string(),
+                    partition,
+                    rows: part.rows,
+                    bytes: part.bytes,
+                });
+            } else if removable > 0 {
+                actions.push(RetentionAction::DeleteBefore {
+                    table: (*table).to_string(),
+                    partition,
+                    cutoff_ms,
+                    rows_before_cutoff: removable,
+                });
+            }
+        } else if week_end_ms <= cutoff_ms {
             actions.push(RetentionAction::DropPartition {
                 table: (*table).to_string(),
                 partition,
@@ -173,7 +218,7 @@ pub async fn plan_retention(
         } else if monday * MS_PER_DAY <= cutoff_ms {
             let sql = format!(
                 "SELECT count() FROM {table} WHERE {} AND day >= toDate('{partition}')",
-                delete_condition(table, cutoff_ms)
+                delete_condition(table, cutoff_ms, &held)
             );
             let rows_before_cutoff: u64 = client
                 .query(&sql)
@@ -194,6 +239,7 @@ pub async fn plan_retention(
         database: config.database.clone(),
         cutoff_ms,
         actions,
+        held,
     })
 }
 
@@ -233,7 +279,7 @@ pub async fn apply_retention(
             RetentionAction::DeleteBefore { cutoff_ms, .. } => {
                 let sql = format!(
                     "ALTER TABLE {table} DELETE WHERE {}",
-                    delete_condition(table, *cutoff_ms)
+                    delete_condition(table, *cutoff_ms, &plan.held)
                 );
                 client.query(&sql).execute().await.map_err(|e| {
                     StoreError::clickhouse(format!("deleting old rows from {table}"), e)
@@ -291,13 +337,25 @@ fn checked_table(name: &str) -> Result<&'static str, StoreError> {
         .ok_or_else(|| StoreError::Config(format!("retention does not touch table {name:?}")))
 }
 
-/// The condition selecting rows before the cutoff; all values formatted by us.
-fn delete_condition(table: &str, cutoff_ms: i64) -> String {
+/// The condition selecting the rows that go: before the cutoff and not held (`held`:
+/// uppercase hex event ids, checked when the plan was made); all values formatted by us.
+fn delete_condition(table: &str, cutoff_ms: i64, held: &BTreeSet<String>) -> String {
     if table == "subject_keys_daily" {
         let day = format_date(cutoff_ms.div_euclid(MS_PER_DAY));
-        format!("day < toDate('{day}')")
-    } else {
+        return format!("day < toDate('{day}')");
+    }
+    let ids: Vec<&str> = held
+        .iter()
+        .map(String::as_str)
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    if ids.is_empty() {
         format!("captured_at_ms < {cutoff_ms}")
+    } else {
+        format!(
+            "captured_at_ms < {cutoff_ms} AND hex(event_id) NOT IN ('{}')",
+            ids.join("','")
+        )
     }
 }
 
@@ -372,8 +430,12 @@ impl camtrail_storage::RetentionTarget for ClickhouseRetention {
     type Plan = RetentionPlan;
     type Report = RetentionReport;
 
-    async fn plan(&self, cutoff_ms: i64) -> Result<RetentionPlan, StorageError> {
-        plan_retention(&self.config, cutoff_ms)
+    async fn plan(
+        &self,
+        cutoff_ms: i64,
+        held: &BTreeSet<String>,
+    ) -> Result<RetentionPlan, StorageError> {
+        plan_retention(&self.config, cutoff_ms, held)
             .await
             .map_err(StorageError::from)
     }
@@ -437,12 +499,24 @@ mod tests {
 
     #[test]
     fn delete_condition_formats_only_numbers_and_dates() {
+        let none = BTreeSet::new();
         assert_eq!(
-            delete_condition("detections", 1_764_158_400_000),
+            delete_condition("detections", 1_764_158_400_000, &none),
             "captured_at_ms < 1764158400000"
         );
+        let held: BTreeSet<String> = [
+            "0102030405060708090A0B0C0D0E0F10".to_string(),
+            "X'); DROP TABLE detections; --".to_string(),
+        ]
+        .into();
         assert_eq!(
-            delete_condition("subject_keys_daily", 1_764_158_400_000),
+            delete_condition("snapshots", 1_764_158_400_000, &held),
+            "captured_at_ms < 1764158400000 AND hex(event_id) NOT IN \
+             ('0102030405060708090A0B0C0D0E0F10')",
+            "only 32 hex digits reach the SQL"
+        );
+        assert_eq!(
+            delete_condition("subject_keys_daily", 1_764_158_400_000, &held),
             "day < toDate('2025-11-26')"
         );
         assert!(checked_table("audit_log").is_err());

@@ -6,6 +6,7 @@
 //!   synthetic city draws misreads from it, track search enumerates and weighs them).
 //! - [`camera`]: the camera registry and its CSV format.
 //! - [`detection`]: a validated detection event.
+//! - [`case`]: the case registry's cases and legal holds.
 //! - [`audit`]: audit records and their per-node hash chain; [`checkpoint`]: signed
 //!   checkpoints of those chains, verified against the stored log.
 //! - [`error`]: the one list of error codes every transport reports.
@@ -14,6 +15,7 @@
 
 pub mod audit;
 pub mod camera;
+pub mod case;
 pub mod checkpoint;
 pub mod detection;
 pub mod error;

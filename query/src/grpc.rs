@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use camtrail_common::grpc::error_status;
 use camtrail_model::audit::AuditRecord;
+use camtrail_model::case::{Case, CaseStatus, Hold};
 use camtrail_model::{Error, ErrorCode, EventId, VehicleAttributes};
 use camtrail_proto::v1;
 use camtrail_proto::v1::query_server::Query;
 use camtrail_storage::{
-    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, PassCursor, PassFilter, SightingStore,
+    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, CaseStore, PassCursor, PassFilter, SightingStore,
     StoredSighting,
 };
 use tokio_stream::Stream;
@@ -21,9 +22,9 @@ use crate::analytics::{Area, Companion, LinkKind};
 use crate::attributes;
 use crate::http::HttpState;
 use crate::service::{
-    AuditRequest, Caller, CoTravelRequest, PassesRequest, Place, Purpose, QueryError, SceneRequest,
-    SceneSpec, SeriesRequest, Subject, TrackRequest, format_cursor, parse_audit_cursor,
-    parse_cursor, parse_vehicle_cursor,
+    AuditRequest, Caller, CaseChange, CoTravelRequest, OpenCase, PassesRequest, Place, Purpose,
+    QueryError, SceneRequest, SceneSpec, SeriesRequest, Subject, TrackRequest, format_cursor,
+    parse_audit_cursor, parse_cursor, parse_vehicle_cursor,
 };
 use crate::track::{MatchKind, Track};
 
@@ -255,7 +256,7 @@ fn match_kind(kind: MatchKind) -> v1::MatchKind {
     }
 }
 
-impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
+impl<S: SightingStore + CaseStore, A: AuditLog> QueryGrpc<S, A> {
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
         let authorization = request
             .metadata()
@@ -304,7 +305,7 @@ impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
     }
 }
 
-impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
+impl<S: SightingStore + CaseStore, A: AuditLog> QueryGrpc<S, A> {
     fn passes_of(&self, sightings: &[StoredSighting]) -> Vec<v1::Sighting> {
         sightings
             .iter()
@@ -344,7 +345,7 @@ impl<S: SightingStore, A: AuditLog> QueryGrpc<S, A> {
 type SightingStream = Pin<Box<dyn Stream<Item = Result<v1::Sighting, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
+impl<S: SightingStore + CaseStore, A: AuditLog> Query for QueryGrpc<S, A> {
     async fn track(
         &self,
         request: Request<v1::TrackRequest>,
@@ -699,5 +700,166 @@ impl<S: SightingStore, A: AuditLog> Query for QueryGrpc<S, A> {
             next_cursor: answer.next.map(|c| c.encode()).unwrap_or_default(),
             audit_id: audit_id(&answer.audit),
         }))
+    }
+
+    async fn open_case(
+        &self,
+        request: Request<v1::OpenCaseRequest>,
+    ) -> Result<Response<v1::CaseResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let answer = self
+            .state
+            .service
+            .open_case(
+                &caller,
+                OpenCase {
+                    case_id: request.case_id,
+                    title: request.title,
+                    category: request.category,
+                    assigned: request.assigned,
+                    ends_at_ms: request.ends_at_ms,
+                    reason: request.reason,
+                },
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(v1::CaseResponse {
+            case: Some(case_to_wire(answer.case)),
+            audit_id: audit_id(&answer.audit),
+        }))
+    }
+
+    async fn change_case(
+        &self,
+        request: Request<v1::ChangeCaseRequest>,
+    ) -> Result<Response<v1::CaseResponse>, Status> {
+        use v1::change_case_request::Change;
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let change = match request.change {
+            Some(Change::Assign(assign)) => CaseChange::Assign {
+                add: assign.add,
+                remove: assign.remove,
+            },
+            Some(Change::ExtendToMs(ends_at_ms)) => CaseChange::Extend { ends_at_ms },
+            Some(Change::Close(true)) => CaseChange::Close,
+            Some(Change::Close(false)) | None => {
+                return Err(error_status(
+                    ErrorCode::InvalidCaseField,
+                    "set one change: assign, extend_to_ms or close = true",
+                ));
+            }
+        };
+        let answer = self
+            .state
+            .service
+            .change_case(&caller, &request.case_id, change, &request.reason)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(v1::CaseResponse {
+            case: Some(case_to_wire(answer.case)),
+            audit_id: audit_id(&answer.audit),
+        }))
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<v1::ListCasesRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let status_filter = match request.status.as_str() {
+            "" => None,
+            name => Some(CaseStatus::parse(name).ok_or_else(|| {
+                error_status(ErrorCode::InvalidQuery, "status is open, closed or empty")
+            })?),
+        };
+        let cases = self
+            .state
+            .service
+            .list_cases(&caller, status_filter)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(v1::ListCasesResponse {
+            cases: cases.into_iter().map(case_to_wire).collect(),
+            categories: self.state.service.case_config().categories.clone(),
+        }))
+    }
+
+    async fn place_holds(
+        &self,
+        request: Request<v1::PlaceHoldsRequest>,
+    ) -> Result<Response<v1::PlaceHoldsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        let ids: Vec<String> = request
+            .event_ids
+            .iter()
+            .map(|bytes| {
+                EventId::from_slice(bytes)
+                    .map(|id| id.to_hex())
+                    .ok_or_else(|| {
+                        error_status(
+                            ErrorCode::InvalidEventId,
+                            "event ids are 16 bytes, not all zero",
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let answer = self
+            .state
+            .service
+            .place_holds(&caller, &request.case_id, &ids, &request.reason)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(v1::PlaceHoldsResponse {
+            holds: answer.holds.into_iter().map(hold_to_wire).collect(),
+            audit_id: audit_id(&answer.audit),
+        }))
+    }
+
+    async fn list_holds(
+        &self,
+        request: Request<v1::ListHoldsRequest>,
+    ) -> Result<Response<v1::ListHoldsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let case_id = request.into_inner().case_id;
+        let holds = self
+            .state
+            .service
+            .list_holds(&caller, (!case_id.is_empty()).then_some(case_id.as_str()))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(v1::ListHoldsResponse {
+            holds: holds.into_iter().map(hold_to_wire).collect(),
+        }))
+    }
+}
+
+fn case_to_wire(case: Case) -> v1::Case {
+    v1::Case {
+        case_id: case.case_id,
+        title: case.title,
+        category: case.category,
+        assigned: case.assigned,
+        status: case.status.as_str().to_string(),
+        opened_by: case.opened_by,
+        opened_at_ms: case.opened_at_ms,
+        ends_at_ms: case.ends_at_ms,
+        updated_by: case.updated_by,
+        updated_at_ms: case.updated_at_ms,
+        version: case.version,
+    }
+}
+
+fn hold_to_wire(hold: Hold) -> v1::Hold {
+    v1::Hold {
+        case_id: hold.case_id,
+        event_id: EventId::parse_hex(&hold.event_id)
+            .map(|id| id.as_bytes().to_vec())
+            .unwrap_or_default(),
+        placed_by: hold.placed_by,
+        placed_at_ms: hold.placed_at_ms,
     }
 }

@@ -29,7 +29,9 @@ use axum::{Json, Router};
 use camtrail_common::http::ApiError;
 use camtrail_model::audit::AuditRecord;
 use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId};
-use camtrail_storage::{AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, PassFilter, SightingStore};
+use camtrail_storage::{
+    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, CaseStore, PassFilter, SightingStore,
+};
 use chrono::TimeZone;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -51,6 +53,7 @@ use crate::track::sighting::{DropReason, MatchKind};
 use crate::track::trips::Trip;
 
 mod analytics;
+mod cases;
 
 /// What the handlers share (the gRPC front end too).
 pub struct HttpState<S, A> {
@@ -64,7 +67,7 @@ pub struct HttpState<S, A> {
     pub zone: chrono_tz::Tz,
 }
 
-impl<S: SightingStore, A: AuditLog> HttpState<S, A> {
+impl<S: SightingStore + CaseStore, A: AuditLog> HttpState<S, A> {
     /// The map background of the registry in force.
     pub fn map(&self) -> Arc<MapBackground> {
         Arc::clone(
@@ -126,7 +129,7 @@ fn invalid_query(rejection: QueryRejection) -> QueryError {
 }
 
 /// The router of the API, merged with `/metrics` and `/healthz` by the node.
-pub fn router<S: SightingStore, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Router {
+pub fn router<S: SightingStore + CaseStore, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Router {
     Router::new()
         .route("/v1/track", get(track_json::<S, A>))
         .route("/v1/track.geojson", get(track_geojson_handler::<S, A>))
@@ -138,6 +141,15 @@ pub fn router<S: SightingStore, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Rou
         .route("/v1/scene", post(analytics::scene::<S, A>))
         .route("/v1/series", post(analytics::series::<S, A>))
         .route("/v1/cotravel", post(analytics::cotravel::<S, A>))
+        .route(
+            "/v1/cases",
+            get(cases::list::<S, A>).post(cases::open::<S, A>),
+        )
+        .route("/v1/cases/{case_id}/{change}", post(cases::change::<S, A>))
+        .route(
+            "/v1/holds",
+            get(cases::list_holds::<S, A>).post(cases::place_holds::<S, A>),
+        )
         .layer(axum::middleware::from_fn(reject_invalid_utf8))
         .with_state(state)
 }
@@ -233,7 +245,7 @@ pub struct TrackQuery {
     stop_min_minutes: Option<f64>,
 }
 
-async fn run_track<S: SightingStore, A: AuditLog>(
+async fn run_track<S: SightingStore + CaseStore, A: AuditLog>(
     state: &HttpState<S, A>,
     headers: &HeaderMap,
     addr: SocketAddr,
@@ -484,7 +496,7 @@ fn vehicle_body<'a>(track: &'a Track, zone: &chrono_tz::Tz) -> VehicleBody<'a> {
     }
 }
 
-async fn track_json<S: SightingStore, A: AuditLog>(
+async fn track_json<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -500,7 +512,7 @@ async fn track_json<S: SightingStore, A: AuditLog>(
     }
 }
 
-async fn track_geojson_handler<S: SightingStore, A: AuditLog>(
+async fn track_geojson_handler<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -560,7 +572,7 @@ pub fn track_png_bytes(
     Ok(png.into_inner())
 }
 
-async fn track_png<S: SightingStore, A: AuditLog>(
+async fn track_png<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -632,7 +644,7 @@ fn name_filter(
         .transpose()
 }
 
-async fn passes<S: SightingStore, A: AuditLog>(
+async fn passes<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -763,7 +775,7 @@ pub struct PurposeQuery {
     reason: Option<String>,
 }
 
-async fn snapshot<S: SightingStore, A: AuditLog>(
+async fn snapshot<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -817,7 +829,7 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-async fn audit_list<S: SightingStore, A: AuditLog>(
+async fn audit_list<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -863,7 +875,7 @@ async fn audit_list<S: SightingStore, A: AuditLog>(
     }
 }
 
-async fn camera<S: SightingStore, A: AuditLog>(
+async fn camera<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

@@ -16,7 +16,7 @@ use camtrail_common::Readiness;
 use camtrail_common::tls::TlsConfig;
 use camtrail_model::CameraRegistry;
 use camtrail_proto::v1::query_server::QueryServer;
-use camtrail_storage::{AuditLog, SightingStore};
+use camtrail_storage::{AuditLog, CaseStore, SightingStore};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -28,7 +28,7 @@ use crate::grpc::QueryGrpc;
 use crate::http::{HttpState, router};
 use crate::metrics::QueryMetrics;
 use crate::render::map::MapBackground;
-use crate::service::{QueryLimits, QueryService};
+use crate::service::{CaseConfig, QueryLimits, QueryService};
 use crate::track::TrackParams;
 
 /// The gRPC service name this node serves.
@@ -69,6 +69,8 @@ pub struct QueryConfig {
     /// Signed checkpoints of this node's audit chain for an outside witness
     /// (`[query.audit_checkpoints]`); unset: none.
     pub audit_checkpoints: Option<CheckpointConfig>,
+    /// The case registry: offence taxonomy and bounds (`[query.cases]`).
+    pub cases: CaseConfig,
 }
 
 impl Default for QueryConfig {
@@ -87,6 +89,7 @@ impl Default for QueryConfig {
             limits: QueryLimits::default(),
             track: TrackParams::default(),
             audit_checkpoints: None,
+            cases: CaseConfig::default(),
         }
     }
 }
@@ -101,6 +104,22 @@ impl QueryConfig {
         self.track
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
+        if self.cases.categories.is_empty()
+            || self.cases.categories.iter().any(|c| {
+                c.is_empty()
+                    || c.len() > 40
+                    || !c
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            })
+        {
+            return Err(ConfigError::new(
+                "query.cases.categories: list at least one category, each 1-40 of a-z 0-9 _",
+            ));
+        }
+        if !(1..=366).contains(&self.cases.max_days) {
+            return Err(ConfigError::new("query.cases.max_days must be 1-366"));
+        }
         if self.node_name.trim().is_empty() || self.node_name.contains('/') {
             return Err(ConfigError::new(
                 "query.node_name must be non-empty and without '/'",
@@ -181,7 +200,7 @@ impl QueryNode {
     /// distributed mode passes ClickHouse and the Kafka audit writer, the embedded mode its
     /// SQLite store and the audit chain in the same database); `store_metrics`, when given,
     /// is served on `/metrics` too.
-    pub async fn bind<S: SightingStore, A: AuditLog>(
+    pub async fn bind<S: SightingStore + CaseStore, A: AuditLog>(
         config: &QueryConfig,
         store: S,
         audit: A,
@@ -218,7 +237,8 @@ impl QueryNode {
             config.track.clone(),
             config.limits.clone(),
             metrics,
-        )?;
+        )?
+        .with_case_config(config.cases.clone());
         let state = Arc::new(HttpState {
             service,
             map: std::sync::RwLock::new(Arc::new(map)),

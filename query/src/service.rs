@@ -11,8 +11,8 @@ use camtrail_common::now_ms;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId, ObjectClass, plate};
 use camtrail_storage::{
-    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, PassCursor, PassFilter, SightingStore,
-    StorageError, StoredSighting, StoredSnapshot,
+    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, CaseStore, PassCursor, PassFilter,
+    SightingStore, StorageError, StoredSighting, StoredSnapshot,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,6 +25,9 @@ use crate::track::stops::find_stops;
 use crate::track::{MatchKind, RawSighting, Track, TrackBuilder, TrackParams, pattern_to_like};
 
 mod analytics;
+mod cases;
+
+pub use cases::{CaseAnswer, CaseChange, CaseConfig, HoldAnswer, OpenCase};
 
 pub use analytics::{
     CoTravelAnswer, CoTravelRequest, SceneAnswer, SceneRequest, SceneSpec, SeriesAnswer,
@@ -386,10 +389,11 @@ pub struct QueryService<S, A> {
     cameras: RwLock<Arc<Cameras>>,
     builder: TrackBuilder,
     limits: QueryLimits,
+    cases: CaseConfig,
     metrics: QueryMetrics,
 }
 
-impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
+impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
     /// A service reading `store`, auditing to `audit`.
     pub fn new(
         store: S,
@@ -405,8 +409,20 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
             cameras: RwLock::new(Arc::new(Cameras::new(registry))),
             builder: TrackBuilder::new(params)?,
             limits,
+            cases: CaseConfig::default(),
             metrics,
         })
+    }
+
+    /// Use `cases` (the offence taxonomy, the longest case) instead of the defaults.
+    pub fn with_case_config(mut self, cases: CaseConfig) -> Self {
+        self.cases = cases;
+        self
+    }
+
+    /// The case registry's settings in force.
+    pub fn case_config(&self) -> &CaseConfig {
+        &self.cases
     }
 
     /// The camera registry the service joins against (the one in force now).
@@ -457,6 +473,13 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
                 ),
             ))
         }
+    }
+
+    /// A search may run: the role may search and the registry lets the caller search under
+    /// the case now. Refusals come before anything is read or audited.
+    async fn authorize_search(&self, caller: &Caller, purpose: &Purpose) -> Result<(), QueryError> {
+        Self::require_search(caller)?;
+        self.require_case(caller, purpose).await
     }
 
     async fn write_audit(
@@ -607,7 +630,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         caller: &Caller,
         request: TrackRequest,
     ) -> Result<TrackAnswer, QueryError> {
-        Self::require_search(caller)?;
+        self.authorize_search(caller, &request.purpose).await?;
         Self::check_window(
             request.from_ms,
             request.to_ms,
@@ -732,7 +755,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         caller: &Caller,
         request: PassesRequest,
     ) -> Result<PassesAnswer, QueryError> {
-        Self::require_search(caller)?;
+        self.authorize_search(caller, &request.purpose).await?;
         Self::check_window(
             request.from_ms,
             request.to_ms,
@@ -839,7 +862,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
     ) -> Result<(Option<StoredSnapshot>, AuditRecord), QueryError> {
         let started = Instant::now();
         let result = async {
-            Self::require_search(caller)?;
+            self.authorize_search(caller, &purpose).await?;
             let snapshot = self.store.snapshot(event_id).await.map_err(store_failed)?;
             let audit = self
                 .write_audit(
@@ -858,7 +881,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
     }
 }
 
-impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
+impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
     /// One page of audit records by case or user (at least one; also by kind and window),
     /// newest first; supervisors only. Reading the audit log is itself audited (kind
     /// `audit_read`, case [`AUDIT_REVIEW_CASE`], the filter as parameters) before the page

@@ -18,7 +18,9 @@ use camtrail_ingest::auth::{IssuedToken, render_token_files};
 use camtrail_loadgen::{LoadgenConfig, RunHooks, Throttle};
 use camtrail_model::ObjectClass;
 use camtrail_query::auth::{Role, UsersFile, issue as issue_user};
-use camtrail_query::client::{TrackFormat, TrackQueryArgs, get, track_path, track_table};
+use camtrail_query::client::{
+    TrackFormat, TrackQueryArgs, get, post_json, track_path, track_table,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -90,8 +92,9 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
     );
     let gateway_tokens = write_credentials(&city, &out)?;
     let investigator = issue_user("demo-investigator", Role::Investigator);
+    let supervisor = issue_user("demo-supervisor", Role::Supervisor);
     let users = UsersFile {
-        user: vec![investigator.entry],
+        user: vec![investigator.entry, supervisor.entry],
     };
     private::write(
         &out.join("users.toml"),
@@ -207,6 +210,31 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
         anyhow::bail!("no vehicle crossed two districts in this short run; run longer")
     };
     let base = format!("http://{}", addrs.query_http);
+    // Searches run under an open case: the supervisor opens one and assigns the
+    // investigator (audited like every change to a case).
+    let opened = post_json(
+        &base,
+        "/v1/cases",
+        &supervisor.token,
+        &serde_json::json!({
+            "case": DEMO_CASE,
+            "title": "camtrail demo",
+            "category": "traffic_crime",
+            "assigned": ["demo-investigator"],
+            "ends": now_ms() + 7 * 86_400_000,
+            "reason": "camtrail demo: a case to search under",
+        }),
+    )
+    .await
+    .context("opening the demo case")?;
+    let opened: serde_json::Value = serde_json::from_slice(&opened).context("case answer")?;
+    println!(
+        "      case {DEMO_CASE} opened by demo-supervisor for demo-investigator until {} \
+         (audit {} #{})",
+        opened["ends"].as_str().unwrap_or("?"),
+        opened["audit"]["node_id"].as_str().unwrap_or("?"),
+        opened["audit"]["seq"]
+    );
     let track_query = TrackQueryArgs {
         plate: chosen.true_plate.clone(),
         from: (traffic_config.start_ms - 60_000).to_string(),

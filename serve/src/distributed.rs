@@ -141,7 +141,8 @@ pub async fn apply_retention(
         audit_timeout,
     )
     .context("creating the audit producer")?;
-    retention::apply(&target, &audit, run, now_ms)
+    let cases = ClickhouseStore::new(&config.clickhouse);
+    retention::apply(&target, &cases, &audit, run, now_ms)
         .await
         .with_context(|| format!("retention on ClickHouse at {}", config.clickhouse.url))
 }

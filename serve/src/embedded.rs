@@ -57,7 +57,7 @@ pub async fn apply_retention(
         .audit_log("retention")
         .await
         .map_err(RetentionError::Audit)?;
-    retention::apply(store, &audit, run, now_ms).await
+    retention::apply(store, store, &audit, run, now_ms).await
 }
 
 /// Ingest and query nodes over one SQLite database, bound to their ports.

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::parts::{Part, Source, build_part};
+use super::parts::{Keep, Part, Source, build_part};
 use super::writer::{Request, Work};
 use super::{Counters, Shared, Tuning, read_lock};
 
@@ -24,7 +24,7 @@ pub(super) enum Job {
     /// Retention: parts wholly before the cutoff go, straddling ones are rewritten without
     /// the older rows; then the writer deletes from staging and snapshots.
     Retention {
-        cutoff_ms: i64,
+        keep: Keep,
         reply: oneshot::Sender<Result<u64, String>>,
     },
     /// Answered once every job queued before it is done.
@@ -63,8 +63,8 @@ impl Builder {
                     self.counters.flush_pending.store(false, Ordering::Release);
                     self.merge_while_needed();
                 }
-                Job::Retention { cutoff_ms, reply } => {
-                    let _ = reply.send(self.retention(cutoff_ms));
+                Job::Retention { keep, reply } => {
+                    let _ = reply.send(self.retention(&keep));
                 }
                 Job::Idle(reply) => {
                     let _ = reply.send(());
@@ -157,7 +157,8 @@ impl Builder {
         }
     }
 
-    fn retention(&self, cutoff_ms: i64) -> Result<u64, String> {
+    fn retention(&self, keep: &Keep) -> Result<u64, String> {
+        let cutoff_ms = keep.from_ms;
         let parts: Vec<(Part, PathBuf)> = read_lock(&self.shared)
             .parts
             .iter()
@@ -165,7 +166,7 @@ impl Builder {
             .collect();
         let mut removed = 0u64;
         for (part, path) in parts {
-            if part.max_ms < cutoff_ms {
+            if part.max_ms < cutoff_ms && keep.held.is_empty() {
                 self.register(None, vec![part.id], None)?;
                 removed += part.rows as u64;
             } else if part.min_ms < cutoff_ms {
@@ -173,15 +174,20 @@ impl Builder {
                     &self.dir,
                     self.new_id(),
                     &Source::Parts(vec![path]),
-                    Some(cutoff_ms),
+                    Some(keep),
                 )
                 .map_err(|e| e.to_string())?;
                 let kept_rows = kept.as_ref().map_or(0, |p| p.rows);
+                if let Some(copy) = kept.as_ref().filter(|_| kept_rows == part.rows) {
+                    // Nothing to remove (only held or newer rows): keep the part as it is.
+                    let _ = std::fs::remove_file(super::parts::part_path(&self.dir, copy.id));
+                    continue;
+                }
                 self.register(kept, vec![part.id], None)?;
                 removed += (part.rows - kept_rows).max(0) as u64;
             }
         }
-        let staged = self.submit(Work::DeleteBefore(cutoff_ms))?;
+        let staged = self.submit(Work::DeleteBefore(keep.clone()))?;
         Ok(removed + staged as u64)
     }
 }

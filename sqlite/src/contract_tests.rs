@@ -2,6 +2,8 @@
 //! default tuning (everything staged), and with tiny parts so the same tests run over many
 //! parts, merges and resends that landed in different parts.
 
+use std::collections::BTreeSet;
+
 use camtrail_model::Detection;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_storage::testsuite::{self, Backend};
@@ -36,9 +38,9 @@ impl Backend for Sqlite {
         records
     }
 
-    async fn delete_before(&self, cutoff_ms: i64) {
+    async fn delete_before(&self, cutoff_ms: i64, held: &BTreeSet<String>) {
         self.store
-            .delete_before(cutoff_ms)
+            .delete_before(cutoff_ms, held)
             .await
             .expect("retention");
     }
@@ -196,4 +198,19 @@ async fn sqlite_audit_chain_continues_after_reopening() {
         Ok(3),
         "the reopened chain links to the stored one"
     );
+}
+
+#[tokio::test]
+async fn sqlite_cases_keep_their_latest_version() {
+    testsuite::cases_keep_their_latest_version(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_retention_keeps_exactly_the_held_rows() {
+    testsuite::retention_keeps_exactly_the_held_rows(&sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_parts_retention_keeps_exactly_the_held_rows() {
+    testsuite::retention_keeps_exactly_the_held_rows(&sqlite_tiny_parts()).await;
 }

@@ -67,11 +67,11 @@ impl Hot {
         }
     }
 
-    /// Staged rows captured before `cutoff_ms`.
-    pub(super) fn count_before(&self, cutoff_ms: i64) -> usize {
+    /// Staged rows retention would remove.
+    pub(super) fn count_removed(&self, keep: &super::parts::Keep) -> usize {
         self.rows
             .iter()
-            .filter(|r| r.captured_at_ms < cutoff_ms)
+            .filter(|r| !keep.keeps(r.captured_at_ms, &r.event_id.0))
             .count()
     }
 

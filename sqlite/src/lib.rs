@@ -50,6 +50,7 @@
 
 mod audit;
 mod builder;
+mod cases;
 #[cfg(test)]
 mod contract_tests;
 #[cfg(test)]

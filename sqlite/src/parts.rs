@@ -258,11 +258,11 @@ impl PartHandle {
         self.query(&sql, values)
     }
 
-    /// Rows captured before `cutoff_ms`.
-    pub(super) fn count_before(&self, cutoff_ms: i64) -> rusqlite::Result<i64> {
+    /// Rows retention would remove.
+    pub(super) fn count_removed(&self, keep: &Keep) -> rusqlite::Result<i64> {
         self.connection().query_row(
-            "SELECT count(*) FROM part WHERE captured_at_ms < ?",
-            params![cutoff_ms],
+            &format!("SELECT count(*) FROM part WHERE {}", keep.removed_sql()),
+            [],
             |row| row.get(0),
         )
     }
@@ -284,14 +284,52 @@ pub(super) enum Source {
     Parts(Vec<PathBuf>),
 }
 
-/// Write part `id` into `dir` from `source` (rows captured before `keep_from_ms` left out),
+/// What retention keeps of the rows it looks at: those captured at or after `from_ms`,
+/// and the held event ids (legal holds) whenever they were captured.
+#[derive(Debug, Clone)]
+pub(super) struct Keep {
+    pub(super) from_ms: i64,
+    pub(super) held: std::sync::Arc<std::collections::BTreeSet<[u8; 16]>>,
+}
+
+impl Keep {
+    /// Whether a staged row stays.
+    pub(super) fn keeps(&self, captured_at_ms: i64, event_id: &[u8; 16]) -> bool {
+        captured_at_ms >= self.from_ms || self.held.contains(event_id)
+    }
+
+    /// The SQL condition selecting the rows that go (a table with `captured_at_ms` and a
+    /// BLOB `event_id`); every value in it is formatted here from numbers and bytes.
+    pub(super) fn removed_sql(&self) -> String {
+        if self.held.is_empty() {
+            return format!("captured_at_ms < {}", self.from_ms);
+        }
+        let mut list = String::with_capacity(self.held.len() * 36);
+        for (i, id) in self.held.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            list.push_str("X'");
+            for byte in id {
+                list.push_str(&format!("{byte:02x}"));
+            }
+            list.push('\'');
+        }
+        format!(
+            "(captured_at_ms < {} AND event_id NOT IN ({list}))",
+            self.from_ms
+        )
+    }
+}
+
+/// Write part `id` into `dir` from `source` (with `keep`, only the rows it keeps),
 /// sorted by key, duplicates of an event collapsed, indexed, fsynced. Returns its entry, or
 /// `None` (and no file) when no row qualifies.
 pub(super) fn build_part(
     dir: &Path,
     id: i64,
     source: &Source,
-    keep_from_ms: Option<i64>,
+    keep: Option<&Keep>,
 ) -> rusqlite::Result<Option<Part>> {
     let path = part_path(dir, id);
     let _ = std::fs::remove_file(&path);
@@ -333,7 +371,9 @@ pub(super) fn build_part(
             selects
         }
     };
-    let filter = keep_from_ms.map_or(String::new(), |ms| format!("WHERE captured_at_ms >= {ms}"));
+    let filter = keep.map_or(String::new(), |keep| {
+        format!("WHERE NOT {}", keep.removed_sql())
+    });
     connection.execute_batch(&format!(
         "CREATE TABLE part ({DETECTION_DEFS}, \
              PRIMARY KEY (subject_key, captured_at_ms, event_id)) WITHOUT ROWID;

@@ -1,7 +1,7 @@
 //! The read side: [`SightingStore`] over the staged rows (in memory) and the part files,
 //! each event id once; counts for retention and checks.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -98,16 +98,21 @@ impl SqliteStore {
         .map_err(failed)
     }
 
-    /// Detections and snapshots captured before `cutoff_ms` (what
+    /// Detections and snapshots captured before `cutoff_ms` and not held (what
     /// [`Self::delete_before`] would remove).
-    pub async fn count_before(&self, cutoff_ms: i64) -> Result<(u64, u64), StorageError> {
+    pub async fn count_before(
+        &self,
+        cutoff_ms: i64,
+        held: &BTreeSet<String>,
+    ) -> Result<(u64, u64), StorageError> {
+        let keep = crate::write::keep(cutoff_ms, held);
         self.read(move |connection, shared| {
             let mut detections = 0i64;
             for handle in &shared.parts {
-                detections += if handle.part.max_ms < cutoff_ms {
+                detections += if handle.part.max_ms < keep.from_ms && keep.held.is_empty() {
                     handle.part.rows
-                } else if handle.part.min_ms < cutoff_ms {
-                    handle.count_before(cutoff_ms)?
+                } else if handle.part.min_ms < keep.from_ms {
+                    handle.count_removed(&keep)?
                 } else {
                     0
                 };
@@ -115,11 +120,14 @@ impl SqliteStore {
             detections += shared
                 .hot
                 .values()
-                .map(|hot| hot.count_before(cutoff_ms) as i64)
+                .map(|hot| hot.count_removed(&keep) as i64)
                 .sum::<i64>();
             let snapshots: i64 = connection.query_row(
-                "SELECT count(*) FROM snapshots WHERE captured_at_ms < ?",
-                params![cutoff_ms],
+                &format!(
+                    "SELECT count(*) FROM snapshots WHERE {}",
+                    keep.removed_sql()
+                ),
+                [],
                 |row| row.get(0),
             )?;
             Ok((detections as u64, snapshots as u64))

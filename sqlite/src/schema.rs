@@ -108,6 +108,13 @@ CREATE TABLE IF NOT EXISTS parts (
     id INTEGER PRIMARY KEY, rows INTEGER NOT NULL, min_ms INTEGER NOT NULL,
     max_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cases (
+    case_id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS legal_holds (
+    case_id TEXT NOT NULL, event_id BLOB NOT NULL, placed_by TEXT NOT NULL,
+    placed_at_ms INTEGER NOT NULL, PRIMARY KEY (case_id, event_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snapshots (
     event_id       BLOB    PRIMARY KEY,
     captured_at_ms INTEGER NOT NULL,

@@ -2,6 +2,8 @@
 //! [`Publisher`]), retention handed to the maintenance thread (a [`RetentionTarget`]),
 //! and waiting for both.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::builder::Job;
+use super::parts::Keep;
 use super::writer::{Request, Work};
 use super::{BACKEND, QUEUE_FULL_WAIT, SqliteStore};
 
@@ -74,10 +77,15 @@ impl SqliteStore {
     /// Retention: remove detections and snapshots captured before `cutoff_ms` (parts wholly
     /// before it are deleted, straddling ones rewritten without the older rows). Returns
     /// the number of rows removed. The audit log is never touched.
-    pub async fn delete_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
+    pub async fn delete_before(
+        &self,
+        cutoff_ms: i64,
+        held: &BTreeSet<String>,
+    ) -> Result<u64, StorageError> {
         let (reply, answer) = oneshot::channel();
+        let keep = keep(cutoff_ms, held);
         self.jobs
-            .send(Job::Retention { cutoff_ms, reply })
+            .send(Job::Retention { keep, reply })
             .map_err(|_| read_only())?;
         answer
             .await
@@ -173,6 +181,22 @@ pub struct SqliteRetentionPlan {
     pub detections: u64,
     /// Snapshots captured before the cutoff.
     pub snapshots: u64,
+    /// Event ids kept whenever captured (legal holds).
+    pub held: BTreeSet<String>,
+}
+
+/// What a run with `cutoff_ms` and `held` keeps (held ids that are not 32 hex digits cannot
+/// name a stored event and are left out).
+pub(crate) fn keep(cutoff_ms: i64, held: &BTreeSet<String>) -> Keep {
+    Keep {
+        from_ms: cutoff_ms,
+        held: Arc::new(
+            held.iter()
+                .filter_map(|id| camtrail_model::EventId::parse_hex(id))
+                .map(|id| id.0)
+                .collect(),
+        ),
+    }
 }
 
 impl RetentionPlan for SqliteRetentionPlan {
@@ -195,17 +219,22 @@ impl RetentionTarget for SqliteStore {
     type Plan = SqliteRetentionPlan;
     type Report = u64;
 
-    async fn plan(&self, cutoff_ms: i64) -> Result<SqliteRetentionPlan, StorageError> {
-        let (detections, snapshots) = self.count_before(cutoff_ms).await?;
+    async fn plan(
+        &self,
+        cutoff_ms: i64,
+        held: &BTreeSet<String>,
+    ) -> Result<SqliteRetentionPlan, StorageError> {
+        let (detections, snapshots) = self.count_before(cutoff_ms, held).await?;
         Ok(SqliteRetentionPlan {
             database: self.path().display().to_string(),
             cutoff_ms,
             detections,
             snapshots,
+            held: held.clone(),
         })
     }
 
     async fn apply(&self, plan: &SqliteRetentionPlan) -> Result<u64, StorageError> {
-        self.delete_before(plan.cutoff_ms).await
+        self.delete_before(plan.cutoff_ms, &plan.held).await
     }
 }

@@ -8,12 +8,13 @@ use std::sync::{Arc, RwLock};
 
 use camtrail_model::Detection;
 use camtrail_model::audit::AuditRecord;
+use camtrail_model::case::{Case, Hold};
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::builder::Job;
 use super::hot::Hot;
-use super::parts::{Part, PartHandle, part_path};
+use super::parts::{Keep, Part, PartHandle, part_path};
 use super::schema::{DETECTION_COLUMNS, DETECTION_DEFS};
 use super::{Counters, Shared, Tuning, write_lock};
 use camtrail_storage::StoredSighting;
@@ -24,8 +25,12 @@ pub(super) enum Work {
     Detections(Vec<Detection>),
     /// Append one sealed audit record.
     Audit(Box<AuditRecord>),
+    /// A new version of a case (kept only if higher than the stored one).
+    Case(Box<Case>),
+    /// Legal holds (one placed again changes nothing).
+    Holds(Vec<Hold>),
     /// Retention of staged rows and snapshots (parts are the maintenance thread's).
-    DeleteBefore(i64),
+    DeleteBefore(Keep),
     /// A manifest change from the maintenance thread: list a new part, unlist old ones,
     /// drop a staging table that became a part.
     Register {
@@ -69,7 +74,7 @@ pub(super) struct Writer {
 struct Changes {
     staged: Vec<StoredSighting>,
     staged_rows: usize,
-    cutoff_ms: Option<i64>,
+    keep: Vec<Keep>,
     add: Vec<Part>,
     remove: Vec<i64>,
     dropped_generations: Vec<i64>,
@@ -150,22 +155,21 @@ impl Writer {
                 let done = match &request.work {
                     Work::Detections(detections) => stage(&savepoint, active, detections)?,
                     Work::Audit(record) => insert_audit(&savepoint, record)?,
-                    Work::DeleteBefore(cutoff_ms) => {
+                    Work::DeleteBefore(keep) => {
+                        let removed_rows = keep.removed_sql();
                         let mut removed = 0;
                         for generation in &generations {
                             removed += savepoint.execute(
-                                &format!(
-                                    "DELETE FROM staging_{generation} WHERE captured_at_ms < ?"
-                                ),
-                                params![cutoff_ms],
+                                &format!("DELETE FROM staging_{generation} WHERE {removed_rows}"),
+                                [],
                             )?;
                         }
-                        removed += savepoint.execute(
-                            "DELETE FROM snapshots WHERE captured_at_ms < ?",
-                            params![cutoff_ms],
-                        )?;
+                        removed += savepoint
+                            .execute(&format!("DELETE FROM snapshots WHERE {removed_rows}"), [])?;
                         removed
                     }
+                    Work::Case(case) => upsert_case(&savepoint, case)?,
+                    Work::Holds(holds) => insert_holds(&savepoint, holds)?,
                     Work::Register {
                         add,
                         remove,
@@ -200,9 +204,8 @@ impl Writer {
                             .staged
                             .extend(detections.iter().map(StoredSighting::from_detection));
                     }
-                    Work::DeleteBefore(cutoff_ms) => {
-                        changes.cutoff_ms =
-                            Some(changes.cutoff_ms.unwrap_or(i64::MIN).max(*cutoff_ms));
+                    Work::DeleteBefore(keep) => {
+                        changes.keep.push(keep.clone());
                     }
                     Work::Register {
                         add,
@@ -215,7 +218,7 @@ impl Writer {
                             .dropped_generations
                             .extend(drop_staging.iter().copied());
                     }
-                    Work::Audit(_) | Work::Barrier => {}
+                    Work::Audit(_) | Work::Case(_) | Work::Holds(_) | Work::Barrier => {}
                 }
             }
             results.push(result.map_err(|error| error.to_string()));
@@ -248,9 +251,9 @@ impl Writer {
         let mut unlinked = Vec::new();
         {
             let mut shared = write_lock(&self.shared);
-            if let Some(cutoff) = changes.cutoff_ms {
+            for keep in &changes.keep {
                 for hot in shared.hot.values_mut() {
-                    hot.retain(|s| s.captured_at_ms >= cutoff);
+                    hot.retain(|s| keep.keeps(s.captured_at_ms, &s.event_id.0));
                 }
             }
             for generation in &changes.dropped_generations {
@@ -328,6 +331,37 @@ fn stage(
         }
     }
     Ok(detections.len())
+}
+
+fn upsert_case(connection: &Connection, case: &Case) -> rusqlite::Result<usize> {
+    let body = serde_json::to_string(case)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    connection.execute(
+        "INSERT INTO cases (case_id, version, body) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (case_id) DO UPDATE SET version = excluded.version, body = excluded.body \
+         WHERE excluded.version > cases.version",
+        params![case.case_id, case.version as i64, body],
+    )
+}
+
+fn insert_holds(connection: &Connection, holds: &[Hold]) -> rusqlite::Result<usize> {
+    let mut statement = connection.prepare_cached(
+        "INSERT OR IGNORE INTO legal_holds (case_id, event_id, placed_by, placed_at_ms) \
+         VALUES (?, ?, ?, ?)",
+    )?;
+    let mut inserted = 0;
+    for hold in holds {
+        let event_id = camtrail_model::EventId::parse_hex(&hold.event_id).ok_or_else(|| {
+            rusqlite::Error::ToSqlConversionFailure("a held event id is not 32 hex digits".into())
+        })?;
+        inserted += statement.execute(params![
+            hold.case_id,
+            event_id.0.as_slice(),
+            hold.placed_by,
+            hold.placed_at_ms
+        ])?;
+    }
+    Ok(inserted)
 }
 
 fn insert_audit(connection: &Connection, row: &AuditRecord) -> rusqlite::Result<usize> {

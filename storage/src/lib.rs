@@ -10,6 +10,8 @@
 //!   (`camtrail-clickhouse`) or SQLite.
 //! - [`AuditLog`] ([`audit`]): appends one node's hash-chained audit records, durably,
 //!   before the answer they account for leaves. Kafka or SQLite.
+//! - [`CaseStore`] ([`cases`]): the case registry and legal holds, in the same backend as the
+//!   detections.
 //! - [`retention`]: the one "plan, audit, then delete" flow, over any [`RetentionTarget`].
 //! - [`StorageError`] ([`error`]): what a backend reports, with its [`ErrorCode`].
 //! - [`private`]: files holding personal data or secrets, created owner-only (0600).
@@ -19,6 +21,7 @@
 //! [`ErrorCode`]: camtrail_model::ErrorCode
 
 pub mod audit;
+pub mod cases;
 pub mod error;
 pub mod private;
 pub mod publish;
@@ -29,6 +32,7 @@ pub mod sql;
 pub mod testsuite;
 
 pub use audit::AuditLog;
+pub use cases::CaseStore;
 pub use error::StorageError;
 pub use publish::{PublishFuture, Publisher};
 pub use read::{

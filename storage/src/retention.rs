@@ -4,14 +4,17 @@
 //! the record cannot be written nothing is deleted. The audit log itself is never touched.
 //!
 //! A backend supplies the plan and the deletion ([`RetentionTarget`]); [`apply`] is the
-//! order they run in.
+//! order they run in. Legal holds ([`CaseStore::holds`]) exempt detections: the run reads
+//! which event ids are held for a case that is not closed and the backend keeps exactly
+//! those rows (and their snapshots) among the ones before the cutoff.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use serde_json::{Map, Value};
 
-use crate::{AuditLog, StorageError};
+use crate::{AuditLog, CaseStore, StorageError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -32,9 +35,14 @@ pub trait RetentionTarget: Send + Sync {
     /// What a run did.
     type Report: Send;
 
-    /// Plan the removal of everything captured before `cutoff_ms`; changes nothing.
-    fn plan(&self, cutoff_ms: i64)
-    -> impl Future<Output = Result<Self::Plan, StorageError>> + Send;
+    /// Plan the removal of everything captured before `cutoff_ms` except the detections
+    /// (and snapshots) whose event id (32 lowercase hex digits) is in `held`; changes
+    /// nothing.
+    fn plan(
+        &self,
+        cutoff_ms: i64,
+        held: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<Self::Plan, StorageError>> + Send;
 
     /// Carry out `plan`.
     fn apply(
@@ -95,9 +103,10 @@ pub enum RetentionError {
     Apply(StorageError),
 }
 
-/// Plan, audit (unless a dry run), then delete.
-pub async fn apply<T: RetentionTarget, A: AuditLog>(
+/// Read the holds in force, plan, audit (unless a dry run), then delete.
+pub async fn apply<T: RetentionTarget, C: CaseStore, A: AuditLog>(
     target: &T,
+    cases: &C,
     audit: &A,
     run: &RetentionRun,
     now_ms: i64,
@@ -106,7 +115,11 @@ pub async fn apply<T: RetentionTarget, A: AuditLog>(
         return Err(RetentionError::InvalidDays);
     }
     let cutoff_ms = run.cutoff_ms(now_ms);
-    let plan = target.plan(cutoff_ms).await.map_err(RetentionError::Plan)?;
+    let held = held_event_ids(cases).await.map_err(RetentionError::Plan)?;
+    let plan = target
+        .plan(cutoff_ms, &held)
+        .await
+        .map_err(RetentionError::Plan)?;
     if run.dry_run {
         return Ok(RetentionOutcome {
             cutoff_ms,
@@ -116,7 +129,7 @@ pub async fn apply<T: RetentionTarget, A: AuditLog>(
         });
     }
     let record = audit
-        .append(audit_entry(run, cutoff_ms, &plan, now_ms))
+        .append(audit_entry(run, cutoff_ms, held.len(), &plan, now_ms))
         .await
         .map_err(RetentionError::Audit)?;
     let report = target.apply(&plan).await.map_err(RetentionError::Apply)?;
@@ -128,16 +141,28 @@ pub async fn apply<T: RetentionTarget, A: AuditLog>(
     })
 }
 
-/// The audit record of a run: the policy and the plan.
+/// The event ids held for cases that are not closed.
+pub async fn held_event_ids<C: CaseStore>(cases: &C) -> Result<BTreeSet<String>, StorageError> {
+    let holds = cases.holds().await?;
+    if holds.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let registry = cases.cases().await?;
+    Ok(camtrail_model::case::held_event_ids(&registry, &holds))
+}
+
+/// The audit record of a run: the policy, the holds in force and the plan.
 fn audit_entry(
     run: &RetentionRun,
     cutoff_ms: i64,
+    held: usize,
     plan: &impl RetentionPlan,
     now_ms: i64,
 ) -> AuditEntry {
     let mut parameters = Map::new();
     parameters.insert("days".into(), run.days.into());
     parameters.insert("cutoff_ms".into(), cutoff_ms.into());
+    parameters.insert("held_event_ids".into(), held.into());
     parameters.extend(plan.parameters());
     AuditEntry {
         at_ms: now_ms,
@@ -179,12 +204,42 @@ mod tests {
     impl RetentionTarget for Target {
         type Plan = Plan;
         type Report = u64;
-        async fn plan(&self, _cutoff_ms: i64) -> Result<Plan, StorageError> {
-            Ok(Plan(7))
+        async fn plan(
+            &self,
+            _cutoff_ms: i64,
+            held: &BTreeSet<String>,
+        ) -> Result<Plan, StorageError> {
+            Ok(Plan(7 - held.len() as u64))
         }
         async fn apply(&self, plan: &Plan) -> Result<u64, StorageError> {
             self.applied.lock().expect("lock").push(plan.0);
             Ok(plan.0)
+        }
+    }
+
+    /// One open case holding one event.
+    struct Cases;
+
+    impl CaseStore for Cases {
+        async fn case(&self, _: &str) -> Result<Option<camtrail_model::case::Case>, StorageError> {
+            Ok(None)
+        }
+        async fn cases(&self) -> Result<Vec<camtrail_model::case::Case>, StorageError> {
+            Ok(Vec::new())
+        }
+        async fn put_case(&self, _: &camtrail_model::case::Case) -> Result<(), StorageError> {
+            Ok(())
+        }
+        async fn holds(&self) -> Result<Vec<camtrail_model::case::Hold>, StorageError> {
+            Ok(vec![camtrail_model::case::Hold {
+                case_id: "C-1".into(),
+                event_id: "00000000000000000000000000000001".into(),
+                placed_by: "sam".into(),
+                placed_at_ms: 0,
+            }])
+        }
+        async fn put_holds(&self, _: &[camtrail_model::case::Hold]) -> Result<(), StorageError> {
+            Ok(())
         }
     }
 
@@ -237,16 +292,17 @@ mod tests {
             entries: Mutex::default(),
         };
         let now = 100 * DAY_MS;
-        let outcome = block_on(apply(&target, &audit, &run(false), now)).expect("applied");
+        let outcome = block_on(apply(&target, &Cases, &audit, &run(false), now)).expect("applied");
         assert_eq!(outcome.cutoff_ms, 70 * DAY_MS);
-        assert_eq!(outcome.report, Some(7));
+        assert_eq!(outcome.report, Some(6), "the held row is not planned");
         let entries = audit.entries.lock().expect("lock");
         let parameters: Value = serde_json::from_str(&entries[0].parameters_json).expect("json");
         assert_eq!(parameters["days"], 30);
         assert_eq!(parameters["cutoff_ms"], 70 * DAY_MS);
         assert_eq!(parameters["database"], "test");
+        assert_eq!(parameters["held_event_ids"], 1);
         assert_eq!(entries[0].kind, "retention");
-        assert_eq!(entries[0].result_count, 7);
+        assert_eq!(entries[0].result_count, 6);
     }
 
     #[test]
@@ -256,13 +312,13 @@ mod tests {
             works: false,
             entries: Mutex::default(),
         };
-        let refused = block_on(apply(&target, &broken, &run(false), 10 * DAY_MS));
+        let refused = block_on(apply(&target, &Cases, &broken, &run(false), 10 * DAY_MS));
         assert!(matches!(refused, Err(RetentionError::Audit(_))));
         let working = Audit {
             works: true,
             entries: Mutex::default(),
         };
-        let dry = block_on(apply(&target, &working, &run(true), 10 * DAY_MS)).expect("dry");
+        let dry = block_on(apply(&target, &Cases, &working, &run(true), 10 * DAY_MS)).expect("dry");
         assert!(dry.audit.is_none() && dry.report.is_none());
         assert!(working.entries.lock().expect("lock").is_empty());
         assert!(target.applied.lock().expect("lock").is_empty());
@@ -271,7 +327,7 @@ mod tests {
             ..run(false)
         };
         assert!(matches!(
-            block_on(apply(&target, &working, &zero, 10 * DAY_MS)),
+            block_on(apply(&target, &Cases, &working, &zero, 10 * DAY_MS)),
             Err(RetentionError::InvalidDays)
         ));
     }

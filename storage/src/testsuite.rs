@@ -3,7 +3,8 @@
 //! (embedded mode). Dedup by event id, time order, window bounds, passes with cursor paging
 //! and a class filter, key look-ups for fuzzy and pattern searches, snapshots with their
 //! capture time, retention, the audit chain read back intact, and the audit listing:
-//! filtered, newest first, paged through every record exactly once.
+//! filtered, newest first, paged through every record exactly once; the case registry
+//! (latest version wins) and legal holds that retention keeps exactly.
 //!
 //! A backend implements [`Backend`] (how to write rows and audit records into it, and how
 //! to apply retention) and calls each `pub async fn` here with it.
@@ -11,14 +12,16 @@
 // Test code: a failed expectation is the test's failure.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use camtrail_model::audit::{AuditEntry, AuditRecord, verify_all};
+use camtrail_model::case::{Case, CaseStatus, Hold};
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
 
 use crate::{
-    AuditCursor, AuditFilter, CameraWindow, PassCursor, PassFilter, SightingStore, StoredSighting,
-    StoredSnapshot,
+    AuditCursor, AuditFilter, CameraWindow, CaseStore, PassCursor, PassFilter, SightingStore,
+    StoredSighting, StoredSnapshot,
 };
 
 /// The contract's reference instant (2025-11-26 12:00 UTC).
@@ -28,7 +31,7 @@ pub const CAMERA: &str = "44030000001310000001";
 
 /// What a contract test needs from a backend besides the read trait.
 pub trait Backend {
-    type Store: SightingStore;
+    type Store: SightingStore + CaseStore;
     fn store(&self) -> &Self::Store;
     fn write(&self, detections: Vec<Detection>) -> impl Future<Output = ()>;
     /// Append `entries` to the chain of `node_id` (each node at most once per test).
@@ -37,8 +40,9 @@ pub trait Backend {
         node_id: &str,
         entries: Vec<AuditEntry>,
     ) -> impl Future<Output = Vec<AuditRecord>>;
-    /// Apply retention: remove what was captured before `cutoff_ms`.
-    fn delete_before(&self, cutoff_ms: i64) -> impl Future<Output = ()>;
+    /// Apply retention: remove what was captured before `cutoff_ms`, except the event ids
+    /// in `held`.
+    fn delete_before(&self, cutoff_ms: i64, held: &BTreeSet<String>) -> impl Future<Output = ()>;
 }
 
 /// A detection of `key` at `at_ms` at `camera`, event id `[n; 16]`; event 1 has a thumbnail.
@@ -583,21 +587,33 @@ pub async fn audit_pages_newest_first_through_every_record_once(backend: &impl B
     assert!(page_through(nothing, 5).await.is_empty());
 }
 
+/// Detections of `key` with event ids `[n; 16]`: `old` nine days before [`T0`], `new` just
+/// after it, written two at a time.
+async fn write_old_and_new(
+    backend: &impl Backend,
+    key: &str,
+    old: std::ops::RangeInclusive<u8>,
+    new: std::ops::RangeInclusive<u8>,
+) {
+    const DAY: i64 = 86_400_000;
+    let old: Vec<Detection> = old
+        .map(|n| detection(n, key, T0 - 9 * DAY + i64::from(n) * 60_000, CAMERA))
+        .collect();
+    let new: Vec<Detection> = new
+        .map(|n| detection(n, key, T0 + i64::from(n) * 60_000, CAMERA))
+        .collect();
+    for chunk in old.chunks(2).chain(new.chunks(2)) {
+        backend.write(chunk.to_vec()).await;
+    }
+}
+
 /// Rows before the cutoff go (with their snapshots), rows after it stay, the audit log is
 /// never touched.
 pub async fn retention_removes_only_older_rows(backend: &impl Backend) {
     const DAY: i64 = 86_400_000;
     let key = "粤B54321";
     let cutoff = T0 - DAY;
-    let old: Vec<Detection> = (1..=4)
-        .map(|n| detection(n, key, T0 - 9 * DAY + i64::from(n) * 60_000, CAMERA))
-        .collect();
-    let new: Vec<Detection> = (11..=14)
-        .map(|n| detection(n, key, T0 + i64::from(n) * 60_000, CAMERA))
-        .collect();
-    for chunk in old.chunks(2).chain(new.chunks(2)) {
-        backend.write(chunk.to_vec()).await;
-    }
+    write_old_and_new(backend, key, 1..=4, 11..=14).await;
     let audit = backend
         .append_audit(
             "node-1",
@@ -630,7 +646,7 @@ pub async fn retention_removes_only_older_rows(backend: &impl Backend) {
             .is_some()
     );
 
-    backend.delete_before(cutoff).await;
+    backend.delete_before(cutoff, &BTreeSet::new()).await;
 
     let after = backend
         .store()
@@ -751,4 +767,148 @@ pub async fn passes_in_reads_each_window_once(backend: &impl Backend) {
             .expect("no windows")
             .is_empty()
     );
+}
+
+fn case_version(case_id: &str, version: u64, status: CaseStatus) -> Case {
+    Case {
+        case_id: case_id.into(),
+        title: format!("{case_id} v{version}"),
+        category: "robbery".into(),
+        assigned: vec!["alice".into(), "bob".into()],
+        status,
+        opened_by: "sam".into(),
+        opened_at_ms: T0,
+        ends_at_ms: T0 + 30 * 86_400_000,
+        updated_by: "sam".into(),
+        updated_at_ms: T0 + i64::try_from(version).unwrap(),
+        version,
+    }
+}
+
+/// The registry answers the highest version of each case, whatever order versions were
+/// stored in; holds placed twice are listed once, ordered by case then event id.
+pub async fn cases_keep_their_latest_version(backend: &impl Backend) {
+    let store = backend.store();
+    assert_eq!(store.case("C-1").await.expect("case"), None);
+    let v1 = case_version("C-1", 1, CaseStatus::Open);
+    let v2 = case_version("C-1", 2, CaseStatus::Closed);
+    let other = case_version("B-7", 1, CaseStatus::Open);
+    store.put_case(&v1).await.expect("put");
+    store.put_case(&other).await.expect("put");
+    assert_eq!(store.case("C-1").await.expect("case"), Some(v1.clone()));
+    store.put_case(&v2).await.expect("put");
+    // A late copy of an older version changes nothing.
+    store.put_case(&v1).await.expect("put");
+    assert_eq!(store.case("C-1").await.expect("case"), Some(v2.clone()));
+    assert_eq!(store.cases().await.expect("cases"), vec![other, v2]);
+
+    let hold = |case_id: &str, n: u8| Hold {
+        case_id: case_id.into(),
+        event_id: EventId([n; 16]).to_hex(),
+        placed_by: "sam".into(),
+        placed_at_ms: T0,
+    };
+    assert!(store.holds().await.expect("holds").is_empty());
+    store
+        .put_holds(&[hold("C-1", 2), hold("B-7", 9)])
+        .await
+        .expect("hold");
+    store
+        .put_holds(&[hold("C-1", 2), hold("C-1", 1)])
+        .await
+        .expect("hold again");
+    assert_eq!(
+        store.holds().await.expect("holds"),
+        vec![hold("B-7", 9), hold("C-1", 1), hold("C-1", 2)]
+    );
+}
+
+/// Retention with holds in force keeps exactly the held rows among the old ones (and the
+/// held event's snapshot), removes every other old row, keeps every new row, and a second
+/// run changes nothing; with the holds lifted the held rows go too.
+pub async fn retention_keeps_exactly_the_held_rows(backend: &impl Backend) {
+    const DAY: i64 = 86_400_000;
+    let key = "粤B54321";
+    let cutoff = T0 - DAY;
+    write_old_and_new(backend, key, 1..=6, 11..=12).await;
+    let held: BTreeSet<String> = [1u8, 4]
+        .iter()
+        .map(|n| EventId([*n; 16]).to_hex())
+        .collect();
+    let window = (T0 - 30 * DAY, T0 + DAY);
+    let ids = || async {
+        backend
+            .store()
+            .sightings(&[key.to_string()], window.0, window.1, 100)
+            .await
+            .expect("sightings")
+            .iter()
+            .map(|s| s.event_id.0[0])
+            .collect::<Vec<u8>>()
+    };
+    let pass_ids = || async {
+        backend
+            .store()
+            .passes(
+                &[CAMERA.to_string()],
+                window.0,
+                window.1,
+                &PassFilter::default(),
+                None,
+                100,
+            )
+            .await
+            .expect("passes")
+            .iter()
+            .map(|s| s.event_id.0[0])
+            .collect::<Vec<u8>>()
+    };
+    for run in 0..2 {
+        backend.delete_before(cutoff, &held).await;
+        assert_eq!(
+            ids().await,
+            vec![1, 4, 11, 12],
+            "run {run}: held and new rows remain"
+        );
+        assert_eq!(
+            pass_ids().await,
+            vec![1, 4, 11, 12],
+            "run {run}: by camera too"
+        );
+        assert!(
+            backend
+                .store()
+                .snapshot(EventId([1; 16]))
+                .await
+                .expect("snapshot")
+                .is_some(),
+            "run {run}: the held event's snapshot stays"
+        );
+    }
+    backend.delete_before(cutoff, &BTreeSet::new()).await;
+    assert_eq!(ids().await, vec![11, 12], "lifted holds keep nothing");
+    assert_eq!(pass_ids().await, vec![11, 12]);
+}
+
+/// Open `case_id` in `store` directly (a test fixture standing for a supervisor's
+/// `camtrail cases open`): category `robbery`, `assigned` investigators, ending in 30 days.
+pub async fn open_case(store: &impl CaseStore, case_id: &str, assigned: &[&str]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let case = Case {
+        case_id: case_id.into(),
+        title: format!("test case {case_id}"),
+        category: "robbery".into(),
+        assigned: camtrail_model::case::normalize_users(assigned.iter().map(|u| u.to_string())),
+        status: CaseStatus::Open,
+        opened_by: "fixture".into(),
+        opened_at_ms: now,
+        ends_at_ms: now + 30 * 86_400_000,
+        updated_by: "fixture".into(),
+        updated_at_ms: now,
+        version: 1,
+    };
+    store.put_case(&case).await.expect("open a test case");
 }

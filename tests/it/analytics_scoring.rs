@@ -27,7 +27,8 @@ use camtrail_query::service::{
     SeriesRequest,
 };
 use camtrail_query::track::TrackParams;
-use camtrail_storage::{AuditLog, PassFilter, SightingStore};
+use camtrail_storage::testsuite::open_case;
+use camtrail_storage::{AuditLog, CaseStore, PassFilter, SightingStore};
 
 fn supervisor() -> Caller {
     Caller {
@@ -60,7 +61,7 @@ struct Answers {
     scene_vehicles: Vec<usize>,
 }
 
-async fn ask<S: SightingStore, A: AuditLog>(
+async fn ask<S: SightingStore + CaseStore, A: AuditLog>(
     service: &QueryService<S, A>,
     planted: &InvestigationCity,
     commuter: &str,
@@ -255,6 +256,8 @@ async fn planted_series_and_convoys_are_found_on_both_backends() {
     };
     let registry = Arc::new(city.registry.clone());
     let metrics = || QueryMetrics::register(&mut prometheus_client::registry::Registry::default());
+    open_case(&ClickhouseStore::new(&clickhouse), "SCORE-17", &[]).await;
+    open_case(&store, "SCORE-17", &[]).await;
     let clickhouse_service = QueryService::new(
         ClickhouseStore::new(&clickhouse),
         audit_writer(brokers).await,

@@ -7,9 +7,11 @@ use camtrail_model::{Camera, CameraRegistry};
 const TABLES: &[&str] = &[
     "audit_log",
     "cameras",
+    "cases",
     "detections",
     "detections_by_hour",
     "detections_by_hour_mv",
+    "legal_holds",
     "schema_migrations",
     "snapshots",
     "subject_keys_daily",
@@ -217,7 +219,9 @@ async fn retention_drops_old_weeks_deletes_straddling_rows_and_is_idempotent() {
     let before = snapshot_counts().await;
 
     // Dry run: the plan, and nothing changes.
-    let plan = plan_retention(&config, NOW - 7 * DAY).await.expect("plan");
+    let plan = plan_retention(&config, NOW - 7 * DAY, &Default::default())
+        .await
+        .expect("plan");
     assert_eq!(plan.cutoff_ms, CUTOFF);
     for table in RETENTION_TABLES {
         let actions: Vec<&RetentionAction> = plan
@@ -280,7 +284,7 @@ async fn retention_drops_old_weeks_deletes_straddling_rows_and_is_idempotent() {
     assert_eq!(count("SELECT count() FROM audit_log".into()).await, 1);
 
     // Idempotent: nothing left to do.
-    let again = plan_retention(&config, NOW - 7 * DAY)
+    let again = plan_retention(&config, NOW - 7 * DAY, &Default::default())
         .await
         .expect("plan again");
     assert!(again.actions.is_empty(), "{:?}", again.actions);

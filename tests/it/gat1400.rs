@@ -616,6 +616,12 @@ mod through_serve {
         )
         .expect("users.toml");
         let registry = dir.path().join("cameras.csv").display().to_string();
+        // The case the searches below run under, opened before the node owns the database.
+        let store = camtrail_sqlite::SqliteStore::open(&dir.path().join("camtrail.db"))
+            .expect("open the database");
+        camtrail_storage::testsuite::open_case(&store, "GAT-1400-E2E", &["gat1400-investigator"])
+            .await;
+        drop(store);
         let (gat1400, query_http) = (local_port(), local_port());
         let log = dir.path().join("serve.log");
         let env: Vec<(&str, String)> = vec![

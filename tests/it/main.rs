@@ -7,6 +7,7 @@
 mod analytics_node;
 #[cfg(feature = "distributed")]
 mod analytics_scoring;
+mod cases;
 #[cfg(feature = "distributed")]
 mod cli;
 #[cfg(feature = "distributed")]

@@ -116,6 +116,10 @@ async fn setup_with(
     let brokers = camtrail_testkit::require_kafka();
     let clickhouse = camtrail_testkit::clickhouse(test).await;
     migrate(&clickhouse, 1).await.expect("migrate");
+    let cases = camtrail_clickhouse::ClickhouseStore::new(&clickhouse);
+    for case in ["CASE-1", "C1", "CASE-A"] {
+        camtrail_storage::testsuite::open_case(&cases, case, &["ivy"]).await;
+    }
     let prefix = camtrail_testkit::unique_name(test);
     let kafka = KafkaConfig {
         brokers,

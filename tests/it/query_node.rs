@@ -79,6 +79,7 @@ fn start_node(dir: &Path, city: &City, stop: tokio::sync::oneshot::Receiver<()>)
         runtime.block_on(async move {
             let store = SqliteStore::open(&database).expect("open store");
             store.write(detections).await.expect("write sightings");
+            camtrail_storage::testsuite::open_case(&store, "C-MAP-1", &["map-reader"]).await;
             let audit = store.audit_log("query").await.expect("audit log");
             let node = QueryNode::bind(&config, store, audit, None)
                 .await
@@ -200,6 +201,9 @@ pub(crate) struct SmallNode {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+/// The cases a small node's registry holds open, with investigator `ivy` assigned.
+pub(crate) const SMALL_NODE_CASES: [&str; 3] = ["C-1", "CASE-9", "CASE-17"];
+
 pub(crate) async fn small_node(detections: Vec<Detection>) -> SmallNode {
     small_node_with(
         &format!(
@@ -241,6 +245,9 @@ pub(crate) async fn small_node_with(registry_csv: &str, detections: Vec<Detectio
     };
     let store = SqliteStore::open(&dir.path().join("camtrail.db")).expect("open store");
     store.write(detections).await.expect("write detections");
+    for case in SMALL_NODE_CASES {
+        camtrail_storage::testsuite::open_case(&store, case, &["ivy"]).await;
+    }
     let audit = store.audit_log("query").await.expect("audit log");
     let node = QueryNode::bind(&config, store.clone(), audit, None)
         .await

@@ -253,6 +253,16 @@ impl Setup {
         self.dir.path().join("serve.log")
     }
 
+    /// Open `cases` (the investigator assigned) in the database before a node owns it: what
+    /// a supervisor's `camtrail cases open` does.
+    async fn open_cases(&self, cases: &[&str]) {
+        let store = SqliteStore::open(&self.database).expect("open");
+        for case in cases {
+            camtrail_storage::testsuite::open_case(&store, case, &["e2e-investigator"]).await;
+        }
+        drop(store);
+    }
+
     fn loadgen_config(&self, throttle: Throttle, events: u64) -> LoadgenConfig {
         LoadgenConfig {
             target: format!("http://{}", self.process.addrs.ingest_grpc),
@@ -314,6 +324,7 @@ fn observe(observed: &Arc<Mutex<Observed>>, shutdown: CancellationToken) -> RunH
 async fn kill_9_of_serve_mid_run_loses_no_acked_event() {
     let started = Instant::now();
     let setup = Arc::new(Setup::new());
+    setup.open_cases(&["E2E-KILL-9"]).await;
     let log = setup.log();
     let mut child = setup.process.spawn(&log);
     setup.process.wait_ready(&mut child, &log).await;
@@ -1340,6 +1351,34 @@ async fn export_package_verifies_and_names_a_changed_file() {
     };
     let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     let (from, to) = ((now - 7_200_000).to_string(), now.to_string());
+    // The supervisor opens the case the export belongs to, from the command line.
+    let opened = cli(strings(&[
+        "cases",
+        "open",
+        "--case",
+        "EXP-1",
+        "--title",
+        "robbery on Shennan Road",
+        "--category",
+        "robbery",
+        "--ends",
+        "30d",
+        "--reason",
+        "court file 7",
+    ]))
+    .await;
+    assert!(opened.status.success(), "{}", text(&opened.stderr));
+    assert!(
+        text(&opened.stdout).contains("EXP-1"),
+        "{}",
+        text(&opened.stdout)
+    );
+    let listed = cli(strings(&["cases", "list", "--status", "open"])).await;
+    assert!(
+        text(&listed.stdout).contains("EXP-1") && text(&listed.stdout).contains("robbery"),
+        "{}",
+        text(&listed.stdout)
+    );
     let track = cli(strings(&[
         "track",
         "--plate",
@@ -1388,6 +1427,45 @@ async fn export_package_verifies_and_names_a_changed_file() {
         "{}\n{}",
         text(&export.stdout),
         text(&export.stderr)
+    );
+    // The exported sightings are held for the case; an extension needs a reason.
+    let ids: Vec<String> = answer["sightings"]
+        .as_array()
+        .expect("sightings")
+        .iter()
+        .map(|s| s["event_id"].as_str().expect("event id").to_string())
+        .collect();
+    let held = cli(strings(&[
+        "holds",
+        "place",
+        "--case",
+        "EXP-1",
+        "--event",
+        &ids.join(","),
+        "--reason",
+        "exported for court file 7",
+    ]))
+    .await;
+    assert!(held.status.success(), "{}", text(&held.stderr));
+    let listed = cli(strings(&["holds", "list", "--case", "EXP-1"])).await;
+    assert_eq!(
+        text(&listed.stdout)
+            .lines()
+            .filter(|l| l.starts_with("EXP-1"))
+            .count(),
+        3,
+        "{}",
+        text(&listed.stdout)
+    );
+    let unexplained = cli(strings(&[
+        "cases", "extend", "--case", "EXP-1", "--ends", "60d", "--reason", "",
+    ]))
+    .await;
+    assert!(!unexplained.status.success());
+    assert!(
+        text(&unexplained.stderr).contains("missing_reason"),
+        "{}",
+        text(&unexplained.stderr)
     );
     let snapshot = |id: u8| {
         package.join(format!(

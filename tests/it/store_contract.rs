@@ -71,8 +71,8 @@ impl Backend for Clickhouse {
         records
     }
 
-    async fn delete_before(&self, cutoff_ms: i64) {
-        let plan = camtrail_clickhouse::plan_retention(&self.config, cutoff_ms)
+    async fn delete_before(&self, cutoff_ms: i64, held: &std::collections::BTreeSet<String>) {
+        let plan = camtrail_clickhouse::plan_retention(&self.config, cutoff_ms, held)
             .await
             .expect("plan");
         camtrail_clickhouse::apply_retention(
@@ -202,6 +202,20 @@ async fn clickhouse_audit_pages_list_a_redelivered_record_once() {
 async fn clickhouse_retention_removes_only_older_rows() {
     let backend = clickhouse("contract_retention").await;
     testsuite::retention_removes_only_older_rows(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
+async fn clickhouse_retention_keeps_exactly_the_held_rows() {
+    let backend = clickhouse("contract_holds").await;
+    testsuite::retention_keeps_exactly_the_held_rows(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
+async fn clickhouse_cases_keep_their_latest_version() {
+    let backend = clickhouse("contract_cases").await;
+    testsuite::cases_keep_their_latest_version(&backend).await;
     camtrail_testkit::drop_database(&backend.config).await;
 }
 

@@ -32,7 +32,8 @@ use camtrail_query::metrics::QueryMetrics;
 use camtrail_query::service::{Caller, Purpose, QueryLimits, QueryService, Subject, TrackRequest};
 use camtrail_query::track::{DropReason, Track, TrackParams};
 use camtrail_sqlite::SqliteStore;
-use camtrail_storage::{AuditLog, SightingStore};
+use camtrail_storage::testsuite::open_case;
+use camtrail_storage::{AuditLog, CaseStore, SightingStore};
 
 const SCORED: usize = 1_000;
 const NEIGHBOURS: usize = 2_000;
@@ -131,6 +132,7 @@ async fn fuzzy_tracks_recall_99_percent_of_true_sightings_with_at_most_1_percent
     insert.end().await.expect("end");
 
     let audit = audit_writer(brokers, "track_scoring_audit", "scoring/1").await;
+    open_case(&ClickhouseStore::new(&clickhouse), "SCORE-1", &["scorer"]).await;
     let service = QueryService::new(
         ClickhouseStore::new(&clickhouse),
         audit,
@@ -290,7 +292,7 @@ pub(crate) async fn store_in_both(
 // ---------------------------------------------------------------------------------------
 
 /// Tracks over one backend, in plate order.
-async fn track_every_plate<S: SightingStore, A: AuditLog>(
+async fn track_every_plate<S: SightingStore + CaseStore, A: AuditLog>(
     service: Arc<QueryService<S, A>>,
     plates: &[String],
     from_ms: i64,
@@ -664,6 +666,8 @@ async fn hard_city_keeps_look_alikes_out_and_splits_clones_on_both_backends() {
         ..QueryLimits::default()
     };
     let registry = Arc::new(city.registry.clone());
+    open_case(&ClickhouseStore::new(&clickhouse), "SCORE-2", &["scorer"]).await;
+    open_case(&store, "SCORE-2", &["scorer"]).await;
     let clickhouse_service = Arc::new(
         QueryService::new(
             ClickhouseStore::new(&clickhouse),

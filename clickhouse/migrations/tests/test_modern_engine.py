@@ -55,7 +55,8 @@ def test_ddl_applies_twice(db):
     apply_all(db)
     apply_all(db)  # idempotent
     tables = set(str(db.query("SHOW TABLES FROM camtrail", "CSV")).replace('"', "").split())
-    for t in ["detections", "detections_by_hour", "subject_keys_daily", "cameras", "snapshots", "audit_log"]:
+    for t in ["detections", "detections_by_hour", "subject_keys_daily", "cameras", "snapshots", "audit_log",
+              "cases", "legal_holds"]:
         assert t in tables, tables
     assert "detections_by_camera" not in tables, tables
 
@@ -115,3 +116,33 @@ def test_backfill_copies_rows_stored_before_008(db):
     apply_all(db)
     row = db.query("SELECT hour, vehicle_color, vehicle_type FROM detections_by_hour WHERE camera_id = 'cam3'", "CSV")
     assert str(row).strip() == "490000,6,2", str(row)
+
+
+def test_case_registry_reads_the_highest_version_and_holds_select_by_hex(db):
+    """The case and hold reads of clickhouse/src/cases.rs, and retention's held-row
+    condition (clickhouse/src/retention.rs), on a current engine."""
+    apply_all(db)
+    for version, status in [(1, "open"), (3, "closed"), (2, "open")]:
+        db.query(f"INSERT INTO cases (case_id, version, updated_at_ms, body) VALUES "
+                 f"('C-1', {version}, {version}, '{{\"status\":\"{status}\"}}')")
+    one = db.query("SELECT body FROM cases WHERE case_id = 'C-1' ORDER BY version DESC LIMIT 1", "CSV")
+    assert "closed" in str(one), str(one)
+    listed = db.query("SELECT body FROM cases ORDER BY case_id, version DESC LIMIT 1 BY case_id", "CSV")
+    assert str(listed).strip().count("\n") == 0 and "closed" in str(listed), str(listed)
+    for _ in range(2):
+        db.query("INSERT INTO legal_holds (case_id, event_id, placed_by, placed_at_ms) VALUES "
+                 "('C-1', toFixedString(unhex('0102030405060708090a0b0c0d0e0f10'), 16), 'sam', 1)")
+    holds = db.query("SELECT case_id, hex(event_id) FROM legal_holds ORDER BY case_id, event_id, placed_at_ms "
+                     "LIMIT 1 BY case_id, event_id", "CSV")
+    assert str(holds).strip() == '"C-1","0102030405060708090A0B0C0D0E0F10"', str(holds)
+    for n in ["10", "11"]:
+        db.query("INSERT INTO detections (subject_key, captured_at_ms, event_id, camera_id, object_class, "
+                 "plate, plate_confidence, vehicle_color, vehicle_type, bbox_x, bbox_y, bbox_width, "
+                 "bbox_height, has_snapshot, gateway_id, received_at_ms) VALUES "
+                 f"('K9', 1764000000000, toFixedString(unhex('01020304050607080900000000000{n}0'), 16), "
+                 "'cam9', 1, 'K9', 0.9, 1, 1, 0, 0, 10, 10, 0, 'gw', 1764000000100)")
+    counted = db.query("SELECT countIf(captured_at_ms < 1800000000000 AND hex(event_id) NOT IN "
+                       "('01020304050607080900000000000100')) AS removable, count() AS total FROM detections "
+                       "WHERE day >= toDate('2025-11-24') AND day < toDate('2025-12-01') AND subject_key = 'K9'",
+                       "CSV")
+    assert str(counted).strip() == "1,2", str(counted)

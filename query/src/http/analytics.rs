@@ -34,7 +34,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use camtrail_common::http::ApiError;
 use camtrail_model::{CameraRegistry, Error, ErrorCode};
-use camtrail_storage::{AuditLog, SightingStore, StoredSighting};
+use camtrail_storage::{AuditLog, CaseStore, SightingStore, StoredSighting};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -48,12 +48,12 @@ use crate::service::{
 /// A time as unix ms or RFC 3339 text.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum Time {
+pub(super) enum Time {
     Ms(i64),
     Text(String),
 }
 
-fn time(name: &'static str, value: Option<&Time>) -> Result<i64, QueryError> {
+pub(super) fn time(name: &'static str, value: Option<&Time>) -> Result<i64, QueryError> {
     match value {
         Some(Time::Ms(ms)) => Ok(*ms),
         Some(Time::Text(text)) => parse_time(name, Some(text)),
@@ -129,7 +129,7 @@ pub(super) struct CoTravelBody {
 
 /// A body that is not the expected JSON: `invalid_query` with serde's sentence (it names the
 /// field and the position, never echoes values).
-fn invalid_body(rejection: JsonRejection) -> QueryError {
+pub(super) fn invalid_body(rejection: JsonRejection) -> QueryError {
     Error::new(ErrorCode::InvalidQuery, rejection.body_text())
 }
 
@@ -144,7 +144,9 @@ fn sightings_json(
         .collect()
 }
 
-fn respond(result: Result<(Value, camtrail_model::audit::AuditRecord), QueryError>) -> Response {
+pub(super) fn respond(
+    result: Result<(Value, camtrail_model::audit::AuditRecord), QueryError>,
+) -> Response {
     match result {
         Ok((mut body, audit)) => {
             if let Value::Object(fields) = &mut body {
@@ -159,7 +161,7 @@ fn respond(result: Result<(Value, camtrail_model::audit::AuditRecord), QueryErro
     }
 }
 
-pub(super) async fn scene<S: SightingStore, A: AuditLog>(
+pub(super) async fn scene<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -209,7 +211,7 @@ pub(super) async fn scene<S: SightingStore, A: AuditLog>(
     respond(result)
 }
 
-pub(super) async fn series<S: SightingStore, A: AuditLog>(
+pub(super) async fn series<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -297,7 +299,7 @@ fn companion_json(c: &Companion, registry: &CameraRegistry, zone: &chrono_tz::Tz
     })
 }
 
-pub(super) async fn cotravel<S: SightingStore, A: AuditLog>(
+pub(super) async fn cotravel<S: SightingStore + CaseStore, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

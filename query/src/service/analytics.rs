@@ -10,7 +10,9 @@ use std::time::Instant;
 use camtrail_common::now_ms;
 use camtrail_model::audit::AuditRecord;
 use camtrail_model::{Error, ErrorCode, plate};
-use camtrail_storage::{AuditLog, CameraWindow, PassFilter, SightingStore, StoredSighting};
+use camtrail_storage::{
+    AuditLog, CameraWindow, CaseStore, PassFilter, SightingStore, StoredSighting,
+};
 use serde_json::json;
 
 use super::{Caller, Purpose, QueryError, QueryService, store_failed, with_filter};
@@ -193,7 +195,7 @@ fn plate_key(raw: &str, name: &str) -> Result<String, QueryError> {
     Ok(key)
 }
 
-impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
+impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
     /// Check one scene (shape, window, hard limits) and say whether it needs a supervisor.
     fn scope(&self, scene: &SceneSpec) -> Result<Scope, QueryError> {
         let limits = &self.limits;
@@ -286,7 +288,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         caller: &Caller,
         request: SceneRequest,
     ) -> Result<SceneAnswer, QueryError> {
-        Self::require_search(caller)?;
+        self.authorize_search(caller, &request.purpose).await?;
         self.check_results(request.limit)?;
         let scope = self.scope(&request.scene)?;
         Self::require_tier(
@@ -354,7 +356,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         caller: &Caller,
         request: SeriesRequest,
     ) -> Result<SeriesAnswer, QueryError> {
-        Self::require_search(caller)?;
+        self.authorize_search(caller, &request.purpose).await?;
         let count = request.scenes.len();
         if !SERIES_SCENES.contains(&count) {
             return Err(Error::new(
@@ -475,7 +477,7 @@ impl<S: SightingStore, A: AuditLog> QueryService<S, A> {
         caller: &Caller,
         request: CoTravelRequest,
     ) -> Result<CoTravelAnswer, QueryError> {
-        Self::require_search(caller)?;
+        self.authorize_search(caller, &request.purpose).await?;
         let limits = &self.limits;
         Self::check_window(
             request.from_ms,
