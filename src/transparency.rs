@@ -22,12 +22,11 @@ pub const SEARCH_KINDS: &[&str] = &["track", "passes", "scene", "series", "cotra
 pub const BROAD_KINDS: &[&str] = &["passes", "scene", "series", "cotravel"];
 /// What this version does not record yet, listed so the report does not pass over it.
 pub const NOT_RECORDED: &[&str] = &[
-    "searches by offence category (no case registry yet)",
-    "cases opened and closed",
     "watchlist entries and hits, confirmed or rejected",
-    "evidence exports",
-    "legal holds",
+    "evidence exports (their searches are counted as searches)",
 ];
+/// The category searches under a case the log holds no opening record of are counted in.
+pub const UNREGISTERED: &str = "unregistered";
 const DAY_MS: i64 = 86_400_000;
 
 /// Options of `camtrail transparency report`.
@@ -81,6 +80,15 @@ pub struct Report {
     pub searches: u64,
     /// Every audited kind in the period.
     pub by_kind: Vec<KindCount>,
+    /// Searches in the period by the offence category of their case (from the case's
+    /// `case_open` record, whenever it was written; [`UNREGISTERED`] when there is none).
+    pub searches_by_category: BTreeMap<String, u64>,
+    /// Cases opened in the period.
+    pub cases_opened: u64,
+    /// Cases closed in the period.
+    pub cases_closed: u64,
+    /// Legal holds placed in the period (detections held).
+    pub holds_placed: u64,
     /// Users in the users file, by role.
     pub users_by_role: BTreeMap<String, u64>,
     /// Users who searched in the period, by role.
@@ -107,6 +115,18 @@ pub fn aggregate(
         .collect();
     let mut by_kind: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut searching: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    // Each case's category, from its opening record (any time before the period's end).
+    let category: BTreeMap<&str, String> = records
+        .iter()
+        .filter(|r| r.entry.kind == "case_open" && r.entry.at_ms < to_ms)
+        .filter_map(|r| {
+            let parameters: serde_json::Value =
+                serde_json::from_str(&r.entry.parameters_json).ok()?;
+            let name = parameters.get("category")?.as_str()?.to_string();
+            Some((r.entry.case_id.as_str(), name))
+        })
+        .collect();
+    let mut searches_by_category: BTreeMap<String, u64> = BTreeMap::new();
     for record in &in_period {
         let entry = &record.entry;
         let slot = by_kind.entry(entry.kind.as_str()).or_default();
@@ -117,8 +137,13 @@ pub fn aggregate(
                 .entry(entry.role.clone())
                 .or_default()
                 .insert(entry.user.as_str());
+            let name = category
+                .get(entry.case_id.as_str())
+                .map_or(UNREGISTERED, String::as_str);
+            *searches_by_category.entry(name.to_string()).or_default() += 1;
         }
     }
+    let count = |kind: &str| by_kind.get(kind).map_or(0, |c| c.0);
     let searches = SEARCH_KINDS
         .iter()
         .map(|kind| by_kind.get(kind).map_or(0, |c| c.0))
@@ -136,8 +161,12 @@ pub fn aggregate(
         cameras,
         detections_stored,
         retention_days: configured_retention_days.or(last_policy),
-        retention_runs: by_kind.get("retention").map_or(0, |c| c.0),
+        retention_runs: count("retention"),
         searches,
+        searches_by_category,
+        cases_opened: count("case_open"),
+        cases_closed: count("case_close"),
+        holds_placed: by_kind.get("hold_place").map_or(0, |c| c.1),
         by_kind: by_kind
             .into_iter()
             .map(|(kind, (count, results))| KindCount {
@@ -332,6 +361,12 @@ pub fn report_html(report: &Report, zone: chrono_tz::Tz) -> String {
         ("Retention in force", retention),
         ("Retention runs", report.retention_runs.to_string()),
         ("Searches of detections", report.searches.to_string()),
+        ("Cases opened", report.cases_opened.to_string()),
+        ("Cases closed", report.cases_closed.to_string()),
+        (
+            "Detections placed under legal hold",
+            report.holds_placed.to_string(),
+        ),
         ("Audit records", report.audit_records.to_string()),
     ] {
         body += &format!(
@@ -348,6 +383,14 @@ pub fn report_html(report: &Report, zone: chrono_tz::Tz) -> String {
             escape(&kind.kind),
             kind.count,
             kind.results
+        );
+    }
+    body += "</table>\n<h2>Searches by offence category</h2>\n<table><tr><th>category</th>\
+             <th>searches</th></tr>\n";
+    for (name, searches) in &report.searches_by_category {
+        body += &format!(
+            "<tr><td>{}</td><td class=n>{searches}</td></tr>\n",
+            escape(name)
         );
     }
     body += "</table>\n<h2>Users</h2>\n<table><tr><th>role</th><th>accounts</th>\
@@ -526,10 +569,11 @@ mod tests {
                     role: role.to_string(),
                     kind: kind.to_string(),
                     result_count: *results,
-                    parameters_json: if *kind == "retention" {
-                        r#"{"days":30}"#.into()
-                    } else {
-                        "{}".into()
+                    case_id: if *kind == "passes" { "C-9" } else { "C-1" }.into(),
+                    parameters_json: match *kind {
+                        "retention" => r#"{"days":30}"#.into(),
+                        "case_open" => r#"{"category":"robbery"}"#.into(),
+                        _ => "{}".into(),
                     },
                     ..AuditEntry::default()
                 });
@@ -542,7 +586,8 @@ mod tests {
     #[test]
     fn counts_what_the_log_holds_in_the_period_only() {
         let log = records(&[
-            ("ann", "investigator", "track", DAY0 - 1, 5), // before
+            ("sam", "supervisor", "case_open", DAY0 - 2, 1), // before
+            ("ann", "investigator", "track", DAY0 - 1, 5),   // before
             ("ann", "investigator", "track", DAY0, 5),
             ("ann", "investigator", "scene", DAY0 + 10, 40),
             ("bob", "supervisor", "audit_read", DAY0 + 20, 3),
@@ -556,6 +601,12 @@ mod tests {
         assert_eq!(report.audit_records, 5);
         assert_eq!(report.retention_runs, 1);
         assert_eq!(report.retention_days, Some(30));
+        assert_eq!(report.cases_opened, 0, "opened before the period");
+        assert_eq!(
+            report.searches_by_category,
+            BTreeMap::from([("robbery".to_string(), 2), (UNREGISTERED.into(), 1)]),
+            "case C-1 is a robbery; C-9 has no opening record"
+        );
         let kinds: Vec<(&str, u64, u64)> = report
             .by_kind
             .iter()
