@@ -87,7 +87,7 @@ pub struct Report {
     pub cases_opened: u64,
     /// Cases closed in the period.
     pub cases_closed: u64,
-    /// Legal holds placed in the period (detections held).
+    /// Distinct detections placed under a legal hold in the period.
     pub holds_placed: u64,
     /// Users in the users file, by role.
     pub users_by_role: BTreeMap<String, u64>,
@@ -166,7 +166,21 @@ pub fn aggregate(
         searches_by_category,
         cases_opened: count("case_open"),
         cases_closed: count("case_close"),
-        holds_placed: by_kind.get("hold_place").map_or(0, |c| c.1),
+        holds_placed: in_period
+            .iter()
+            .filter(|r| r.entry.kind == "hold_place")
+            .filter_map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.entry.parameters_json).ok()
+            })
+            .flat_map(|p| {
+                p.get("event_ids")
+                    .and_then(serde_json::Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|id| id.as_str().map(String::from))
+            .collect::<BTreeSet<String>>()
+            .len() as u64,
         by_kind: by_kind
             .into_iter()
             .map(|(kind, (count, results))| KindCount {
@@ -573,6 +587,7 @@ mod tests {
                     parameters_json: match *kind {
                         "retention" => r#"{"days":30}"#.into(),
                         "case_open" => r#"{"category":"robbery"}"#.into(),
+                        "hold_place" => r#"{"event_ids":["aa","bb"]}"#.into(),
                         _ => "{}".into(),
                     },
                     ..AuditEntry::default()
@@ -593,12 +608,15 @@ mod tests {
             ("bob", "supervisor", "audit_read", DAY0 + 20, 3),
             ("bob", "supervisor", "passes", DAY0 + 30, 7),
             ("ops", "operator", "retention", DAY0 + 40, 1000),
+            ("sam", "supervisor", "hold_place", DAY0 + 50, 2),
+            ("sam", "supervisor", "hold_place", DAY0 + 60, 2), // the same two again
             ("ann", "investigator", "track", DAY0 + DAY_MS, 5), // at the end: excluded
         ]);
         let users = BTreeMap::from([("investigator".to_string(), 3), ("supervisor".into(), 1)]);
         let report = aggregate(&log, DAY0, DAY0 + DAY_MS, 140, 9, None, users);
         assert_eq!(report.searches, 3);
-        assert_eq!(report.audit_records, 5);
+        assert_eq!(report.audit_records, 7);
+        assert_eq!(report.holds_placed, 2, "distinct detections held");
         assert_eq!(report.retention_runs, 1);
         assert_eq!(report.retention_days, Some(30));
         assert_eq!(report.cases_opened, 0, "opened before the period");
@@ -616,6 +634,7 @@ mod tests {
             kinds,
             [
                 ("audit_read", 1, 3),
+                ("hold_place", 2, 4),
                 ("passes", 1, 7),
                 ("retention", 1, 1000),
                 ("scene", 1, 40),

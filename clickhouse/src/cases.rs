@@ -1,22 +1,17 @@
-//! The case registry and legal holds in ClickHouse (`migrations/009_cases.sql`): one
-//! `ReplacingMergeTree(version)` row per case version (the case as JSON), one row per hold.
+//! The case registry, legal holds and watchlist entries in ClickHouse
+//! (`migrations/009_cases.sql`, `010_watchlist.sql`): one `ReplacingMergeTree(version)` row
+//! per case or entry version (as JSON), one row per hold.
 //! The query node inserts directly: a case changes a few times a day, far from the insert
 //! rate that makes parts pile up (which is why audit records go through Kafka instead).
 
 use camtrail_model::EventId;
 use camtrail_model::case::{Case, Hold};
-use camtrail_storage::{CaseStore, StorageError};
+use camtrail_model::watchlist::Entry;
+use camtrail_storage::{CaseStore, StorageError, WatchlistStore};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{ClickhouseStore, StoreError};
-
-#[derive(Debug, clickhouse::Row, Serialize)]
-struct CaseRow {
-    case_id: String,
-    version: u64,
-    updated_at_ms: i64,
-    body: String,
-}
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]
 struct HoldRow {
@@ -26,10 +21,10 @@ struct HoldRow {
     placed_at_ms: i64,
 }
 
-fn parse_case(body: &str) -> Result<Case, StorageError> {
+fn parse<T: DeserializeOwned>(body: &str) -> Result<T, StorageError> {
     serde_json::from_str(body).map_err(|e| StorageError::Refused {
         backend: "clickhouse",
-        message: format!("a stored case cannot be read: {e}"),
+        message: format!("a stored record cannot be read: {e}"),
     })
 }
 
@@ -37,48 +32,138 @@ fn failed(action: &str, error: clickhouse::error::Error) -> StorageError {
     StoreError::clickhouse(action, error).into()
 }
 
-impl CaseStore for ClickhouseStore {
-    async fn case(&self, case_id: &str) -> Result<Option<Case>, StorageError> {
+/// A `(key, version, updated_at_ms, body)` table: `cases` or `watchlist_entries` (only ours
+/// are formatted into SQL; values are bound).
+struct Versioned {
+    table: &'static str,
+    key: &'static str,
+}
+
+/// Of two versions with one number (two writers at once, both told of the conflict), the
+/// one that closes or revokes is read: a lost close must not reopen a case.
+const TIE_BREAK: &str = "(visitParamExtractString(body, 'status') = 'closed' \
+     OR visitParamExtractString(body, 'state') = 'revoked')";
+
+const CASES: Versioned = Versioned {
+    table: "cases",
+    key: "case_id",
+};
+const ENTRIES: Versioned = Versioned {
+    table: "watchlist_entries",
+    key: "entry_id",
+};
+
+impl ClickhouseStore {
+    async fn versioned<T: DeserializeOwned>(
+        &self,
+        t: &Versioned,
+        key: &str,
+    ) -> Result<Option<T>, StorageError> {
         let bodies: Vec<String> = self
             .client()
-            .query("SELECT body FROM cases WHERE case_id = ? ORDER BY version DESC LIMIT 1")
-            .bind(case_id)
+            .query(&format!(
+                "SELECT body FROM {} WHERE {} = ? ORDER BY version DESC, {} DESC LIMIT 1",
+                t.table, t.key, TIE_BREAK
+            ))
+            .bind(key)
             .fetch_all()
             .await
-            .map_err(|e| failed("reading a case", e))?;
-        bodies.first().map(|body| parse_case(body)).transpose()
+            .map_err(|e| failed(&format!("reading {}", t.table), e))?;
+        bodies.first().map(|body| parse(body)).transpose()
+    }
+
+    async fn all_versioned<T: DeserializeOwned>(
+        &self,
+        t: &Versioned,
+    ) -> Result<Vec<T>, StorageError> {
+        let bodies: Vec<String> = self
+            .client()
+            .query(&format!(
+                "SELECT body FROM {table} ORDER BY {key}, version DESC, {TIE_BREAK} DESC \
+                 LIMIT 1 BY {key}",
+                table = t.table,
+                key = t.key
+            ))
+            .fetch_all()
+            .await
+            .map_err(|e| failed(&format!("listing {}", t.table), e))?;
+        bodies.iter().map(|body| parse(body)).collect()
+    }
+
+    async fn put_versioned(
+        &self,
+        t: &Versioned,
+        key: &str,
+        version: u64,
+        updated_at_ms: i64,
+        record: &impl Serialize,
+    ) -> Result<(), StorageError> {
+        let body = serde_json::to_string(record).map_err(|e| StorageError::Refused {
+            backend: "clickhouse",
+            message: e.to_string(),
+        })?;
+        let conflict = || StorageError::Conflict {
+            backend: "clickhouse",
+            message: format!("{} {key}: version {version} is not the newest", t.table),
+        };
+        let count_at_least = |sql: String| {
+            let client = self.client().clone();
+            async move {
+                client
+                    .query(&sql)
+                    .bind(key)
+                    .bind(version)
+                    .fetch_one::<u64>()
+                    .await
+                    .map_err(|e| failed(&format!("checking {}", t.table), e))
+            }
+        };
+        // Compare, then set, then look whether another writer set the same version at once
+        // (ClickHouse has no conditional insert): both then hear of the conflict.
+        let newer = format!(
+            "SELECT count() FROM {} WHERE {} = ? AND version >= ?",
+            t.table, t.key
+        );
+        if count_at_least(newer.clone()).await? > 0 {
+            return Err(conflict());
+        }
+        self.client()
+            .query(&format!(
+                "INSERT INTO {} ({}, version, updated_at_ms, body) VALUES (?, ?, ?, ?)",
+                t.table, t.key
+            ))
+            .bind(key)
+            .bind(version)
+            .bind(updated_at_ms)
+            .bind(body)
+            .execute()
+            .await
+            .map_err(|e| failed(&format!("storing into {}", t.table), e))?;
+        if count_at_least(newer).await? > 1 {
+            return Err(conflict());
+        }
+        Ok(())
+    }
+}
+
+impl CaseStore for ClickhouseStore {
+    async fn case(&self, case_id: &str) -> Result<Option<Case>, StorageError> {
+        self.versioned(&CASES, case_id).await
     }
 
     async fn cases(&self) -> Result<Vec<Case>, StorageError> {
-        let bodies: Vec<String> = self
-            .client()
-            .query("SELECT body FROM cases ORDER BY case_id, version DESC LIMIT 1 BY case_id")
-            .fetch_all()
-            .await
-            .map_err(|e| failed("listing cases", e))?;
-        bodies.iter().map(|body| parse_case(body)).collect()
+        self.all_versioned(&CASES).await
     }
 
     async fn put_case(&self, case: &Case) -> Result<(), StorageError> {
-        let row = CaseRow {
-            case_id: case.case_id.clone(),
-            version: case.version,
-            updated_at_ms: case.updated_at_ms,
-            body: serde_json::to_string(case).map_err(|e| StorageError::Refused {
-                backend: "clickhouse",
-                message: e.to_string(),
-            })?,
-        };
-        let mut insert = self
-            .client()
-            .insert::<CaseRow>("cases")
-            .await
-            .map_err(|e| failed("storing a case", e))?;
-        insert
-            .write(&row)
-            .await
-            .map_err(|e| failed("storing a case", e))?;
-        insert.end().await.map_err(|e| failed("storing a case", e))
+        self.put_versioned(
+            &CASES,
+            &case.case_id,
+            case.version,
+            case.updated_at_ms,
+            case,
+        )
+        .await
     }
 
     async fn holds(&self) -> Result<Vec<Hold>, StorageError> {
@@ -129,5 +214,26 @@ impl CaseStore for ClickhouseStore {
                 .map_err(|e| failed("storing holds", e))?;
         }
         insert.end().await.map_err(|e| failed("storing holds", e))
+    }
+}
+
+impl WatchlistStore for ClickhouseStore {
+    async fn entry(&self, entry_id: &str) -> Result<Option<Entry>, StorageError> {
+        self.versioned(&ENTRIES, entry_id).await
+    }
+
+    async fn entries(&self) -> Result<Vec<Entry>, StorageError> {
+        self.all_versioned(&ENTRIES).await
+    }
+
+    async fn put_entry(&self, entry: &Entry) -> Result<(), StorageError> {
+        self.put_versioned(
+            &ENTRIES,
+            &entry.entry_id,
+            entry.version,
+            entry.updated_at_ms,
+            entry,
+        )
+        .await
     }
 }

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "007_vehicle_attributes.sql"),
     migration!(8, "008_detections_by_hour.sql"),
     migration!(9, "009_cases.sql"),
+    migration!(10, "010_watchlist.sql"),
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

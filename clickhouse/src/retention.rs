@@ -189,10 +189,10 @@ pub async fn plan_retention(
                 delete_condition(table, cutoff_ms, &held),
                 format_date(monday + 7)
             );
-            let (removable, total): (u64, u64) =
-                client.query(&sql).fetch_one().await.map_err(|e| {
-                    StoreError::clickhouse(format!("counting held rows in {table}"), e)
-                })?;
+            let (removable, total): (u64, u64) = sized(client.query(&sql), &sql)
+                .fetch_one()
+                .await
+                .map_err(|e| StoreError::clickhouse(format!("counting held rows in {table}"), e))?;
             if removable == total {
                 actions.push(RetentionAction::DropPartition {
                     table: (*table).to_string(),
@@ -220,8 +220,7 @@ pub async fn plan_retention(
                 "SELECT count() FROM {table} WHERE {} AND day >= toDate('{partition}')",
                 delete_condition(table, cutoff_ms, &held)
             );
-            let rows_before_cutoff: u64 = client
-                .query(&sql)
+            let rows_before_cutoff: u64 = sized(client.query(&sql), &sql)
                 .fetch_one()
                 .await
                 .map_err(|e| StoreError::clickhouse(format!("counting rows in {table}"), e))?;
@@ -257,6 +256,8 @@ pub async fn apply_retention(
         rows_removed: 0,
         bytes_dropped: 0,
     };
+    // A row deletion's condition covers the whole table, so one per table does.
+    let mut deleted_from: Vec<&str> = Vec::new();
     for action in &plan.actions {
         let table = checked_table(action.table())?;
         match action {
@@ -276,21 +277,32 @@ pub async fn apply_retention(
                 report.partitions_dropped += 1;
                 report.bytes_dropped += bytes;
             }
+            RetentionAction::DeleteBefore { .. } if deleted_from.contains(&table) => {}
             RetentionAction::DeleteBefore { cutoff_ms, .. } => {
                 let sql = format!(
                     "ALTER TABLE {table} DELETE WHERE {}",
                     delete_condition(table, *cutoff_ms, &plan.held)
                 );
-                client.query(&sql).execute().await.map_err(|e| {
-                    StoreError::clickhouse(format!("deleting old rows from {table}"), e)
-                })?;
+                sized(client.query(&sql), &sql)
+                    .execute()
+                    .await
+                    .map_err(|e| {
+                        StoreError::clickhouse(format!("deleting old rows from {table}"), e)
+                    })?;
                 wait_for_mutations(config, table, mutation_timeout).await?;
+                deleted_from.push(table);
             }
         }
         report.rows_removed += action.rows();
         report.applied.push(action.clone());
     }
     Ok(report)
+}
+
+/// `query` allowed to be as long as its `sql` (the held event ids make it long: ~35 bytes
+/// each, and ClickHouse refuses queries over `max_query_size`, 256 KiB by default).
+fn sized(query: clickhouse::query::Query, sql: &str) -> clickhouse::query::Query {
+    query.with_setting("max_query_size", (sql.len() + 65_536).to_string())
 }
 
 /// Wait until `table` has no unfinished mutation.

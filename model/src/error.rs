@@ -24,6 +24,8 @@ pub enum GrpcCode {
     PermissionDenied = 7,
     /// A deadline passed before the work could finish (4).
     DeadlineExceeded = 4,
+    /// A concurrent change won; read again and retry (10).
+    Aborted = 10,
     /// A bounded resource is full; retry later (8).
     ResourceExhausted = 8,
     /// The request is valid but the state it acts on does not allow it (9).
@@ -171,6 +173,8 @@ error_codes! {
     CaseEnded => ("case_ended", 403, PermissionDenied, "the case's end date has passed; a supervisor may extend it"),
     /// Opening a case whose id is taken.
     CaseExists => ("case_exists", 409, AlreadyExists, "a case with this id exists"),
+    /// Another change of the same case or entry came first (the stored one is that change).
+    ChangeConflict => ("change_conflict", 409, Aborted, "another change of this record came first; read it again and retry"),
     /// Changing a case that was closed.
     CaseClosed => ("case_closed", 400, FailedPrecondition, "the case is closed"),
     /// An offence category outside the configured taxonomy.
@@ -285,7 +289,7 @@ mod tests {
                 408 => &[GrpcCode::DeadlineExceeded],
                 403 => &[GrpcCode::PermissionDenied],
                 404 => &[GrpcCode::NotFound],
-                409 => &[GrpcCode::AlreadyExists],
+                409 => &[GrpcCode::AlreadyExists, GrpcCode::Aborted],
                 429 => &[GrpcCode::ResourceExhausted],
                 500 => &[GrpcCode::Internal],
                 503 => &[GrpcCode::Unavailable],

@@ -10,6 +10,7 @@
 //! - [`audit`]: audit records and their per-node hash chain; [`checkpoint`]: signed
 //!   checkpoints of those chains, verified against the stored log.
 //! - [`error`]: the one list of error codes every transport reports.
+//! - [`watchlist`]: watchlist entries (布控) and the matcher every accepted detection meets.
 //! - [`text`]: which characters free text from outside may hold (no controls, no
 //!   bidirectional overrides or other invisible formatting).
 
@@ -22,6 +23,7 @@ pub mod error;
 pub mod misread;
 pub mod plate;
 pub mod text;
+pub mod watchlist;
 
 pub use camera::{Camera, CameraEntry, CameraRegistry, GatewayRef, RegistryError};
 pub use detection::{Detection, EventId, ObjectClass, VehicleAttributes};

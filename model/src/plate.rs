@@ -85,6 +85,45 @@ pub fn is_standard_chinese_plate(key: &str) -> bool {
             .all(|c| (c.is_ascii_uppercase() || c.is_ascii_digit()) && *c != 'I' && *c != 'O')
 }
 
+/// [`normalize`] the pattern (it keeps `?` and `*` and maps their full-width forms to them)
+/// and collapse runs of `*`, which mean the same as one.
+pub fn normalize_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in normalize(pattern).chars() {
+        if c == '*' && out.ends_with('*') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Wildcard match over characters: `?` one character, `*` any run. Greedy with backtracking
+/// to the last `*`, so O(pattern × key) at worst — both are a few characters.
+pub fn glob_matches(pattern: &str, key: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let key: Vec<char> = key.chars().collect();
+    let (mut p, mut k) = (0, 0);
+    // Position of the last `*` seen and the key position it currently stands up to.
+    let mut backtrack: Option<(usize, usize)> = None;
+    while k < key.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == key[k]) {
+            p += 1;
+            k += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            backtrack = Some((p, k));
+            p += 1;
+        } else if let Some((star, covered)) = backtrack {
+            p = star + 1;
+            k = covered + 1;
+            backtrack = Some((star, covered + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

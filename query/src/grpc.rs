@@ -12,8 +12,7 @@ use camtrail_model::{Error, ErrorCode, EventId, VehicleAttributes};
 use camtrail_proto::v1;
 use camtrail_proto::v1::query_server::Query;
 use camtrail_storage::{
-    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, CaseStore, PassCursor, PassFilter, SightingStore,
-    StoredSighting,
+    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, PassCursor, PassFilter, Store, StoredSighting,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -256,7 +255,7 @@ fn match_kind(kind: MatchKind) -> v1::MatchKind {
     }
 }
 
-impl<S: SightingStore + CaseStore, A: AuditLog> QueryGrpc<S, A> {
+impl<S: Store, A: AuditLog> QueryGrpc<S, A> {
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
         let authorization = request
             .metadata()
@@ -305,7 +304,7 @@ impl<S: SightingStore + CaseStore, A: AuditLog> QueryGrpc<S, A> {
     }
 }
 
-impl<S: SightingStore + CaseStore, A: AuditLog> QueryGrpc<S, A> {
+impl<S: Store, A: AuditLog> QueryGrpc<S, A> {
     fn passes_of(&self, sightings: &[StoredSighting]) -> Vec<v1::Sighting> {
         sightings
             .iter()
@@ -345,7 +344,7 @@ impl<S: SightingStore + CaseStore, A: AuditLog> QueryGrpc<S, A> {
 type SightingStream = Pin<Box<dyn Stream<Item = Result<v1::Sighting, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl<S: SightingStore + CaseStore, A: AuditLog> Query for QueryGrpc<S, A> {
+impl<S: Store, A: AuditLog> Query for QueryGrpc<S, A> {
     async fn track(
         &self,
         request: Request<v1::TrackRequest>,

@@ -29,9 +29,7 @@ use axum::{Json, Router};
 use camtrail_common::http::ApiError;
 use camtrail_model::audit::AuditRecord;
 use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId};
-use camtrail_storage::{
-    AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, CaseStore, PassFilter, SightingStore,
-};
+use camtrail_storage::{AUDIT_PAGE_DEFAULT, AuditFilter, AuditLog, PassFilter, Store};
 use chrono::TimeZone;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -67,7 +65,7 @@ pub struct HttpState<S, A> {
     pub zone: chrono_tz::Tz,
 }
 
-impl<S: SightingStore + CaseStore, A: AuditLog> HttpState<S, A> {
+impl<S: Store, A: AuditLog> HttpState<S, A> {
     /// The map background of the registry in force.
     pub fn map(&self) -> Arc<MapBackground> {
         Arc::clone(
@@ -129,7 +127,7 @@ fn invalid_query(rejection: QueryRejection) -> QueryError {
 }
 
 /// The router of the API, merged with `/metrics` and `/healthz` by the node.
-pub fn router<S: SightingStore + CaseStore, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Router {
+pub fn router<S: Store, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Router {
     Router::new()
         .route("/v1/track", get(track_json::<S, A>))
         .route("/v1/track.geojson", get(track_geojson_handler::<S, A>))
@@ -245,7 +243,7 @@ pub struct TrackQuery {
     stop_min_minutes: Option<f64>,
 }
 
-async fn run_track<S: SightingStore + CaseStore, A: AuditLog>(
+async fn run_track<S: Store, A: AuditLog>(
     state: &HttpState<S, A>,
     headers: &HeaderMap,
     addr: SocketAddr,
@@ -496,7 +494,7 @@ fn vehicle_body<'a>(track: &'a Track, zone: &chrono_tz::Tz) -> VehicleBody<'a> {
     }
 }
 
-async fn track_json<S: SightingStore + CaseStore, A: AuditLog>(
+async fn track_json<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -512,7 +510,7 @@ async fn track_json<S: SightingStore + CaseStore, A: AuditLog>(
     }
 }
 
-async fn track_geojson_handler<S: SightingStore + CaseStore, A: AuditLog>(
+async fn track_geojson_handler<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -572,7 +570,7 @@ pub fn track_png_bytes(
     Ok(png.into_inner())
 }
 
-async fn track_png<S: SightingStore + CaseStore, A: AuditLog>(
+async fn track_png<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -644,7 +642,7 @@ fn name_filter(
         .transpose()
 }
 
-async fn passes<S: SightingStore + CaseStore, A: AuditLog>(
+async fn passes<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -775,7 +773,7 @@ pub struct PurposeQuery {
     reason: Option<String>,
 }
 
-async fn snapshot<S: SightingStore + CaseStore, A: AuditLog>(
+async fn snapshot<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -829,7 +827,7 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-async fn audit_list<S: SightingStore + CaseStore, A: AuditLog>(
+async fn audit_list<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -875,7 +873,7 @@ async fn audit_list<S: SightingStore + CaseStore, A: AuditLog>(
     }
 }
 
-async fn camera<S: SightingStore + CaseStore, A: AuditLog>(
+async fn camera<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

@@ -16,7 +16,7 @@ use camtrail_common::Readiness;
 use camtrail_common::tls::TlsConfig;
 use camtrail_model::CameraRegistry;
 use camtrail_proto::v1::query_server::QueryServer;
-use camtrail_storage::{AuditLog, CaseStore, SightingStore};
+use camtrail_storage::{AuditLog, Store};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -200,7 +200,7 @@ impl QueryNode {
     /// distributed mode passes ClickHouse and the Kafka audit writer, the embedded mode its
     /// SQLite store and the audit chain in the same database); `store_metrics`, when given,
     /// is served on `/metrics` too.
-    pub async fn bind<S: SightingStore + CaseStore, A: AuditLog>(
+    pub async fn bind<S: Store, A: AuditLog>(
         config: &QueryConfig,
         store: S,
         audit: A,

@@ -11,8 +11,8 @@ use camtrail_common::now_ms;
 use camtrail_model::audit::{AuditEntry, AuditRecord};
 use camtrail_model::{CameraRegistry, Error, ErrorCode, EventId, ObjectClass, plate};
 use camtrail_storage::{
-    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, CaseStore, PassCursor, PassFilter,
-    SightingStore, StorageError, StoredSighting, StoredSnapshot,
+    AUDIT_PAGE_MAX, AuditCursor, AuditFilter, AuditLog, PassCursor, PassFilter, StorageError,
+    Store, StoredSighting, StoredSnapshot,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -393,7 +393,7 @@ pub struct QueryService<S, A> {
     metrics: QueryMetrics,
 }
 
-impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
+impl<S: Store, A: AuditLog> QueryService<S, A> {
     /// A service reading `store`, auditing to `audit`.
     pub fn new(
         store: S,
@@ -881,7 +881,7 @@ impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
     }
 }
 
-impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
+impl<S: Store, A: AuditLog> QueryService<S, A> {
     /// One page of audit records by case or user (at least one; also by kind and window),
     /// newest first; supervisors only. Reading the audit log is itself audited (kind
     /// `audit_read`, case [`AUDIT_REVIEW_CASE`], the filter as parameters) before the page

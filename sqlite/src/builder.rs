@@ -159,9 +159,15 @@ impl Builder {
 
     fn retention(&self, keep: &Keep) -> Result<u64, String> {
         let cutoff_ms = keep.from_ms;
+        // With holds in force, a part with old rows is rewritten only if some of them go
+        // (counted through the readers' connections: cheap next to a rewrite).
         let parts: Vec<(Part, PathBuf)> = read_lock(&self.shared)
             .parts
             .iter()
+            .filter(|h| {
+                h.part.min_ms < cutoff_ms
+                    && (keep.held.is_empty() || h.count_removed(keep).map_or(true, |n| n > 0))
+            })
             .map(|h| (h.part.clone(), h.path.clone()))
             .collect();
         let mut removed = 0u64;

@@ -1,54 +1,111 @@
-//! The case registry and legal holds in the embedded database: the latest version of each
-//! case as one JSON row, holds as `(case_id, event_id)` rows; both written through the
-//! writer's group commit like everything else.
+//! The case registry, legal holds and watchlist entries in the embedded database: the
+//! latest version of each case and entry as one JSON row (`cases`, `watchlist`), holds as
+//! `(case_id, event_id)` rows; all written through the writer's group commit like
+//! everything else.
 
 use std::time::Duration;
 
 use camtrail_model::EventId;
 use camtrail_model::case::{Case, Hold};
-use camtrail_storage::{CaseStore, StorageError};
+use camtrail_model::watchlist::Entry;
+use camtrail_storage::{CaseStore, StorageError, WatchlistStore};
 use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::SqliteStore;
-use super::writer::Work;
+use super::writer::{Versioned, Work};
 
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 
-fn parse_case(body: &str) -> rusqlite::Result<Case> {
+fn parse<T: DeserializeOwned>(body: &str) -> rusqlite::Result<T> {
     serde_json::from_str(body).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 
-impl CaseStore for SqliteStore {
-    async fn case(&self, case_id: &str) -> Result<Option<Case>, StorageError> {
-        let case_id = case_id.to_string();
+impl SqliteStore {
+    /// The record `key` of a `(key, version, body)` table.
+    async fn versioned<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        key_column: &'static str,
+        key: &str,
+    ) -> Result<Option<T>, StorageError> {
+        let key = key.to_string();
         self.read(move |connection, _| {
             let body: Option<String> = connection
                 .query_row(
-                    "SELECT body FROM cases WHERE case_id = ?",
-                    params![case_id],
+                    &format!("SELECT body FROM {table} WHERE {key_column} = ?"),
+                    params![key],
                     |row| row.get(0),
                 )
                 .optional()?;
-            body.as_deref().map(parse_case).transpose()
+            body.as_deref().map(parse).transpose()
         })
         .await
+    }
+
+    /// Every record of a `(key, version, body)` table, by key.
+    async fn all_versioned<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        key_column: &'static str,
+    ) -> Result<Vec<T>, StorageError> {
+        self.read(move |connection, _| {
+            let mut statement =
+                connection.prepare(&format!("SELECT body FROM {table} ORDER BY {key_column}"))?;
+            let bodies = statement.query_map([], |row| row.get::<_, String>(0))?;
+            bodies.map(|body| parse(&body?)).collect()
+        })
+        .await
+    }
+
+    /// Store a new version of a record of a `(key, version, body)` table.
+    async fn put_versioned(
+        &self,
+        table: &'static str,
+        key_column: &'static str,
+        key: &str,
+        version: u64,
+        record: &impl Serialize,
+    ) -> Result<(), StorageError> {
+        let body = serde_json::to_string(record).map_err(|e| StorageError::Refused {
+            backend: super::BACKEND,
+            message: e.to_string(),
+        })?;
+        let row = Versioned {
+            table,
+            key_column,
+            key: key.to_string(),
+            version,
+            body,
+        };
+        let changed = self
+            .submit(Work::Versioned(Box::new(row)), WRITE_WAIT)
+            .await?;
+        if changed == 0 {
+            return Err(StorageError::Conflict {
+                backend: super::BACKEND,
+                message: format!("{table} {key}: version {version} is not the newest"),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl CaseStore for SqliteStore {
+    async fn case(&self, case_id: &str) -> Result<Option<Case>, StorageError> {
+        self.versioned("cases", "case_id", case_id).await
     }
 
     async fn cases(&self) -> Result<Vec<Case>, StorageError> {
-        self.read(|connection, _| {
-            let mut statement = connection.prepare("SELECT body FROM cases ORDER BY case_id")?;
-            let bodies = statement.query_map([], |row| row.get::<_, String>(0))?;
-            bodies.map(|body| parse_case(&body?)).collect()
-        })
-        .await
+        self.all_versioned("cases", "case_id").await
     }
 
     async fn put_case(&self, case: &Case) -> Result<(), StorageError> {
-        self.submit(Work::Case(Box::new(case.clone())), WRITE_WAIT)
+        self.put_versioned("cases", "case_id", &case.case_id, case.version, case)
             .await
-            .map(drop)
     }
 
     async fn holds(&self) -> Result<Vec<Hold>, StorageError> {
@@ -91,5 +148,26 @@ impl CaseStore for SqliteStore {
         self.submit(Work::Holds(holds.to_vec()), WRITE_WAIT)
             .await
             .map(drop)
+    }
+}
+
+impl WatchlistStore for SqliteStore {
+    async fn entry(&self, entry_id: &str) -> Result<Option<Entry>, StorageError> {
+        self.versioned("watchlist", "entry_id", entry_id).await
+    }
+
+    async fn entries(&self) -> Result<Vec<Entry>, StorageError> {
+        self.all_versioned("watchlist", "entry_id").await
+    }
+
+    async fn put_entry(&self, entry: &Entry) -> Result<(), StorageError> {
+        self.put_versioned(
+            "watchlist",
+            "entry_id",
+            &entry.entry_id,
+            entry.version,
+            entry,
+        )
+        .await
     }
 }

@@ -214,3 +214,8 @@ async fn sqlite_retention_keeps_exactly_the_held_rows() {
 async fn sqlite_parts_retention_keeps_exactly_the_held_rows() {
     testsuite::retention_keeps_exactly_the_held_rows(&sqlite_tiny_parts()).await;
 }
+
+#[tokio::test]
+async fn sqlite_watchlist_entries_keep_their_latest_version() {
+    testsuite::watchlist_entries_keep_their_latest_version(&sqlite()).await;
+}

@@ -213,8 +213,9 @@ impl RetentionPlan for SqliteRetentionPlan {
     }
 }
 
-/// Retention on the embedded database: parts wholly before the cutoff are dropped, the
-/// older rows of the others deleted; the report is the number of rows removed.
+/// Retention on the embedded database: parts wholly before the cutoff are dropped (or, when
+/// they hold held events, rewritten without the rest), the older unheld rows of the others
+/// deleted; the report is the number of rows removed.
 impl RetentionTarget for SqliteStore {
     type Plan = SqliteRetentionPlan;
     type Report = u64;

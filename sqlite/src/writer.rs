@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use camtrail_model::Detection;
 use camtrail_model::audit::AuditRecord;
-use camtrail_model::case::{Case, Hold};
+use camtrail_model::case::Hold;
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,8 +25,9 @@ pub(super) enum Work {
     Detections(Vec<Detection>),
     /// Append one sealed audit record.
     Audit(Box<AuditRecord>),
-    /// A new version of a case (kept only if higher than the stored one).
-    Case(Box<Case>),
+    /// A new version of a case or watchlist entry (kept only if higher than the stored
+    /// one).
+    Versioned(Box<Versioned>),
     /// Legal holds (one placed again changes nothing).
     Holds(Vec<Hold>),
     /// Retention of staged rows and snapshots (parts are the maintenance thread's).
@@ -168,7 +169,7 @@ impl Writer {
                             .execute(&format!("DELETE FROM snapshots WHERE {removed_rows}"), [])?;
                         removed
                     }
-                    Work::Case(case) => upsert_case(&savepoint, case)?,
+                    Work::Versioned(row) => upsert_versioned(&savepoint, row)?,
                     Work::Holds(holds) => insert_holds(&savepoint, holds)?,
                     Work::Register {
                         add,
@@ -218,7 +219,7 @@ impl Writer {
                             .dropped_generations
                             .extend(drop_staging.iter().copied());
                     }
-                    Work::Audit(_) | Work::Case(_) | Work::Holds(_) | Work::Barrier => {}
+                    Work::Audit(_) | Work::Versioned(_) | Work::Holds(_) | Work::Barrier => {}
                 }
             }
             results.push(result.map_err(|error| error.to_string()));
@@ -333,14 +334,27 @@ fn stage(
     Ok(detections.len())
 }
 
-fn upsert_case(connection: &Connection, case: &Case) -> rusqlite::Result<usize> {
-    let body = serde_json::to_string(case)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+/// A whole new version of a row of a `(key, version, body)` table.
+pub(super) struct Versioned {
+    /// `cases` or `watchlist` (only ours: formatted into SQL).
+    pub(super) table: &'static str,
+    /// Its key column.
+    pub(super) key_column: &'static str,
+    pub(super) key: String,
+    pub(super) version: u64,
+    /// The record as JSON.
+    pub(super) body: String,
+}
+
+fn upsert_versioned(connection: &Connection, row: &Versioned) -> rusqlite::Result<usize> {
+    let (table, key) = (row.table, row.key_column);
     connection.execute(
-        "INSERT INTO cases (case_id, version, body) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (case_id) DO UPDATE SET version = excluded.version, body = excluded.body \
-         WHERE excluded.version > cases.version",
-        params![case.case_id, case.version as i64, body],
+        &format!(
+            "INSERT INTO {table} ({key}, version, body) VALUES (?1, ?2, ?3) \
+             ON CONFLICT ({key}) DO UPDATE SET version = excluded.version, body = excluded.body \
+             WHERE excluded.version > {table}.version"
+        ),
+        params![row.key, row.version as i64, row.body],
     )
 }
 

@@ -3,10 +3,12 @@
 //! tables in distributed mode, written directly by the query node: a case changes a few
 //! times a day, so one small insert per change does not pile up parts).
 //!
-//! Writes carry the whole new version ([`Case::version`] one above the one read); the
-//! store keeps the highest version of each case. Two supervisors changing one case at the
-//! same instant on two nodes: the one stored last of equal versions wins (ClickHouse
-//! `ReplacingMergeTree`), each change is in the audit log either way.
+//! Writes carry the whole new version ([`Case::version`] one above the one read) and succeed
+//! only if it is newer than every stored version (compare and set): of two supervisors
+//! changing one case at once, one is told [`StorageError::Conflict`] (409
+//! `change_conflict`) and reads again. ClickHouse has no conditional insert, so it checks
+//! before and after inserting; if both writers inserted the same version both hear of the
+//! conflict, and reads prefer the version that closes the case.
 
 use std::future::Future;
 
@@ -25,7 +27,8 @@ pub trait CaseStore: Send + Sync + 'static {
     /// The latest version of every case, ordered by id.
     fn cases(&self) -> impl Future<Output = Result<Vec<Case>, StorageError>> + Send;
 
-    /// Store a new version of a case; durable when it returns `Ok`.
+    /// Store a new version of a case, newer than every stored one (else
+    /// [`StorageError::Conflict`]); durable when it returns `Ok`.
     fn put_case(&self, case: &Case) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Every hold (all cases), ordered by case then event id; a hold placed twice is

@@ -32,6 +32,15 @@ pub enum StorageError {
         /// Why.
         message: String,
     },
+    /// A versioned write lost to another one (two changes of one record at once): the
+    /// stored record is the other change; read it again and retry.
+    #[error("{backend}: {message}")]
+    Conflict {
+        /// `clickhouse`, `sqlite`.
+        backend: &'static str,
+        /// What conflicted.
+        message: String,
+    },
 }
 
 impl StorageError {
@@ -57,6 +66,7 @@ impl StorageError {
             Self::Unavailable { .. } => ErrorCode::StorageUnavailable,
             Self::Overloaded { .. } => ErrorCode::Overloaded,
             Self::Refused { .. } => ErrorCode::Internal,
+            Self::Conflict { .. } => ErrorCode::ChangeConflict,
         }
     }
 }

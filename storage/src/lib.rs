@@ -12,6 +12,8 @@
 //!   before the answer they account for leaves. Kafka or SQLite.
 //! - [`CaseStore`] ([`cases`]): the case registry and legal holds, in the same backend as the
 //!   detections.
+//! - [`WatchlistStore`] ([`watchlist`]): watchlist entries; [`Store`] is the three a query
+//!   node needs.
 //! - [`retention`]: the one "plan, audit, then delete" flow, over any [`RetentionTarget`].
 //! - [`StorageError`] ([`error`]): what a backend reports, with its [`ErrorCode`].
 //! - [`private`]: files holding personal data or secrets, created owner-only (0600).
@@ -30,6 +32,7 @@ pub mod retention;
 pub mod sql;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+pub mod watchlist;
 
 pub use audit::AuditLog;
 pub use cases::CaseStore;
@@ -40,3 +43,11 @@ pub use read::{
     PassFilter, SightingStore, StoredSighting, StoredSnapshot,
 };
 pub use retention::{RetentionOutcome, RetentionPlan, RetentionRun, RetentionTarget};
+pub use watchlist::WatchlistStore;
+
+/// Everything a query node reads and keeps beside the detections: sightings and the audit
+/// listing ([`SightingStore`]), the case registry ([`CaseStore`]) and watchlist entries
+/// ([`WatchlistStore`]). Implemented by every type that implements the three.
+pub trait Store: SightingStore + CaseStore + WatchlistStore {}
+
+impl<T: SightingStore + CaseStore + WatchlistStore> Store for T {}

@@ -132,6 +132,19 @@ pub async fn apply<T: RetentionTarget, C: CaseStore, A: AuditLog>(
         .append(audit_entry(run, cutoff_ms, held.len(), &plan, now_ms))
         .await
         .map_err(RetentionError::Audit)?;
+    // A hold placed while the record was written: plan again with it (holds only take
+    // rows out of a plan, so the audited plan still bounds what goes). One placed during
+    // the deletion itself may come too late for rows already chosen: place holds before
+    // the day's run.
+    let held_now = held_event_ids(cases).await.map_err(RetentionError::Plan)?;
+    let plan = if held_now == held {
+        plan
+    } else {
+        target
+            .plan(cutoff_ms, &held_now)
+            .await
+            .map_err(RetentionError::Plan)?
+    };
     let report = target.apply(&plan).await.map_err(RetentionError::Apply)?;
     Ok(RetentionOutcome {
         cutoff_ms,

@@ -28,7 +28,7 @@ use camtrail_query::service::{
 };
 use camtrail_query::track::TrackParams;
 use camtrail_storage::testsuite::open_case;
-use camtrail_storage::{AuditLog, CaseStore, PassFilter, SightingStore};
+use camtrail_storage::{AuditLog, PassFilter, Store};
 
 fn supervisor() -> Caller {
     Caller {
@@ -61,7 +61,7 @@ struct Answers {
     scene_vehicles: Vec<usize>,
 }
 
-async fn ask<S: SightingStore + CaseStore, A: AuditLog>(
+async fn ask<S: Store, A: AuditLog>(
     service: &QueryService<S, A>,
     planted: &InvestigationCity,
     commuter: &str,

@@ -213,6 +213,13 @@ async fn clickhouse_retention_keeps_exactly_the_held_rows() {
 }
 
 #[tokio::test]
+async fn clickhouse_watchlist_entries_keep_their_latest_version() {
+    let backend = clickhouse("contract_watchlist").await;
+    testsuite::watchlist_entries_keep_their_latest_version(&backend).await;
+    camtrail_testkit::drop_database(&backend.config).await;
+}
+
+#[tokio::test]
 async fn clickhouse_cases_keep_their_latest_version() {
     let backend = clickhouse("contract_cases").await;
     testsuite::cases_keep_their_latest_version(&backend).await;

@@ -33,7 +33,7 @@ use camtrail_query::service::{Caller, Purpose, QueryLimits, QueryService, Subjec
 use camtrail_query::track::{DropReason, Track, TrackParams};
 use camtrail_sqlite::SqliteStore;
 use camtrail_storage::testsuite::open_case;
-use camtrail_storage::{AuditLog, CaseStore, SightingStore};
+use camtrail_storage::{AuditLog, Store};
 
 const SCORED: usize = 1_000;
 const NEIGHBOURS: usize = 2_000;
@@ -292,7 +292,7 @@ pub(crate) async fn store_in_both(
 // ---------------------------------------------------------------------------------------
 
 /// Tracks over one backend, in plate order.
-async fn track_every_plate<S: SightingStore + CaseStore, A: AuditLog>(
+async fn track_every_plate<S: Store, A: AuditLog>(
     service: Arc<QueryService<S, A>>,
     plates: &[String],
     from_ms: i64,

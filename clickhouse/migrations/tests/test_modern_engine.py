@@ -146,3 +146,16 @@ def test_case_registry_reads_the_highest_version_and_holds_select_by_hex(db):
                        "WHERE day >= toDate('2025-11-24') AND day < toDate('2025-12-01') AND subject_key = 'K9'",
                        "CSV")
     assert str(counted).strip() == "1,2", str(counted)
+
+
+def test_a_closing_version_wins_a_tie(db):
+    """clickhouse/src/cases.rs reads the closing one of two equal versions (two writers at
+    once): visitParamExtractString works on the stored JSON on a current engine."""
+    apply_all(db)
+    for status in ["closed", "open"]:
+        db.query(f"INSERT INTO cases (case_id, version, updated_at_ms, body) VALUES "
+                 f"('C-2', 2, 2, '{{\"case_id\":\"C-2\",\"status\":\"{status}\"}}')")
+    one = db.query("SELECT body FROM cases WHERE case_id = 'C-2' ORDER BY version DESC, "
+                   "(visitParamExtractString(body, 'status') = 'closed' "
+                   "OR visitParamExtractString(body, 'state') = 'revoked') DESC LIMIT 1", "CSV")
+    assert "closed" in str(one), str(one)

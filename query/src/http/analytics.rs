@@ -34,7 +34,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use camtrail_common::http::ApiError;
 use camtrail_model::{CameraRegistry, Error, ErrorCode};
-use camtrail_storage::{AuditLog, CaseStore, SightingStore, StoredSighting};
+use camtrail_storage::{AuditLog, Store, StoredSighting};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -161,7 +161,7 @@ pub(super) fn respond(
     }
 }
 
-pub(super) async fn scene<S: SightingStore + CaseStore, A: AuditLog>(
+pub(super) async fn scene<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -211,7 +211,7 @@ pub(super) async fn scene<S: SightingStore + CaseStore, A: AuditLog>(
     respond(result)
 }
 
-pub(super) async fn series<S: SightingStore + CaseStore, A: AuditLog>(
+pub(super) async fn series<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -299,7 +299,7 @@ fn companion_json(c: &Companion, registry: &CameraRegistry, zone: &chrono_tz::Tz
     })
 }
 
-pub(super) async fn cotravel<S: SightingStore + CaseStore, A: AuditLog>(
+pub(super) async fn cotravel<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use camtrail_common::http::ApiError;
 use camtrail_model::case::{Case, CaseStatus, Hold};
 use camtrail_model::{Error, ErrorCode};
-use camtrail_storage::{AuditLog, CaseStore, SightingStore};
+use camtrail_storage::{AuditLog, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -77,7 +77,7 @@ pub(super) struct OpenBody {
     reason: Option<String>,
 }
 
-pub(super) async fn open<S: SightingStore + CaseStore, A: AuditLog>(
+pub(super) async fn open<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -113,7 +113,7 @@ pub(super) struct ChangeBody {
     reason: Option<String>,
 }
 
-pub(super) async fn change<S: SightingStore + CaseStore, A: AuditLog>(
+pub(super) async fn change<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -156,7 +156,7 @@ pub(super) struct ListQuery {
     status: Option<String>,
 }
 
-pub(super) async fn list<S: SightingStore + CaseStore, A: AuditLog>(
+pub(super) async fn list<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -197,7 +197,7 @@ pub(super) struct HoldBody {
     reason: Option<String>,
 }
 
-pub(super) async fn place_holds<S: SightingStore + CaseStore, A: AuditLog>(
+pub(super) async fn place_holds<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -232,7 +232,7 @@ pub(super) struct HoldsQuery {
     case: Option<String>,
 }
 
-pub(super) async fn list_holds<S: SightingStore + CaseStore, A: AuditLog>(
+pub(super) async fn list_holds<S: Store, A: AuditLog>(
     State(state): State<Arc<HttpState<S, A>>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

@@ -10,9 +10,7 @@ use std::time::Instant;
 use camtrail_common::now_ms;
 use camtrail_model::audit::AuditRecord;
 use camtrail_model::{Error, ErrorCode, plate};
-use camtrail_storage::{
-    AuditLog, CameraWindow, CaseStore, PassFilter, SightingStore, StoredSighting,
-};
+use camtrail_storage::{AuditLog, CameraWindow, PassFilter, Store, StoredSighting};
 use serde_json::json;
 
 use super::{Caller, Purpose, QueryError, QueryService, store_failed, with_filter};
@@ -195,7 +193,7 @@ fn plate_key(raw: &str, name: &str) -> Result<String, QueryError> {
     Ok(key)
 }
 
-impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
+impl<S: Store, A: AuditLog> QueryService<S, A> {
     /// Check one scene (shape, window, hard limits) and say whether it needs a supervisor.
     fn scope(&self, scene: &SceneSpec) -> Result<Scope, QueryError> {
         let limits = &self.limits;

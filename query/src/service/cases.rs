@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use camtrail_common::now_ms;
 use camtrail_model::case::{Case, CaseRefusal, CaseStatus, DAY_MS, Hold, normalize_users};
 use camtrail_model::{Error, ErrorCode, EventId};
-use camtrail_storage::{AuditLog, CaseStore, SightingStore};
+use camtrail_storage::{AuditLog, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -156,7 +156,7 @@ fn check_users(users: Vec<String>, max: usize) -> Result<Vec<String>, QueryError
     Ok(users)
 }
 
-impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
+impl<S: Store, A: AuditLog> QueryService<S, A> {
     /// Refuse a search whose case does not let `caller` search now (403, before anything is
     /// read or audited).
     pub(super) async fn require_case(
@@ -219,6 +219,15 @@ impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
     ) -> Result<CaseAnswer, QueryError> {
         require_supervisor(caller, "open a case")?;
         let purpose = Purpose::new(Some(&request.case_id), Some(&request.reason))?;
+        if purpose.case_id == super::AUDIT_REVIEW_CASE {
+            return Err(Error::new(
+                ErrorCode::InvalidCase,
+                format!(
+                    "{} is reserved for reads of the audit log",
+                    super::AUDIT_REVIEW_CASE
+                ),
+            ));
+        }
         let title = request.title.trim();
         if title.is_empty()
             || title.chars().count() > 200
@@ -362,6 +371,14 @@ impl<S: SightingStore + CaseStore, A: AuditLog> QueryService<S, A> {
             .write_audit(caller, purpose, kind, parameters, 1)
             .await?;
         self.store.put_case(&case).await.map_err(|error| {
+            if error.code() == ErrorCode::ChangeConflict {
+                tracing::warn!(kind, "a concurrent change of the case came first");
+                return Error::new(
+                    ErrorCode::ChangeConflict,
+                    "another change of this case came first (this attempt is in the audit \
+                     log); read the case again and retry",
+                );
+            }
             tracing::error!(%error, kind, "storing a case change failed after its audit record");
             Error::new(
                 error.code(),

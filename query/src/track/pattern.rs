@@ -9,7 +9,7 @@
 //! [`LikePattern::matches`]: `LIKE` implementations differ at the edges (whether `_` is one
 //! byte or one character, case folding), the in-memory match is the definition.
 
-use camtrail_model::plate::normalize;
+use camtrail_model::plate::{glob_matches, normalize_pattern};
 
 /// Longest accepted pattern, in characters after normalisation (the longest plates have 8).
 pub const MAX_PATTERN_CHARS: usize = 16;
@@ -87,9 +87,9 @@ impl LikePattern {
 
 /// Turn an investigator's wildcard pattern into a validated [`LikePattern`].
 ///
-/// The pattern is normalised with [`normalize`], the same function that made the stored keys
-/// (full-width forms such as the `？`/`＊` an IME produces become `?`/`*`; separators,
-/// including `_`, disappear); `?` becomes `_`, `*` becomes `%`, and literal `%`, `_` and `\`
+/// The pattern is normalised with [`normalize_pattern`] (the plate normaliser that made the
+/// stored keys: full-width forms such as the `？`/`＊` an IME produces become `?`/`*`;
+/// separators, including `_`, disappear; runs of `*` collapse); `?` becomes `_`, `*` becomes `%`, and literal `%`, `_` and `\`
 /// are escaped with `\`. Refused: empty patterns, more than [`MAX_PATTERN_CHARS`] characters,
 /// fewer than [`MIN_LITERAL_CHARS`] non-wildcard characters.
 ///
@@ -154,45 +154,6 @@ pub fn matches_pattern(pattern: &str, key: &str) -> bool {
 
 fn is_wildcard(c: char) -> bool {
     c == '?' || c == '*'
-}
-
-/// [`normalize`] the pattern (it keeps `?` and `*` and maps their full-width forms to them)
-/// and collapse runs of `*`, which mean the same as one.
-fn normalize_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    for c in normalize(pattern).chars() {
-        if c == '*' && out.ends_with('*') {
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Wildcard match over characters: `?` one character, `*` any run. Greedy with backtracking
-/// to the last `*`, so O(pattern × key) at worst — both are a few characters.
-fn glob_matches(pattern: &str, key: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let key: Vec<char> = key.chars().collect();
-    let (mut p, mut k) = (0, 0);
-    // Position of the last `*` seen and the key position it currently stands up to.
-    let mut backtrack: Option<(usize, usize)> = None;
-    while k < key.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == key[k]) {
-            p += 1;
-            k += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            backtrack = Some((p, k));
-            p += 1;
-        } else if let Some((star, covered)) = backtrack {
-            p = star + 1;
-            k = covered + 1;
-            backtrack = Some((star, covered + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
