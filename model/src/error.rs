@@ -184,6 +184,14 @@ error_codes! {
     /// A title, user list or hold list that breaks the rules.
     InvalidCaseField => ("invalid_case_field", 400, InvalidArgument, "a case field is empty, too long or malformed"),
 
+    // --- watchlists ----------------------------------------------------------------------
+    /// The applicant approving their own watchlist entry.
+    SelfApproval => ("self_approval", 403, PermissionDenied, "an entry needs the approval of a supervisor other than its applicant"),
+    /// An entry that breaks the rules (plate, window, priority, scope, recipients).
+    InvalidEntry => ("invalid_entry", 400, InvalidArgument, "the watchlist entry is malformed"),
+    /// A change the entry's state does not allow (approving an approved or revoked one).
+    EntryNotPending => ("entry_not_pending", 400, FailedPrecondition, "the entry is not waiting for this change"),
+
     // --- the node and what it depends on -------------------------------------------------
     /// An ingest batch with more events than `ingest.max_batch_events`.
     BatchTooLarge => ("batch_too_large", 413, InvalidArgument, "a batch holds more events than allowed; split it"),

@@ -15,7 +15,7 @@
 //! and patterns by a piece of their longest literal run; one detection costs a few hash
 //! look-ups (≈ 20 for an 8-character plate) and a glob check per pattern that shares a piece.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::misread::MISREAD_MODEL;
 use crate::plate::{glob_matches, normalize, normalize_pattern};
@@ -219,8 +219,9 @@ pub struct Hit<'a> {
 #[derive(Debug, Default)]
 pub struct Matcher {
     entries: Vec<Entry>,
-    exact: HashMap<String, Vec<usize>>,
-    fuzzy: HashMap<String, Vec<(usize, f32)>>,
+    /// Plate key → the entries it hits: exact plates and every misreading of fuzzy ones,
+    /// in one table (one look-up, one cache miss, per detection).
+    keys: HashMap<String, Vec<(usize, MatchKind, f32)>>,
     patterns: HashMap<String, Vec<usize>>,
 }
 
@@ -241,21 +242,21 @@ impl Matcher {
                     .or_default()
                     .push(at);
             } else {
-                matcher
-                    .exact
-                    .entry(entry.plate.clone())
-                    .or_default()
-                    .push(at);
+                matcher.keys.entry(entry.plate.clone()).or_default().push((
+                    at,
+                    MatchKind::Exact,
+                    1.0,
+                ));
                 if entry.fuzzy {
                     let variants = MISREAD_MODEL.variants(&entry.plate);
                     let best = variants.first().map_or(1.0, |v| v.probability);
                     for variant in variants {
                         let confidence = (variant.probability / best) as f32;
-                        matcher
-                            .fuzzy
-                            .entry(variant.key)
-                            .or_default()
-                            .push((at, confidence));
+                        matcher.keys.entry(variant.key).or_default().push((
+                            at,
+                            MatchKind::Fuzzy,
+                            confidence,
+                        ));
                     }
                 }
             }
@@ -302,11 +303,14 @@ impl Matcher {
                 });
             }
         };
-        for &at in self.exact.get(key).into_iter().flatten() {
-            push(at, MatchKind::Exact, 1.0);
-        }
-        for &(at, confidence) in self.fuzzy.get(key).into_iter().flatten() {
-            push(at, MatchKind::Fuzzy, confidence);
+        if let Some(listed) = self.keys.get(key) {
+            // Exact hits first, so an entry both exact and fuzzy here counts as exact.
+            for &(at, kind, confidence) in listed.iter().filter(|l| l.1 == MatchKind::Exact) {
+                push(at, kind, confidence);
+            }
+            for &(at, kind, confidence) in listed.iter().filter(|l| l.1 != MatchKind::Exact) {
+                push(at, kind, confidence);
+            }
         }
         if self.patterns.is_empty() {
             return;

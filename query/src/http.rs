@@ -52,6 +52,7 @@ use crate::track::trips::Trip;
 
 mod analytics;
 mod cases;
+mod watchlist;
 
 /// What the handlers share (the gRPC front end too).
 pub struct HttpState<S, A> {
@@ -144,6 +145,15 @@ pub fn router<S: Store, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Router {
             get(cases::list::<S, A>).post(cases::open::<S, A>),
         )
         .route("/v1/cases/{case_id}/{change}", post(cases::change::<S, A>))
+        .route(
+            "/v1/watchlist",
+            get(watchlist::list::<S, A>).post(watchlist::request::<S, A>),
+        )
+        .route(
+            "/v1/watchlist/{entry_id}/{change}",
+            post(watchlist::change::<S, A>),
+        )
+        .route("/v1/alerts/stream", get(watchlist::stream::<S, A>))
         .route(
             "/v1/holds",
             get(cases::list_holds::<S, A>).post(cases::place_holds::<S, A>),

@@ -22,6 +22,7 @@
 //! Nothing here knows Kafka, ClickHouse or SQLite: `camtrail-serve` hands the node its
 //! store and audit log.
 
+pub mod alerts;
 pub mod analytics;
 pub mod attributes;
 pub mod auth;

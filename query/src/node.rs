@@ -150,6 +150,7 @@ pub struct QueryNode {
     shutdown_delay: Duration,
     registry_watch: Option<RegistryWatch>,
     checkpointer: Option<Arc<Checkpointer>>,
+    alerts: Arc<crate::alerts::Alerts>,
 }
 
 /// Reloads the registry file when it changes.
@@ -239,6 +240,12 @@ impl QueryNode {
             metrics,
         )?
         .with_case_config(config.cases.clone());
+        match service.reload_entries().await {
+            Ok(entries) => tracing::info!(entries, "watchlist entries loaded"),
+            Err(error) => tracing::warn!(%error, "watchlist entries not loaded; matching none \
+                until the next change"),
+        }
+        let alerts = Arc::clone(service.alerts());
         let state = Arc::new(HttpState {
             service,
             map: std::sync::RwLock::new(Arc::new(map)),
@@ -285,7 +292,13 @@ impl QueryNode {
             shutdown_delay: Duration::from_millis(config.shutdown_delay_ms),
             registry_watch,
             checkpointer,
+            alerts,
         })
+    }
+
+    /// The node's live watchlist matcher: the embedded mode feeds it every committed batch.
+    pub fn alerts(&self) -> Arc<crate::alerts::Alerts> {
+        Arc::clone(&self.alerts)
     }
 
     /// The bound gRPC address.

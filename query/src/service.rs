@@ -26,6 +26,9 @@ use crate::track::{MatchKind, RawSighting, Track, TrackBuilder, TrackParams, pat
 
 mod analytics;
 mod cases;
+mod watchlist;
+
+pub use watchlist::{EntryAnswer, EntryRequest};
 
 pub use cases::{CaseAnswer, CaseChange, CaseConfig, HoldAnswer, OpenCase};
 
@@ -390,6 +393,7 @@ pub struct QueryService<S, A> {
     builder: TrackBuilder,
     limits: QueryLimits,
     cases: CaseConfig,
+    alerts: Arc<crate::alerts::Alerts>,
     metrics: QueryMetrics,
 }
 
@@ -403,9 +407,12 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
         limits: QueryLimits,
         metrics: QueryMetrics,
     ) -> Result<Self, crate::track::ParamsError> {
+        let alerts = Arc::new(crate::alerts::Alerts::default());
+        alerts.set_registry(Arc::clone(&registry));
         Ok(Self {
             store,
             audit,
+            alerts,
             cameras: RwLock::new(Arc::new(Cameras::new(registry))),
             builder: TrackBuilder::new(params)?,
             limits,
@@ -420,6 +427,11 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
         self
     }
 
+    /// The node's live watchlist matcher and its subscribers.
+    pub fn alerts(&self) -> &Arc<crate::alerts::Alerts> {
+        &self.alerts
+    }
+
     /// The case registry's settings in force.
     pub fn case_config(&self) -> &CaseConfig {
         &self.cases
@@ -432,6 +444,7 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
 
     /// Join later requests against `registry` (requests under way finish with theirs).
     pub fn replace_registry(&self, registry: Arc<CameraRegistry>) {
+        self.alerts.set_registry(Arc::clone(&registry));
         let cameras = Arc::new(Cameras::new(registry));
         *self.cameras.write().unwrap_or_else(PoisonError::into_inner) = cameras;
     }

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use camtrail_ingest::config::IngestConfig;
 use camtrail_ingest::server::IngestNode;
+use camtrail_query::alerts::{Alerts, Sighted};
 use camtrail_query::node::{QueryConfig, QueryNode};
 use camtrail_sqlite::{SqliteRetentionPlan, SqliteStore, StoreMetrics};
 use camtrail_storage::retention::{self, RetentionError};
-use camtrail_storage::{RetentionOutcome, RetentionRun};
+use camtrail_storage::{Publisher, RetentionOutcome, RetentionRun, StorageError};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -60,6 +61,44 @@ pub async fn apply_retention(
     retention::apply(store, store, &audit, run, now_ms).await
 }
 
+/// The embedded store as the ingest node's publisher, matching each batch against the
+/// watchlist once it has committed.
+struct Watched {
+    store: SqliteStore,
+    alerts: Arc<Alerts>,
+}
+
+impl Publisher for Watched {
+    fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    fn publish(
+        &self,
+        detections: Vec<camtrail_model::Detection>,
+    ) -> camtrail_storage::PublishFuture<'_> {
+        // What matching needs, taken before the batch (thumbnails and all) moves on.
+        let sighted: Vec<Sighted> = if self.alerts.has_entries() {
+            detections.iter().map(Sighted::of).collect()
+        } else {
+            Vec::new()
+        };
+        Box::pin(async move {
+            self.store.publish(detections).await?;
+            self.alerts.check(&sighted);
+            Ok(())
+        })
+    }
+
+    fn in_flight(&self) -> i64 {
+        self.store.in_flight()
+    }
+
+    fn flush(&self, timeout: std::time::Duration) -> Result<(), StorageError> {
+        self.store.flush(timeout)
+    }
+}
+
 /// Ingest and query nodes over one SQLite database, bound to their ports.
 pub struct EmbeddedNode {
     ingest: IngestNode,
@@ -94,10 +133,15 @@ impl EmbeddedNode {
     ) -> anyhow::Result<Self> {
         let store = SqliteStore::open(&serve.database_path)
             .with_context(|| format!("opening {}", serve.database_path.display()))?;
-        let ingest_node = IngestNode::bind(ingest, Arc::new(store.clone())).await?;
         let audit = store.audit_log(&query.node_name).await?;
         let metrics = Box::new(StoreMetrics(store.clone()));
         let query_node = QueryNode::bind(query, store.clone(), audit, Some(metrics)).await?;
+        // Every committed batch meets the watchlist in-process, before its ack leaves.
+        let publisher = Watched {
+            store: store.clone(),
+            alerts: query_node.alerts(),
+        };
+        let ingest_node = IngestNode::bind(ingest, Arc::new(publisher)).await?;
         Ok(Self {
             ingest: ingest_node,
             query: query_node,

@@ -32,3 +32,4 @@ mod sink_e2e;
 mod store_contract;
 #[cfg(feature = "distributed")]
 mod track_scoring;
+mod watchlist;

@@ -1,0 +1,201 @@
+//! Live watchlist alerts on one node: the [`Matcher`] over the entries in force, fed with
+//! every detection once it is durable, and a broadcast of the hits to subscribers (the
+//! Server-Sent Events stream `GET /v1/alerts/stream`).
+//!
+//! Embedded mode (`camtrail serve`): the ingest side hands each committed batch to
+//! [`Alerts::check`] in-process, after the commit and before the ack leaves. Distributed
+//! mode: nothing feeds a query node's hub yet (the `camtrail alert` consumer role is not
+//! built), so its stream stays silent.
+//!
+//! A hit is a lead, not a finding: it says which entry a plate *read* matched (exactly, as a
+//! likely misreading, or by pattern). Someone must look at the snapshot before acting.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use camtrail_model::watchlist::{Entry, MatchKind, Matcher};
+use camtrail_model::{CameraRegistry, Detection};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// Hits a slow subscriber may fall behind by before it misses some (it is told how many).
+const CHANNEL: usize = 4_096;
+
+/// What a subscriber receives for one hit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// The entry (`DispositionID`).
+    pub entry_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its case.
+    pub case_id: String,
+    /// Its priority (1 highest).
+    pub priority: u8,
+    /// The entry's applicant and recipients: who may see the hit.
+    pub audience: Vec<String>,
+    /// How the read matched.
+    pub kind: MatchKind,
+    /// 1.0, or the misreading's relative likelihood.
+    pub confidence: f32,
+    /// The detection (32 hex digits): its snapshot is `/v1/snapshots/{event_id}.jpg`.
+    pub event_id: String,
+    /// The plate as read (normalised).
+    pub plate_read: String,
+    /// Where.
+    pub camera_id: String,
+    /// The camera's district.
+    pub district: String,
+    /// The camera's position.
+    pub lat: f64,
+    /// The camera's position.
+    pub lon: f64,
+    /// Capture time, unix ms.
+    pub captured_at_ms: i64,
+    /// Whether a snapshot is stored.
+    pub has_snapshot: bool,
+    /// When the hit was found, unix ms.
+    pub matched_at_ms: i64,
+}
+
+/// The node's live matcher and its subscribers.
+pub struct Alerts {
+    matcher: RwLock<Arc<Matcher>>,
+    registry: RwLock<Arc<CameraRegistry>>,
+    sender: broadcast::Sender<Arc<Alert>>,
+    clock: fn() -> i64,
+}
+
+impl std::fmt::Debug for Alerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerts")
+            .field("entries", &self.matcher().len())
+            .finish()
+    }
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self::with_clock(camtrail_common::now_ms)
+    }
+}
+
+impl Alerts {
+    /// A hub whose "now" (entries' windows) is `clock` (tests move it).
+    pub fn with_clock(clock: fn() -> i64) -> Self {
+        Self {
+            matcher: RwLock::new(Arc::new(Matcher::default())),
+            registry: RwLock::new(Arc::new(CameraRegistry::default())),
+            sender: broadcast::channel(CHANNEL).0,
+            clock,
+        }
+    }
+
+    fn matcher(&self) -> Arc<Matcher> {
+        Arc::clone(&self.matcher.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Match against `entries` from now on (called whenever the list changes).
+    pub fn replace_entries(&self, entries: Vec<Entry>) {
+        let matcher = Arc::new(Matcher::new(entries, (self.clock)()));
+        tracing::info!(entries = matcher.len(), "watchlist entries in force");
+        *self.matcher.write().unwrap_or_else(PoisonError::into_inner) = matcher;
+    }
+
+    /// Look cameras up in `registry` from now on.
+    pub fn set_registry(&self, registry: Arc<CameraRegistry>) {
+        *self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = registry;
+    }
+
+    /// Whether any entry may match (if not, callers skip preparing detections).
+    pub fn has_entries(&self) -> bool {
+        !self.matcher().is_empty()
+    }
+
+    /// A new subscription to every hit from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Alert>> {
+        self.sender.subscribe()
+    }
+
+    /// Match durable `detections` (their keys, cameras and times) and send the hits.
+    pub fn check(&self, detections: &[Sighted]) -> usize {
+        let matcher = self.matcher();
+        if matcher.is_empty() {
+            return 0;
+        }
+        let registry = Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner));
+        let now = (self.clock)();
+        let mut hits = Vec::new();
+        let mut sent = 0;
+        for detection in detections {
+            let camera = registry.get(&detection.camera_id);
+            let district = camera.map_or("", |c| c.district.as_str());
+            matcher.matches(
+                &detection.subject_key,
+                &detection.camera_id,
+                district,
+                now,
+                &mut hits,
+            );
+            for hit in &hits {
+                let entry = hit.entry;
+                let mut audience = entry.recipients.clone();
+                audience.push(entry.applicant.clone());
+                let alert = Alert {
+                    entry_id: entry.entry_id.clone(),
+                    title: entry.title.clone(),
+                    case_id: entry.case_id.clone(),
+                    priority: entry.priority,
+                    audience,
+                    kind: hit.kind,
+                    confidence: hit.confidence,
+                    event_id: detection.event_id.clone(),
+                    plate_read: detection.subject_key.clone(),
+                    camera_id: detection.camera_id.clone(),
+                    district: district.to_string(),
+                    lat: camera.map_or(0.0, |c| c.lat),
+                    lon: camera.map_or(0.0, |c| c.lon),
+                    captured_at_ms: detection.captured_at_ms,
+                    has_snapshot: detection.has_snapshot,
+                    matched_at_ms: now,
+                };
+                // No subscriber: the hit is not kept (stored hits and their review are
+                // the next step of issue 18).
+                let _ = self.sender.send(Arc::new(alert));
+                sent += 1;
+            }
+        }
+        sent
+    }
+}
+
+/// What matching needs of a detection, taken before the batch is handed to storage (so
+/// the thumbnails are not copied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighted {
+    /// 32 hex digits.
+    pub event_id: String,
+    /// Normalised plate key.
+    pub subject_key: String,
+    /// Camera.
+    pub camera_id: String,
+    /// Capture time, unix ms.
+    pub captured_at_ms: i64,
+    /// Whether a snapshot came with it.
+    pub has_snapshot: bool,
+}
+
+impl Sighted {
+    /// The fields of `detection` matching needs.
+    pub fn of(detection: &Detection) -> Self {
+        Self {
+            event_id: detection.event_id.to_hex(),
+            subject_key: detection.subject_key.clone(),
+            camera_id: detection.camera_id.clone(),
+            captured_at_ms: detection.captured_at_ms,
+            has_snapshot: detection.thumbnail_jpeg.is_some(),
+        }
+    }
+}

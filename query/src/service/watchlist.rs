@@ -1,0 +1,279 @@
+//! Watchlist entries as the query service governs them: an investigator (or supervisor)
+//! requests an entry under a case they may search under; a supervisor who is not the
+//! applicant approves it; the applicant or a supervisor revokes it with a reason. Every
+//! change is an audit record written before it is stored, and the node's live matcher
+//! ([`crate::alerts::Alerts`]) is rebuilt from the store after each one.
+
+use camtrail_common::now_ms;
+use camtrail_model::watchlist::{Entry, EntryError, EntryState};
+use camtrail_model::{Error, ErrorCode};
+use camtrail_storage::{AuditLog, Store};
+use serde_json::json;
+
+use super::{Caller, Purpose, QueryError, QueryService, store_failed};
+use camtrail_model::audit::AuditRecord;
+
+/// Asking for an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRequest {
+    /// `DispositionID`: 1–64 of `A–Z a–z 0–9 - _ . / :`.
+    pub entry_id: String,
+    /// `Title`.
+    pub title: String,
+    /// A plate, or a pattern with `?`/`*` and at least 5 literal characters.
+    pub plate: String,
+    /// Also alert on likely misreadings (exact plates only).
+    pub fuzzy: bool,
+    /// The case (the applicant must be allowed to search under it) and the reason.
+    pub purpose: Purpose,
+    /// 1 (highest) to 3.
+    pub priority: u8,
+    /// `BeginTime`, `EndTime` (at most 30 days apart), unix ms.
+    pub valid_from_ms: i64,
+    /// See `valid_from_ms`.
+    pub valid_until_ms: i64,
+    /// Only these cameras (registry ids).
+    pub cameras: Vec<String>,
+    /// Only these districts (registry names).
+    pub districts: Vec<String>,
+    /// Who is told of hits besides the applicant.
+    pub recipients: Vec<String>,
+}
+
+/// An entry after a change, with the change's audit record.
+#[derive(Debug, Clone)]
+pub struct EntryAnswer {
+    /// The entry as stored now.
+    pub entry: Entry,
+    /// The audit record of the change.
+    pub audit: AuditRecord,
+}
+
+fn invalid(message: impl Into<String>) -> QueryError {
+    Error::new(ErrorCode::InvalidEntry, message)
+}
+
+fn entry_error(error: EntryError) -> QueryError {
+    let code = match error {
+        EntryError::PatternTooBroad => ErrorCode::PatternTooBroad,
+        EntryError::Window => ErrorCode::WindowTooLong,
+        EntryError::SelfApproval => ErrorCode::SelfApproval,
+        EntryError::EmptyPlate | EntryError::FuzzyPattern | EntryError::Priority => {
+            ErrorCode::InvalidEntry
+        }
+    };
+    Error::new(code, error.to_string())
+}
+
+fn entry_parameters(entry: &Entry) -> serde_json::Value {
+    json!({
+        "entry_id": entry.entry_id,
+        "plate": entry.plate,
+        "fuzzy": entry.fuzzy,
+        "priority": entry.priority,
+        "valid_from_ms": entry.valid_from_ms,
+        "valid_until_ms": entry.valid_until_ms,
+        "cameras": entry.cameras,
+        "districts": entry.districts,
+        "recipients": entry.recipients,
+        "state": entry.state,
+        "version": entry.version,
+    })
+}
+
+impl<S: Store, A: AuditLog> QueryService<S, A> {
+    /// Request an entry (investigators and supervisors, under a case they may search
+    /// under). It matches nothing until another person approves it.
+    pub async fn request_entry(
+        &self,
+        caller: &Caller,
+        request: EntryRequest,
+    ) -> Result<EntryAnswer, QueryError> {
+        self.authorize_search(caller, &request.purpose).await?;
+        // The id follows the case id's rules (it lands in URLs and the audit log).
+        let id = Purpose::new(Some(&request.entry_id), Some("-"))
+            .map_err(|_| invalid("entry ids are 1-64 characters of A-Z, a-z, 0-9 and - _ . / :"))?
+            .case_id;
+        let title = request.title.trim().to_string();
+        if title.is_empty()
+            || title.chars().count() > 200
+            || camtrail_model::text::has_hidden(&title)
+        {
+            return Err(invalid(
+                "titles are 1-200 characters without control or invisible formatting characters",
+            ));
+        }
+        let registry = self.registry();
+        if let Some(unknown) = request.cameras.iter().find(|c| registry.get(c).is_none()) {
+            return Err(Error::new(
+                ErrorCode::UnknownCamera,
+                format!("camera {unknown} is not in the registry"),
+            ));
+        }
+        if let Some(unknown) = request
+            .districts
+            .iter()
+            .find(|d| !registry.cameras().iter().any(|c| &c.district == *d))
+        {
+            return Err(Error::new(
+                ErrorCode::UnknownDistrict,
+                format!("no district {unknown} in the registry"),
+            ));
+        }
+        if request.cameras.len() > 2_000 || request.recipients.len() > 50 {
+            return Err(invalid("at most 2,000 cameras and 50 recipients"));
+        }
+        let now = now_ms();
+        let entry = Entry {
+            entry_id: id,
+            title,
+            plate: request.plate,
+            fuzzy: request.fuzzy,
+            case_id: request.purpose.case_id.clone(),
+            reason: request.purpose.reason.clone(),
+            applicant: caller.principal.user.clone(),
+            priority: request.priority,
+            valid_from_ms: request.valid_from_ms,
+            valid_until_ms: request.valid_until_ms,
+            cameras: request.cameras,
+            districts: request.districts,
+            recipients: camtrail_model::case::normalize_users(request.recipients),
+            state: EntryState::Requested,
+            approved_by: None,
+            revoked: None,
+            updated_at_ms: now,
+            version: 1,
+        }
+        .check()
+        .map_err(entry_error)?;
+        if entry.valid_until_ms <= now {
+            return Err(Error::new(
+                ErrorCode::InvalidWindow,
+                "the entry would end before it is approved",
+            ));
+        }
+        if self
+            .store
+            .entry(&entry.entry_id)
+            .await
+            .map_err(store_failed)?
+            .is_some()
+        {
+            return Err(invalid(format!("entry {} exists", entry.entry_id)));
+        }
+        self.store_entry(caller, &request.purpose, "watchlist_request", entry)
+            .await
+    }
+
+    /// Approve a requested entry (a supervisor other than the applicant).
+    pub async fn approve_entry(
+        &self,
+        caller: &Caller,
+        entry_id: &str,
+        reason: &str,
+    ) -> Result<EntryAnswer, QueryError> {
+        if !caller.principal.role.is_supervisor() {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "only a supervisor may approve a watchlist entry",
+            ));
+        }
+        let mut entry = self.find_entry(entry_id).await?;
+        let purpose = Purpose::new(Some(&entry.case_id), Some(reason))?;
+        if entry.state != EntryState::Requested {
+            return Err(Error::new(
+                ErrorCode::EntryNotPending,
+                "only a requested entry can be approved",
+            ));
+        }
+        entry.approve(&caller.principal.user).map_err(entry_error)?;
+        entry.updated_at_ms = now_ms();
+        self.store_entry(caller, &purpose, "watchlist_approve", entry)
+            .await
+    }
+
+    /// Revoke an entry (its applicant or a supervisor), with a reason.
+    pub async fn revoke_entry(
+        &self,
+        caller: &Caller,
+        entry_id: &str,
+        reason: &str,
+    ) -> Result<EntryAnswer, QueryError> {
+        let mut entry = self.find_entry(entry_id).await?;
+        if !caller.principal.role.is_supervisor() && caller.principal.user != entry.applicant {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "only the applicant or a supervisor may revoke an entry",
+            ));
+        }
+        let purpose = Purpose::new(Some(&entry.case_id), Some(reason))?;
+        if entry.state == EntryState::Revoked {
+            return Err(Error::new(
+                ErrorCode::EntryNotPending,
+                "the entry is revoked already",
+            ));
+        }
+        entry.state = EntryState::Revoked;
+        entry.revoked = Some((caller.principal.user.clone(), purpose.reason.clone()));
+        entry.updated_at_ms = now_ms();
+        entry.version += 1;
+        self.store_entry(caller, &purpose, "watchlist_revoke", entry)
+            .await
+    }
+
+    /// The entries a caller may see: every entry for a supervisor; for others those they
+    /// applied for or receive hits of.
+    pub async fn list_entries(&self, caller: &Caller) -> Result<Vec<Entry>, QueryError> {
+        Self::require_search(caller)?;
+        let user = &caller.principal.user;
+        let supervisor = caller.principal.role.is_supervisor();
+        Ok(self
+            .store
+            .entries()
+            .await
+            .map_err(store_failed)?
+            .into_iter()
+            .filter(|e| supervisor || &e.applicant == user || e.recipients.contains(user))
+            .collect())
+    }
+
+    /// Load the stored entries into the live matcher (at start and after every change).
+    pub async fn reload_entries(&self) -> Result<usize, QueryError> {
+        let entries = self.store.entries().await.map_err(store_failed)?;
+        let count = entries.len();
+        self.alerts.replace_entries(entries);
+        Ok(count)
+    }
+
+    async fn find_entry(&self, entry_id: &str) -> Result<Entry, QueryError> {
+        self.store
+            .entry(entry_id)
+            .await
+            .map_err(store_failed)?
+            .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such watchlist entry"))
+    }
+
+    /// Audit, store, rebuild the matcher.
+    async fn store_entry(
+        &self,
+        caller: &Caller,
+        purpose: &Purpose,
+        kind: &str,
+        entry: Entry,
+    ) -> Result<EntryAnswer, QueryError> {
+        let audit = self
+            .write_audit(caller, purpose, kind, entry_parameters(&entry), 1)
+            .await?;
+        self.store.put_entry(&entry).await.map_err(|error| {
+            tracing::error!(%error, kind, "storing a watchlist change failed after its audit record");
+            Error::new(
+                error.code(),
+                "the change was audited but could not be stored; read the entry again and retry",
+            )
+        })?;
+        if let Err(error) = self.reload_entries().await {
+            tracing::warn!(%error, "the live matcher keeps the previous entries until the next change");
+        }
+        Ok(EntryAnswer { entry, audit })
+    }
+}

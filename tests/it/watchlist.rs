@@ -1,0 +1,304 @@
+//! Watchlists in the embedded mode (`camtrail serve` in-process): an entry alerts only once
+//! a second person approved it, live hits reach the Server-Sent Events stream of those who
+//! may see them (exact and fuzzy), a revoked entry stops alerting, and bad entries are
+//! refused with a code and leave nothing stored.
+
+use std::time::Duration;
+
+use camtrail_ingest::auth::{IssuedToken, render_token_files};
+use camtrail_ingest::config::IngestConfig;
+use camtrail_proto::v1;
+use camtrail_proto::v1::ingest_client::IngestClient;
+use camtrail_query::auth::{Role, UsersFile, issue};
+use camtrail_query::client::{ClientError, post_json};
+use camtrail_query::node::QueryConfig;
+use camtrail_serve::embedded::{EmbeddedNode, ServeConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const GATEWAY: &str = "gw-a";
+const CAMERA: &str = "44030000001310000001";
+const DAY_MS: i64 = 86_400_000;
+
+/// A vehicle event `n` reading `plate` at the test camera, captured a second ago.
+fn event(n: u32, plate: &str) -> v1::DetectionEvent {
+    let mut event_id = [0xA1u8; 16];
+    event_id[..4].copy_from_slice(&n.to_be_bytes());
+    v1::DetectionEvent {
+        event_id: event_id.to_vec(),
+        camera_id: CAMERA.into(),
+        captured_at_ms: camtrail_common::now_ms() - 1_000,
+        object_class: v1::ObjectClass::Vehicle as i32,
+        plate: plate.into(),
+        plate_confidence: 0.9,
+        ..v1::DetectionEvent::default()
+    }
+}
+
+/// Lines of one SSE stream, read as a person's client would.
+struct Stream(tokio::io::Lines<BufReader<tokio::net::TcpStream>>);
+
+impl Stream {
+    async fn open(addr: std::net::SocketAddr, token: &str) -> Self {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!(
+            "GET /v1/alerts/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Accept: text/event-stream\r\n\r\n"
+        );
+        socket.write_all(request.as_bytes()).await.expect("send");
+        let mut lines = BufReader::new(socket).lines();
+        let status = lines.next_line().await.expect("read").expect("status line");
+        assert!(status.contains("200"), "{status}");
+        Self(lines)
+    }
+
+    /// The next `event: alert`'s data, within 10 s.
+    async fn next_alert(&mut self) -> Value {
+        let read = async {
+            let mut alert = false;
+            while let Some(line) = self.0.next_line().await.expect("read") {
+                if line == "event: alert" {
+                    alert = true;
+                } else if let (true, Some(data)) = (alert, line.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).expect("alert JSON");
+                }
+            }
+            panic!("the stream ended");
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("an alert within 10 s")
+    }
+}
+
+fn code(result: Result<Vec<u8>, ClientError>) -> (u16, String) {
+    match result {
+        Err(ClientError::Refused { status, code, .. }) => (status, code),
+        Ok(_) => (200, String::new()),
+        Err(other) => panic!("transport: {other}"),
+    }
+}
+
+fn entry(id: &str, plate: &str, fuzzy: bool, now: i64) -> Value {
+    json!({
+        "entry_id": id, "title": "stolen white SUV", "plate": plate, "fuzzy": fuzzy,
+        "case": "CASE-W", "reason": "stolen on Shennan Rd", "priority": 1,
+        "from": now - 60_000, "to": now + 7 * DAY_MS, "recipients": ["ivy"],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_entries_alert_live_and_revoked_ones_stop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("cameras.csv"),
+        format!(
+            "camera_id,district,lat,lon,heading_deg,road,gateway_id\n\
+             {CAMERA},Futian,22.540,114.050,90,Shennan Rd,{GATEWAY}\n"
+        ),
+    )
+    .expect("registry");
+    let gateway = IssuedToken::mint(GATEWAY);
+    let (_, hashes) = render_token_files(std::slice::from_ref(&gateway));
+    std::fs::write(dir.path().join("hashes.csv"), hashes).expect("hashes");
+    let (ivy, sam, sue) = (
+        issue("ivy", Role::Investigator),
+        issue("sam", Role::Supervisor),
+        issue("sue", Role::Supervisor),
+    );
+    let users = UsersFile {
+        user: vec![ivy.entry.clone(), sam.entry.clone(), sue.entry.clone()],
+    };
+    std::fs::write(
+        dir.path().join("users.toml"),
+        toml::to_string(&users).expect("toml"),
+    )
+    .expect("users");
+    let database = dir.path().join("camtrail.db");
+    let store = camtrail_sqlite::SqliteStore::open(&database).expect("open");
+    camtrail_storage::testsuite::open_case(&store, "CASE-W", &["ivy"]).await;
+    drop(store);
+
+    let local = || "127.0.0.1:0".parse().expect("addr");
+    let ingest = IngestConfig {
+        grpc_addr: local(),
+        http_addr: local(),
+        registry_path: dir.path().join("cameras.csv"),
+        gateway_tokens_path: dir.path().join("hashes.csv"),
+        shutdown_delay_ms: 0,
+        ..IngestConfig::default()
+    };
+    let query = QueryConfig {
+        http_addr: local(),
+        grpc_addr: local(),
+        registry_path: dir.path().join("cameras.csv"),
+        users_path: dir.path().join("users.toml"),
+        shutdown_delay_ms: 0,
+        ..QueryConfig::default()
+    };
+    let serve = ServeConfig {
+        database_path: database,
+        retention_days: None,
+    };
+    let node = EmbeddedNode::bind(&serve, ingest, &query)
+        .await
+        .expect("bind");
+    let addrs = node.addrs().expect("addrs");
+    let store = node.store().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(node.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let http = format!("http://{}", addrs.query_http);
+    let mut ingest = IngestClient::connect(format!("http://{}", addrs.ingest_grpc))
+        .await
+        .expect("ingest");
+    let mut batch_seq = 0;
+    let mut publish = |events: Vec<v1::DetectionEvent>| {
+        batch_seq += 1;
+        let mut request = tonic::Request::new(v1::EventBatch {
+            gateway_id: GATEWAY.into(),
+            batch_seq,
+            events,
+        });
+        let value = format!("Bearer {}", gateway.token).parse().expect("header");
+        request.metadata_mut().insert("authorization", value);
+        request
+    };
+    let now = camtrail_common::now_ms();
+
+    // Bad entries: coded refusals, nothing stored, nothing audited.
+    let records = || async {
+        use camtrail_storage::SightingStore as _;
+        store.all_audit_records().await.expect("audit").len()
+    };
+    let before = records().await;
+    let mut long = entry("WL-LONG", "粤B77777", false, now);
+    long["to"] = json!(now + 31 * DAY_MS);
+    let mut scoped = entry("WL-CAM", "粤B77777", false, now);
+    scoped["cameras"] = json!(["44039999999999999999"]);
+    for (body, expected) in [
+        (entry("WL-BROAD", "粤B7*", false, now), "pattern_too_broad"),
+        (long, "window_too_long"),
+        (scoped, "unknown_camera"),
+        (entry("WL-FUZZY", "粤B7777*", true, now), "invalid_entry"),
+    ] {
+        let refused = code(post_json(&http, "/v1/watchlist", &ivy.token, &body).await);
+        assert_eq!(refused, (400, expected.to_string()), "{body}");
+    }
+    assert_eq!(records().await, before, "a refused entry leaves no record");
+
+    // ivy asks for two entries; nothing alerts before a second person approves.
+    for body in [
+        entry("WL-1", "粤B·77777", false, now),
+        entry("WL-2", "粤B12345", true, now),
+    ] {
+        assert_eq!(
+            code(post_json(&http, "/v1/watchlist", &ivy.token, &body).await),
+            (200, String::new())
+        );
+    }
+    let mut stream = Stream::open(addrs.query_http, &ivy.token).await;
+    ingest
+        .publish_batch(publish(vec![event(1, "粤B77777")]))
+        .await
+        .expect("publish");
+    let approve = |id: &str, token: &str| {
+        let (http, token, path) = (
+            http.clone(),
+            token.to_string(),
+            format!("/v1/watchlist/{id}/approve"),
+        );
+        async move { code(post_json(&http, &path, &token, &json!({"reason": "checked"})).await) }
+    };
+    assert_eq!(approve("WL-1", &ivy.token).await, (403, "forbidden".into()));
+    // A supervisor's own entry needs another supervisor.
+    let own = entry("WL-SAM", "粤B55555", false, now);
+    assert_eq!(
+        code(post_json(&http, "/v1/watchlist", &sam.token, &own).await),
+        (200, String::new())
+    );
+    assert_eq!(
+        approve("WL-SAM", &sam.token).await,
+        (403, "self_approval".into())
+    );
+    assert_eq!(approve("WL-1", &sam.token).await, (200, String::new()));
+    assert_eq!(approve("WL-2", &sue.token).await, (200, String::new()));
+    assert_eq!(
+        approve("WL-2", &sue.token).await,
+        (400, "entry_not_pending".into())
+    );
+
+    // Approved: the exact plate and a misreading of the fuzzy one alert, in order; the
+    // read before the approval did not.
+    ingest
+        .publish_batch(publish(vec![event(2, "粤B77777"), event(3, "粤B1Z345")]))
+        .await
+        .expect("publish");
+    let first = stream.next_alert().await;
+    assert_eq!(
+        (first["entry_id"].as_str(), first["kind"].as_str()),
+        (Some("WL-1"), Some("exact")),
+        "{first}"
+    );
+    assert_eq!(first["event_id"], hex(2));
+    assert_eq!(first["district"], "Futian");
+    let second = stream.next_alert().await;
+    assert_eq!(
+        (second["entry_id"].as_str(), second["kind"].as_str()),
+        (Some("WL-2"), Some("fuzzy")),
+        "{second}"
+    );
+    assert_eq!(second["plate_read"], "粤B1Z345");
+
+    // Revoked (by its applicant, with a reason): its plate no longer alerts; the next
+    // alert is the other entry's.
+    assert_eq!(
+        code(
+            post_json(
+                &http,
+                "/v1/watchlist/WL-1/revoke",
+                &ivy.token,
+                &json!({"reason": "car found"})
+            )
+            .await
+        ),
+        (200, String::new())
+    );
+    ingest
+        .publish_batch(publish(vec![event(4, "粤B77777"), event(5, "粤B12345")]))
+        .await
+        .expect("publish");
+    let third = stream.next_alert().await;
+    assert_eq!(third["entry_id"], "WL-2", "{third}");
+    assert_eq!(third["event_id"], hex(5));
+
+    // Every change is an audit record, under the entry's case.
+    use camtrail_storage::SightingStore as _;
+    let kinds: Vec<String> = store
+        .all_audit_records()
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|r| r.entry.kind.starts_with("watchlist_") && r.entry.case_id == "CASE-W")
+        .map(|r| r.entry.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "watchlist_request",
+            "watchlist_request",
+            "watchlist_request",
+            "watchlist_approve",
+            "watchlist_approve",
+            "watchlist_revoke"
+        ]
+    );
+    let _ = stop.send(());
+}
+
+fn hex(n: u32) -> String {
+    let mut event_id = [0xA1u8; 16];
+    event_id[..4].copy_from_slice(&n.to_be_bytes());
+    camtrail_model::EventId(event_id).to_hex()
+}
