@@ -184,7 +184,8 @@ impl Entry {
         }
     }
 
-    fn in_scope(&self, camera_id: &str, district: &str) -> bool {
+    /// Whether a read at `camera_id` in `district` is within the entry's scope.
+    pub fn in_scope(&self, camera_id: &str, district: &str) -> bool {
         (self.cameras.is_empty() || self.cameras.iter().any(|c| c == camera_id))
             && (self.districts.is_empty() || self.districts.iter().any(|d| d == district))
     }

@@ -55,6 +55,8 @@ pub struct Alert {
     pub has_snapshot: bool,
     /// When the hit was found, unix ms.
     pub matched_at_ms: i64,
+    /// Found by the check of stored reads when the entry was approved, not live.
+    pub past: bool,
 }
 
 /// The node's live matcher and its subscribers.
@@ -140,27 +142,7 @@ impl Alerts {
                 &mut hits,
             );
             for hit in &hits {
-                let entry = hit.entry;
-                let mut audience = entry.recipients.clone();
-                audience.push(entry.applicant.clone());
-                let alert = Alert {
-                    entry_id: entry.entry_id.clone(),
-                    title: entry.title.clone(),
-                    case_id: entry.case_id.clone(),
-                    priority: entry.priority,
-                    audience,
-                    kind: hit.kind,
-                    confidence: hit.confidence,
-                    event_id: detection.event_id.clone(),
-                    plate_read: detection.subject_key.clone(),
-                    camera_id: detection.camera_id.clone(),
-                    district: district.to_string(),
-                    lat: camera.map_or(0.0, |c| c.lat),
-                    lon: camera.map_or(0.0, |c| c.lon),
-                    captured_at_ms: detection.captured_at_ms,
-                    has_snapshot: detection.has_snapshot,
-                    matched_at_ms: now,
-                };
+                let alert = alert(hit.entry, hit.kind, hit.confidence, detection, camera, now);
                 // No subscriber: the hit is not kept (stored hits and their review are
                 // the next step of issue 18).
                 let _ = self.sender.send(Arc::new(alert));
@@ -168,6 +150,52 @@ impl Alerts {
             }
         }
         sent
+    }
+}
+
+impl Alerts {
+    /// Send the hits a past-read check found for a newly approved `entry` (marked `past`).
+    pub fn announce_past(&self, entry: &Entry, hits: &[(Sighted, MatchKind, f32)]) {
+        let registry = Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner));
+        let now = (self.clock)();
+        for (sighted, kind, confidence) in hits {
+            let camera = registry.get(&sighted.camera_id);
+            let mut alert = alert(entry, *kind, *confidence, sighted, camera, now);
+            alert.past = true;
+            let _ = self.sender.send(Arc::new(alert));
+        }
+    }
+}
+
+/// The alert for `sighted` hitting `entry`.
+fn alert(
+    entry: &Entry,
+    kind: MatchKind,
+    confidence: f32,
+    sighted: &Sighted,
+    camera: Option<&camtrail_model::Camera>,
+    now: i64,
+) -> Alert {
+    let mut audience = entry.recipients.clone();
+    audience.push(entry.applicant.clone());
+    Alert {
+        entry_id: entry.entry_id.clone(),
+        title: entry.title.clone(),
+        case_id: entry.case_id.clone(),
+        priority: entry.priority,
+        audience,
+        kind,
+        confidence,
+        event_id: sighted.event_id.clone(),
+        plate_read: sighted.subject_key.clone(),
+        camera_id: sighted.camera_id.clone(),
+        district: camera.map(|c| c.district.clone()).unwrap_or_default(),
+        lat: camera.map_or(0.0, |c| c.lat),
+        lon: camera.map_or(0.0, |c| c.lon),
+        captured_at_ms: sighted.captured_at_ms,
+        has_snapshot: sighted.has_snapshot,
+        matched_at_ms: now,
+        past: false,
     }
 }
 

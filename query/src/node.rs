@@ -28,7 +28,7 @@ use crate::grpc::QueryGrpc;
 use crate::http::{HttpState, router};
 use crate::metrics::QueryMetrics;
 use crate::render::map::MapBackground;
-use crate::service::{CaseConfig, QueryLimits, QueryService};
+use crate::service::{CaseConfig, QueryLimits, QueryService, WatchlistConfig};
 use crate::track::TrackParams;
 
 /// The gRPC service name this node serves.
@@ -71,6 +71,8 @@ pub struct QueryConfig {
     pub audit_checkpoints: Option<CheckpointConfig>,
     /// The case registry: offence taxonomy and bounds (`[query.cases]`).
     pub cases: CaseConfig,
+    /// Watchlists (`[query.watchlist]`).
+    pub watchlist: WatchlistConfig,
 }
 
 impl Default for QueryConfig {
@@ -90,6 +92,7 @@ impl Default for QueryConfig {
             track: TrackParams::default(),
             audit_checkpoints: None,
             cases: CaseConfig::default(),
+            watchlist: WatchlistConfig::default(),
         }
     }
 }
@@ -115,6 +118,11 @@ impl QueryConfig {
         {
             return Err(ConfigError::new(
                 "query.cases.categories: list at least one category, each 1-40 of a-z 0-9 _",
+            ));
+        }
+        if !(0..=31 * 86_400_000).contains(&self.watchlist.past_read_ms) {
+            return Err(ConfigError::new(
+                "query.watchlist.past_read_ms must be 0 (off) to 31 days",
             ));
         }
         if !(1..=366).contains(&self.cases.max_days) {
@@ -239,7 +247,8 @@ impl QueryNode {
             config.limits.clone(),
             metrics,
         )?
-        .with_case_config(config.cases.clone());
+        .with_case_config(config.cases.clone())
+        .with_watchlist_config(config.watchlist.clone());
         match service.reload_entries().await {
             Ok(entries) => tracing::info!(entries, "watchlist entries loaded"),
             Err(error) => tracing::warn!(%error, "watchlist entries not loaded; matching none \

@@ -28,7 +28,7 @@ mod analytics;
 mod cases;
 mod watchlist;
 
-pub use watchlist::{EntryAnswer, EntryRequest};
+pub use watchlist::{EntryAnswer, EntryRequest, WatchlistConfig};
 
 pub use cases::{CaseAnswer, CaseChange, CaseConfig, HoldAnswer, OpenCase};
 
@@ -394,6 +394,7 @@ pub struct QueryService<S, A> {
     limits: QueryLimits,
     cases: CaseConfig,
     alerts: Arc<crate::alerts::Alerts>,
+    watchlist: WatchlistConfig,
     metrics: QueryMetrics,
 }
 
@@ -417,6 +418,7 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
             builder: TrackBuilder::new(params)?,
             limits,
             cases: CaseConfig::default(),
+            watchlist: WatchlistConfig::default(),
             metrics,
         })
     }
@@ -430,6 +432,12 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
     /// The node's live watchlist matcher and its subscribers.
     pub fn alerts(&self) -> &Arc<crate::alerts::Alerts> {
         &self.alerts
+    }
+
+    /// Use `watchlist` (the past-read window) instead of the defaults.
+    pub fn with_watchlist_config(mut self, watchlist: WatchlistConfig) -> Self {
+        self.watchlist = watchlist;
+        self
     }
 
     /// The case registry's settings in force.

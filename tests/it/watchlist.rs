@@ -229,8 +229,17 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
         (400, "entry_not_pending".into())
     );
 
-    // Approved: the exact plate and a misreading of the fuzzy one alert, in order; the
-    // read before the approval did not.
+    // Approval checks the stored reads of the last 24 h: the read before it comes now,
+    // marked past.
+    let past = stream.next_alert().await;
+    assert_eq!(
+        (past["entry_id"].as_str(), past["past"].as_bool()),
+        (Some("WL-1"), Some(true)),
+        "{past}"
+    );
+    assert_eq!(past["event_id"], hex(1));
+
+    // Approved: the exact plate and a misreading of the fuzzy one alert live, in order.
     ingest
         .publish_batch(publish(vec![event(2, "粤B77777"), event(3, "粤B1Z345")]))
         .await
@@ -242,6 +251,7 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
         "{first}"
     );
     assert_eq!(first["event_id"], hex(2));
+    assert_eq!(first["past"], false);
     assert_eq!(first["district"], "Futian");
     let second = stream.next_alert().await;
     assert_eq!(
@@ -290,7 +300,9 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
             "watchlist_request",
             "watchlist_request",
             "watchlist_approve",
+            "watchlist_past_read",
             "watchlist_approve",
+            "watchlist_past_read",
             "watchlist_revoke"
         ]
     );

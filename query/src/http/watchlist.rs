@@ -156,7 +156,9 @@ pub(super) async fn change<S: Store, A: AuditLog>(
             }
         };
         let now = camtrail_common::now_ms();
-        Ok((entry_json(&answer.entry, &state.zone, now), answer.audit))
+        let mut body = entry_json(&answer.entry, &state.zone, now);
+        body["past_hits"] = json!(answer.past_hits);
+        Ok((body, answer.audit))
     }
     .await;
     respond(result)

@@ -5,12 +5,13 @@
 //! ([`crate::alerts::Alerts`]) is rebuilt from the store after each one.
 
 use camtrail_common::now_ms;
-use camtrail_model::watchlist::{Entry, EntryError, EntryState};
+use camtrail_model::watchlist::{Entry, EntryError, EntryState, MatchKind};
 use camtrail_model::{Error, ErrorCode};
 use camtrail_storage::{AuditLog, Store};
 use serde_json::json;
 
-use super::{Caller, Purpose, QueryError, QueryService, store_failed};
+use super::{Caller, Purpose, QueryError, QueryService, Subject, TrackRequest, store_failed};
+use crate::alerts::Sighted;
 use camtrail_model::audit::AuditRecord;
 
 /// Asking for an entry.
@@ -40,6 +41,23 @@ pub struct EntryRequest {
     pub recipients: Vec<String>,
 }
 
+/// `[query.watchlist]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchlistConfig {
+    /// On approval, stored reads of this long before are checked against the entry and
+    /// their hits sent (marked `past`), ms; 0: no past-read check.
+    pub past_read_ms: i64,
+}
+
+impl Default for WatchlistConfig {
+    fn default() -> Self {
+        Self {
+            past_read_ms: 86_400_000,
+        }
+    }
+}
+
 /// An entry after a change, with the change's audit record.
 #[derive(Debug, Clone)]
 pub struct EntryAnswer {
@@ -47,6 +65,8 @@ pub struct EntryAnswer {
     pub entry: Entry,
     /// The audit record of the change.
     pub audit: AuditRecord,
+    /// On approval: hits the past-read check found and sent (`None`: not made).
+    pub past_hits: Option<usize>,
 }
 
 fn invalid(message: impl Into<String>) -> QueryError {
@@ -188,8 +208,87 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
         }
         entry.approve(&caller.principal.user).map_err(entry_error)?;
         entry.updated_at_ms = now_ms();
-        self.store_entry(caller, &purpose, "watchlist_approve", entry)
+        let mut answer = self
+            .store_entry(caller, &purpose, "watchlist_approve", entry)
+            .await?;
+        if self.watchlist.past_read_ms > 0 {
+            match self.past_read(caller, &purpose, &answer.entry).await {
+                Ok(hits) => answer.past_hits = Some(hits),
+                Err(error) => {
+                    tracing::warn!(%error, "the past-read check of an approved entry failed");
+                }
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Check the stored reads of the last `past_read_ms` against a newly approved entry:
+    /// audited like a track search of its plate (kind `watchlist_past_read`, the keys read
+    /// and the hits as result count) before its hits are sent.
+    async fn past_read(
+        &self,
+        caller: &Caller,
+        purpose: &Purpose,
+        entry: &Entry,
+    ) -> Result<usize, QueryError> {
+        let to_ms = now_ms();
+        let from_ms = to_ms - self.watchlist.past_read_ms;
+        let request = TrackRequest {
+            subject: Subject::Plate(entry.plate.clone()),
+            from_ms,
+            to_ms,
+            fuzzy: entry.fuzzy,
+            stop_min_ms: None,
+            purpose: purpose.clone(),
+        };
+        let (_, keys) = self.resolve_keys(&request).await?;
+        let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+        let rows = self
+            .store
+            .sightings(&names, from_ms, to_ms, self.limits.max_track_rows)
             .await
+            .map_err(store_failed)?;
+        let registry = self.registry();
+        let hits: Vec<(Sighted, MatchKind, f32)> = rows
+            .iter()
+            .filter(|row| {
+                let district = registry
+                    .get(&row.camera_id)
+                    .map_or("", |c| c.district.as_str());
+                entry.in_scope(&row.camera_id, district)
+            })
+            .filter_map(|row| {
+                let key = keys.iter().find(|k| k.key == row.subject_key)?;
+                let kind = match key.kind {
+                    crate::track::MatchKind::Exact => MatchKind::Exact,
+                    crate::track::MatchKind::Fuzzy => MatchKind::Fuzzy,
+                    crate::track::MatchKind::Pattern => MatchKind::Pattern,
+                };
+                let sighted = Sighted {
+                    event_id: row.event_id.to_hex(),
+                    subject_key: row.subject_key.clone(),
+                    camera_id: row.camera_id.clone(),
+                    captured_at_ms: row.captured_at_ms,
+                    has_snapshot: row.has_snapshot,
+                };
+                Some((sighted, kind, key.confidence))
+            })
+            .collect();
+        self.write_audit(
+            caller,
+            purpose,
+            "watchlist_past_read",
+            json!({
+                "entry_id": entry.entry_id,
+                "from_ms": from_ms,
+                "to_ms": to_ms,
+                "keys": names,
+            }),
+            hits.len() as u64,
+        )
+        .await?;
+        self.alerts.announce_past(entry, &hits);
+        Ok(hits.len())
     }
 
     /// Revoke an entry (its applicant or a supervisor), with a reason.
@@ -274,6 +373,10 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
         if let Err(error) = self.reload_entries().await {
             tracing::warn!(%error, "the live matcher keeps the previous entries until the next change");
         }
-        Ok(EntryAnswer { entry, audit })
+        Ok(EntryAnswer {
+            entry,
+            audit,
+            past_hits: None,
+        })
     }
 }
