@@ -22,7 +22,7 @@ pub const SEARCH_KINDS: &[&str] = &["track", "passes", "scene", "series", "cotra
 pub const BROAD_KINDS: &[&str] = &["passes", "scene", "series", "cotravel"];
 /// What this version does not record yet, listed so the report does not pass over it.
 pub const NOT_RECORDED: &[&str] = &[
-    "watchlist entries and hits, confirmed or rejected",
+    "watchlist hits found (only the reviewed ones are counted)",
     "evidence exports (their searches are counted as searches)",
 ];
 /// The category searches under a case the log holds no opening record of are counted in.
@@ -89,6 +89,16 @@ pub struct Report {
     pub cases_closed: u64,
     /// Distinct detections placed under a legal hold in the period.
     pub holds_placed: u64,
+    /// Watchlist entries requested, approved and revoked in the period.
+    pub watchlist_requested: u64,
+    /// See `watchlist_requested`.
+    pub watchlist_approved: u64,
+    /// See `watchlist_requested`.
+    pub watchlist_revoked: u64,
+    /// Watchlist hits a person confirmed against the snapshot in the period.
+    pub hits_confirmed: u64,
+    /// Watchlist hits a person rejected (misreads, look-alikes) in the period.
+    pub hits_rejected: u64,
     /// Users in the users file, by role.
     pub users_by_role: BTreeMap<String, u64>,
     /// Users who searched in the period, by role.
@@ -166,6 +176,11 @@ pub fn aggregate(
         searches_by_category,
         cases_opened: count("case_open"),
         cases_closed: count("case_close"),
+        watchlist_requested: count("watchlist_request"),
+        watchlist_approved: count("watchlist_approve"),
+        watchlist_revoked: count("watchlist_revoke"),
+        hits_confirmed: count("alert_confirm"),
+        hits_rejected: count("alert_reject"),
         holds_placed: in_period
             .iter()
             .filter(|r| r.entry.kind == "hold_place")
@@ -380,6 +395,17 @@ pub fn report_html(report: &Report, zone: chrono_tz::Tz) -> String {
         (
             "Detections placed under legal hold",
             report.holds_placed.to_string(),
+        ),
+        (
+            "Watchlist entries requested / approved / revoked",
+            format!(
+                "{} / {} / {}",
+                report.watchlist_requested, report.watchlist_approved, report.watchlist_revoked
+            ),
+        ),
+        (
+            "Watchlist hits confirmed / rejected by a person",
+            format!("{} / {}", report.hits_confirmed, report.hits_rejected),
         ),
         ("Audit records", report.audit_records.to_string()),
     ] {
@@ -610,12 +636,19 @@ mod tests {
             ("ops", "operator", "retention", DAY0 + 40, 1000),
             ("sam", "supervisor", "hold_place", DAY0 + 50, 2),
             ("sam", "supervisor", "hold_place", DAY0 + 60, 2), // the same two again
+            ("ann", "investigator", "watchlist_request", DAY0 + 70, 1),
+            ("bob", "supervisor", "alert_reject", DAY0 + 80, 1),
             ("ann", "investigator", "track", DAY0 + DAY_MS, 5), // at the end: excluded
         ]);
         let users = BTreeMap::from([("investigator".to_string(), 3), ("supervisor".into(), 1)]);
         let report = aggregate(&log, DAY0, DAY0 + DAY_MS, 140, 9, None, users);
         assert_eq!(report.searches, 3);
-        assert_eq!(report.audit_records, 7);
+        assert_eq!(report.audit_records, 9);
+        assert_eq!(
+            (report.watchlist_requested, report.watchlist_approved),
+            (1, 0)
+        );
+        assert_eq!((report.hits_confirmed, report.hits_rejected), (0, 1));
         assert_eq!(report.holds_placed, 2, "distinct detections held");
         assert_eq!(report.retention_runs, 1);
         assert_eq!(report.retention_days, Some(30));
@@ -633,12 +666,14 @@ mod tests {
         assert_eq!(
             kinds,
             [
+                ("alert_reject", 1, 1),
                 ("audit_read", 1, 3),
                 ("hold_place", 2, 4),
                 ("passes", 1, 7),
                 ("retention", 1, 1000),
                 ("scene", 1, 40),
-                ("track", 1, 5)
+                ("track", 1, 5),
+                ("watchlist_request", 1, 1)
             ]
         );
         assert_eq!(

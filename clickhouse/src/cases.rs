@@ -6,7 +6,7 @@
 
 use camtrail_model::EventId;
 use camtrail_model::case::{Case, Hold};
-use camtrail_model::watchlist::Entry;
+use camtrail_model::watchlist::{Entry, HitRecord};
 use camtrail_storage::{CaseStore, StorageError, WatchlistStore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,10 @@ const ENTRIES: Versioned = Versioned {
     table: "watchlist_entries",
     key: "entry_id",
 };
+const HITS: Versioned = Versioned {
+    table: "watchlist_hits",
+    key: "hit_id",
+};
 
 impl ClickhouseStore {
     async fn versioned<T: DeserializeOwned>(
@@ -76,14 +80,24 @@ impl ClickhouseStore {
         &self,
         t: &Versioned,
     ) -> Result<Vec<T>, StorageError> {
+        self.versioned_with_prefix(t, "").await
+    }
+
+    /// The records whose key starts with `prefix` (a key range).
+    async fn versioned_with_prefix<T: DeserializeOwned>(
+        &self,
+        t: &Versioned,
+        prefix: &str,
+    ) -> Result<Vec<T>, StorageError> {
         let bodies: Vec<String> = self
             .client()
             .query(&format!(
-                "SELECT body FROM {table} ORDER BY {key}, version DESC, {TIE_BREAK} DESC \
-                 LIMIT 1 BY {key}",
+                "SELECT body FROM {table} WHERE startsWith({key}, ?) \
+                 ORDER BY {key}, version DESC, {TIE_BREAK} DESC LIMIT 1 BY {key}",
                 table = t.table,
                 key = t.key
             ))
+            .bind(prefix)
             .fetch_all()
             .await
             .map_err(|e| failed(&format!("listing {}", t.table), e))?;
@@ -235,5 +249,20 @@ impl WatchlistStore for ClickhouseStore {
             entry,
         )
         .await
+    }
+
+    async fn hit(&self, hit_id: &str) -> Result<Option<HitRecord>, StorageError> {
+        self.versioned(&HITS, hit_id).await
+    }
+
+    async fn hits(&self, entry_id: &str) -> Result<Vec<HitRecord>, StorageError> {
+        self.versioned_with_prefix(&HITS, &format!("{entry_id}/"))
+            .await
+    }
+
+    async fn put_hit(&self, hit: &HitRecord) -> Result<(), StorageError> {
+        let at = hit.reviewed_at_ms.unwrap_or(hit.alert.matched_at_ms);
+        self.put_versioned(&HITS, &hit.hit_id, hit.version, at, hit)
+            .await
     }
 }

@@ -344,6 +344,93 @@ fn gram_of(pattern: &str) -> String {
         .collect()
 }
 
+/// What a subscriber receives for one hit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Alert {
+    /// The entry (`DispositionID`).
+    pub entry_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its case.
+    pub case_id: String,
+    /// Its priority (1 highest).
+    pub priority: u8,
+    /// The entry's applicant and recipients: who may see the hit.
+    pub audience: Vec<String>,
+    /// How the read matched.
+    pub kind: MatchKind,
+    /// 1.0, or the misreading's relative likelihood.
+    pub confidence: f32,
+    /// The detection (32 hex digits): its snapshot is `/v1/snapshots/{event_id}.jpg`.
+    pub event_id: String,
+    /// The plate as read (normalised).
+    pub plate_read: String,
+    /// Where.
+    pub camera_id: String,
+    /// The camera's district.
+    pub district: String,
+    /// The camera's position.
+    pub lat: f64,
+    /// The camera's position.
+    pub lon: f64,
+    /// Capture time, unix ms.
+    pub captured_at_ms: i64,
+    /// Whether a snapshot is stored.
+    pub has_snapshot: bool,
+    /// When the hit was found, unix ms.
+    pub matched_at_ms: i64,
+    /// Found by the check of stored reads when the entry was approved, not live.
+    pub past: bool,
+}
+
+/// Whether a person has looked at a hit's snapshot and what they found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nobody has looked yet: a lead, not grounds to act.
+    Unconfirmed,
+    /// The snapshot shows the listed vehicle.
+    Confirmed,
+    /// It does not (a misread, a look-alike, a cloned plate).
+    Rejected,
+}
+
+/// A stored hit and its review.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HitRecord {
+    /// `{entry_id}/{event_id}`: one hit per entry and detection, however often the
+    /// detection was delivered.
+    pub hit_id: String,
+    /// The hit as sent.
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// The review.
+    pub outcome: Outcome,
+    /// Who reviewed it.
+    pub reviewed_by: Option<String>,
+    /// Why (what the snapshot showed).
+    pub review_reason: Option<String>,
+    /// When, unix ms.
+    pub reviewed_at_ms: Option<i64>,
+    /// 1 when found, 2 once reviewed.
+    pub version: u64,
+}
+
+impl HitRecord {
+    /// A new, unconfirmed hit.
+    pub fn new(alert: Alert) -> Self {
+        Self {
+            hit_id: format!("{}/{}", alert.entry_id, alert.event_id),
+            alert,
+            outcome: Outcome::Unconfirmed,
+            reviewed_by: None,
+            review_reason: None,
+            reviewed_at_ms: None,
+            version: 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

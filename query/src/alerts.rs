@@ -12,52 +12,12 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use camtrail_model::watchlist::{Entry, MatchKind, Matcher};
+use camtrail_model::watchlist::{Alert, Entry, MatchKind, Matcher};
 use camtrail_model::{CameraRegistry, Detection};
-use serde::Serialize;
 use tokio::sync::broadcast;
 
 /// Hits a slow subscriber may fall behind by before it misses some (it is told how many).
 const CHANNEL: usize = 4_096;
-
-/// What a subscriber receives for one hit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Alert {
-    /// The entry (`DispositionID`).
-    pub entry_id: String,
-    /// Its title.
-    pub title: String,
-    /// Its case.
-    pub case_id: String,
-    /// Its priority (1 highest).
-    pub priority: u8,
-    /// The entry's applicant and recipients: who may see the hit.
-    pub audience: Vec<String>,
-    /// How the read matched.
-    pub kind: MatchKind,
-    /// 1.0, or the misreading's relative likelihood.
-    pub confidence: f32,
-    /// The detection (32 hex digits): its snapshot is `/v1/snapshots/{event_id}.jpg`.
-    pub event_id: String,
-    /// The plate as read (normalised).
-    pub plate_read: String,
-    /// Where.
-    pub camera_id: String,
-    /// The camera's district.
-    pub district: String,
-    /// The camera's position.
-    pub lat: f64,
-    /// The camera's position.
-    pub lon: f64,
-    /// Capture time, unix ms.
-    pub captured_at_ms: i64,
-    /// Whether a snapshot is stored.
-    pub has_snapshot: bool,
-    /// When the hit was found, unix ms.
-    pub matched_at_ms: i64,
-    /// Found by the check of stored reads when the entry was approved, not live.
-    pub past: bool,
-}
 
 /// The node's live matcher and its subscribers.
 pub struct Alerts {
@@ -121,16 +81,17 @@ impl Alerts {
         self.sender.subscribe()
     }
 
-    /// Match durable `detections` (their keys, cameras and times) and send the hits.
-    pub fn check(&self, detections: &[Sighted]) -> usize {
+    /// Match durable `detections` (their keys, cameras and times), send the hits and
+    /// return them (for storing).
+    pub fn check(&self, detections: &[Sighted]) -> Vec<Arc<Alert>> {
         let matcher = self.matcher();
         if matcher.is_empty() {
-            return 0;
+            return Vec::new();
         }
         let registry = Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner));
         let now = (self.clock)();
         let mut hits = Vec::new();
-        let mut sent = 0;
+        let mut sent = Vec::new();
         for detection in detections {
             let camera = registry.get(&detection.camera_id);
             let district = camera.map_or("", |c| c.district.as_str());
@@ -142,11 +103,17 @@ impl Alerts {
                 &mut hits,
             );
             for hit in &hits {
-                let alert = alert(hit.entry, hit.kind, hit.confidence, detection, camera, now);
-                // No subscriber: the hit is not kept (stored hits and their review are
-                // the next step of issue 18).
-                let _ = self.sender.send(Arc::new(alert));
-                sent += 1;
+                let alert = Arc::new(alert(
+                    hit.entry,
+                    hit.kind,
+                    hit.confidence,
+                    detection,
+                    camera,
+                    now,
+                ));
+                // No subscriber now: the hit still reaches the store through the caller.
+                let _ = self.sender.send(Arc::clone(&alert));
+                sent.push(alert);
             }
         }
         sent
@@ -154,16 +121,25 @@ impl Alerts {
 }
 
 impl Alerts {
-    /// Send the hits a past-read check found for a newly approved `entry` (marked `past`).
-    pub fn announce_past(&self, entry: &Entry, hits: &[(Sighted, MatchKind, f32)]) {
+    /// Send the hits a past-read check found for a newly approved `entry` (marked `past`)
+    /// and return them.
+    pub fn announce_past(
+        &self,
+        entry: &Entry,
+        hits: &[(Sighted, MatchKind, f32)],
+    ) -> Vec<Arc<Alert>> {
         let registry = Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner));
         let now = (self.clock)();
+        let mut sent = Vec::with_capacity(hits.len());
         for (sighted, kind, confidence) in hits {
             let camera = registry.get(&sighted.camera_id);
             let mut alert = alert(entry, *kind, *confidence, sighted, camera, now);
             alert.past = true;
-            let _ = self.sender.send(Arc::new(alert));
+            let alert = Arc::new(alert);
+            let _ = self.sender.send(Arc::clone(&alert));
+            sent.push(alert);
         }
+        sent
     }
 }
 

@@ -154,6 +154,11 @@ pub fn router<S: Store, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Router {
             post(watchlist::change::<S, A>),
         )
         .route("/v1/alerts/stream", get(watchlist::stream::<S, A>))
+        .route("/v1/alerts", get(watchlist::hits::<S, A>))
+        .route(
+            "/v1/alerts/{entry_id}/{event_id}/{verdict}",
+            post(watchlist::review::<S, A>),
+        )
         .route(
             "/v1/holds",
             get(cases::list_holds::<S, A>).post(cases::place_holds::<S, A>),

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use camtrail_ingest::config::IngestConfig;
 use camtrail_ingest::server::IngestNode;
+use camtrail_model::watchlist::{Alert, HitRecord};
 use camtrail_query::alerts::{Alerts, Sighted};
 use camtrail_query::node::{QueryConfig, QueryNode};
 use camtrail_sqlite::{SqliteRetentionPlan, SqliteStore, StoreMetrics};
@@ -85,7 +86,9 @@ impl Publisher for Watched {
         };
         Box::pin(async move {
             self.store.publish(detections).await?;
-            self.alerts.check(&sighted);
+            for alert in self.alerts.check(&sighted) {
+                store_hit(&self.store, &alert).await;
+            }
             Ok(())
         })
     }
@@ -96,6 +99,16 @@ impl Publisher for Watched {
 
     fn flush(&self, timeout: std::time::Duration) -> Result<(), StorageError> {
         self.store.flush(timeout)
+    }
+}
+
+/// Keep a hit for its review (a hit delivered twice is kept once; one that cannot be
+/// written was still sent, and is logged).
+async fn store_hit(store: &SqliteStore, alert: &Alert) {
+    use camtrail_storage::WatchlistStore as _;
+    match store.put_hit(&HitRecord::new(alert.clone())).await {
+        Ok(()) | Err(StorageError::Conflict { .. }) => {}
+        Err(error) => tracing::warn!(%error, "a watchlist hit was sent but not stored"),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use camtrail_model::EventId;
 use camtrail_model::case::{Case, Hold};
-use camtrail_model::watchlist::Entry;
+use camtrail_model::watchlist::{Entry, HitRecord};
 use camtrail_storage::{CaseStore, StorageError, WatchlistStore};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -56,6 +56,28 @@ impl SqliteStore {
             let mut statement =
                 connection.prepare(&format!("SELECT body FROM {table} ORDER BY {key_column}"))?;
             let bodies = statement.query_map([], |row| row.get::<_, String>(0))?;
+            bodies.map(|body| parse(&body?)).collect()
+        })
+        .await
+    }
+
+    /// The records of a `(key, version, body)` table whose key starts with `prefix`.
+    async fn versioned_with_prefix<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        key_column: &'static str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StorageError> {
+        let (low, high) = (
+            prefix.to_string(),
+            camtrail_storage::sql::prefix_end(prefix),
+        );
+        self.read(move |connection, _| {
+            let mut statement = connection.prepare(&format!(
+                "SELECT body FROM {table} WHERE {key_column} >= ?1 AND {key_column} < ?2 \
+                 ORDER BY {key_column}"
+            ))?;
+            let bodies = statement.query_map(params![low, high], |row| row.get::<_, String>(0))?;
             bodies.map(|body| parse(&body?)).collect()
         })
         .await
@@ -169,5 +191,23 @@ impl WatchlistStore for SqliteStore {
             entry,
         )
         .await
+    }
+
+    async fn hit(&self, hit_id: &str) -> Result<Option<HitRecord>, StorageError> {
+        self.versioned("watchlist_hits", "hit_id", hit_id).await
+    }
+
+    async fn hits(&self, entry_id: &str) -> Result<Vec<HitRecord>, StorageError> {
+        // Hit ids start with the entry id and a slash: a key range, not a scan.
+        let prefix = format!("{entry_id}/");
+        let hits: Vec<HitRecord> = self
+            .versioned_with_prefix("watchlist_hits", "hit_id", &prefix)
+            .await?;
+        Ok(hits)
+    }
+
+    async fn put_hit(&self, hit: &HitRecord) -> Result<(), StorageError> {
+        self.put_versioned("watchlist_hits", "hit_id", &hit.hit_id, hit.version, hit)
+            .await
     }
 }

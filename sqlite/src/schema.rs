@@ -114,6 +114,9 @@ CREATE TABLE IF NOT EXISTS cases (
 CREATE TABLE IF NOT EXISTS watchlist (
     entry_id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS watchlist_hits (
+    hit_id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS legal_holds (
     case_id TEXT NOT NULL, event_id BLOB NOT NULL, placed_by TEXT NOT NULL,
     placed_at_ms INTEGER NOT NULL, PRIMARY KEY (case_id, event_id)

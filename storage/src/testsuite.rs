@@ -969,4 +969,48 @@ pub async fn watchlist_entries_keep_their_latest_version(backend: &impl Backend)
     store.put_entry(&other).await.expect("put");
     assert_eq!(store.entry("W-1").await.expect("entry"), Some(v2.clone()));
     assert_eq!(store.entries().await.expect("entries"), vec![other, v2]);
+
+    // Hits: one per (entry, event) however often delivered, reviewed once; an entry's hits
+    // are its own (W-1's range does not reach W-10's).
+    use camtrail_model::watchlist::{Alert, HitRecord, MatchKind, Outcome};
+    let hit = |entry_id: &str, n: u8| {
+        HitRecord::new(Alert {
+            entry_id: entry_id.into(),
+            title: "t".into(),
+            case_id: "C-1".into(),
+            priority: 1,
+            audience: vec!["ivy".into()],
+            kind: MatchKind::Fuzzy,
+            confidence: 0.5,
+            event_id: EventId([n; 16]).to_hex(),
+            plate_read: "粤B1Z345".into(),
+            camera_id: CAMERA.into(),
+            district: "Futian".into(),
+            lat: 22.5,
+            lon: 114.0,
+            captured_at_ms: T0,
+            has_snapshot: true,
+            matched_at_ms: T0 + 1,
+            past: false,
+        })
+    };
+    let (a, b, c) = (hit("W-1", 1), hit("W-1", 2), hit("W-10", 3));
+    for h in [&a, &b, &c] {
+        store.put_hit(h).await.expect("hit");
+    }
+    assert!(matches!(
+        store.put_hit(&a).await,
+        Err(crate::StorageError::Conflict { .. })
+    ));
+    let mut reviewed = a.clone();
+    reviewed.outcome = Outcome::Confirmed;
+    reviewed.reviewed_by = Some("ivy".into());
+    reviewed.version = 2;
+    store.put_hit(&reviewed).await.expect("review");
+    assert_eq!(
+        store.hits("W-1").await.expect("hits"),
+        vec![reviewed.clone(), b]
+    );
+    assert_eq!(store.hit(&a.hit_id).await.expect("hit"), Some(reviewed));
+    assert_eq!(store.hits("W-10").await.expect("hits"), vec![c]);
 }

@@ -1,10 +1,10 @@
-//! Watchlist entries' storage: the latest version of each entry, beside the detections
-//! (SQLite table `watchlist`, ClickHouse `watchlist_entries`), like the case registry: a
-//! few changes a day, each a whole new version; the store keeps the highest.
+//! Watchlist entries and their hits, beside the detections (SQLite tables `watchlist`,
+//! `watchlist_hits`; ClickHouse `watchlist_entries`, `watchlist_hits`), like the case
+//! registry: each change a whole new version, compare-and-set, the highest kept.
 
 use std::future::Future;
 
-use camtrail_model::watchlist::Entry;
+use camtrail_model::watchlist::{Entry, HitRecord};
 
 use crate::StorageError;
 
@@ -22,4 +22,20 @@ pub trait WatchlistStore: Send + Sync + 'static {
     /// Store a new version of an entry, newer than every stored one (else
     /// [`StorageError::Conflict`], as for cases); durable when it returns `Ok`.
     fn put_entry(&self, entry: &Entry) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The latest version of hit `hit_id`.
+    fn hit(
+        &self,
+        hit_id: &str,
+    ) -> impl Future<Output = Result<Option<HitRecord>, StorageError>> + Send;
+
+    /// The latest version of every hit of `entry_id`, ordered by hit id.
+    fn hits(
+        &self,
+        entry_id: &str,
+    ) -> impl Future<Output = Result<Vec<HitRecord>, StorageError>> + Send;
+
+    /// Store a new version of a hit, newer than every stored one (else
+    /// [`StorageError::Conflict`]: a hit delivered twice is stored once).
+    fn put_hit(&self, hit: &HitRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
 }

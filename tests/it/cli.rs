@@ -94,7 +94,7 @@ async fn migrate_twice_then_load_cameras() {
     };
     let first = run(&[]);
     assert!(
-        first.contains("applied [1, 2, 3, 4, 5, 6, 7, 8, 9]"),
+        first.contains("applied [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"),
         "{first}"
     );
     assert!(
@@ -103,7 +103,7 @@ async fn migrate_twice_then_load_cameras() {
     );
     let second = run(&["--cameras", registry.to_str().expect("utf-8 path")]);
     assert!(
-        second.contains("applied [], already applied [1, 2, 3, 4, 5, 6, 7, 8, 9]"),
+        second.contains("applied [], already applied [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"),
         "{second}"
     );
     assert!(

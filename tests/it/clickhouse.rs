@@ -16,6 +16,8 @@ const TABLES: &[&str] = &[
     "snapshots",
     "subject_keys_daily",
     "subject_keys_daily_mv",
+    "watchlist_entries",
+    "watchlist_hits",
 ];
 
 #[tokio::test]

@@ -283,6 +283,75 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
     assert_eq!(third["entry_id"], "WL-2", "{third}");
     assert_eq!(third["event_id"], hex(5));
 
+    // The same read delivered again (a resend) alerts again but is kept once.
+    ingest
+        .publish_batch(publish(vec![event(5, "粤B12345")]))
+        .await
+        .expect("publish");
+    assert_eq!(stream.next_alert().await["event_id"], hex(5));
+
+    // Stored hits, read back (audited) and reviewed against the snapshot by a person.
+    let hits = |entry: &str| {
+        let path = format!("/v1/alerts?entry={entry}&reason=review");
+        let (http, token) = (http.clone(), ivy.token.clone());
+        async move {
+            let body = camtrail_query::client::get(&http, &path, &token)
+                .await
+                .expect("hits");
+            let body: Value = serde_json::from_slice(&body).expect("json");
+            body["hits"]
+                .as_array()
+                .expect("hits")
+                .iter()
+                .map(|h| {
+                    (
+                        h["event_id"].as_str().expect("id").to_string(),
+                        h["outcome"].as_str().expect("outcome").to_string(),
+                        h["past"].as_bool().expect("past"),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let unconfirmed = |n: u32, past: bool| (hex(n), "unconfirmed".to_string(), past);
+    assert_eq!(
+        hits("WL-1").await,
+        [unconfirmed(1, true), unconfirmed(2, false)]
+    );
+    assert_eq!(
+        hits("WL-2").await,
+        [unconfirmed(3, false), unconfirmed(5, false)]
+    );
+    let review = |n: u32, verdict: &str, reason: &str| {
+        let path = format!("/v1/alerts/WL-2/{}/{verdict}", hex(n));
+        let (http, token, body) = (http.clone(), ivy.token.clone(), json!({"reason": reason}));
+        async move { code(post_json(&http, &path, &token, &body).await) }
+    };
+    assert_eq!(
+        review(3, "confirm", "").await,
+        (400, "missing_reason".into())
+    );
+    assert_eq!(
+        review(3, "reject", "snapshot shows 粤B1Z345, a grey van").await,
+        (200, String::new())
+    );
+    assert_eq!(
+        review(3, "confirm", "second look").await,
+        (400, "entry_not_pending".into()),
+        "a hit is reviewed once"
+    );
+    assert_eq!(
+        review(5, "confirm", "snapshot shows the white SUV").await,
+        (200, String::new())
+    );
+    assert_eq!(
+        hits("WL-2").await,
+        [
+            (hex(3), "rejected".to_string(), false),
+            (hex(5), "confirmed".to_string(), false)
+        ]
+    );
+
     // Every change is an audit record, under the entry's case.
     use camtrail_storage::SightingStore as _;
     let kinds: Vec<String> = store
@@ -304,6 +373,24 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
             "watchlist_approve",
             "watchlist_past_read",
             "watchlist_revoke"
+        ]
+    );
+    let reviews: Vec<String> = store
+        .all_audit_records()
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|r| r.entry.kind.starts_with("alert_"))
+        .map(|r| r.entry.kind)
+        .collect();
+    assert_eq!(
+        reviews,
+        [
+            "alert_read",
+            "alert_read",
+            "alert_reject",
+            "alert_confirm",
+            "alert_read"
         ]
     );
     let _ = stop.send(());

@@ -56,7 +56,7 @@ def test_ddl_applies_twice(db):
     apply_all(db)  # idempotent
     tables = set(str(db.query("SHOW TABLES FROM camtrail", "CSV")).replace('"', "").split())
     for t in ["detections", "detections_by_hour", "subject_keys_daily", "cameras", "snapshots", "audit_log",
-              "cases", "legal_holds"]:
+              "cases", "legal_holds", "watchlist_entries", "watchlist_hits"]:
         assert t in tables, tables
     assert "detections_by_camera" not in tables, tables
 

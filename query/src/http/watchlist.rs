@@ -10,6 +10,9 @@
 //! POST /v1/watchlist/WL-0042/revoke   {"reason": "..."}
 //! GET  /v1/watchlist
 //! GET  /v1/alerts/stream              (text/event-stream: `event: alert`, JSON data)
+//! GET  /v1/alerts?entry=WL-0042&reason=...            (stored hits and their reviews)
+//! POST /v1/alerts/WL-0042/{event_id}/confirm  {"reason": "snapshot shows the SUV"}
+//! POST /v1/alerts/WL-0042/{event_id}/reject   {"reason": "misread: 粤B17345"}
 //! ```
 
 use std::convert::Infallible;
@@ -18,7 +21,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +37,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::analytics::{Time, invalid_body, respond, time};
-use super::{HttpState, caller, format_time};
+use super::{HttpState, caller, format_time, invalid_query};
 use crate::service::{EntryRequest, Purpose, QueryError};
 
 fn entry_json(entry: &Entry, zone: &chrono_tz::Tz, now_ms: i64) -> Value {
@@ -225,4 +229,79 @@ pub(super) async fn stream<S: Store, A: AuditLog>(
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// Query of `GET /v1/alerts`.
+#[derive(Debug, Deserialize)]
+pub(super) struct HitsQuery {
+    entry: Option<String>,
+    reason: Option<String>,
+}
+
+fn hit_json(hit: &camtrail_model::watchlist::HitRecord, zone: &chrono_tz::Tz) -> Value {
+    let mut body = serde_json::to_value(hit).unwrap_or(Value::Null);
+    body["captured"] = json!(format_time(hit.alert.captured_at_ms, zone));
+    body
+}
+
+pub(super) async fn hits<S: Store, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<HitsQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let caller = caller(&state, &headers, addr)?;
+        let Query(query) = query.map_err(invalid_query)?;
+        let entry = query
+            .entry
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| Error::new(ErrorCode::InvalidQuery, "entry is required"))?;
+        let (hits, audit) = state
+            .service
+            .list_hits(&caller, &entry, query.reason.as_deref().unwrap_or_default())
+            .await?;
+        let hits: Vec<Value> = hits.iter().map(|h| hit_json(h, &state.zone)).collect();
+        Ok((
+            json!({ "hits": hits, "time_zone": state.zone.name() }),
+            audit,
+        ))
+    }
+    .await;
+    respond(result)
+}
+
+pub(super) async fn review<S: Store, A: AuditLog>(
+    State(state): State<Arc<HttpState<S, A>>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((entry_id, event_id, verdict)): Path<(String, String, String)>,
+    body: Result<Json<ChangeBody>, JsonRejection>,
+) -> Response {
+    let result = async {
+        let caller = caller(&state, &headers, addr)?;
+        let Json(body) = body.map_err(invalid_body)?;
+        let confirmed = match verdict.as_str() {
+            "confirm" => true,
+            "reject" => false,
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    "a hit is confirmed or rejected",
+                ));
+            }
+        };
+        let (hit, audit) = state
+            .service
+            .review_hit(
+                &caller,
+                &format!("{entry_id}/{event_id}"),
+                confirmed,
+                body.reason.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        Ok((hit_json(&hit, &state.zone), audit))
+    }
+    .await;
+    respond(result)
 }

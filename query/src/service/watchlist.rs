@@ -5,7 +5,7 @@
 //! ([`crate::alerts::Alerts`]) is rebuilt from the store after each one.
 
 use camtrail_common::now_ms;
-use camtrail_model::watchlist::{Entry, EntryError, EntryState, MatchKind};
+use camtrail_model::watchlist::{Entry, EntryError, EntryState, HitRecord, MatchKind, Outcome};
 use camtrail_model::{Error, ErrorCode};
 use camtrail_storage::{AuditLog, Store};
 use serde_json::json;
@@ -287,8 +287,117 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
             hits.len() as u64,
         )
         .await?;
-        self.alerts.announce_past(entry, &hits);
+        for alert in self.alerts.announce_past(entry, &hits) {
+            match self.store.put_hit(&HitRecord::new((*alert).clone())).await {
+                Ok(()) | Err(camtrail_storage::StorageError::Conflict { .. }) => {}
+                Err(error) => tracing::warn!(%error, "a past hit was sent but not stored"),
+            }
+        }
         Ok(hits.len())
+    }
+
+    /// The entry `entry_id` if `caller` may see its hits (a supervisor, its applicant or a
+    /// recipient).
+    async fn entry_for_hits(&self, caller: &Caller, entry_id: &str) -> Result<Entry, QueryError> {
+        Self::require_search(caller)?;
+        let entry = self.find_entry(entry_id).await?;
+        let user = &caller.principal.user;
+        if caller.principal.role.is_supervisor()
+            || &entry.applicant == user
+            || entry.recipients.contains(user)
+        {
+            Ok(entry)
+        } else {
+            Err(Error::new(
+                ErrorCode::Forbidden,
+                "only the entry's applicant, recipients and supervisors see its hits",
+            ))
+        }
+    }
+
+    /// The hits of an entry with their reviews; audited (kind `alert_read`, under the
+    /// entry's case) before they leave: they are sightings of a plate.
+    pub async fn list_hits(
+        &self,
+        caller: &Caller,
+        entry_id: &str,
+        reason: &str,
+    ) -> Result<(Vec<HitRecord>, AuditRecord), QueryError> {
+        let entry = self.entry_for_hits(caller, entry_id).await?;
+        let purpose = Purpose::new(Some(&entry.case_id), Some(reason))?;
+        let hits = self.store.hits(entry_id).await.map_err(store_failed)?;
+        let audit = self
+            .write_audit(
+                caller,
+                &purpose,
+                "alert_read",
+                json!({ "entry_id": entry_id }),
+                hits.len() as u64,
+            )
+            .await?;
+        Ok((hits, audit))
+    }
+
+    /// Record what a person saw in a hit's snapshot: confirmed (the listed vehicle) or
+    /// rejected (a misread, a look-alike), with the reason; audited (`alert_confirm`,
+    /// `alert_reject`). A hit is reviewed once.
+    pub async fn review_hit(
+        &self,
+        caller: &Caller,
+        hit_id: &str,
+        confirmed: bool,
+        reason: &str,
+    ) -> Result<(HitRecord, AuditRecord), QueryError> {
+        let entry_id = hit_id.split_once('/').map_or(hit_id, |(entry, _)| entry);
+        let entry = self.entry_for_hits(caller, entry_id).await?;
+        let purpose = Purpose::new(Some(&entry.case_id), Some(reason))?;
+        let mut hit = self
+            .store
+            .hit(hit_id)
+            .await
+            .map_err(store_failed)?
+            .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such hit"))?;
+        if hit.outcome != Outcome::Unconfirmed {
+            return Err(Error::new(
+                ErrorCode::EntryNotPending,
+                "the hit was reviewed already",
+            ));
+        }
+        let kind = if confirmed {
+            "alert_confirm"
+        } else {
+            "alert_reject"
+        };
+        let audit = self
+            .write_audit(
+                caller,
+                &purpose,
+                kind,
+                json!({
+                    "hit_id": hit.hit_id,
+                    "entry_id": entry.entry_id,
+                    "event_id": hit.alert.event_id,
+                    "match": hit.alert.kind,
+                }),
+                1,
+            )
+            .await?;
+        hit.outcome = if confirmed {
+            Outcome::Confirmed
+        } else {
+            Outcome::Rejected
+        };
+        hit.reviewed_by = Some(caller.principal.user.clone());
+        hit.review_reason = Some(purpose.reason.clone());
+        hit.reviewed_at_ms = Some(now_ms());
+        hit.version += 1;
+        self.store.put_hit(&hit).await.map_err(|error| {
+            Error::new(
+                error.code(),
+                "the review was audited but could not be stored; read the hit again and retry",
+            )
+        })?;
+        Ok((hit, audit))
     }
 
     /// Revoke an entry (its applicant or a supervisor), with a reason.
