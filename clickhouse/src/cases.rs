@@ -39,10 +39,13 @@ struct Versioned {
     key: &'static str,
 }
 
-/// Of two versions with one number (two writers at once, both told of the conflict), the
-/// one that closes or revokes is read: a lost close must not reopen a case.
-const TIE_BREAK: &str = "(visitParamExtractString(body, 'status') = 'closed' \
-     OR visitParamExtractString(body, 'state') = 'revoked')";
+/// The stored `version` column: the record's version times two, plus one for a version
+/// that closes a case or revokes an entry. Of two writers of one version at once (both told
+/// of the conflict), the closing one is read — and is the one `ReplacingMergeTree(version)`
+/// keeps when it merges: a lost close never reopens a case.
+fn stored_version(version: u64, closes: bool) -> u64 {
+    version.saturating_mul(2) + u64::from(closes)
+}
 
 const CASES: Versioned = Versioned {
     table: "cases",
@@ -66,8 +69,8 @@ impl ClickhouseStore {
         let bodies: Vec<String> = self
             .client()
             .query(&format!(
-                "SELECT body FROM {} WHERE {} = ? ORDER BY version DESC, {} DESC LIMIT 1",
-                t.table, t.key, TIE_BREAK
+                "SELECT body FROM {} WHERE {} = ? ORDER BY version DESC LIMIT 1",
+                t.table, t.key
             ))
             .bind(key)
             .fetch_all()
@@ -93,7 +96,7 @@ impl ClickhouseStore {
             .client()
             .query(&format!(
                 "SELECT body FROM {table} WHERE startsWith({key}, ?) \
-                 ORDER BY {key}, version DESC, {TIE_BREAK} DESC LIMIT 1 BY {key}",
+                 ORDER BY {key}, version DESC LIMIT 1 BY {key}",
                 table = t.table,
                 key = t.key
             ))
@@ -109,9 +112,12 @@ impl ClickhouseStore {
         t: &Versioned,
         key: &str,
         version: u64,
+        closes: bool,
         updated_at_ms: i64,
         record: &impl Serialize,
     ) -> Result<(), StorageError> {
+        let stored = stored_version(version, closes);
+        let floor = stored_version(version, false);
         let body = serde_json::to_string(record).map_err(|e| StorageError::Refused {
             backend: "clickhouse",
             message: e.to_string(),
@@ -120,13 +126,13 @@ impl ClickhouseStore {
             backend: "clickhouse",
             message: format!("{} {key}: version {version} is not the newest", t.table),
         };
-        let count_at_least = |sql: String| {
+        let count = |sql: String| {
             let client = self.client().clone();
             async move {
                 client
                     .query(&sql)
                     .bind(key)
-                    .bind(version)
+                    .bind(floor)
                     .fetch_one::<u64>()
                     .await
                     .map_err(|e| failed(&format!("checking {}", t.table), e))
@@ -138,7 +144,7 @@ impl ClickhouseStore {
             "SELECT count() FROM {} WHERE {} = ? AND version >= ?",
             t.table, t.key
         );
-        if count_at_least(newer.clone()).await? > 0 {
+        if count(newer).await? > 0 {
             return Err(conflict());
         }
         self.client()
@@ -147,13 +153,17 @@ impl ClickhouseStore {
                 t.table, t.key
             ))
             .bind(key)
-            .bind(version)
+            .bind(stored)
             .bind(updated_at_ms)
             .bind(body)
             .execute()
             .await
             .map_err(|e| failed(&format!("storing into {}", t.table), e))?;
-        if count_at_least(newer).await? > 1 {
+        let same = format!(
+            "SELECT count() FROM {} WHERE {} = ? AND intDiv(version, 2) = intDiv(?, 2)",
+            t.table, t.key
+        );
+        if count(same).await? > 1 {
             return Err(conflict());
         }
         Ok(())
@@ -170,10 +180,12 @@ impl CaseStore for ClickhouseStore {
     }
 
     async fn put_case(&self, case: &Case) -> Result<(), StorageError> {
+        let closes = case.status == camtrail_model::case::CaseStatus::Closed;
         self.put_versioned(
             &CASES,
             &case.case_id,
             case.version,
+            closes,
             case.updated_at_ms,
             case,
         )
@@ -245,6 +257,7 @@ impl WatchlistStore for ClickhouseStore {
             &ENTRIES,
             &entry.entry_id,
             entry.version,
+            entry.state == camtrail_model::watchlist::EntryState::Revoked,
             entry.updated_at_ms,
             entry,
         )
@@ -262,7 +275,7 @@ impl WatchlistStore for ClickhouseStore {
 
     async fn put_hit(&self, hit: &HitRecord) -> Result<(), StorageError> {
         let at = hit.reviewed_at_ms.unwrap_or(hit.alert.matched_at_ms);
-        self.put_versioned(&HITS, &hit.hit_id, hit.version, at, hit)
+        self.put_versioned(&HITS, &hit.hit_id, hit.version, false, at, hit)
             .await
     }
 }

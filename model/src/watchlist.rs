@@ -26,6 +26,10 @@ pub const DAY_MS: i64 = 86_400_000;
 pub const MAX_VALIDITY_MS: i64 = 30 * DAY_MS;
 /// Fewest literal characters a pattern entry must have.
 pub const MIN_PATTERN_LITERALS: usize = 5;
+/// Of them, at least this many in a row (the piece the matcher indexes it by).
+pub const MIN_PATTERN_RUN: usize = 3;
+/// Longest plate or pattern, in characters after normalisation.
+pub const MAX_PLATE_CHARS: usize = 16;
 /// Longest piece of a pattern's literal run the matcher indexes.
 const GRAM: usize = 3;
 
@@ -86,6 +90,9 @@ pub struct Entry {
     pub districts: Vec<String>,
     /// Who is told of a hit (user names).
     pub recipients: Vec<String>,
+    /// Where hits are also POSTed, signed (a host on the node's allow-list).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
     /// Stored state.
     pub state: EntryState,
     /// The approving supervisor.
@@ -104,9 +111,16 @@ pub enum EntryError {
     /// Nothing left of the plate after normalisation.
     #[error("the plate is empty after normalisation")]
     EmptyPlate,
-    /// A pattern with fewer than [`MIN_PATTERN_LITERALS`] literal characters.
-    #[error("a pattern needs at least {MIN_PATTERN_LITERALS} characters that are not wildcards")]
+    /// A pattern with fewer than [`MIN_PATTERN_LITERALS`] literal characters, or without
+    /// [`MIN_PATTERN_RUN`] of them in a row.
+    #[error(
+        "a pattern needs at least {MIN_PATTERN_LITERALS} characters that are not wildcards, \
+         {MIN_PATTERN_RUN} of them in a row"
+    )]
     PatternTooBroad,
+    /// A plate or pattern longer than [`MAX_PLATE_CHARS`].
+    #[error("plates and patterns are at most {MAX_PLATE_CHARS} characters")]
+    TooLong,
     /// A fuzzy pattern (misreadings of a pattern would match too much).
     #[error("fuzzy matching is for exact plates, not patterns")]
     FuzzyPattern,
@@ -138,13 +152,22 @@ impl Entry {
         if self.plate.is_empty() {
             return Err(EntryError::EmptyPlate);
         }
+        if self.plate.chars().count() > MAX_PLATE_CHARS {
+            return Err(EntryError::TooLong);
+        }
         if self.is_pattern() {
             let literals = self
                 .plate
                 .chars()
                 .filter(|c| !matches!(c, '?' | '*'))
                 .count();
-            if literals < MIN_PATTERN_LITERALS {
+            let run = self
+                .plate
+                .split(['?', '*'])
+                .map(|run| run.chars().count())
+                .max()
+                .unwrap_or(0);
+            if literals < MIN_PATTERN_LITERALS || run < MIN_PATTERN_RUN {
                 return Err(EntryError::PatternTooBroad);
             }
             if self.fuzzy {
@@ -276,17 +299,18 @@ impl Matcher {
         self.entries.is_empty()
     }
 
-    /// The entries active at `now_ms` that the normalised plate `key`, read at `camera_id`
-    /// in `district`, matches; pushed onto `hits` (cleared first), at most one hit per
-    /// entry (exact before fuzzy before pattern).
-    pub fn matches<'a>(
-        &'a self,
-        key: &str,
-        camera_id: &str,
-        district: &str,
-        now_ms: i64,
-        hits: &mut Vec<Hit<'a>>,
-    ) {
+    /// The entries active at `now_ms` whose window holds `captured_at_ms` that the
+    /// normalised plate `key`, read at `camera_id` in `district`, matches; pushed onto
+    /// `hits` (cleared first), at most one hit per entry (exact before fuzzy before
+    /// pattern). Both times count: an entry alerts only while it runs, and only on reads
+    /// made while it ran.
+    pub fn matches<'a>(&'a self, read: &Read<'_>, now_ms: i64, hits: &mut Vec<Hit<'a>>) {
+        let Read {
+            key,
+            camera_id,
+            district,
+            captured_at_ms,
+        } = *read;
         hits.clear();
         if key.is_empty() || self.entries.is_empty() {
             return;
@@ -294,6 +318,7 @@ impl Matcher {
         let mut push = |at: usize, kind: MatchKind, confidence: f32| {
             let entry = &self.entries[at];
             if entry.status(now_ms) == Status::Active
+                && (entry.valid_from_ms..entry.valid_until_ms).contains(&captured_at_ms)
                 && entry.in_scope(camera_id, district)
                 && !hits.iter().any(|h: &Hit<'_>| std::ptr::eq(h.entry, entry))
             {
@@ -332,16 +357,36 @@ impl Matcher {
     }
 }
 
-/// The piece of a pattern the matcher indexes it by: the first [`GRAM`] characters of its
-/// longest literal run (any plate it matches contains that piece).
+/// The piece of a pattern the matcher indexes it by: the last [`GRAM`] characters of its
+/// longest literal run, the later run on a tie (any plate it matches contains that piece;
+/// the end of a plate varies more than its province-and-city start, so few patterns share
+/// a piece).
 fn gram_of(pattern: &str) -> String {
-    pattern
+    let run: Vec<char> = pattern
         .split(['?', '*'])
-        .max_by_key(|run| run.chars().count())
-        .unwrap_or_default()
+        .fold("", |best, run| {
+            if run.chars().count() >= best.chars().count() {
+                run
+            } else {
+                best
+            }
+        })
         .chars()
-        .take(GRAM)
-        .collect()
+        .collect();
+    run[run.len().saturating_sub(GRAM)..].iter().collect()
+}
+
+/// One plate read, as the matcher needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'a> {
+    /// The normalised plate key.
+    pub key: &'a str,
+    /// Where.
+    pub camera_id: &'a str,
+    /// The camera's district.
+    pub district: &'a str,
+    /// When it was captured, unix ms.
+    pub captured_at_ms: i64,
 }
 
 /// What a subscriber receives for one hit.
@@ -381,6 +426,9 @@ pub struct Alert {
     pub matched_at_ms: i64,
     /// Found by the check of stored reads when the entry was approved, not live.
     pub past: bool,
+    /// The entry's webhook (delivery only: not sent to subscribers, not stored).
+    #[serde(skip)]
+    pub webhook_url: Option<String>,
 }
 
 /// Whether a person has looked at a hit's snapshot and what they found.
@@ -453,6 +501,7 @@ mod tests {
             cameras: Vec::new(),
             districts: Vec::new(),
             recipients: vec!["ivy".into()],
+            webhook_url: None,
             state: EntryState::Requested,
             approved_by: None,
             revoked: None,
@@ -469,7 +518,13 @@ mod tests {
 
     fn kinds(matcher: &Matcher, key: &str, at: i64) -> Vec<(String, MatchKind)> {
         let mut hits = Vec::new();
-        matcher.matches(key, "cam-1", "Futian", at, &mut hits);
+        let read = Read {
+            key,
+            camera_id: "cam-1",
+            district: "Futian",
+            captured_at_ms: at,
+        };
+        matcher.matches(&read, at, &mut hits);
         hits.iter()
             .map(|h| (h.entry.entry_id.clone(), h.kind))
             .collect()
@@ -504,6 +559,17 @@ mod tests {
     #[test]
     fn drafts_are_refused_for_broad_patterns_long_windows_and_bad_priorities() {
         assert_eq!(draft("粤B1*").check(), Err(EntryError::PatternTooBroad));
+        assert_eq!(
+            draft("粤B?2?4?6").check(),
+            Err(EntryError::PatternTooBroad),
+            "five literals but no three in a row"
+        );
+        assert_eq!(
+            draft("粤B123456789012345").check(),
+            Err(EntryError::TooLong)
+        );
+        assert_eq!(gram_of("粤B12*45"), "B12");
+        assert_eq!(gram_of("粤B*12345"), "345");
         assert_eq!(draft("··").check(), Err(EntryError::EmptyPlate));
         let mut fuzzy = draft("粤B12*5");
         fuzzy.fuzzy = true;

@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use camtrail_model::watchlist::{Alert, Entry, MatchKind, Matcher};
+use camtrail_model::watchlist::{Alert, Entry, MatchKind, Matcher, Read};
 use camtrail_model::{CameraRegistry, Detection};
 use tokio::sync::broadcast;
 
@@ -95,13 +95,13 @@ impl Alerts {
         for detection in detections {
             let camera = registry.get(&detection.camera_id);
             let district = camera.map_or("", |c| c.district.as_str());
-            matcher.matches(
-                &detection.subject_key,
-                &detection.camera_id,
+            let read = Read {
+                key: &detection.subject_key,
+                camera_id: &detection.camera_id,
                 district,
-                now,
-                &mut hits,
-            );
+                captured_at_ms: detection.captured_at_ms,
+            };
+            matcher.matches(&read, now, &mut hits);
             for hit in &hits {
                 let alert = Arc::new(alert(
                     hit.entry,
@@ -172,6 +172,7 @@ fn alert(
         has_snapshot: sighted.has_snapshot,
         matched_at_ms: now,
         past: false,
+        webhook_url: entry.webhook_url.clone(),
     }
 }
 

@@ -818,6 +818,40 @@ impl<S: Store, A: AuditLog> Query for QueryGrpc<S, A> {
         }))
     }
 
+    type SubscribeAlertsStream =
+        Pin<Box<dyn Stream<Item = Result<v1::WatchlistAlert, Status>> + Send>>;
+
+    async fn subscribe_alerts(
+        &self,
+        request: Request<v1::SubscribeAlertsRequest>,
+    ) -> Result<Response<Self::SubscribeAlertsStream>, Status> {
+        use tokio_stream::StreamExt;
+        use tokio_stream::wrappers::BroadcastStream;
+        use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+        let caller = self.caller(&request)?;
+        if !caller.principal.role.may_search() {
+            return Err(error_status(
+                ErrorCode::Forbidden,
+                "this role receives no alerts",
+            ));
+        }
+        let supervisor = caller.principal.role.is_supervisor();
+        let user = caller.principal.user;
+        let alerts = BroadcastStream::new(self.state.service.alerts().subscribe()).filter_map(
+            move |received| match received {
+                Ok(alert) if supervisor || alert.audience.contains(&user) => {
+                    Some(Ok(alert_to_wire(&alert)))
+                }
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(v1::WatchlistAlert {
+                    missed,
+                    ..v1::WatchlistAlert::default()
+                })),
+            },
+        );
+        Ok(Response::new(Box::pin(alerts)))
+    }
+
     async fn list_holds(
         &self,
         request: Request<v1::ListHoldsRequest>,
@@ -849,6 +883,36 @@ fn case_to_wire(case: Case) -> v1::Case {
         updated_by: case.updated_by,
         updated_at_ms: case.updated_at_ms,
         version: case.version,
+    }
+}
+
+fn alert_to_wire(alert: &camtrail_model::watchlist::Alert) -> v1::WatchlistAlert {
+    use camtrail_model::watchlist::MatchKind;
+    v1::WatchlistAlert {
+        entry_id: alert.entry_id.clone(),
+        title: alert.title.clone(),
+        case_id: alert.case_id.clone(),
+        priority: u32::from(alert.priority),
+        match_kind: match alert.kind {
+            MatchKind::Exact => "exact",
+            MatchKind::Fuzzy => "fuzzy",
+            MatchKind::Pattern => "pattern",
+        }
+        .into(),
+        confidence: alert.confidence,
+        event_id: EventId::parse_hex(&alert.event_id)
+            .map(|id| id.as_bytes().to_vec())
+            .unwrap_or_default(),
+        plate_read: alert.plate_read.clone(),
+        camera_id: alert.camera_id.clone(),
+        district: alert.district.clone(),
+        lat: alert.lat,
+        lon: alert.lon,
+        captured_at_ms: alert.captured_at_ms,
+        has_snapshot: alert.has_snapshot,
+        matched_at_ms: alert.matched_at_ms,
+        past: alert.past,
+        missed: 0,
     }
 }
 

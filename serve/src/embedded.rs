@@ -86,8 +86,15 @@ impl Publisher for Watched {
         };
         Box::pin(async move {
             self.store.publish(detections).await?;
-            for alert in self.alerts.check(&sighted) {
-                store_hit(&self.store, &alert).await;
+            let alerts = self.alerts.check(&sighted);
+            if !alerts.is_empty() {
+                // Kept for review off the ack's path (the hits are already sent).
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    for alert in alerts {
+                        store_hit(&store, &alert).await;
+                    }
+                });
             }
             Ok(())
         })

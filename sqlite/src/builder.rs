@@ -160,15 +160,20 @@ impl Builder {
     fn retention(&self, keep: &Keep) -> Result<u64, String> {
         let cutoff_ms = keep.from_ms;
         // With holds in force, a part with old rows is rewritten only if some of them go
-        // (counted through the readers' connections: cheap next to a rewrite).
+        // (counted on a connection of its own, outside the lock readers and the writer
+        // share: cheap next to a rewrite; only this thread deletes parts).
         let parts: Vec<(Part, PathBuf)> = read_lock(&self.shared)
             .parts
             .iter()
-            .filter(|h| {
-                h.part.min_ms < cutoff_ms
-                    && (keep.held.is_empty() || h.count_removed(keep).map_or(true, |n| n > 0))
-            })
+            .filter(|h| h.part.min_ms < cutoff_ms)
             .map(|h| (h.part.clone(), h.path.clone()))
+            .collect();
+        let parts: Vec<(Part, PathBuf)> = parts
+            .into_iter()
+            .filter(|(_, path)| {
+                keep.held.is_empty()
+                    || super::parts::count_removed_in(path, keep).map_or(true, |n| n > 0)
+            })
             .collect();
         let mut removed = 0u64;
         for (part, path) in parts {

@@ -284,6 +284,16 @@ pub(super) enum Source {
     Parts(Vec<PathBuf>),
 }
 
+/// Rows retention would remove from the part file at `path` (a connection of its own).
+pub(super) fn count_removed_in(path: &Path, keep: &Keep) -> rusqlite::Result<i64> {
+    let connection = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    connection.query_row(
+        &format!("SELECT count(*) FROM part WHERE {}", keep.removed_sql()),
+        [],
+        |row| row.get(0),
+    )
+}
+
 /// What retention keeps of the rows it looks at: those captured at or after `from_ms`,
 /// and the held event ids (legal holds) whenever they were captured.
 #[derive(Debug, Clone)]

@@ -136,7 +136,10 @@ pub async fn apply<T: RetentionTarget, C: CaseStore, A: AuditLog>(
     // rows out of a plan, so the audited plan still bounds what goes). One placed during
     // the deletion itself may come too late for rows already chosen: place holds before
     // the day's run.
-    let held_now = held_event_ids(cases).await.map_err(RetentionError::Plan)?;
+    // Both sets: a hold lapsed meanwhile (its case closed) must not delete more than the
+    // audited plan said.
+    let mut held_now = held_event_ids(cases).await.map_err(RetentionError::Plan)?;
+    held_now.extend(held.iter().cloned());
     let plan = if held_now == held {
         plan
     } else {

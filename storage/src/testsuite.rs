@@ -949,6 +949,7 @@ pub async fn watchlist_entries_keep_their_latest_version(backend: &impl Backend)
         cameras: vec![CAMERA.into()],
         districts: Vec::new(),
         recipients: vec!["ivy".into(), "sam".into()],
+        webhook_url: Some("http://alerts.example:8080/hook".into()),
         state,
         approved_by: (version > 1).then(|| "sam".to_string()),
         revoked: None,
@@ -992,6 +993,7 @@ pub async fn watchlist_entries_keep_their_latest_version(backend: &impl Backend)
             has_snapshot: true,
             matched_at_ms: T0 + 1,
             past: false,
+            webhook_url: None,
         })
     };
     let (a, b, c) = (hit("W-1", 1), hit("W-1", 2), hit("W-10", 3));

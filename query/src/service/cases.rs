@@ -386,6 +386,12 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
             )
         })?;
         tracing::info!(kind, version = case.version, "case changed");
+        if case.status == CaseStatus::Closed {
+            // Its watchlist entries stop matching.
+            if let Err(error) = self.reload_entries().await {
+                tracing::warn!(%error, "watchlist entries of a closed case still match until the next reload");
+            }
+        }
         Ok(CaseAnswer { case, audit })
     }
 

@@ -78,9 +78,10 @@ fn entry_error(error: EntryError) -> QueryError {
         EntryError::PatternTooBroad => ErrorCode::PatternTooBroad,
         EntryError::Window => ErrorCode::WindowTooLong,
         EntryError::SelfApproval => ErrorCode::SelfApproval,
-        EntryError::EmptyPlate | EntryError::FuzzyPattern | EntryError::Priority => {
-            ErrorCode::InvalidEntry
-        }
+        EntryError::EmptyPlate
+        | EntryError::FuzzyPattern
+        | EntryError::Priority
+        | EntryError::TooLong => ErrorCode::InvalidEntry,
     };
     Error::new(code, error.to_string())
 }
@@ -110,10 +111,34 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
         request: EntryRequest,
     ) -> Result<EntryAnswer, QueryError> {
         self.authorize_search(caller, &request.purpose).await?;
-        // The id follows the case id's rules (it lands in URLs and the audit log).
-        let id = Purpose::new(Some(&request.entry_id), Some("-"))
-            .map_err(|_| invalid("entry ids are 1-64 characters of A-Z, a-z, 0-9 and - _ . / :"))?
-            .case_id;
+        // It lands in URLs, hit ids (`{entry}/{event}`) and the audit log: no `/`.
+        let id = request.entry_id.trim().to_string();
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(invalid(
+                "entry ids are 1-64 characters of A-Z, a-z, 0-9 and - _ . :",
+            ));
+        }
+        // Hits go to people working the case, nobody else.
+        let case = self
+            .store
+            .case(&request.purpose.case_id)
+            .await
+            .map_err(store_failed)?;
+        if let Some(outsider) = request
+            .recipients
+            .iter()
+            .find(|r| !case.as_ref().is_some_and(|c| c.is_assigned(r.trim())))
+        {
+            return Err(invalid(format!(
+                "recipient {outsider} is not assigned to case {}",
+                request.purpose.case_id
+            )));
+        }
         let title = request.title.trim().to_string();
         if title.is_empty()
             || title.chars().count() > 200
@@ -158,6 +183,7 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
             cameras: request.cameras,
             districts: request.districts,
             recipients: camtrail_model::case::normalize_users(request.recipients),
+            webhook_url: None,
             state: EntryState::Requested,
             approved_by: None,
             revoked: None,
@@ -200,6 +226,8 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
         }
         let mut entry = self.find_entry(entry_id).await?;
         let purpose = Purpose::new(Some(&entry.case_id), Some(reason))?;
+        // Only under a case that is still open.
+        self.authorize_search(caller, &purpose).await?;
         if entry.state != EntryState::Requested {
             return Err(Error::new(
                 ErrorCode::EntryNotPending,
@@ -302,10 +330,16 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
         Self::require_search(caller)?;
         let entry = self.find_entry(entry_id).await?;
         let user = &caller.principal.user;
-        if caller.principal.role.is_supervisor()
-            || &entry.applicant == user
-            || entry.recipients.contains(user)
-        {
+        if caller.principal.role.is_supervisor() {
+            return Ok(entry);
+        }
+        if &entry.applicant == user || entry.recipients.contains(user) {
+            // And still working the case (assigned, open, not ended).
+            let purpose = Purpose {
+                case_id: entry.case_id.clone(),
+                reason: String::new(),
+            };
+            self.require_case(caller, &purpose).await?;
             Ok(entry)
         } else {
             Err(Error::new(
@@ -325,7 +359,14 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
     ) -> Result<(Vec<HitRecord>, AuditRecord), QueryError> {
         let entry = self.entry_for_hits(caller, entry_id).await?;
         let purpose = Purpose::new(Some(&entry.case_id), Some(reason))?;
-        let hits = self.store.hits(entry_id).await.map_err(store_failed)?;
+        let hits: Vec<HitRecord> = self
+            .store
+            .hits(entry_id)
+            .await
+            .map_err(store_failed)?
+            .into_iter()
+            .filter(|h| h.alert.entry_id == entry.entry_id)
+            .collect();
         let audit = self
             .write_audit(
                 caller,
@@ -348,7 +389,7 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
         confirmed: bool,
         reason: &str,
     ) -> Result<(HitRecord, AuditRecord), QueryError> {
-        let entry_id = hit_id.split_once('/').map_or(hit_id, |(entry, _)| entry);
+        let entry_id = hit_id.rsplit_once('/').map_or(hit_id, |(entry, _)| entry);
         let entry = self.entry_for_hits(caller, entry_id).await?;
         let purpose = Purpose::new(Some(&entry.case_id), Some(reason))?;
         let mut hit = self
@@ -356,6 +397,7 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
             .hit(hit_id)
             .await
             .map_err(store_failed)?
+            .filter(|h| h.alert.entry_id == entry.entry_id)
             .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such hit"))?;
         if hit.outcome != Outcome::Unconfirmed {
             return Err(Error::new(
@@ -445,9 +487,26 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
             .collect())
     }
 
-    /// Load the stored entries into the live matcher (at start and after every change).
+    /// Load the stored entries into the live matcher (at start, after every change of an
+    /// entry and when a case closes): those of closed cases are left out.
     pub async fn reload_entries(&self) -> Result<usize, QueryError> {
-        let entries = self.store.entries().await.map_err(store_failed)?;
+        let closed: std::collections::BTreeSet<String> = self
+            .store
+            .cases()
+            .await
+            .map_err(store_failed)?
+            .into_iter()
+            .filter(|c| c.status == camtrail_model::case::CaseStatus::Closed)
+            .map(|c| c.case_id)
+            .collect();
+        let entries: Vec<Entry> = self
+            .store
+            .entries()
+            .await
+            .map_err(store_failed)?
+            .into_iter()
+            .filter(|e| !closed.contains(&e.case_id))
+            .collect();
         let count = entries.len();
         self.alerts.replace_entries(entries);
         Ok(count)
