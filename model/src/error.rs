@@ -189,6 +189,8 @@ error_codes! {
     SelfApproval => ("self_approval", 403, PermissionDenied, "an entry needs the approval of a supervisor other than its applicant"),
     /// An entry that breaks the rules (plate, window, priority, scope, recipients).
     InvalidEntry => ("invalid_entry", 400, InvalidArgument, "the watchlist entry is malformed"),
+    /// A webhook URL that is not plain `http://` to a host on the node's allow-list.
+    WebhookNotAllowed => ("webhook_not_allowed", 400, InvalidArgument, "the webhook URL's host is not on the node's allow-list"),
     /// A change the entry's state does not allow (approving an approved or revoked one).
     EntryNotPending => ("entry_not_pending", 400, FailedPrecondition, "the entry is not waiting for this change"),
 

@@ -150,6 +150,7 @@ impl Users {
 }
 
 /// A newly minted token: hand `token` to the user, store `entry`.
+#[derive(Clone)]
 pub struct IssuedUser {
     /// The secret.
     pub token: String,

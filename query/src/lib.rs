@@ -35,3 +35,4 @@ pub mod node;
 pub mod render;
 pub mod service;
 pub mod track;
+pub mod webhooks;

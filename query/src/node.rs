@@ -120,6 +120,12 @@ impl QueryConfig {
                 "query.cases.categories: list at least one category, each 1-40 of a-z 0-9 _",
             ));
         }
+        if !self.watchlist.webhook_hosts.is_empty() && self.watchlist.webhook_secret_path.is_none()
+        {
+            return Err(ConfigError::new(
+                "query.watchlist.webhook_hosts needs webhook_secret_path (the signing key)",
+            ));
+        }
         if !(0..=31 * 86_400_000).contains(&self.watchlist.past_read_ms) {
             return Err(ConfigError::new(
                 "query.watchlist.past_read_ms must be 0 (off) to 31 days",
@@ -255,6 +261,24 @@ impl QueryNode {
                 until the next change"),
         }
         let alerts = Arc::clone(service.alerts());
+        if let Some(secret_path) = &config.watchlist.webhook_secret_path {
+            let secret = std::fs::read(secret_path)
+                .with_context(|| format!("reading the webhook key {}", secret_path.display()))?;
+            let secret = secret.trim_ascii().to_vec();
+            anyhow::ensure!(
+                secret.len() >= 16,
+                "the webhook key {} is shorter than 16 bytes",
+                secret_path.display()
+            );
+            let settings = crate::webhooks::WebhookSettings {
+                secret: Arc::new(secret),
+                attempts: config.watchlist.webhook_attempts.max(1),
+                backoff_ms: config.watchlist.webhook_backoff_ms,
+                timeout_ms: config.watchlist.webhook_timeout_ms,
+                dead_letter_path: config.watchlist.webhook_dead_letter_path.clone(),
+            };
+            tokio::spawn(crate::webhooks::run(alerts.subscribe(), settings));
+        }
         let state = Arc::new(HttpState {
             service,
             map: std::sync::RwLock::new(Arc::new(map)),

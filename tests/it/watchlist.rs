@@ -87,84 +87,129 @@ fn entry(id: &str, plate: &str, fuzzy: bool, now: i64) -> Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approved_entries_alert_live_and_revoked_ones_stop() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("cameras.csv"),
-        format!(
-            "camera_id,district,lat,lon,heading_deg,road,gateway_id\n\
-             {CAMERA},Futian,22.540,114.050,90,Shennan Rd,{GATEWAY}\n"
-        ),
-    )
-    .expect("registry");
-    let gateway = IssuedToken::mint(GATEWAY);
-    let (_, hashes) = render_token_files(std::slice::from_ref(&gateway));
-    std::fs::write(dir.path().join("hashes.csv"), hashes).expect("hashes");
-    let (ivy, sam, sue) = (
-        issue("ivy", Role::Investigator),
-        issue("sam", Role::Supervisor),
-        issue("sue", Role::Supervisor),
-    );
-    let users = UsersFile {
-        user: vec![ivy.entry.clone(), sam.entry.clone(), sue.entry.clone()],
-    };
-    std::fs::write(
-        dir.path().join("users.toml"),
-        toml::to_string(&users).expect("toml"),
-    )
-    .expect("users");
-    let database = dir.path().join("camtrail.db");
-    let store = camtrail_sqlite::SqliteStore::open(&database).expect("open");
-    camtrail_storage::testsuite::open_case(&store, "CASE-W", &["ivy"]).await;
-    drop(store);
+/// An embedded node (ingest, query, one database) in a temporary directory with case
+/// CASE-W open (ivy assigned), investigator ivy and supervisors sam and sue.
+struct Embedded {
+    dir: tempfile::TempDir,
+    addrs: camtrail_serve::embedded::EmbeddedAddrs,
+    store: camtrail_sqlite::SqliteStore,
+    http: String,
+    ivy: camtrail_query::auth::IssuedUser,
+    sam: camtrail_query::auth::IssuedUser,
+    sue: camtrail_query::auth::IssuedUser,
+    gateway: IssuedToken,
+    batch_seq: u64,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
 
-    let local = || "127.0.0.1:0".parse().expect("addr");
-    let ingest = IngestConfig {
-        grpc_addr: local(),
-        http_addr: local(),
-        registry_path: dir.path().join("cameras.csv"),
-        gateway_tokens_path: dir.path().join("hashes.csv"),
-        shutdown_delay_ms: 0,
-        ..IngestConfig::default()
-    };
-    let query = QueryConfig {
-        http_addr: local(),
-        grpc_addr: local(),
-        registry_path: dir.path().join("cameras.csv"),
-        users_path: dir.path().join("users.toml"),
-        shutdown_delay_ms: 0,
-        ..QueryConfig::default()
-    };
-    let serve = ServeConfig {
-        database_path: database,
-        retention_days: None,
-    };
-    let node = EmbeddedNode::bind(&serve, ingest, &query)
-        .await
-        .expect("bind");
-    let addrs = node.addrs().expect("addrs");
-    let store = node.store().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(node.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let http = format!("http://{}", addrs.query_http);
-    let mut ingest = IngestClient::connect(format!("http://{}", addrs.ingest_grpc))
-        .await
-        .expect("ingest");
-    let mut batch_seq = 0;
-    let mut publish = |events: Vec<v1::DetectionEvent>| {
-        batch_seq += 1;
+impl Embedded {
+    async fn start(tweak: impl FnOnce(&mut QueryConfig, &std::path::Path)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("cameras.csv"),
+            format!(
+                "camera_id,district,lat,lon,heading_deg,road,gateway_id\n\
+                 {CAMERA},Futian,22.540,114.050,90,Shennan Rd,{GATEWAY}\n"
+            ),
+        )
+        .expect("registry");
+        let gateway = IssuedToken::mint(GATEWAY);
+        let (_, hashes) = render_token_files(std::slice::from_ref(&gateway));
+        std::fs::write(dir.path().join("hashes.csv"), hashes).expect("hashes");
+        let (ivy, sam, sue) = (
+            issue("ivy", Role::Investigator),
+            issue("sam", Role::Supervisor),
+            issue("sue", Role::Supervisor),
+        );
+        let users = UsersFile {
+            user: vec![ivy.entry.clone(), sam.entry.clone(), sue.entry.clone()],
+        };
+        std::fs::write(
+            dir.path().join("users.toml"),
+            toml::to_string(&users).expect("toml"),
+        )
+        .expect("users");
+        let database = dir.path().join("camtrail.db");
+        let store = camtrail_sqlite::SqliteStore::open(&database).expect("open");
+        camtrail_storage::testsuite::open_case(&store, "CASE-W", &["ivy"]).await;
+        drop(store);
+        let local = || "127.0.0.1:0".parse().expect("addr");
+        let ingest = IngestConfig {
+            grpc_addr: local(),
+            http_addr: local(),
+            registry_path: dir.path().join("cameras.csv"),
+            gateway_tokens_path: dir.path().join("hashes.csv"),
+            shutdown_delay_ms: 0,
+            ..IngestConfig::default()
+        };
+        let mut query = QueryConfig {
+            http_addr: local(),
+            grpc_addr: local(),
+            registry_path: dir.path().join("cameras.csv"),
+            users_path: dir.path().join("users.toml"),
+            shutdown_delay_ms: 0,
+            ..QueryConfig::default()
+        };
+        tweak(&mut query, dir.path());
+        let serve = ServeConfig {
+            database_path: database,
+            retention_days: None,
+        };
+        let node = EmbeddedNode::bind(&serve, ingest, &query)
+            .await
+            .expect("bind");
+        let addrs = node.addrs().expect("addrs");
+        let store = node.store().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(node.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            http: format!("http://{}", addrs.query_http),
+            dir,
+            addrs,
+            store,
+            ivy,
+            sam,
+            sue,
+            gateway,
+            batch_seq: 0,
+            _stop: stop,
+        }
+    }
+
+    /// Publish `events` as the gateway would, one batch.
+    async fn publish(&mut self, events: Vec<v1::DetectionEvent>) {
+        self.batch_seq += 1;
         let mut request = tonic::Request::new(v1::EventBatch {
             gateway_id: GATEWAY.into(),
-            batch_seq,
+            batch_seq: self.batch_seq,
             events,
         });
-        let value = format!("Bearer {}", gateway.token).parse().expect("header");
+        let value = format!("Bearer {}", self.gateway.token)
+            .parse()
+            .expect("header");
         request.metadata_mut().insert("authorization", value);
-        request
-    };
+        let mut ingest = IngestClient::connect(format!("http://{}", self.addrs.ingest_grpc))
+            .await
+            .expect("ingest");
+        let ack = ingest.publish_batch(request).await.expect("publish");
+        assert!(
+            ack.into_inner().rejections.is_empty(),
+            "every event accepted"
+        );
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (u16, String) {
+        code(post_json(&self.http, path, token, &body).await)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_entries_alert_live_and_revoked_ones_stop() {
+    let mut node = Embedded::start(|_, _| {}).await;
+    let (addrs, http, store) = (node.addrs, node.http.clone(), node.store.clone());
+    let (ivy, sam, sue) = (node.ivy.clone(), node.sam.clone(), node.sue.clone());
     let now = camtrail_common::now_ms();
 
     // Bad entries: coded refusals, nothing stored, nothing audited.
@@ -219,10 +264,7 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
         .await
         .expect("subscribe")
         .into_inner();
-    ingest
-        .publish_batch(publish(vec![event(1, "粤B77777")]))
-        .await
-        .expect("publish");
+    node.publish(vec![event(1, "粤B77777")]).await;
     let approve = |id: &str, token: &str| {
         let (http, token, path) = (
             http.clone(),
@@ -277,10 +319,8 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
     );
 
     // Approved: the exact plate and a misreading of the fuzzy one alert live, in order.
-    ingest
-        .publish_batch(publish(vec![event(2, "粤B77777"), event(3, "粤B1Z345")]))
-        .await
-        .expect("publish");
+    node.publish(vec![event(2, "粤B77777"), event(3, "粤B1Z345")])
+        .await;
     let first = stream.next_alert().await;
     assert_eq!(
         (first["entry_id"].as_str(), first["kind"].as_str()),
@@ -312,19 +352,14 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
         ),
         (200, String::new())
     );
-    ingest
-        .publish_batch(publish(vec![event(4, "粤B77777"), event(5, "粤B12345")]))
-        .await
-        .expect("publish");
+    node.publish(vec![event(4, "粤B77777"), event(5, "粤B12345")])
+        .await;
     let third = stream.next_alert().await;
     assert_eq!(third["entry_id"], "WL-2", "{third}");
     assert_eq!(third["event_id"], hex(5));
 
     // The same read delivered again (a resend) alerts again but is kept once.
-    ingest
-        .publish_batch(publish(vec![event(5, "粤B12345")]))
-        .await
-        .expect("publish");
+    node.publish(vec![event(5, "粤B12345")]).await;
     assert_eq!(stream.next_alert().await["event_id"], hex(5));
 
     // Stored hits, read back (audited) and reviewed against the snapshot by a person.
@@ -431,11 +466,212 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
     assert!(reviews.iter().filter(|k| *k == "alert_read").count() >= 4);
     let verdicts: Vec<&String> = reviews.iter().filter(|k| *k != "alert_read").collect();
     assert_eq!(verdicts, ["alert_reject", "alert_confirm"]);
-    let _ = stop.send(());
 }
 
 fn hex(n: u32) -> String {
     let mut event_id = [0xA1u8; 16];
     event_id[..4].copy_from_slice(&n.to_be_bytes());
     camtrail_model::EventId(event_id).to_hex()
+}
+
+/// One request a webhook receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A tiny HTTP/1.1 receiver: `/flaky` fails its first two requests (500) then answers 200,
+/// `/down` always answers 503; every request is recorded.
+async fn receiver() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+    let record = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let record = std::sync::Arc::clone(&record);
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(socket);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let mut headers = Vec::new();
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).await.expect("header");
+                        let header = header.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            headers.push((name.trim().to_string(), value.trim().to_string()));
+                        }
+                    }
+                    let length: usize = headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).await.expect("body");
+                    let status = {
+                        let mut seen = record.lock().expect("lock");
+                        let earlier = seen.iter().filter(|r| r.path == path).count();
+                        seen.push(Received {
+                            path: path.clone(),
+                            headers,
+                            body,
+                        });
+                        match (path.as_str(), earlier) {
+                            ("/flaky", 0 | 1) => "500 Internal Server Error",
+                            ("/flaky", _) => "200 OK",
+                            _ => "503 Service Unavailable",
+                        }
+                    };
+                    let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                    if reader.get_mut().write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_signed_retried_and_dead_lettered() {
+    let (receiver_addr, seen) = receiver().await;
+    let secret = b"0123456789abcdef-webhook-key".to_vec();
+    let key = secret.clone();
+    let mut node = Embedded::start(move |query, dir| {
+        let path = dir.join("webhook.key");
+        std::fs::write(&path, &key).expect("key");
+        query.watchlist.webhook_hosts = vec![receiver_addr.to_string()];
+        query.watchlist.webhook_secret_path = Some(path);
+        query.watchlist.webhook_attempts = 3;
+        query.watchlist.webhook_backoff_ms = 20;
+        query.watchlist.webhook_dead_letter_path = Some(dir.join("dead_letters.jsonl"));
+    })
+    .await;
+    let now = camtrail_common::now_ms();
+    let (ivy, sam) = (node.ivy.token.clone(), node.sam.token.clone());
+    let with_hook = |id: &str, plate: &str, url: String| {
+        let mut body = entry(id, plate, false, now);
+        body["webhook_url"] = json!(url);
+        body
+    };
+
+    // Only plain http:// to a host on the allow-list.
+    for url in [
+        "http://evil.example/hook".to_string(),
+        format!("https://{receiver_addr}/flaky"),
+        format!("http://user:pw@{receiver_addr}/flaky"),
+    ] {
+        assert_eq!(
+            node.post(
+                &ivy,
+                "/v1/watchlist",
+                with_hook("WL-BAD", "粤B77777", url.clone())
+            )
+            .await,
+            (400, "webhook_not_allowed".to_string()),
+            "{url}"
+        );
+    }
+    for (id, plate, path) in [
+        ("WL-H1", "粤B66666", "flaky"),
+        ("WL-H2", "粤B88888", "down"),
+    ] {
+        let body = with_hook(id, plate, format!("http://{receiver_addr}/{path}"));
+        assert_eq!(
+            node.post(&ivy, "/v1/watchlist", body).await,
+            (200, String::new())
+        );
+        let approve = format!("/v1/watchlist/{id}/approve");
+        assert_eq!(
+            node.post(&sam, &approve, json!({"reason": "checked"}))
+                .await,
+            (200, String::new())
+        );
+    }
+    node.publish(vec![event(10, "粤B66666"), event(11, "粤B88888")])
+        .await;
+
+    // The flaky receiver gets the hit on the third attempt; the dead one three times,
+    // then the hit is dead-lettered.
+    let dead_letters = node.dir.path().join("dead_letters.jsonl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let received = seen.lock().expect("lock").len();
+        let lettered = std::fs::read_to_string(&dead_letters).unwrap_or_default();
+        if received >= 6 && !lettered.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{received} deliveries, dead letters: {lettered:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = seen.lock().expect("lock").clone();
+    let flaky: Vec<&Received> = seen.iter().filter(|r| r.path == "/flaky").collect();
+    assert_eq!(flaky.len(), 3, "two failures, then delivered once");
+    let attempts: Vec<&str> = flaky
+        .iter()
+        .map(|r| r.header("x-camtrail-attempt").expect("attempt"))
+        .collect();
+    assert_eq!(attempts, ["1", "2", "3"]);
+    let delivered = flaky[2];
+    let timestamp: i64 = delivered
+        .header("x-camtrail-timestamp")
+        .expect("timestamp")
+        .parse()
+        .expect("ms");
+    assert_eq!(
+        delivered.header("x-camtrail-signature"),
+        Some(camtrail_query::webhooks::signature(&secret, timestamp, &delivered.body).as_str()),
+        "signed with the configured key over timestamp and body"
+    );
+    let hit: Value = serde_json::from_slice(&delivered.body).expect("json");
+    assert_eq!(hit["hit_id"], format!("WL-H1/{}", hex(10)));
+    assert_eq!(hit["outcome"], "unconfirmed");
+    assert!(
+        hit.get("webhook_url").is_none(),
+        "the hook is not in the payload"
+    );
+    assert_eq!(seen.iter().filter(|r| r.path == "/down").count(), 3);
+    let lettered = std::fs::read_to_string(&dead_letters).expect("dead letters");
+    let line: Value = serde_json::from_str(lettered.trim()).expect("one JSON line");
+    assert_eq!(line["hit_id"], format!("WL-H2/{}", hex(11)));
+    assert_eq!(line["attempts"], 3);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dead_letters)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
 }

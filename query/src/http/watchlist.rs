@@ -57,6 +57,7 @@ fn entry_json(entry: &Entry, zone: &chrono_tz::Tz, now_ms: i64) -> Value {
         "cameras": entry.cameras,
         "districts": entry.districts,
         "recipients": entry.recipients,
+        "webhook_url": entry.webhook_url,
         "state": entry.state,
         "status": entry.status(now_ms),
         "approved_by": entry.approved_by,
@@ -89,6 +90,7 @@ pub(super) struct RequestBody {
     districts: Vec<String>,
     #[serde(default)]
     recipients: Vec<String>,
+    webhook_url: Option<String>,
 }
 
 pub(super) async fn request<S: Store, A: AuditLog>(
@@ -112,6 +114,7 @@ pub(super) async fn request<S: Store, A: AuditLog>(
             cameras: body.cameras,
             districts: body.districts,
             recipients: body.recipients,
+            webhook_url: body.webhook_url,
         };
         let answer = state.service.request_entry(&caller, request).await?;
         let now = camtrail_common::now_ms();

@@ -39,6 +39,8 @@ pub struct EntryRequest {
     pub districts: Vec<String>,
     /// Who is told of hits besides the applicant.
     pub recipients: Vec<String>,
+    /// Where hits are also POSTed, signed (a host on the allow-list).
+    pub webhook_url: Option<String>,
 }
 
 /// `[query.watchlist]`.
@@ -48,13 +50,60 @@ pub struct WatchlistConfig {
     /// On approval, stored reads of this long before are checked against the entry and
     /// their hits sent (marked `past`), ms; 0: no past-read check.
     pub past_read_ms: i64,
+    /// Hosts (`host` or `host:port`) entries may send webhooks to; empty: no webhooks.
+    pub webhook_hosts: Vec<String>,
+    /// The HMAC-SHA256 key webhooks are signed with (a file, 0600; required with hosts).
+    pub webhook_secret_path: Option<std::path::PathBuf>,
+    /// Attempts per hit before it is dead-lettered.
+    pub webhook_attempts: u32,
+    /// Wait before the second attempt, doubling after each, ms.
+    pub webhook_backoff_ms: u64,
+    /// One attempt's limit, ms.
+    pub webhook_timeout_ms: u64,
+    /// Undeliverable hits, one JSON line each (0600); unset: logged only.
+    pub webhook_dead_letter_path: Option<std::path::PathBuf>,
 }
 
 impl Default for WatchlistConfig {
     fn default() -> Self {
         Self {
             past_read_ms: 86_400_000,
+            webhook_hosts: Vec::new(),
+            webhook_secret_path: None,
+            webhook_attempts: 5,
+            webhook_backoff_ms: 1_000,
+            webhook_timeout_ms: 5_000,
+            webhook_dead_letter_path: None,
         }
+    }
+}
+
+/// Check a webhook URL: `http://` to a host (with its port, if given) on `allowed`.
+fn check_webhook(url: &str, allowed: &[String]) -> Result<String, QueryError> {
+    let refused = |why: &str| Error::new(ErrorCode::WebhookNotAllowed, why.to_string());
+    let uri: hyper::Uri = url
+        .trim()
+        .parse()
+        .map_err(|_| refused("the webhook URL cannot be parsed"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(refused(
+            "webhooks are plain http:// to a receiver on the police network in this version",
+        ));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| refused("the webhook URL names no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(refused("webhook URLs carry no user or password"));
+    }
+    let host = authority.host();
+    let with_port = authority.as_str();
+    if allowed.iter().any(|a| a == host || a == with_port) {
+        Ok(uri.to_string())
+    } else {
+        Err(refused(&format!(
+            "host {host} is not on the node's webhook allow-list (query.watchlist.webhook_hosts)"
+        )))
     }
 }
 
@@ -165,6 +214,12 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
                 format!("no district {unknown} in the registry"),
             ));
         }
+        let webhook_url = request
+            .webhook_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(|url| check_webhook(url, &self.watchlist.webhook_hosts))
+            .transpose()?;
         if request.cameras.len() > 2_000 || request.recipients.len() > 50 {
             return Err(invalid("at most 2,000 cameras and 50 recipients"));
         }
@@ -183,7 +238,7 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
             cameras: request.cameras,
             districts: request.districts,
             recipients: camtrail_model::case::normalize_users(request.recipients),
-            webhook_url: None,
+            webhook_url,
             state: EntryState::Requested,
             approved_by: None,
             revoked: None,
