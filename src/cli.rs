@@ -67,6 +67,13 @@ pub enum Command {
     /// (:8082). SIGTERM flushes and commits the last batch before exiting.
     #[cfg(feature = "distributed")]
     Sink,
+    /// Run the watchlist role (distributed mode): a member of the consumer group
+    /// alert.group_id on the detections topic that matches every detection against the
+    /// active watchlist entries (from ClickHouse), stores each hit in watchlist_hits and
+    /// sends it to its entry's signed webhook before the record's offset is committed (at
+    /// least once; a hit re-delivered is stored once). SIGTERM commits and leaves the group.
+    #[cfg(feature = "distributed")]
+    Alert,
     /// Run a query node (distributed mode): the HTTP API investigators use (query.http_addr,
     /// default :8080): /v1/track (JSON, .geojson, .png map), /v1/passes,
     /// /v1/snapshots/{event_id}.jpg, /v1/cameras/{id}, /metrics, /healthz. Every search needs
@@ -213,6 +220,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Ingest => crate::ingest::run(config).await,
         #[cfg(feature = "distributed")]
         Command::Sink => crate::sink::run(config).await,
+        #[cfg(feature = "distributed")]
+        Command::Alert => crate::sink::alert(config).await,
         #[cfg(feature = "distributed")]
         Command::Query => crate::query::run(config).await,
         Command::Track(args) => crate::query::track(args).await,

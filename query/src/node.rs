@@ -261,22 +261,7 @@ impl QueryNode {
                 until the next change"),
         }
         let alerts = Arc::clone(service.alerts());
-        if let Some(secret_path) = &config.watchlist.webhook_secret_path {
-            let secret = std::fs::read(secret_path)
-                .with_context(|| format!("reading the webhook key {}", secret_path.display()))?;
-            let secret = secret.trim_ascii().to_vec();
-            anyhow::ensure!(
-                secret.len() >= 16,
-                "the webhook key {} is shorter than 16 bytes",
-                secret_path.display()
-            );
-            let settings = crate::webhooks::WebhookSettings {
-                secret: Arc::new(secret),
-                attempts: config.watchlist.webhook_attempts.max(1),
-                backoff_ms: config.watchlist.webhook_backoff_ms,
-                timeout_ms: config.watchlist.webhook_timeout_ms,
-                dead_letter_path: config.watchlist.webhook_dead_letter_path.clone(),
-            };
+        if let Some(settings) = crate::webhooks::WebhookSettings::from_config(&config.watchlist)? {
             tokio::spawn(crate::webhooks::run(alerts.subscribe(), settings));
         }
         let state = Arc::new(HttpState {

@@ -40,6 +40,32 @@ pub struct WebhookSettings {
     pub dead_letter_path: Option<PathBuf>,
 }
 
+impl WebhookSettings {
+    /// The settings of `[query.watchlist]`, with the key read from its file; `None` when no
+    /// key is configured (no webhooks).
+    pub fn from_config(config: &crate::service::WatchlistConfig) -> anyhow::Result<Option<Self>> {
+        use anyhow::Context as _;
+        let Some(path) = &config.webhook_secret_path else {
+            return Ok(None);
+        };
+        let secret = std::fs::read(path)
+            .with_context(|| format!("reading the webhook key {}", path.display()))?;
+        let secret = secret.trim_ascii().to_vec();
+        anyhow::ensure!(
+            secret.len() >= 16,
+            "the webhook key {} is shorter than 16 bytes",
+            path.display()
+        );
+        Ok(Some(Self {
+            secret: Arc::new(secret),
+            attempts: config.webhook_attempts.max(1),
+            backoff_ms: config.webhook_backoff_ms,
+            timeout_ms: config.webhook_timeout_ms,
+            dead_letter_path: config.webhook_dead_letter_path.clone(),
+        }))
+    }
+}
+
 /// `sha256=<hex>` of HMAC-SHA256(`secret`, `<timestamp>.<body>`).
 pub fn signature(secret: &[u8], timestamp_ms: i64, body: &[u8]) -> String {
     // HMAC takes keys of any length.

@@ -20,6 +20,7 @@ use crate::embedded::ServeConfig;
 
 #[cfg(feature = "distributed")]
 mod sections {
+    pub use crate::alert::AlertConfig;
     pub use camtrail_clickhouse::ClickhouseConfig;
     pub use camtrail_kafka::{KafkaConfig, ProducerConfig};
     pub use camtrail_sink::SinkConfig;
@@ -36,6 +37,8 @@ mod sections {
     pub type ProducerConfig = toml::Table;
     /// `[sink]`, kept as written.
     pub type SinkConfig = toml::Table;
+    /// `[alert]`, kept as written.
+    pub type AlertConfig = toml::Table;
 }
 
 pub use sections::*;
@@ -64,6 +67,12 @@ pub struct Config {
         serde(skip_serializing_if = "toml::Table::is_empty")
     )]
     pub sink: SinkConfig,
+    /// The watchlist role (`camtrail alert`).
+    #[cfg_attr(
+        not(feature = "distributed"),
+        serde(skip_serializing_if = "toml::Table::is_empty")
+    )]
+    pub alert: AlertConfig,
     /// Query node (`camtrail query`, and the query side of `camtrail serve`).
     pub query: QueryConfig,
     /// Embedded mode (`camtrail serve`, with the `[ingest]` and `[query]` sections).
@@ -122,6 +131,7 @@ impl Config {
                 producer: self.ingest.producer,
             },
             sink,
+            alert: self.alert,
             query: self.query.validate()?,
             serve: self.serve,
         })

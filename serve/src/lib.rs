@@ -12,6 +12,8 @@
 //! Without the `distributed` feature nothing here links librdkafka or the ClickHouse client:
 //! the embedded build needs Rust and a C compiler (bundled SQLite) only.
 
+#[cfg(feature = "distributed")]
+pub mod alert;
 pub mod config;
 pub mod demo;
 #[cfg(feature = "distributed")]

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use camtrail_model::watchlist::{Entry, HitRecord};
 
-use crate::StorageError;
+use crate::{CaseStore, StorageError};
 
 /// Watchlist entries.
 pub trait WatchlistStore: Send + Sync + 'static {
@@ -38,4 +38,24 @@ pub trait WatchlistStore: Send + Sync + 'static {
     /// Store a new version of a hit, newer than every stored one (else
     /// [`StorageError::Conflict`]: a hit delivered twice is stored once).
     fn put_hit(&self, hit: &HitRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
+}
+
+/// The entries that may match now: every stored entry except those of a closed case (the
+/// matcher checks each one's state and window itself).
+pub async fn entries_in_force<S: CaseStore + WatchlistStore>(
+    store: &S,
+) -> Result<Vec<Entry>, StorageError> {
+    let closed: std::collections::BTreeSet<String> = store
+        .cases()
+        .await?
+        .into_iter()
+        .filter(|c| c.status == camtrail_model::case::CaseStatus::Closed)
+        .map(|c| c.case_id)
+        .collect();
+    Ok(store
+        .entries()
+        .await?
+        .into_iter()
+        .filter(|e| !closed.contains(&e.case_id))
+        .collect())
 }

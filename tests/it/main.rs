@@ -4,6 +4,8 @@
 //! service and the command that starts it. Tests that need the distributed mode are built
 //! only with the `distributed` feature (the default).
 
+#[cfg(feature = "distributed")]
+mod alert_role;
 mod analytics_node;
 #[cfg(feature = "distributed")]
 mod analytics_scoring;

@@ -545,23 +545,9 @@ impl<S: Store, A: AuditLog> QueryService<S, A> {
     /// Load the stored entries into the live matcher (at start, after every change of an
     /// entry and when a case closes): those of closed cases are left out.
     pub async fn reload_entries(&self) -> Result<usize, QueryError> {
-        let closed: std::collections::BTreeSet<String> = self
-            .store
-            .cases()
+        let entries = camtrail_storage::watchlist::entries_in_force(&self.store)
             .await
-            .map_err(store_failed)?
-            .into_iter()
-            .filter(|c| c.status == camtrail_model::case::CaseStatus::Closed)
-            .map(|c| c.case_id)
-            .collect();
-        let entries: Vec<Entry> = self
-            .store
-            .entries()
-            .await
-            .map_err(store_failed)?
-            .into_iter()
-            .filter(|e| !closed.contains(&e.case_id))
-            .collect();
+            .map_err(store_failed)?;
         let count = entries.len();
         self.alerts.replace_entries(entries);
         Ok(count)
