@@ -25,6 +25,7 @@ pub struct Alerts {
     registry: RwLock<Arc<CameraRegistry>>,
     sender: broadcast::Sender<Arc<Alert>>,
     clock: fn() -> i64,
+    closed: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for Alerts {
@@ -49,6 +50,7 @@ impl Alerts {
             registry: RwLock::new(Arc::new(CameraRegistry::default())),
             sender: broadcast::channel(CHANNEL).0,
             clock,
+            closed: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -74,6 +76,37 @@ impl Alerts {
     /// Whether any entry may match (if not, callers skip preparing detections).
     pub fn has_entries(&self) -> bool {
         !self.matcher().is_empty()
+    }
+
+    /// End every subscriber's stream (the node is stopping).
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    /// Every hit from now on, as a stream that ends when the node stops (a subscriber's
+    /// open stream would otherwise hold the graceful shutdown) or the subscriber leaves.
+    pub fn live(&self) -> tokio_stream::wrappers::ReceiverStream<Live> {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let mut alerts = self.sender.subscribe();
+        let closed = self.closed.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = closed.cancelled() => return,
+                    () = tx.closed() => return,
+                    received = alerts.recv() => received,
+                };
+                let item = match next {
+                    Ok(alert) => Live::Alert(alert),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => Live::Missed(missed),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
     }
 
     /// A new subscription to every hit from now on.
@@ -174,6 +207,15 @@ fn alert(
         past: false,
         webhook_url: entry.webhook_url.clone(),
     }
+}
+
+/// One item of a live subscription.
+#[derive(Debug, Clone)]
+pub enum Live {
+    /// A hit.
+    Alert(Arc<Alert>),
+    /// The subscriber fell this many hits behind (read them from the store).
+    Missed(u64),
 }
 
 /// What matching needs of a detection, taken before the batch is handed to storage (so

@@ -825,9 +825,8 @@ impl<S: Store, A: AuditLog> Query for QueryGrpc<S, A> {
         &self,
         request: Request<v1::SubscribeAlertsRequest>,
     ) -> Result<Response<Self::SubscribeAlertsStream>, Status> {
+        use crate::alerts::Live;
         use tokio_stream::StreamExt;
-        use tokio_stream::wrappers::BroadcastStream;
-        use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
         let caller = self.caller(&request)?;
         if !caller.principal.role.may_search() {
             return Err(error_status(
@@ -837,18 +836,21 @@ impl<S: Store, A: AuditLog> Query for QueryGrpc<S, A> {
         }
         let supervisor = caller.principal.role.is_supervisor();
         let user = caller.principal.user;
-        let alerts = BroadcastStream::new(self.state.service.alerts().subscribe()).filter_map(
-            move |received| match received {
-                Ok(alert) if supervisor || alert.audience.contains(&user) => {
-                    Some(Ok(alert_to_wire(&alert)))
-                }
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(v1::WatchlistAlert {
-                    missed,
-                    ..v1::WatchlistAlert::default()
-                })),
-            },
-        );
+        let alerts =
+            self.state
+                .service
+                .alerts()
+                .live()
+                .filter_map(move |received| match received {
+                    Live::Alert(alert) if supervisor || alert.audience.contains(&user) => {
+                        Some(Ok(alert_to_wire(&alert)))
+                    }
+                    Live::Alert(_) => None,
+                    Live::Missed(missed) => Some(Ok(v1::WatchlistAlert {
+                        missed,
+                        ..v1::WatchlistAlert::default()
+                    })),
+                });
         Ok(Response::new(Box::pin(alerts)))
     }
 

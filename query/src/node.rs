@@ -387,6 +387,7 @@ impl QueryNode {
             async move { grpc_stop.cancelled().await },
         );
         let (readiness, delay) = (self.readiness.clone(), self.shutdown_delay);
+        let alerts = Arc::clone(&self.alerts);
         tokio::spawn(async move {
             shutdown.await;
             readiness.stop().await;
@@ -395,6 +396,8 @@ impl QueryNode {
                 "shutdown: health is NOT_SERVING; still serving for the delay"
             );
             tokio::time::sleep(delay).await;
+            // Live alert streams end, or they would hold the graceful shutdown forever.
+            alerts.close();
             stop.cancel();
         });
         let (http, grpc) = tokio::join!(http, grpc);

@@ -99,7 +99,8 @@ struct Embedded {
     sue: camtrail_query::auth::IssuedUser,
     gateway: IssuedToken,
     batch_seq: u64,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Embedded {
@@ -161,7 +162,7 @@ impl Embedded {
         let addrs = node.addrs().expect("addrs");
         let store = node.store().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(node.run_until_stopped(async move {
+        let serving = tokio::spawn(node.run_until_stopped(async move {
             let _ = stopped.await;
         }));
         Self {
@@ -174,8 +175,19 @@ impl Embedded {
             sue,
             gateway,
             batch_seq: 0,
-            _stop: stop,
+            stop,
+            serving,
         }
+    }
+
+    /// Stop the node (graceful) and wait for it, at most 10 s.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.serving)
+            .await
+            .expect("the node stops within 10 s")
+            .expect("join")
+            .expect("the node stopped cleanly");
     }
 
     /// Publish `events` as the gateway would, one batch.
@@ -466,6 +478,21 @@ async fn approved_entries_alert_live_and_revoked_ones_stop() {
     assert!(reviews.iter().filter(|k| *k == "alert_read").count() >= 4);
     let verdicts: Vec<&String> = reviews.iter().filter(|k| *k != "alert_read").collect();
     assert_eq!(verdicts, ["alert_reject", "alert_confirm"]);
+
+    // Stopping the node ends the live streams still open (they would hold the graceful
+    // shutdown forever otherwise).
+    node.stop().await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.0.next_line().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the SSE stream ended with the node");
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        // Hits still queued for this subscriber come first, then the end.
+        while let Ok(Some(_)) = grpc_alerts.message().await {}
+    })
+    .await;
+    assert!(drained.is_ok(), "the gRPC stream ended with the node");
 }
 
 fn hex(n: u32) -> String {

@@ -33,11 +33,10 @@ use camtrail_storage::{AuditLog, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::analytics::{Time, invalid_body, respond, time};
 use super::{HttpState, caller, format_time, invalid_query};
+use crate::alerts::Live;
 use crate::service::{EntryRequest, Purpose, QueryError};
 
 fn entry_json(entry: &Entry, zone: &chrono_tz::Tz, now_ms: i64) -> Value {
@@ -214,16 +213,16 @@ pub(super) async fn stream<S: Store, A: AuditLog>(
     let supervisor = caller.principal.role.is_supervisor();
     let user = caller.principal.user;
     let zone = state.zone;
-    let events = BroadcastStream::new(state.service.alerts().subscribe()).filter_map(
+    let events = state.service.alerts().live().filter_map(
         move |received| -> Option<Result<Event, Infallible>> {
             match received {
-                Ok(alert) if supervisor || alert.audience.contains(&user) => {
+                Live::Alert(alert) if supervisor || alert.audience.contains(&user) => {
                     let mut data = serde_json::to_value(&*alert).unwrap_or(Value::Null);
                     data["captured"] = json!(format_time(alert.captured_at_ms, &zone));
                     Some(Ok(Event::default().event("alert").data(data.to_string())))
                 }
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(Event::default()
+                Live::Alert(_) => None,
+                Live::Missed(missed) => Some(Ok(Event::default()
                     .event("lagged")
                     .data(json!({ "missed": missed }).to_string()))),
             }
