@@ -308,9 +308,15 @@ async fn main() {
     let mut latencies: Vec<f64> = planted
         .iter()
         .filter_map(|(id, acked)| {
-            arrived
-                .get(id)
-                .map(|at| at.saturating_duration_since(*acked).as_secs_f64() * 1e3)
+            // Signed: the hit is sent before the ack leaves the node, so it often arrives
+            // before the publisher has the ack (negative).
+            arrived.get(id).map(|at| {
+                if *at >= *acked {
+                    at.duration_since(*acked).as_secs_f64() * 1e3
+                } else {
+                    -(acked.duration_since(*at).as_secs_f64() * 1e3)
+                }
+            })
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
