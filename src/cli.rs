@@ -69,9 +69,10 @@ pub enum Command {
     Sink,
     /// Run the watchlist role (distributed mode): a member of the consumer group
     /// alert.group_id on the detections topic that matches every detection against the
-    /// active watchlist entries (from ClickHouse), stores each hit in watchlist_hits and
-    /// sends it to its entry's signed webhook before the record's offset is committed (at
-    /// least once; a hit re-delivered is stored once). SIGTERM commits and leaves the group.
+    /// active watchlist entries (from ClickHouse) and stores each hit in watchlist_hits
+    /// before the record's offset is committed (at least once; a hit re-delivered is stored
+    /// once); webhooks are sent from the stored hits' stream, best effort (retried, then
+    /// dead-lettered). SIGTERM commits and leaves the group.
     #[cfg(feature = "distributed")]
     Alert,
     /// Run a query node (distributed mode): the HTTP API investigators use (query.http_addr,

@@ -4,8 +4,8 @@
 //!
 //! Embedded mode (`camtrail serve`): the ingest side hands each committed batch to
 //! [`Alerts::check`] in-process, after the commit and before the ack leaves. Distributed
-//! mode: nothing feeds a query node's hub yet (the `camtrail alert` consumer role is not
-//! built), so its stream stays silent.
+//! mode: the `camtrail alert` role (`camtrail-serve`) runs its own hub; a query node's hub
+//! is not fed by it yet, so the query node's stream stays silent there.
 //!
 //! A hit is a lead, not a finding: it says which entry a plate *read* matched (exactly, as a
 //! likely misreading, or by pattern). Someone must look at the snapshot before acting.
@@ -101,8 +101,10 @@ impl Alerts {
                     Err(broadcast::error::RecvError::Lagged(missed)) => Live::Missed(missed),
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                if tx.send(item).await.is_err() {
-                    return;
+                // A stalled subscriber must not hold the node's shutdown either.
+                tokio::select! {
+                    () = closed.cancelled() => return,
+                    sent = tx.send(item) => if sent.is_err() { return },
                 }
             }
         });

@@ -25,8 +25,8 @@ use tokio::sync::{Semaphore, broadcast};
 /// Deliveries under way at once; more wait.
 const CONCURRENT: usize = 64;
 
-/// How deliveries are made.
-#[derive(Debug, Clone)]
+/// How deliveries are made (not `Debug`: it holds the key).
+#[derive(Clone)]
 pub struct WebhookSettings {
     /// The HMAC key.
     pub secret: Arc<Vec<u8>>,

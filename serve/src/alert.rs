@@ -1,10 +1,12 @@
 //! `camtrail alert`: the distributed mode's watchlist role. A member of a Kafka consumer
 //! group (`[alert] group_id`) on the detections topic: it decodes each record, matches it
 //! against the entries in force (read from ClickHouse, again every `entries_reload_ms`),
-//! stores each hit in ClickHouse `watchlist_hits` and sends it to its entry's webhook, and
-//! only then marks the record's offset for commit. After a crash the group re-delivers
-//! what was not committed: at least once, and a hit delivered twice is one stored hit
-//! (its id is `{entry}/{event}`, written compare-and-set). It scales by partitions like
+//! stores each hit in ClickHouse `watchlist_hits`, and only then marks the record's offset
+//! for commit. After a crash the group re-delivers what was not committed: at least once,
+//! and a hit delivered twice is one stored hit (its id is `{entry}/{event}`, written
+//! compare-and-set). Webhooks go out from the hub's broadcast, outside that guarantee: a
+//! delivery cut short by a crash, or dropped because the sender fell behind, leaves the hit
+//! in the store only (the stored hits are the record; webhooks are a notification). It scales by partitions like
 //! the sink. Query nodes' `/v1/alerts/stream` does not see these hits yet: read them from
 //! `GET /v1/alerts` or a webhook.
 

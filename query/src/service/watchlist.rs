@@ -146,6 +146,7 @@ fn entry_parameters(entry: &Entry) -> serde_json::Value {
         "cameras": entry.cameras,
         "districts": entry.districts,
         "recipients": entry.recipients,
+        "webhook_url": entry.webhook_url,
         "state": entry.state,
         "version": entry.version,
     })
