@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use camtrail_ingest::auth::{IssuedToken, render_token_files};
 use camtrail_ingest::config::IngestConfig;
-use camtrail_model::misread::PLATE_ALPHABET;
 use camtrail_model::watchlist::{Entry, EntryState};
 use camtrail_proto::v1;
 use camtrail_proto::v1::ingest_client::IngestClient;
@@ -25,30 +24,14 @@ use camtrail_serve::embedded::{EmbeddedNode, ServeConfig};
 use camtrail_storage::WatchlistStore as _;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const GATEWAY: &str = "gw-bench";
 const CAMERAS: usize = 100;
 const BATCH: usize = 1_000;
 const STREAMS: usize = 8;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn plate(&mut self, prefix: &str) -> String {
-        let alphabet: Vec<char> = PLATE_ALPHABET.chars().collect();
-        let mut plate = prefix.to_string();
-        for _ in 0..5 {
-            plate.push(alphabet[(self.next() % alphabet.len() as u64) as usize]);
-        }
-        plate
-    }
-}
 
 fn camera(i: usize) -> String {
     format!("4403000000131{i:07}")

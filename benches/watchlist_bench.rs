@@ -14,31 +14,18 @@ use camtrail_model::watchlist::{Entry, EntryState, Matcher, Read};
 const NOW: i64 = 1_764_158_400_000;
 const DAY_MS: i64 = 86_400_000;
 
-/// A small deterministic generator (xorshift64*), so runs compare.
-struct Rng(u64);
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn plate(&mut self) -> String {
-        let alphabet: Vec<char> = PLATE_ALPHABET.chars().collect();
-        let letters: Vec<char> = alphabet
-            .iter()
-            .copied()
-            .filter(char::is_ascii_uppercase)
-            .collect();
-        let mut plate = String::from("粤");
-        plate.push(letters[(self.next() % letters.len() as u64) as usize]);
-        for _ in 0..5 {
-            plate.push(alphabet[(self.next() % alphabet.len() as u64) as usize]);
-        }
-        plate
-    }
+/// A `粤X12345`-shaped plate: the province, a letter, five of the plate alphabet.
+fn city_plate(rng: &mut Rng) -> String {
+    let letters: Vec<char> = PLATE_ALPHABET
+        .chars()
+        .filter(char::is_ascii_uppercase)
+        .collect();
+    let letter = letters[(rng.next() % letters.len() as u64) as usize];
+    rng.plate(&format!("粤{letter}"))
 }
 
 /// A read of `key` at the bench's camera, now.
@@ -54,7 +41,7 @@ fn read(key: &str) -> Read<'_> {
 fn entries(n: usize, rng: &mut Rng) -> Vec<Entry> {
     (0..n)
         .map(|i| {
-            let plate = rng.plate();
+            let plate = city_plate(rng);
             let (plate, fuzzy) = match i % 100 {
                 0 => (plate, true),
                 1 => {
@@ -115,7 +102,7 @@ fn main() {
                 if i % 1000 == 0 {
                     listed[i / 1000 % listed.len()].clone()
                 } else {
-                    rng.plate()
+                    city_plate(&mut rng)
                 }
             })
             .collect();
