@@ -205,9 +205,11 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
     batch.push(detection(1, "粤B12345"));
     publisher.publish(&batch).await.expect("publish");
     let mut role = spawn(&env, &log);
-    let (rows, ids) = wait_for(&store, &clickhouse, 4, &log).await;
+    wait_for(&store, &clickhouse, 4, &log).await;
     let _ = role.kill();
     let _ = role.wait();
+    // Counted once the role is gone (rows and ids read in two queries must not race it).
+    let (rows, ids) = stored(&store, &clickhouse).await;
     // 粤B12375: 4 read as 7? No: not a confusion of 粤B12345, so not a hit.
     assert_eq!(
         ids,
