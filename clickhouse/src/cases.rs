@@ -21,6 +21,15 @@ struct HoldRow {
     placed_at_ms: i64,
 }
 
+/// One version of a hit as `watchlist_hits` holds it.
+#[derive(Debug, clickhouse::Row, Serialize)]
+struct HitRow<'a> {
+    hit_id: &'a str,
+    version: u64,
+    updated_at_ms: i64,
+    body: String,
+}
+
 fn parse<T: DeserializeOwned>(body: &str) -> Result<T, StorageError> {
     serde_json::from_str(body).map_err(|e| StorageError::Refused {
         backend: "clickhouse",
@@ -277,5 +286,59 @@ impl WatchlistStore for ClickhouseStore {
         let at = hit.reviewed_at_ms.unwrap_or(hit.alert.matched_at_ms);
         self.put_versioned(&HITS, &hit.hit_id, hit.version, false, at, hit)
             .await
+    }
+
+    /// One lookup of which ids are stored and one insert of the others (the alert role
+    /// stores a batch's hits at once). Not compare-and-set: a first version written twice
+    /// at once (two role instances during a rebalance) is two identical rows of one version,
+    /// read as one and merged into one; a review (a higher version) still wins.
+    async fn put_new_hits(&self, hits: &[HitRecord]) -> Result<usize, StorageError> {
+        let mut fresh: Vec<&HitRecord> = Vec::with_capacity(hits.len());
+        for hit in hits {
+            if !fresh.iter().any(|h| h.hit_id == hit.hit_id) {
+                fresh.push(hit);
+            }
+        }
+        let mut new = 0;
+        // Bounded statements: the id list travels in the query text.
+        for chunk in fresh.chunks(500) {
+            let ids: Vec<&str> = chunk.iter().map(|h| h.hit_id.as_str()).collect();
+            let stored: Vec<String> = self
+                .client()
+                .query("SELECT DISTINCT hit_id FROM watchlist_hits WHERE has(?, hit_id)")
+                .bind(&ids)
+                .fetch_all()
+                .await
+                .map_err(|e| failed("checking watchlist_hits", e))?;
+            let mut rows = Vec::with_capacity(chunk.len());
+            for hit in chunk.iter().filter(|h| !stored.contains(&h.hit_id)) {
+                rows.push(HitRow {
+                    hit_id: &hit.hit_id,
+                    version: stored_version(hit.version, false),
+                    updated_at_ms: hit.reviewed_at_ms.unwrap_or(hit.alert.matched_at_ms),
+                    body: serde_json::to_string(hit).map_err(|e| StorageError::Refused {
+                        backend: "clickhouse",
+                        message: e.to_string(),
+                    })?,
+                });
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            let mut insert = self
+                .client()
+                .insert::<HitRow<'_>>("watchlist_hits")
+                .await
+                .map_err(|e| failed("storing hits", e))?;
+            for row in &rows {
+                insert
+                    .write(row)
+                    .await
+                    .map_err(|e| failed("storing hits", e))?;
+            }
+            insert.end().await.map_err(|e| failed("storing hits", e))?;
+            new += rows.len();
+        }
+        Ok(new)
     }
 }

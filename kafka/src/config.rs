@@ -15,6 +15,8 @@ pub struct KafkaConfig {
     pub dead_letter_topic: String,
     /// Audit records, produced before query results leave a node.
     pub audit_topic: String,
+    /// Watchlist hits the alert role stored, relayed to every query node's live streams.
+    pub alerts_topic: String,
     /// Partitions of the detections topic (parallelism of the sinks).
     pub detections_partitions: i32,
     /// Replication factor of created topics (1 on a single broker, 3 in production).
@@ -28,6 +30,7 @@ impl Default for KafkaConfig {
             detections_topic: "camtrail.detections.v1".into(),
             dead_letter_topic: "camtrail.detections.dlq.v1".into(),
             audit_topic: "camtrail.audit.v1".into(),
+            alerts_topic: "camtrail.alerts.v1".into(),
             detections_partitions: 12,
             replication_factor: 1,
         }
@@ -56,6 +59,7 @@ impl KafkaConfig {
             &self.detections_topic,
             &self.dead_letter_topic,
             &self.audit_topic,
+            &self.alerts_topic,
         ] {
             if !is_topic_name(topic) {
                 return Err(ConfigError(format!("invalid Kafka topic name {topic:?}")));

@@ -32,7 +32,7 @@ pub enum TopicOutcome {
 }
 
 impl KafkaConfig {
-    /// The topics of this configuration: detections, its dead-letter topic, audit.
+    /// The topics of this configuration: detections, its dead-letter topic, audit, alerts.
     pub fn topic_specs(&self) -> Vec<TopicSpec> {
         vec![
             TopicSpec {
@@ -51,6 +51,13 @@ impl KafkaConfig {
                 name: self.audit_topic.clone(),
                 partitions: 1,
                 retention_ms: 30 * DAY_MS,
+            },
+            // Only a relay to the query nodes' live streams: every hit on it is stored in
+            // ClickHouse first, so the broker keeps its plates no longer than an hour.
+            TopicSpec {
+                name: self.alerts_topic.clone(),
+                partitions: 1,
+                retention_ms: 3_600_000,
             },
         ]
     }

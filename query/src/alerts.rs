@@ -4,8 +4,13 @@
 //!
 //! Embedded mode (`camtrail serve`): the ingest side hands each committed batch to
 //! [`Alerts::check`] in-process, after the commit and before the ack leaves. Distributed
-//! mode: the `camtrail alert` role (`camtrail-serve`) runs its own hub; a query node's hub
-//! is not fed by it yet, so the query node's stream stays silent there.
+//! mode: the `camtrail alert` role (`camtrail-serve`) matches with its own hub, stores each
+//! hit and publishes it to the alerts topic; every query node reads that topic and
+//! [`Alerts::relay`]s the hits to its live subscribers.
+//!
+//! Two audiences: live subscribers ([`Alerts::live`]) get every hit the node knows of, its
+//! own and relayed ones; webhooks ([`Alerts::subscribe_matched`]) only the hits this hub
+//! matched itself, so a hit is sent out once, by the process that found it.
 //!
 //! A hit is a lead, not a finding: it says which entry a plate *read* matched (exactly, as a
 //! likely misreading, or by pattern). Someone must look at the snapshot before acting.
@@ -24,6 +29,7 @@ pub struct Alerts {
     matcher: RwLock<Arc<Matcher>>,
     registry: RwLock<Arc<CameraRegistry>>,
     sender: broadcast::Sender<Arc<Alert>>,
+    matched: broadcast::Sender<Arc<Alert>>,
     clock: fn() -> i64,
     closed: tokio_util::sync::CancellationToken,
 }
@@ -49,6 +55,7 @@ impl Alerts {
             matcher: RwLock::new(Arc::new(Matcher::default())),
             registry: RwLock::new(Arc::new(CameraRegistry::default())),
             sender: broadcast::channel(CHANNEL).0,
+            matched: broadcast::channel(CHANNEL).0,
             clock,
             closed: tokio_util::sync::CancellationToken::new(),
         }
@@ -83,6 +90,17 @@ impl Alerts {
         self.closed.cancel();
     }
 
+    /// Cancelled when the node stops (tasks feeding the hub end with it).
+    pub fn closing(&self) -> tokio_util::sync::CancellationToken {
+        self.closed.clone()
+    }
+
+    /// Hand a hit another process matched (and stored) to the live subscribers; not to
+    /// webhooks, which the matching process sends.
+    pub fn relay(&self, alert: Arc<Alert>) {
+        let _ = self.sender.send(alert);
+    }
+
     /// Every hit from now on, as a stream that ends when the node stops (a subscriber's
     /// open stream would otherwise hold the graceful shutdown) or the subscriber leaves.
     pub fn live(&self) -> tokio_stream::wrappers::ReceiverStream<Live> {
@@ -111,9 +129,15 @@ impl Alerts {
         tokio_stream::wrappers::ReceiverStream::new(rx)
     }
 
-    /// A new subscription to every hit from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Alert>> {
-        self.sender.subscribe()
+    /// A new subscription to the hits this hub matches from now on (not relayed ones).
+    pub fn subscribe_matched(&self) -> broadcast::Receiver<Arc<Alert>> {
+        self.matched.subscribe()
+    }
+
+    fn send(&self, alert: &Arc<Alert>) {
+        // No subscriber now: the hit still reaches the store through the caller.
+        let _ = self.sender.send(Arc::clone(alert));
+        let _ = self.matched.send(Arc::clone(alert));
     }
 
     /// Match durable `detections` (their keys, cameras and times), send the hits and
@@ -146,8 +170,7 @@ impl Alerts {
                     camera,
                     now,
                 ));
-                // No subscriber now: the hit still reaches the store through the caller.
-                let _ = self.sender.send(Arc::clone(&alert));
+                self.send(&alert);
                 sent.push(alert);
             }
         }
@@ -171,7 +194,7 @@ impl Alerts {
             let mut alert = alert(entry, *kind, *confidence, sighted, camera, now);
             alert.past = true;
             let alert = Arc::new(alert);
-            let _ = self.sender.send(Arc::clone(&alert));
+            self.send(&alert);
             sent.push(alert);
         }
         sent
@@ -246,5 +269,57 @@ impl Sighted {
             captured_at_ms: detection.captured_at_ms,
             has_snapshot: detection.thumbnail_jpeg.is_some(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt as _;
+
+    use super::*;
+
+    fn relayed() -> Alert {
+        Alert {
+            entry_id: "WL-1".into(),
+            title: "t".into(),
+            case_id: "C-1".into(),
+            priority: 1,
+            audience: vec!["ivy".into()],
+            kind: MatchKind::Exact,
+            confidence: 1.0,
+            event_id: "00".repeat(16),
+            plate_read: "粤B12345".into(),
+            camera_id: "cam-1".into(),
+            district: "Futian".into(),
+            lat: 22.5,
+            lon: 114.0,
+            captured_at_ms: 1,
+            has_snapshot: false,
+            matched_at_ms: 2,
+            past: false,
+            webhook_url: Some("http://hooks.example/x".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_relayed_hit_reaches_live_subscribers_but_not_this_nodes_webhooks() {
+        let hub = Alerts::default();
+        let mut live = hub.live();
+        let mut matched = hub.subscribe_matched();
+        hub.relay(Arc::new(relayed()));
+        match live.next().await {
+            Some(Live::Alert(alert)) => assert_eq!(*alert, relayed()),
+            other => panic!("expected the relayed hit, got {other:?}"),
+        }
+        assert!(matches!(
+            matched.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty)
+        ));
+        hub.close();
+        assert!(hub.closing().is_cancelled());
+        assert!(
+            live.next().await.is_none(),
+            "the stream ends when the node stops"
+        );
     }
 }

@@ -262,7 +262,7 @@ impl QueryNode {
         }
         let alerts = Arc::clone(service.alerts());
         if let Some(settings) = crate::webhooks::WebhookSettings::from_config(&config.watchlist)? {
-            tokio::spawn(crate::webhooks::run(alerts.subscribe(), settings));
+            tokio::spawn(crate::webhooks::run(alerts.subscribe_matched(), settings));
         }
         let state = Arc::new(HttpState {
             service,

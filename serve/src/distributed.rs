@@ -57,7 +57,8 @@ pub async fn bind_sink(config: &Config) -> anyhow::Result<SinkNode> {
 }
 
 /// A query node reading ClickHouse and auditing to `camtrail.audit.v1`; its audit chain is
-/// `<query.node_name>/<start ms>`, so a restart never forks a chain.
+/// `<query.node_name>/<start ms>`, so a restart never forks a chain. Its live alert streams
+/// carry the hits the alert role relays on `camtrail.alerts.v1`.
 pub async fn bind_query(config: &Config) -> anyhow::Result<QueryNode> {
     let chain = AuditChain::new(format!(
         "{}/{}",
@@ -73,7 +74,10 @@ pub async fn bind_query(config: &Config) -> anyhow::Result<QueryNode> {
     )
     .context("creating the audit producer")?;
     let store = ClickhouseStore::new(&config.clickhouse);
-    QueryNode::bind(&config.query, store, audit, None).await
+    let node = QueryNode::bind(&config.query, store, audit, None).await?;
+    // The alert role's hits, to this node's live streams.
+    crate::alert::start_relay(config.kafka.clone(), node.alerts()).await;
+    Ok(node)
 }
 
 /// What `camtrail migrate` did.

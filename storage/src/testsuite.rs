@@ -1013,6 +1013,21 @@ pub async fn watchlist_entries_keep_their_latest_version(backend: &impl Backend)
         store.hits("W-1").await.expect("hits"),
         vec![reviewed.clone(), b]
     );
-    assert_eq!(store.hit(&a.hit_id).await.expect("hit"), Some(reviewed));
-    assert_eq!(store.hits("W-10").await.expect("hits"), vec![c]);
+    assert_eq!(
+        store.hit(&a.hit_id).await.expect("hit"),
+        Some(reviewed.clone())
+    );
+    assert_eq!(store.hits("W-10").await.expect("hits"), vec![c.clone()]);
+
+    // A batch (the alert role's): new ids stored once, a repeat within the batch and the
+    // stored ones (reviewed or not) left as they are.
+    let (d, e) = (hit("W-1", 4), hit("W-1", 5));
+    let batch = [a.clone(), d.clone(), c.clone(), d.clone(), e.clone()];
+    assert_eq!(store.put_new_hits(&batch).await.expect("batch"), 2);
+    assert_eq!(store.put_new_hits(&batch).await.expect("again"), 0);
+    assert_eq!(store.put_new_hits(&[]).await.expect("empty"), 0);
+    assert_eq!(
+        store.hits("W-1").await.expect("hits"),
+        vec![reviewed, hit("W-1", 2), d, e]
+    );
 }

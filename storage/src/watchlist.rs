@@ -38,6 +38,26 @@ pub trait WatchlistStore: Send + Sync + 'static {
     /// Store a new version of a hit, newer than every stored one (else
     /// [`StorageError::Conflict`]: a hit delivered twice is stored once).
     fn put_hit(&self, hit: &HitRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Store each of `hits` whose id is not stored yet, as it is (a re-delivered read's
+    /// hit is stored once, a reviewed one left alone); returns how many were new. Durable
+    /// when it returns `Ok`. One compare-and-set per hit unless a backend does better.
+    fn put_new_hits(
+        &self,
+        hits: &[HitRecord],
+    ) -> impl Future<Output = Result<usize, StorageError>> + Send {
+        async move {
+            let mut new = 0;
+            for hit in hits {
+                match self.put_hit(hit).await {
+                    Ok(()) => new += 1,
+                    Err(StorageError::Conflict { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(new)
+        }
+    }
 }
 
 /// The entries that may match now: every stored entry except those of a closed case (the

@@ -1,8 +1,11 @@
 //! `camtrail alert`, the distributed watchlist role, as a process against the real Kafka
-//! and ClickHouse: planted reads of a listed plate (exact and misread) become stored hits;
-//! after `kill -9` mid-stream and a restart no planted hit is missing, and a hit delivered
-//! more than once (a resent read, a re-delivered record) is stored once.
+//! and ClickHouse: planted reads of a listed plate (exact and misread) become stored hits
+//! and reach a distributed query node's live stream (relayed over the alerts topic); after
+//! `kill -9` mid-stream and a restart no planted hit is missing, in the store or on the
+//! stream, and a hit delivered more than once (a resent read, a re-delivered record) is
+//! stored once.
 
+use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,6 +13,7 @@ use camtrail_clickhouse::{ClickhouseStore, migrate};
 use camtrail_kafka::{KafkaPublisher, ProducerConfig, ensure_topics};
 use camtrail_model::watchlist::{Entry, EntryState};
 use camtrail_model::{Detection, EventId, ObjectClass, VehicleAttributes};
+use camtrail_query::auth::{Role, UsersFile, issue};
 use camtrail_storage::WatchlistStore as _;
 
 const CAMERA: &str = "44030000001310000001";
@@ -148,6 +152,37 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
         .await
         .expect("entry");
 
+    // A distributed query node over the same topics and database; ivy (a recipient)
+    // watches its live stream.
+    let ivy = issue("ivy", Role::Investigator);
+    let users = dir.path().join("users.toml");
+    let file = UsersFile {
+        user: vec![ivy.entry.clone()],
+    };
+    std::fs::write(&users, toml::to_string(&file).expect("toml")).expect("users");
+    let node = camtrail_serve::distributed::bind_query(&camtrail_serve::Config {
+        query: camtrail_query::node::QueryConfig {
+            http_addr: "127.0.0.1:0".parse().expect("addr"),
+            grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+            node_name: "query-alert-test".into(),
+            registry_path: registry.clone(),
+            users_path: users,
+            ..Default::default()
+        },
+        kafka: kafka.clone(),
+        clickhouse: clickhouse.clone(),
+        ..camtrail_serve::Config::default()
+    })
+    .await
+    .expect("bind query node");
+    let http = node.http_addr().expect("addr");
+    let (stop_node, node_stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(node.run_until_stopped(async move {
+        let _ = node_stopped.await;
+    }));
+    let mut stream = crate::watchlist::Stream::open(http, &ivy.token).await;
+    let mut streamed = BTreeSet::new();
+
     let publisher = KafkaPublisher::new(
         &brokers,
         &kafka.detections_topic,
@@ -170,6 +205,7 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
             kafka.detections_topic.clone(),
         ),
         ("CAMTRAIL_KAFKA__AUDIT_TOPIC", kafka.audit_topic.clone()),
+        ("CAMTRAIL_KAFKA__ALERTS_TOPIC", kafka.alerts_topic.clone()),
         (
             "CAMTRAIL_KAFKA__DEAD_LETTER_TOPIC",
             kafka.dead_letter_topic.clone(),
@@ -190,6 +226,18 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
     let mut role = spawn(&env, &log);
     let (_, ids) = wait_for(&store, &clickhouse, 2, &log).await;
     assert_eq!(ids, [hit_id(1), hit_id(2)]);
+    // Stored, then relayed: both on the query node's stream (as exact and fuzzy).
+    let mut kinds = Vec::new();
+    while streamed.len() < 2 {
+        let alert = stream.next_alert().await;
+        assert_eq!(alert["entry_id"], "WL-A");
+        let id = format!("WL-A/{}", alert["event_id"].as_str().expect("event id"));
+        if streamed.insert(id) {
+            kinds.push(alert["kind"].as_str().expect("kind").to_string());
+        }
+    }
+    assert_eq!(streamed, BTreeSet::from([hit_id(1), hit_id(2)]));
+    assert_eq!(kinds, ["exact", "fuzzy"]);
 
     // kill -9 mid-stream: more traffic is on its way, offsets may be uncommitted.
     let mut batch: Vec<Detection> = ordinary(2_000).collect();
@@ -220,5 +268,20 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
         rows, 4,
         "each hit stored once, however often its read was delivered"
     );
+    // Every planted hit reached the live stream at least once (a re-delivered record is
+    // relayed again; the subscriber collapses it by event id).
+    while streamed.len() < 4 {
+        let alert = stream.next_alert().await;
+        streamed.insert(format!(
+            "WL-A/{}",
+            alert["event_id"].as_str().expect("event id")
+        ));
+    }
+    assert_eq!(
+        streamed,
+        BTreeSet::from([hit_id(1), hit_id(2), hit_id(3), hit_id(4)])
+    );
+    let _ = stop_node.send(());
+    serving.await.expect("join").expect("query node");
     camtrail_testkit::drop_database(&clickhouse).await;
 }

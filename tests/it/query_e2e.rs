@@ -126,6 +126,7 @@ async fn setup_with(
         detections_topic: format!("{prefix}.detections.v1"),
         dead_letter_topic: format!("{prefix}.dlq.v1"),
         audit_topic: format!("{prefix}.audit.v1"),
+        alerts_topic: format!("{prefix}.alerts.v1"),
         detections_partitions: 1,
         ..KafkaConfig::default()
     };

@@ -36,10 +36,10 @@ fn event(n: u32, plate: &str) -> v1::DetectionEvent {
 }
 
 /// Lines of one SSE stream, read as a person's client would.
-struct Stream(tokio::io::Lines<BufReader<tokio::net::TcpStream>>);
+pub(crate) struct Stream(tokio::io::Lines<BufReader<tokio::net::TcpStream>>);
 
 impl Stream {
-    async fn open(addr: std::net::SocketAddr, token: &str) -> Self {
+    pub(crate) async fn open(addr: std::net::SocketAddr, token: &str) -> Self {
         let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let request = format!(
             "GET /v1/alerts/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
@@ -53,7 +53,7 @@ impl Stream {
     }
 
     /// The next `event: alert`'s data, within 10 s.
-    async fn next_alert(&mut self) -> Value {
+    pub(crate) async fn next_alert(&mut self) -> Value {
         let read = async {
             let mut alert = false;
             while let Some(line) = self.0.next_line().await.expect("read") {

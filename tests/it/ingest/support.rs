@@ -30,6 +30,7 @@ pub fn kafka_config(test: &str) -> KafkaConfig {
         detections_topic: format!("{prefix}.detections.v1"),
         dead_letter_topic: format!("{prefix}.dlq.v1"),
         audit_topic: format!("{prefix}.audit.v1"),
+        alerts_topic: format!("{prefix}.alerts.v1"),
         detections_partitions: 3,
         replication_factor: 1,
     }
