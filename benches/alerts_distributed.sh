@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Watchlist alerts in the distributed mode (issue 18), every role a process on this machine
+# against the local single Kafka broker and ClickHouse server:
+#   (a) ack → hit on the query node's Server-Sent Events stream at a steady RATE with
+#       ENTRIES approved entries (1% fuzzy): `camtrail ingest` acks, `camtrail alert`
+#       (a consumer group on the detections topic) matches, stores the hits in ClickHouse
+#       and relays them on the alerts topic, `camtrail query` streams them;
+#   (b) ingest at open throttle with the alert role (and query node) running, then without.
+# Client side: benches/alerts_distributed_bench.rs. CPU seconds of each process during (a).
+# Fresh topics (12 partitions) and database per run, dropped at the end; appends the table
+# to BENCHMARKS.md.
+#
+#   benches/alerts_distributed.sh       # RATE=100000 DURATION=20 ENTRIES=10000 OPEN=10
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+RATE="${RATE:-100000}"
+DURATION="${DURATION:-20}"
+ENTRIES="${ENTRIES:-10000}"
+OPEN="${OPEN:-10}"
+PARTITIONS="${PARTITIONS:-12}"
+OUT="${OUT:-target/bench-alerts-distributed}"
+BIN=target/release/camtrail
+BENCH=target/release/examples/alerts_distributed_bench
+BROKERS=127.0.0.1:9092
+INGEST_GRPC=127.0.0.1:50071 INGEST_HTTP=127.0.0.1:8071
+QUERY_GRPC=127.0.0.1:50072 QUERY_HTTP=127.0.0.1:8072
+CH="clickhouse-client --host 127.0.0.1 --port 9000"
+
+log() { printf '[alerts-distributed] %s\n' "$*" >&2; }
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+wait_ready() { # PID URL: wait up to 60 s until URL answers
+    for _ in $(seq 600); do
+        kill -0 "$1" 2>/dev/null || return 1
+        curl -fsS "$2" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+cargo build --release -q -p camtrail
+cargo build --release -q -p camtrail --example alerts_distributed_bench
+deploy/local/services.sh up >&2
+rm -rf "$OUT" && mkdir -p "$OUT"
+chmod 700 "$OUT"
+
+RUN="alertbench$(date +%s)"
+export CAMTRAIL_KAFKA__BROKERS="$BROKERS"
+export CAMTRAIL_KAFKA__DETECTIONS_TOPIC="$RUN.detections.v1"
+export CAMTRAIL_KAFKA__DEAD_LETTER_TOPIC="$RUN.dlq.v1"
+export CAMTRAIL_KAFKA__AUDIT_TOPIC="$RUN.audit.v1"
+export CAMTRAIL_KAFKA__ALERTS_TOPIC="$RUN.alerts.v1"
+export CAMTRAIL_KAFKA__DETECTIONS_PARTITIONS="$PARTITIONS"
+export CAMTRAIL_CLICKHOUSE__DATABASE="$RUN"
+export CAMTRAIL_INGEST__GRPC_ADDR="$INGEST_GRPC" CAMTRAIL_INGEST__HTTP_ADDR="$INGEST_HTTP"
+export CAMTRAIL_INGEST__REGISTRY_PATH="$OUT/cameras.csv"
+export CAMTRAIL_INGEST__GATEWAY_TOKENS_PATH="$OUT/hashes.csv"
+export CAMTRAIL_QUERY__GRPC_ADDR="$QUERY_GRPC" CAMTRAIL_QUERY__HTTP_ADDR="$QUERY_HTTP"
+export CAMTRAIL_QUERY__REGISTRY_PATH="$OUT/cameras.csv"
+export CAMTRAIL_QUERY__USERS_PATH="$OUT/users.toml"
+export CAMTRAIL_ALERT__GROUP_ID="$RUN-alert"
+export CAMTRAIL_ALERT__AUTO_OFFSET_RESET=earliest
+export RUST_LOG=info
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    $CH -q "DROP DATABASE IF EXISTS $RUN" >/dev/null 2>&1 || true
+    java -Xmx256m -cp '.local/kafka/libs/*' org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$BROKERS" --delete --topic "$RUN.*" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+"$BIN" migrate >&2
+log "preparing $ENTRIES approved entries in $RUN"
+"$BENCH" prepare "$OUT" "$ENTRIES" http://127.0.0.1:8123 "$RUN"
+
+"$BIN" ingest 2>"$OUT/ingest.log" &
+INGEST_PID=$!
+PIDS+=("$INGEST_PID")
+wait_ready "$INGEST_PID" "http://$INGEST_HTTP/healthz" || { tail -20 "$OUT/ingest.log" >&2; exit 1; }
+"$BIN" query 2>"$OUT/query.log" &
+QUERY_PID=$!
+PIDS+=("$QUERY_PID")
+wait_ready "$QUERY_PID" "http://$QUERY_HTTP/healthz" || { tail -20 "$OUT/query.log" >&2; exit 1; }
+"$BIN" alert 2>"$OUT/alert.log" &
+ALERT_PID=$!
+PIDS+=("$ALERT_PID")
+KAFKA_PID=$(cat .local/kafka/kafka.pid)
+CH_PID=$(cat .local/clickhouse/clickhouse.pid)
+
+log "(a) ack → SSE at $RATE events/s for $DURATION s"
+# cpu_of CMD...: run CMD; CPU_OF is then the CPU seconds each of PROCS used meanwhile.
+PROCS=(INGEST ALERT QUERY KAFKA CH)
+cpu_of() {
+    local -A before
+    local p pid
+    for p in "${PROCS[@]}"; do pid="${p}_PID"; before[$p]=$(cpu_s "${!pid}"); done
+    "$@"
+    CPU_OF=""
+    for p in "${PROCS[@]}"; do
+        pid="${p}_PID"
+        CPU_OF+="$(minus "$(cpu_s "${!pid}")" "${before[$p]}") / "
+    done
+    CPU_OF="${CPU_OF% / }"
+}
+latency() { "$BENCH" latency "$OUT" "$INGEST_GRPC" "$QUERY_HTTP" "$RATE" "$DURATION" >"$OUT/a.txt"; }
+open_throttle() { "$BENCH" open "$OUT" "$INGEST_GRPC" "$OPEN" | awk '{ print $2 }' >"$OUT/$1.txt"; }
+cpu_of latency
+CPU_A="$CPU_OF"
+kill -0 "$ALERT_PID" || { tail -20 "$OUT/alert.log" >&2; exit 1; }
+get() { awk -v k="$1" '$1 == k { print $2 }' "$OUT/a.txt"; }
+
+log "(b) open throttle for $OPEN s with the alert role running"
+cpu_of open_throttle with
+CPU_WITH="$CPU_OF" WITH=$(cat "$OUT/with.txt")
+HITS=$($CH -q "SELECT uniqExact(hit_id) FROM $RUN.watchlist_hits")
+for pid in "$ALERT_PID" "$QUERY_PID"; do kill -TERM "$pid"; wait "$pid" || true; done
+PIDS=("$INGEST_PID")
+PROCS=(INGEST KAFKA CH)
+log "(b) open throttle for $OPEN s without"
+cpu_of open_throttle without
+CPU_WITHOUT="$CPU_OF" WITHOUT=$(cat "$OUT/without.txt")
+
+TABLE=$(cat <<EOF
+| figure | value |
+|---|---|
+| (a) steady ingest, target / achieved (events/s) | $RATE / $(get achieved) ($(get acked) acked in $DURATION s, 8 streams, batches of 1,000, $PARTITIONS partitions) |
+| (a) planted reads acked / hits received on the SSE stream | $(get planted) / $(get received) |
+| (a) ack → hit on the query node's SSE stream, p50 / p99 / max (ms), $ENTRIES entries (1% fuzzy) | $(get p50) / $(get p99) / $(get max) |
+| (a) CPU s over the run: ingest / alert role / query node / Kafka / ClickHouse | $CPU_A |
+| (b) ingest at open throttle for $OPEN s, alert role and query node running / not (events/s) | $WITH / $WITHOUT ($(awk -v a="$WITH" -v b="$WITHOUT" 'BEGIN { printf "%+.1f%%", (a / b - 1) * 100 }')) |
+| (b) CPU s with: ingest / alert role / query node / Kafka / ClickHouse; without: ingest / Kafka / ClickHouse | $CPU_WITH; $CPU_WITHOUT |
+| hits stored in ClickHouse by the end of (b), distinct | $HITS |
+EOF
+)
+echo "$TABLE"
+{
+    echo
+    echo "### Watchlist alerts, distributed ($(date -u +%Y-%m-%d), $(git rev-parse --short HEAD), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores)"
+    echo
+    echo "\`benches/alerts_distributed.sh\` (RATE=$RATE DURATION=$DURATION ENTRIES=$ENTRIES OPEN=$OPEN):"
+    echo "\`camtrail ingest\`, \`camtrail alert\` and \`camtrail query\` as processes with one Kafka broker"
+    echo "and one ClickHouse server, all on this machine with the gateway streams and the SSE client;"
+    echo "one read in 1,000 is of a listed plate; latency from the publisher seeing its batch's ack"
+    echo "to the hit arriving on the query node's \`/v1/alerts/stream\` (matched, stored in"
+    echo "ClickHouse, relayed over \`alerts.v1\`). Publishing starts with a warm-up until the first"
+    echo "hit arrives (the group's first assignment), which is not counted."
+    echo
+    echo "$TABLE"
+} >>"${BENCH_MD:-BENCHMARKS.md}"
