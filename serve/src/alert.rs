@@ -31,8 +31,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-/// Records matched, stored and relayed as one batch at most.
-const BATCH: usize = 5_000;
+/// Records matched, stored and relayed as one batch at most: at open throttle, whole
+/// fetches (at 430k events/s, about 9 stores a second in ClickHouse where batches of 5,000
+/// made 86).
+const BATCH: usize = 50_000;
 
 /// `[alert]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
