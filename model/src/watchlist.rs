@@ -465,10 +465,15 @@ pub struct HitRecord {
 }
 
 impl HitRecord {
+    /// The id of `alert`'s hit: `{entry_id}/{event_id}`.
+    pub fn id(alert: &Alert) -> String {
+        format!("{}/{}", alert.entry_id, alert.event_id)
+    }
+
     /// A new, unconfirmed hit.
     pub fn new(alert: Alert) -> Self {
         Self {
-            hit_id: format!("{}/{}", alert.entry_id, alert.event_id),
+            hit_id: Self::id(&alert),
             alert,
             outcome: Outcome::Unconfirmed,
             reviewed_by: None,

@@ -5,12 +5,20 @@
 //! JSON line to the dead-letter file (0600) for an operator to resend.
 //!
 //! Only hosts on the node's allow-list (`[query.watchlist] webhook_hosts`) are accepted when
-//! an entry is requested. Plain HTTP only in this version: keep the receivers on the
-//! police network (TLS to the receiver is not built yet).
+//! an entry is requested, and checked again before each delivery. Each receiver (`host:port`)
+//! has its own queue (`QUEUE` hits), at most `PER_HOST` deliveries at once, and a circuit
+//! breaker (after `BREAK_AFTER` failed attempts in a row its hits are dead-lettered without
+//! an attempt for `COOL_DOWN`): a receiver that is down or never answers delays no other.
+//! Dead-letter lines also record hits refused at delivery, a full queue, and how many hits
+//! were skipped when delivery fell behind the hub (`missed`; those are in the store).
+//! Plain HTTP only in this version: keep the receivers on the police network (TLS to the
+//! receiver is not built yet).
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 use camtrail_model::watchlist::{Alert, HitRecord};
@@ -20,10 +28,16 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 
-/// Deliveries under way at once; more wait.
-const CONCURRENT: usize = 64;
+/// Deliveries under way at once to one receiver (`host:port`); more wait in its queue.
+const PER_HOST: usize = 8;
+/// Hits waiting for one receiver; beyond that they are dead-lettered at once.
+const QUEUE: usize = 1_000;
+/// Failed attempts in a row after which a receiver's circuit opens…
+const BREAK_AFTER: u32 = 5;
+/// …for this long: its hits are dead-lettered without an attempt; then one is tried again.
+const COOL_DOWN: Duration = Duration::from_secs(30);
 
 /// How deliveries are made (not `Debug`: it holds the key).
 #[derive(Clone)]
@@ -38,6 +52,9 @@ pub struct WebhookSettings {
     pub timeout_ms: u64,
     /// Where undeliverable hits are written (one JSON line each); unset: logged only.
     pub dead_letter_path: Option<PathBuf>,
+    /// The allow-list (`host` or `host:port`), checked again at delivery: an entry stored
+    /// while its host was allowed sends nothing once the host is taken off the list.
+    pub allowed_hosts: Arc<Vec<String>>,
 }
 
 impl WebhookSettings {
@@ -62,6 +79,7 @@ impl WebhookSettings {
             backoff_ms: config.webhook_backoff_ms,
             timeout_ms: config.webhook_timeout_ms,
             dead_letter_path: config.webhook_dead_letter_path.clone(),
+            allowed_hosts: Arc::new(config.webhook_hosts.clone()),
         }))
     }
 }
@@ -77,15 +95,47 @@ pub fn signature(secret: &[u8], timestamp_ms: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Deliver every hit of `alerts` that has a webhook until the hub closes.
+/// Whether `authority` (`host` or `host:port`, from a URL) is on `allowed` (host names
+/// compared without regard to case, as DNS does).
+pub fn host_allowed(authority: &hyper::http::uri::Authority, allowed: &[String]) -> bool {
+    allowed.iter().any(|a| {
+        a.eq_ignore_ascii_case(authority.host()) || a.eq_ignore_ascii_case(authority.as_str())
+    })
+}
+
+/// The receiver a hook URL names (`host:port`), if it may be sent to now.
+fn receiver(url: &str, allowed: &[String]) -> Result<String, &'static str> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|_| "the webhook URL cannot be parsed")?;
+    let authority = uri.authority().ok_or("the webhook URL names no host")?;
+    if uri.scheme_str() != Some("http") || authority.as_str().contains('@') {
+        return Err("the webhook URL is not a plain http:// URL");
+    }
+    if !host_allowed(authority, allowed) {
+        return Err("the host is no longer on the webhook allow-list");
+    }
+    Ok(authority.as_str().to_ascii_lowercase())
+}
+
+type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// Deliver every hit of `alerts` that has a webhook until the hub closes. Each receiver has
+/// its own queue, at most `PER_HOST` deliveries at once and a circuit breaker, so one that
+/// is slow, down or silent delays no other receiver's hits.
 pub async fn run(mut alerts: broadcast::Receiver<Arc<Alert>>, settings: WebhookSettings) {
-    let permits = Arc::new(Semaphore::new(CONCURRENT));
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    let mut queues: HashMap<String, mpsc::Sender<(String, Arc<Alert>)>> = HashMap::new();
     loop {
         let alert = match alerts.recv().await {
             Ok(alert) => alert,
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::error!(missed, "webhook delivery fell behind; hits were not sent");
+                dead_letter(
+                    &settings,
+                    serde_json::json!({ "missed": missed, "last_error": "delivery fell behind; \
+                        the hits are in the store (GET /v1/alerts)" }),
+                );
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -93,20 +143,76 @@ pub async fn run(mut alerts: broadcast::Receiver<Arc<Alert>>, settings: WebhookS
         let Some(url) = alert.webhook_url.clone() else {
             continue;
         };
+        let host = match receiver(&url, &settings.allowed_hosts) {
+            Ok(host) => host,
+            Err(why) => {
+                undeliverable(&settings, &url, &alert, 0, why);
+                continue;
+            }
+        };
+        let queue = queues.entry(host).or_insert_with(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            tokio::spawn(serve_host(receiver, client.clone(), settings.clone()));
+            sender
+        });
+        if let Err(error) = queue.try_send((url, alert)) {
+            let (url, alert) = error.into_inner();
+            undeliverable(&settings, &url, &alert, 0, "the receiver's queue is full");
+        }
+    }
+}
+
+/// A receiver's failed attempts in a row, and until when its circuit is open (ms).
+#[derive(Default)]
+struct Breaker {
+    failures: AtomicU32,
+    open_until_ms: AtomicI64,
+}
+
+impl Breaker {
+    fn open(&self) -> bool {
+        camtrail_common::now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, delivered: bool) {
+        if delivered {
+            self.failures.store(0, Ordering::Relaxed);
+        } else if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= BREAK_AFTER {
+            let until = camtrail_common::now_ms() + COOL_DOWN.as_millis() as i64;
+            if self.open_until_ms.swap(until, Ordering::Relaxed) < camtrail_common::now_ms() {
+                tracing::warn!(
+                    cool_down_s = COOL_DOWN.as_secs(),
+                    "a webhook receiver keeps failing; its hits are dead-lettered for a while"
+                );
+            }
+        }
+    }
+}
+
+/// One receiver's deliveries, `PER_HOST` at a time.
+async fn serve_host(
+    mut queue: mpsc::Receiver<(String, Arc<Alert>)>,
+    client: Http,
+    settings: WebhookSettings,
+) {
+    let permits = Arc::new(Semaphore::new(PER_HOST));
+    let breaker = Arc::new(Breaker::default());
+    while let Some((url, alert)) = queue.recv().await {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             return;
         };
-        let (client, settings) = (client.clone(), settings.clone());
+        let (client, settings, breaker) = (client.clone(), settings.clone(), Arc::clone(&breaker));
         tokio::spawn(async move {
-            deliver(&client, &settings, &url, &alert).await;
+            deliver(&client, &settings, &breaker, &url, &alert).await;
             drop(permit);
         });
     }
 }
 
 async fn deliver(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: &Http,
     settings: &WebhookSettings,
+    breaker: &Breaker,
     url: &str,
     alert: &Alert,
 ) {
@@ -120,7 +226,15 @@ async fn deliver(
     };
     let mut backoff = Duration::from_millis(settings.backoff_ms);
     let mut last_error = String::new();
+    let mut attempts = 0;
     for attempt in 1..=settings.attempts.max(1) {
+        if breaker.open() {
+            if last_error.is_empty() {
+                last_error = "the receiver's circuit is open (it kept failing)".into();
+            }
+            break;
+        }
+        attempts = attempt;
         let timestamp = camtrail_common::now_ms();
         let request = hyper::Request::post(url)
             .header("content-type", "application/json")
@@ -135,7 +249,10 @@ async fn deliver(
             Ok(request) => {
                 let limit = Duration::from_millis(settings.timeout_ms);
                 match tokio::time::timeout(limit, client.request(request)).await {
-                    Ok(Ok(response)) if response.status().is_success() => return,
+                    Ok(Ok(response)) if response.status().is_success() => {
+                        breaker.record(true);
+                        return;
+                    }
                     Ok(Ok(response)) => format!("answered {}", response.status()),
                     Ok(Err(error)) => error.to_string(),
                     Err(_) => format!("no answer within {limit:?}"),
@@ -143,6 +260,7 @@ async fn deliver(
             }
             Err(error) => error.to_string(),
         };
+        breaker.record(false);
         tracing::warn!(attempt, error = %outcome, "webhook delivery failed");
         last_error = outcome;
         if attempt < settings.attempts {
@@ -150,28 +268,37 @@ async fn deliver(
             backoff = backoff.saturating_mul(2).min(Duration::from_secs(60));
         }
     }
-    dead_letter(settings, url, &hit.hit_id, &last_error);
+    undeliverable(settings, url, alert, attempts, &last_error);
 }
 
 /// Record an undeliverable hit (its id, not its content: the hit is in the store).
-fn dead_letter(settings: &WebhookSettings, url: &str, hit_id: &str, error: &str) {
-    tracing::error!(
-        attempts = settings.attempts,
-        "a webhook hit is undeliverable"
-    );
+fn undeliverable(settings: &WebhookSettings, url: &str, alert: &Alert, attempts: u32, error: &str) {
+    tracing::error!(attempts, "a webhook hit is undeliverable");
+    let line = serde_json::json!({
+        "hit_id": HitRecord::id(alert),
+        "url": url,
+        "attempts": attempts,
+        "last_error": error,
+    });
+    dead_letter(settings, line);
+}
+
+/// Append `line` (with the time) to the dead-letter file, if one is configured.
+fn dead_letter(settings: &WebhookSettings, mut line: serde_json::Value) {
     let Some(path) = &settings.dead_letter_path else {
         return;
     };
-    let line = serde_json::json!({
-        "hit_id": hit_id,
-        "url": url,
-        "attempts": settings.attempts,
-        "last_error": error,
-        "at_ms": camtrail_common::now_ms(),
-    });
+    line["at_ms"] = camtrail_common::now_ms().into();
+    let text = format!("{line}\n");
+    // Deliveries fail concurrently: one line, one write, one writer at a time (formatting
+    // straight into the file wrote pieces of lines between each other's).
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _writing = WRITING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let written = camtrail_storage::private::touch(path).and_then(|()| {
         let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
-        writeln!(file, "{line}")?;
+        file.write_all(text.as_bytes())?;
         file.sync_data()
     });
     if let Err(error) = written {
@@ -182,6 +309,50 @@ fn dead_letter(settings: &WebhookSettings, url: &str, hit_id: &str, error: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receivers_are_checked_against_the_allow_list_at_delivery() {
+        let allowed = vec!["hooks.police".to_string(), "10.0.0.7:8080".to_string()];
+        assert_eq!(
+            receiver("http://Hooks.Police/a", &allowed),
+            Ok("hooks.police".into()),
+            "host names without regard to case"
+        );
+        assert_eq!(
+            receiver("http://hooks.police:9000/a", &allowed),
+            Ok("hooks.police:9000".into())
+        );
+        assert_eq!(
+            receiver("http://10.0.0.7:8080/x", &allowed),
+            Ok("10.0.0.7:8080".into())
+        );
+        for refused in [
+            "http://10.0.0.7:8081/x",
+            "http://evil.example/",
+            "https://hooks.police/a",
+            "http://u:p@hooks.police/a",
+            "not a url",
+        ] {
+            assert!(receiver(refused, &allowed).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_breaker_opens_after_failures_in_a_row_and_a_success_resets_it() {
+        let breaker = Breaker::default();
+        for _ in 0..BREAK_AFTER - 1 {
+            breaker.record(false);
+        }
+        breaker.record(true);
+        for _ in 0..BREAK_AFTER - 1 {
+            breaker.record(false);
+        }
+        assert!(!breaker.open(), "a success in between resets the count");
+        breaker.record(false);
+        assert!(breaker.open());
+        breaker.open_until_ms.store(0, Ordering::Relaxed);
+        assert!(!breaker.open(), "after the cool-down one is tried again");
+    }
 
     #[test]
     fn signatures_cover_the_timestamp_and_the_body() {

@@ -212,6 +212,21 @@ impl Embedded {
         );
     }
 
+    /// Request the entry `body` as ivy and have sam approve it (with its webhook).
+    async fn hooked_entry(&self, body: Value) {
+        let id = body["entry_id"].as_str().expect("entry id").to_string();
+        assert_eq!(
+            self.post(&self.ivy.token, "/v1/watchlist", body).await,
+            (200, String::new())
+        );
+        let approve = format!("/v1/watchlist/{id}/approve");
+        assert_eq!(
+            self.post(&self.sam.token, &approve, json!({"reason": "checked"}))
+                .await,
+            (200, String::new())
+        );
+    }
+
     async fn post(&self, token: &str, path: &str, body: Value) -> (u16, String) {
         code(post_json(&self.http, path, token, &body).await)
     }
@@ -519,7 +534,7 @@ impl Received {
 }
 
 /// A tiny HTTP/1.1 receiver: `/flaky` fails its first two requests (500) then answers 200,
-/// `/down` always answers 503; every request is recorded.
+/// `/ok` answers 200, anything else 503; every request is recorded.
 async fn receiver() -> (
     std::net::SocketAddr,
     std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
@@ -571,7 +586,7 @@ async fn receiver() -> (
                         });
                         match (path.as_str(), earlier) {
                             ("/flaky", 0 | 1) => "500 Internal Server Error",
-                            ("/flaky", _) => "200 OK",
+                            ("/flaky" | "/ok", _) => "200 OK",
                             _ => "503 Service Unavailable",
                         }
                     };
@@ -588,13 +603,15 @@ async fn receiver() -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_signed_retried_and_dead_lettered() {
+    // Two receivers: a breaker counts failures per receiver (host:port).
     let (receiver_addr, seen) = receiver().await;
+    let (down_addr, seen_down) = receiver().await;
     let secret = b"0123456789abcdef-webhook-key".to_vec();
     let key = secret.clone();
     let mut node = Embedded::start(move |query, dir| {
         let path = dir.join("webhook.key");
         std::fs::write(&path, &key).expect("key");
-        query.watchlist.webhook_hosts = vec![receiver_addr.to_string()];
+        query.watchlist.webhook_hosts = vec![receiver_addr.to_string(), down_addr.to_string()];
         query.watchlist.webhook_secret_path = Some(path);
         query.watchlist.webhook_attempts = 3;
         query.watchlist.webhook_backoff_ms = 20;
@@ -602,7 +619,7 @@ async fn webhooks_are_signed_retried_and_dead_lettered() {
     })
     .await;
     let now = camtrail_common::now_ms();
-    let (ivy, sam) = (node.ivy.token.clone(), node.sam.token.clone());
+    let ivy = node.ivy.token.clone();
     let with_hook = |id: &str, plate: &str, url: String| {
         let mut body = entry(id, plate, false, now);
         body["webhook_url"] = json!(url);
@@ -626,21 +643,11 @@ async fn webhooks_are_signed_retried_and_dead_lettered() {
             "{url}"
         );
     }
-    for (id, plate, path) in [
-        ("WL-H1", "粤B66666", "flaky"),
-        ("WL-H2", "粤B88888", "down"),
+    for (id, plate, url) in [
+        ("WL-H1", "粤B66666", format!("http://{receiver_addr}/flaky")),
+        ("WL-H2", "粤B88888", format!("http://{down_addr}/down")),
     ] {
-        let body = with_hook(id, plate, format!("http://{receiver_addr}/{path}"));
-        assert_eq!(
-            node.post(&ivy, "/v1/watchlist", body).await,
-            (200, String::new())
-        );
-        let approve = format!("/v1/watchlist/{id}/approve");
-        assert_eq!(
-            node.post(&sam, &approve, json!({"reason": "checked"}))
-                .await,
-            (200, String::new())
-        );
+        node.hooked_entry(with_hook(id, plate, url)).await;
     }
     node.publish(vec![event(10, "粤B66666"), event(11, "粤B88888")])
         .await;
@@ -650,7 +657,7 @@ async fn webhooks_are_signed_retried_and_dead_lettered() {
     let dead_letters = node.dir.path().join("dead_letters.jsonl");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let received = seen.lock().expect("lock").len();
+        let received = seen.lock().expect("lock").len() + seen_down.lock().expect("lock").len();
         let lettered = std::fs::read_to_string(&dead_letters).unwrap_or_default();
         if received >= 6 && !lettered.is_empty() {
             break;
@@ -687,7 +694,15 @@ async fn webhooks_are_signed_retried_and_dead_lettered() {
         hit.get("webhook_url").is_none(),
         "the hook is not in the payload"
     );
-    assert_eq!(seen.iter().filter(|r| r.path == "/down").count(), 3);
+    assert_eq!(
+        seen_down
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| r.path == "/down")
+            .count(),
+        3
+    );
     let lettered = std::fs::read_to_string(&dead_letters).expect("dead letters");
     let line: Value = serde_json::from_str(lettered.trim()).expect("one JSON line");
     assert_eq!(line["hit_id"], format!("WL-H2/{}", hex(11)));
@@ -700,5 +715,120 @@ async fn webhooks_are_signed_retried_and_dead_lettered() {
             .mode()
             & 0o777,
         0o600
+    );
+}
+
+/// A receiver that accepts connections and never answers: each connection it got.
+async fn black_hole() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (addr, accepted)
+}
+
+/// A receiver that never answers holds up no other receiver's hits: it gets a few
+/// deliveries at once, its circuit opens, the rest of its hits are dead-lettered without
+/// an attempt, and the healthy receiver's hit arrives meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_webhook_receiver_delays_no_other() {
+    let (good, seen) = receiver().await;
+    let (silent, connections) = black_hole().await;
+    let mut node = Embedded::start(move |query, dir| {
+        let path = dir.join("webhook.key");
+        std::fs::write(&path, b"0123456789abcdef-webhook-key").expect("key");
+        query.watchlist.webhook_hosts = vec![good.to_string(), silent.to_string()];
+        query.watchlist.webhook_secret_path = Some(path);
+        query.watchlist.webhook_attempts = 2;
+        query.watchlist.webhook_backoff_ms = 20;
+        query.watchlist.webhook_timeout_ms = 3_000;
+        query.watchlist.webhook_dead_letter_path = Some(dir.join("dead_letters.jsonl"));
+    })
+    .await;
+    let now = camtrail_common::now_ms();
+    for (id, plate, url) in [
+        ("WL-S", "粤B55555", format!("http://{silent}/hook")),
+        ("WL-G", "粤B44444", format!("http://{good}/ok")),
+    ] {
+        let mut body = entry(id, plate, false, now);
+        body["webhook_url"] = json!(url);
+        node.hooked_entry(body).await;
+    }
+    // 100 hits for the silent receiver, then one for the healthy one.
+    let mut events: Vec<_> = (100..200).map(|n| event(n, "粤B55555")).collect();
+    events.push(event(200, "粤B44444"));
+    let published = std::time::Instant::now();
+    node.publish(events).await;
+
+    // Delivered before the silent receiver's first attempts have even timed out (3 s).
+    loop {
+        if seen.lock().expect("lock").iter().any(|r| r.path == "/ok") {
+            break;
+        }
+        assert!(
+            published.elapsed() < Duration::from_secs(2),
+            "the healthy receiver waited behind the silent one"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Every silent hit is dead-lettered once; most without an attempt (circuit open).
+    let dead_letters = node.dir.path().join("dead_letters.jsonl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let lines: Vec<Value> = loop {
+        let text = std::fs::read_to_string(&dead_letters).unwrap_or_default();
+        // Whole lines only: one may be half written as we read.
+        let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        let lines: Vec<Value> = whole
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        if lines.len() >= 100 {
+            break lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 100 dead-lettered",
+            lines.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let ids: std::collections::BTreeSet<String> = lines
+        .iter()
+        .map(|line| line["hit_id"].as_str().expect("hit id").to_string())
+        .collect();
+    let want: std::collections::BTreeSet<String> =
+        (100..200).map(|n| format!("WL-S/{}", hex(n))).collect();
+    assert_eq!(ids, want, "each silent hit dead-lettered exactly once");
+    assert_eq!(lines.len(), 100);
+    let unattempted = lines.iter().filter(|l| l["attempts"] == 0).count();
+    assert!(
+        unattempted >= 80,
+        "{unattempted} of 100 dead-lettered without an attempt"
+    );
+    let opened = connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=16).contains(&opened),
+        "{opened} connections to the silent receiver (at most 8 deliveries at once)"
+    );
+    assert_eq!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| r.path == "/ok")
+            .count(),
+        1
     );
 }

@@ -96,13 +96,12 @@ fn check_webhook(url: &str, allowed: &[String]) -> Result<String, QueryError> {
     if authority.as_str().contains('@') {
         return Err(refused("webhook URLs carry no user or password"));
     }
-    let host = authority.host();
-    let with_port = authority.as_str();
-    if allowed.iter().any(|a| a == host || a == with_port) {
+    if crate::webhooks::host_allowed(authority, allowed) {
         Ok(uri.to_string())
     } else {
         Err(refused(&format!(
-            "host {host} is not on the node's webhook allow-list (query.watchlist.webhook_hosts)"
+            "host {} is not on the node's webhook allow-list (query.watchlist.webhook_hosts)",
+            authority.host()
         )))
     }
 }
