@@ -7,10 +7,12 @@
 //! Only hosts on the node's allow-list (`[query.watchlist] webhook_hosts`) are accepted when
 //! an entry is requested, and checked again before each delivery. Each receiver (`host:port`)
 //! has its own queue (`QUEUE` hits), at most `PER_HOST` deliveries at once, and a circuit
-//! breaker (after `BREAK_AFTER` failed attempts in a row its hits are dead-lettered without
-//! an attempt for `COOL_DOWN`): a receiver that is down or never answers delays no other.
-//! Dead-letter lines also record hits refused at delivery, a full queue, and how many hits
-//! were skipped when delivery fell behind the hub (`missed`; those are in the store).
+//! breaker (after `BREAK_AFTER` failed attempts in a row its deliveries pause for
+//! `COOL_DOWN`, its hits waiting in its queue): a receiver that is down or never answers
+//! takes no other receiver's turn. Dead-letter lines record hits whose attempts ran out,
+//! hits refused at delivery (host off the list, queue full), and how many hits were skipped
+//! when delivery fell behind the hub (`missed`); all of them are in the store. A thread of
+//! its own writes them.
 //! Plain HTTP only in this version: keep the receivers on the police network (TLS to the
 //! receiver is not built yet).
 
@@ -18,8 +20,8 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use camtrail_model::watchlist::{Alert, HitRecord};
 use hmac::{Hmac, Mac};
@@ -36,7 +38,8 @@ const PER_HOST: usize = 8;
 const QUEUE: usize = 1_000;
 /// Failed attempts in a row after which a receiver's circuit opens…
 const BREAK_AFTER: u32 = 5;
-/// …for this long: its hits are dead-lettered without an attempt; then one is tried again.
+/// …for this long: its deliveries pause (hits wait in its queue); then they resume, and
+/// the first failure opens it again.
 const COOL_DOWN: Duration = Duration::from_secs(30);
 
 /// How deliveries are made (not `Debug`: it holds the key).
@@ -103,7 +106,8 @@ pub fn host_allowed(authority: &hyper::http::uri::Authority, allowed: &[String])
     })
 }
 
-/// The receiver a hook URL names (`host:port`), if it may be sent to now.
+/// The receiver a hook URL names (`host:port`, lower case, port 80 when none is given), if
+/// it may be sent to now.
 fn receiver(url: &str, allowed: &[String]) -> Result<String, &'static str> {
     let uri: hyper::Uri = url
         .parse()
@@ -115,27 +119,32 @@ fn receiver(url: &str, allowed: &[String]) -> Result<String, &'static str> {
     if !host_allowed(authority, allowed) {
         return Err("the host is no longer on the webhook allow-list");
     }
-    Ok(authority.as_str().to_ascii_lowercase())
+    Ok(format!(
+        "{}:{}",
+        authority.host().to_ascii_lowercase(),
+        authority.port_u16().unwrap_or(80)
+    ))
 }
 
 type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 /// Deliver every hit of `alerts` that has a webhook until the hub closes. Each receiver has
 /// its own queue, at most `PER_HOST` deliveries at once and a circuit breaker, so one that
-/// is slow, down or silent delays no other receiver's hits.
+/// is slow, down or silent takes no other receiver's turn. Hits still queued when the node
+/// stops are not sent (they are in the store: `GET /v1/alerts`).
 pub async fn run(mut alerts: broadcast::Receiver<Arc<Alert>>, settings: WebhookSettings) {
     let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    let letters = DeadLetters::start(settings.dead_letter_path.clone());
     let mut queues: HashMap<String, mpsc::Sender<(String, Arc<Alert>)>> = HashMap::new();
     loop {
         let alert = match alerts.recv().await {
             Ok(alert) => alert,
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::error!(missed, "webhook delivery fell behind; hits were not sent");
-                dead_letter(
-                    &settings,
-                    serde_json::json!({ "missed": missed, "last_error": "delivery fell behind; \
-                        the hits are in the store (GET /v1/alerts)" }),
-                );
+                letters.write(serde_json::json!({
+                    "missed": missed,
+                    "last_error": "delivery fell behind; the hits are in the store (GET /v1/alerts)",
+                }));
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -146,156 +155,219 @@ pub async fn run(mut alerts: broadcast::Receiver<Arc<Alert>>, settings: WebhookS
         let host = match receiver(&url, &settings.allowed_hosts) {
             Ok(host) => host,
             Err(why) => {
-                undeliverable(&settings, &url, &alert, 0, why);
+                letters.undeliverable(&url, &alert, 0, why);
                 continue;
             }
         };
         let queue = queues.entry(host).or_insert_with(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
-            tokio::spawn(serve_host(receiver, client.clone(), settings.clone()));
+            let host = Host {
+                client: client.clone(),
+                settings: settings.clone(),
+                letters: letters.clone(),
+                breaker: Breaker::default(),
+            };
+            tokio::spawn(Arc::new(host).serve(receiver));
             sender
         });
         if let Err(error) = queue.try_send((url, alert)) {
             let (url, alert) = error.into_inner();
-            undeliverable(&settings, &url, &alert, 0, "the receiver's queue is full");
+            letters.undeliverable(&url, &alert, 0, "the receiver's queue is full");
         }
     }
 }
 
-/// A receiver's failed attempts in a row, and until when its circuit is open (ms).
-#[derive(Default)]
+/// A receiver's failed attempts in a row, and until when its circuit is open (ms on a
+/// monotonic clock: a step of the wall clock neither holds it open nor closes it early).
 struct Breaker {
+    epoch: Instant,
     failures: AtomicU32,
-    open_until_ms: AtomicI64,
+    open_until_ms: AtomicU64,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            failures: AtomicU32::new(0),
+            open_until_ms: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Breaker {
-    fn open(&self) -> bool {
-        camtrail_common::now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// How long the circuit stays open from now (zero when closed).
+    fn open_for(&self) -> Duration {
+        let until = self.open_until_ms.load(Ordering::Relaxed);
+        Duration::from_millis(until.saturating_sub(self.now_ms()))
+    }
+
+    /// Wait while the circuit is open.
+    async fn closed(&self) {
+        loop {
+            let wait = self.open_for();
+            if wait.is_zero() {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
     }
 
     fn record(&self, delivered: bool) {
         if delivered {
             self.failures.store(0, Ordering::Relaxed);
         } else if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= BREAK_AFTER {
-            let until = camtrail_common::now_ms() + COOL_DOWN.as_millis() as i64;
-            if self.open_until_ms.swap(until, Ordering::Relaxed) < camtrail_common::now_ms() {
+            let until = self.now_ms() + COOL_DOWN.as_millis() as u64;
+            if self.open_until_ms.swap(until, Ordering::Relaxed) < self.now_ms() {
                 tracing::warn!(
                     cool_down_s = COOL_DOWN.as_secs(),
-                    "a webhook receiver keeps failing; its hits are dead-lettered for a while"
+                    "a webhook receiver keeps failing; its deliveries pause"
                 );
             }
         }
     }
 }
 
-/// One receiver's deliveries, `PER_HOST` at a time.
-async fn serve_host(
-    mut queue: mpsc::Receiver<(String, Arc<Alert>)>,
+/// One receiver: its deliveries, `PER_HOST` at a time, paused while its circuit is open.
+struct Host {
     client: Http,
     settings: WebhookSettings,
-) {
-    let permits = Arc::new(Semaphore::new(PER_HOST));
-    let breaker = Arc::new(Breaker::default());
-    while let Some((url, alert)) = queue.recv().await {
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-            return;
-        };
-        let (client, settings, breaker) = (client.clone(), settings.clone(), Arc::clone(&breaker));
-        tokio::spawn(async move {
-            deliver(&client, &settings, &breaker, &url, &alert).await;
-            drop(permit);
-        });
-    }
+    letters: DeadLetters,
+    breaker: Breaker,
 }
 
-async fn deliver(
-    client: &Http,
-    settings: &WebhookSettings,
-    breaker: &Breaker,
-    url: &str,
-    alert: &Alert,
-) {
-    let hit = HitRecord::new(alert.clone());
-    let body = match serde_json::to_vec(&hit) {
-        Ok(body) => body,
-        Err(error) => {
-            tracing::error!(%error, "a hit could not be encoded for its webhook");
-            return;
+impl Host {
+    async fn serve(self: Arc<Self>, mut queue: mpsc::Receiver<(String, Arc<Alert>)>) {
+        let permits = Arc::new(Semaphore::new(PER_HOST));
+        while let Some((url, alert)) = queue.recv().await {
+            // Hits wait in the queue while the circuit is open (a full queue dead-letters).
+            self.breaker.closed().await;
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                return;
+            };
+            let host = Arc::clone(&self);
+            tokio::spawn(async move {
+                host.deliver(&url, &alert).await;
+                drop(permit);
+            });
         }
-    };
-    let mut backoff = Duration::from_millis(settings.backoff_ms);
-    let mut last_error = String::new();
-    let mut attempts = 0;
-    for attempt in 1..=settings.attempts.max(1) {
-        if breaker.open() {
-            if last_error.is_empty() {
-                last_error = "the receiver's circuit is open (it kept failing)".into();
+    }
+
+    async fn deliver(&self, url: &str, alert: &Alert) {
+        let settings = &self.settings;
+        let hit = HitRecord::new(alert.clone());
+        let body = match serde_json::to_vec(&hit) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, "a hit could not be encoded for its webhook");
+                return;
             }
-            break;
-        }
-        attempts = attempt;
-        let timestamp = camtrail_common::now_ms();
-        let request = hyper::Request::post(url)
-            .header("content-type", "application/json")
-            .header("x-camtrail-timestamp", timestamp.to_string())
-            .header(
-                "x-camtrail-signature",
-                signature(&settings.secret, timestamp, &body),
-            )
-            .header("x-camtrail-attempt", attempt.to_string())
-            .body(Full::new(Bytes::from(body.clone())));
-        let outcome = match request {
-            Ok(request) => {
-                let limit = Duration::from_millis(settings.timeout_ms);
-                match tokio::time::timeout(limit, client.request(request)).await {
-                    Ok(Ok(response)) if response.status().is_success() => {
-                        breaker.record(true);
-                        return;
+        };
+        let mut backoff = Duration::from_millis(settings.backoff_ms);
+        let mut last_error = String::new();
+        for attempt in 1..=settings.attempts.max(1) {
+            // An attempt under way when the circuit opened waits out the cool-down.
+            self.breaker.closed().await;
+            let timestamp = camtrail_common::now_ms();
+            let request = hyper::Request::post(url)
+                .header("content-type", "application/json")
+                .header("x-camtrail-timestamp", timestamp.to_string())
+                .header(
+                    "x-camtrail-signature",
+                    signature(&settings.secret, timestamp, &body),
+                )
+                .header("x-camtrail-attempt", attempt.to_string())
+                .body(Full::new(Bytes::from(body.clone())));
+            let outcome = match request {
+                Ok(request) => {
+                    let limit = Duration::from_millis(settings.timeout_ms);
+                    match tokio::time::timeout(limit, self.client.request(request)).await {
+                        Ok(Ok(response)) if response.status().is_success() => {
+                            self.breaker.record(true);
+                            return;
+                        }
+                        Ok(Ok(response)) => format!("answered {}", response.status()),
+                        Ok(Err(error)) => error.to_string(),
+                        Err(_) => format!("no answer within {limit:?}"),
                     }
-                    Ok(Ok(response)) => format!("answered {}", response.status()),
-                    Ok(Err(error)) => error.to_string(),
-                    Err(_) => format!("no answer within {limit:?}"),
                 }
+                Err(error) => error.to_string(),
+            };
+            self.breaker.record(false);
+            tracing::debug!(attempt, error = %outcome, "webhook delivery failed");
+            last_error = outcome;
+            if attempt < settings.attempts {
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2).min(Duration::from_secs(60));
             }
-            Err(error) => error.to_string(),
-        };
-        breaker.record(false);
-        tracing::warn!(attempt, error = %outcome, "webhook delivery failed");
-        last_error = outcome;
-        if attempt < settings.attempts {
-            tokio::time::sleep(backoff).await;
-            backoff = backoff.saturating_mul(2).min(Duration::from_secs(60));
+        }
+        self.letters
+            .undeliverable(url, alert, settings.attempts.max(1), &last_error);
+    }
+}
+
+/// The dead-letter file's writer: a thread of its own appending what it is sent, one
+/// `sync_data` per burst, so no delivery task or the hub's reader waits on the disk.
+#[derive(Clone)]
+struct DeadLetters(Option<std::sync::mpsc::Sender<serde_json::Value>>);
+
+impl DeadLetters {
+    /// The writer for `path`; without a path, lines are only counted in the log.
+    fn start(path: Option<PathBuf>) -> Self {
+        let (sender, lines) = std::sync::mpsc::channel::<serde_json::Value>();
+        let spawned = std::thread::Builder::new()
+            .name("webhook-dead-letters".into())
+            .spawn(move || {
+                while let Ok(first) = lines.recv() {
+                    let burst: Vec<_> = std::iter::once(first).chain(lines.try_iter()).collect();
+                    tracing::error!(
+                        lines = burst.len(),
+                        "webhook hits or counts dead-lettered (see the dead-letter file)"
+                    );
+                    if let Some(path) = &path {
+                        append(path, &burst);
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => Self(Some(sender)),
+            Err(error) => {
+                tracing::error!(%error, "the dead-letter writer could not start");
+                Self(None)
+            }
         }
     }
-    undeliverable(settings, url, alert, attempts, &last_error);
+
+    /// Record a hit that will not be delivered (its id, not its content: the hit is in the
+    /// store).
+    fn undeliverable(&self, url: &str, alert: &Alert, attempts: u32, error: &str) {
+        self.write(serde_json::json!({
+            "hit_id": HitRecord::id(alert),
+            "url": url,
+            "attempts": attempts,
+            "last_error": error,
+        }));
+    }
+
+    fn write(&self, mut line: serde_json::Value) {
+        line["at_ms"] = camtrail_common::now_ms().into();
+        if let Some(sender) = &self.0 {
+            let _ = sender.send(line);
+        }
+    }
 }
 
-/// Record an undeliverable hit (its id, not its content: the hit is in the store).
-fn undeliverable(settings: &WebhookSettings, url: &str, alert: &Alert, attempts: u32, error: &str) {
-    tracing::error!(attempts, "a webhook hit is undeliverable");
-    let line = serde_json::json!({
-        "hit_id": HitRecord::id(alert),
-        "url": url,
-        "attempts": attempts,
-        "last_error": error,
-    });
-    dead_letter(settings, line);
-}
-
-/// Append `line` (with the time) to the dead-letter file, if one is configured.
-fn dead_letter(settings: &WebhookSettings, mut line: serde_json::Value) {
-    let Some(path) = &settings.dead_letter_path else {
-        return;
-    };
-    line["at_ms"] = camtrail_common::now_ms().into();
-    let text = format!("{line}\n");
-    // Deliveries fail concurrently: one line, one write, one writer at a time (formatting
-    // straight into the file wrote pieces of lines between each other's).
-    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _writing = WRITING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+/// Append `lines` to the dead-letter file (0600) and sync it.
+fn append(path: &std::path::Path, lines: &[serde_json::Value]) {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
     let written = camtrail_storage::private::touch(path).and_then(|()| {
         let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
         file.write_all(text.as_bytes())?;
@@ -314,8 +386,13 @@ mod tests {
     fn receivers_are_checked_against_the_allow_list_at_delivery() {
         let allowed = vec!["hooks.police".to_string(), "10.0.0.7:8080".to_string()];
         assert_eq!(
+            receiver("http://hooks.police:80/b", &allowed),
+            receiver("http://hooks.police/a", &allowed),
+            "one receiver, one queue, however its port is written"
+        );
+        assert_eq!(
             receiver("http://Hooks.Police/a", &allowed),
-            Ok("hooks.police".into()),
+            Ok("hooks.police:80".into()),
             "host names without regard to case"
         );
         assert_eq!(
@@ -347,11 +424,19 @@ mod tests {
         for _ in 0..BREAK_AFTER - 1 {
             breaker.record(false);
         }
-        assert!(!breaker.open(), "a success in between resets the count");
+        assert!(
+            breaker.open_for().is_zero(),
+            "a success in between resets the count"
+        );
         breaker.record(false);
-        assert!(breaker.open());
+        assert!(breaker.open_for() > COOL_DOWN - Duration::from_secs(1));
         breaker.open_until_ms.store(0, Ordering::Relaxed);
-        assert!(!breaker.open(), "after the cool-down one is tried again");
+        assert!(breaker.open_for().is_zero(), "after the cool-down");
+        breaker.record(false);
+        assert!(
+            !breaker.open_for().is_zero(),
+            "the first failure after it opens it again"
+        );
     }
 
     #[test]
