@@ -42,6 +42,10 @@ const BATCH: usize = 50_000;
 pub struct AlertConfig {
     /// The consumer group every alert role instance joins.
     pub group_id: String,
+    /// Static group membership (`group.instance.id`), unique per instance and kept across
+    /// restarts: a restarted instance resumes its partitions at once; a stopped one holds
+    /// them until `session_timeout_ms`. Unset: dynamic membership.
+    pub instance_id: Option<String>,
     /// How often the entries in force are read again from ClickHouse, ms.
     pub entries_reload_ms: u64,
     /// How long the group waits for a member that stopped answering (a crashed one)
@@ -57,6 +61,7 @@ impl Default for AlertConfig {
     fn default() -> Self {
         Self {
             group_id: "camtrail-alert".into(),
+            instance_id: None,
             entries_reload_ms: 5_000,
             session_timeout_ms: 10_000,
             auto_offset_reset: "latest".into(),
@@ -106,7 +111,11 @@ pub async fn run(config: &Config, stop: CancellationToken) -> anyhow::Result<Ale
     if let Some(settings) = WebhookSettings::from_config(&config.query.watchlist)? {
         tokio::spawn(webhooks::run(hub.subscribe_matched(), settings));
     }
-    let consumer: StreamConsumer = ClientConfig::new()
+    let mut client = ClientConfig::new();
+    if let Some(id) = &config.alert.instance_id {
+        client.set("group.instance.id", id);
+    }
+    let consumer: StreamConsumer = client
         .set("bootstrap.servers", &config.kafka.brokers)
         .set("group.id", &config.alert.group_id)
         .set("enable.auto.commit", "true")

@@ -13,6 +13,16 @@ use serde::{Deserialize, Serialize};
 pub struct SinkConfig {
     /// Kafka consumer group; every sink of one deployment shares it (and the partitions).
     pub group_id: String,
+    /// Static group membership (`group.instance.id`): a name unique to this sink within the
+    /// group (e.g. `sink-1`), kept across restarts. A sink restarted under its name gets its
+    /// partitions back at once instead of after `session_timeout_ms` and a rebalance. The
+    /// price: a static member that stops (even cleanly) keeps its partitions, unconsumed,
+    /// until `session_timeout_ms` passes. Unset: dynamic membership.
+    pub instance_id: Option<String>,
+    /// How long the group waits for a member that stopped answering (crashed, or a static
+    /// member that stopped) before its partitions move to the others, ms (6000–1800000, the
+    /// broker's default bounds).
+    pub session_timeout_ms: u64,
     /// A batch is inserted once it holds this many detections.
     pub max_batch_rows: usize,
     /// ... or this many bytes of row data (thumbnails make rows large); bounds memory.
@@ -45,6 +55,8 @@ impl Default for SinkConfig {
     fn default() -> Self {
         Self {
             group_id: "camtrail-sink".into(),
+            instance_id: None,
+            session_timeout_ms: 45_000,
             max_batch_rows: 100_000,
             max_batch_bytes: 64 * 1024 * 1024,
             max_batch_age_ms: 1_000,
@@ -63,6 +75,19 @@ impl SinkConfig {
     pub fn validate(self) -> Result<Self, ConfigError> {
         if self.group_id.trim().is_empty() {
             return Err(ConfigError::new("sink.group_id must not be empty"));
+        }
+        if let Some(id) = &self.instance_id
+            && (id.trim().is_empty() || id.len() > 249)
+        {
+            return Err(ConfigError::new(
+                "sink.instance_id must be 1–249 characters when set",
+            ));
+        }
+        if !(6_000..=1_800_000).contains(&self.session_timeout_ms) {
+            return Err(ConfigError(format!(
+                "sink.session_timeout_ms must be 6000–1800000, got {}",
+                self.session_timeout_ms
+            )));
         }
         if !(1..=10_000_000).contains(&self.max_batch_rows) {
             return Err(ConfigError(format!(
@@ -125,6 +150,19 @@ mod tests {
                 .to_string()
                 .contains("max_batch_rows")
         );
+        for bad in [
+            SinkConfig {
+                instance_id: Some(" ".into()),
+                ..SinkConfig::default()
+            },
+            SinkConfig {
+                session_timeout_ms: 1_000,
+                ..SinkConfig::default()
+            },
+        ] {
+            let error = bad.validate().unwrap_err().to_string();
+            assert!(error.contains("instance_id") || error.contains("session_timeout_ms"));
+        }
         let inverted = SinkConfig {
             retry_initial_backoff_ms: 20_000,
             ..SinkConfig::default()

@@ -288,9 +288,14 @@ pub(crate) fn create_consumer(
     config: &SinkConfig,
     context: SinkContext,
 ) -> Result<BaseConsumer<SinkContext>, rdkafka::error::KafkaError> {
-    ClientConfig::new()
+    let mut client = ClientConfig::new();
+    if let Some(id) = &config.instance_id {
+        client.set("group.instance.id", id);
+    }
+    client
         .set("bootstrap.servers", brokers)
         .set("group.id", &config.group_id)
+        .set("session.timeout.ms", config.session_timeout_ms.to_string())
         // Offsets move only through our explicit commit after the insert.
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -182,7 +182,8 @@ fn run_thread(
         })?;
     tracing::info!(
         detections = %kafka.detections_topic, audit = %kafka.audit_topic,
-        group = %config.group_id, "sink subscribed"
+        group = %config.group_id, instance = config.instance_id.as_deref().unwrap_or("(dynamic)"),
+        session_timeout_ms = config.session_timeout_ms, "sink subscribed"
     );
     let report = consumer::run_loop(&consumer, config, &kafka.audit_topic, stop);
     // Dropping the consumer leaves the group (the revoke callback finds an empty batch).

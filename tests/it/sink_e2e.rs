@@ -121,6 +121,11 @@ impl Setup {
     }
 
     fn spawn_sink(&self) -> Child {
+        self.spawn_sink_with(&[])
+    }
+
+    /// A sink with `extra` settings in its environment besides the test's.
+    fn spawn_sink_with(&self, extra: &[(&str, &str)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -149,6 +154,7 @@ impl Setup {
                 format!("127.0.0.1:{}", self.http_port),
             )
             .env("RUST_LOG", "info")
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -326,6 +332,50 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
     terminate(&mut sink, &setup);
     setup.assert_exactly_once(events).await;
     camtrail_testkit::drop_database(&setup.clickhouse).await;
+}
+
+/// Seconds from restarting a sink killed with `kill -9` to its first rows of records
+/// produced while it was down (`static_id`: its `group.instance.id`).
+async fn resume_after_kill_9(test: &str, static_id: Option<&str>) -> f64 {
+    let clickhouse = camtrail_testkit::clickhouse(test).await;
+    let setup = Setup::new(test, clickhouse).await;
+    let mut env = vec![("CAMTRAIL_SINK__SESSION_TIMEOUT_MS", "15000")];
+    if let Some(id) = static_id {
+        env.push(("CAMTRAIL_SINK__INSTANCE_ID", id));
+    }
+    let wave = 20_000;
+    produce(&setup.kafka, 0..wave).await;
+    let mut sink = setup.spawn_sink_with(&env);
+    setup.wait_rows(wave).await;
+    kill_9(&mut sink);
+    produce(&setup.kafka, wave..2 * wave).await;
+    let restarted = Instant::now();
+    let mut sink = setup.spawn_sink_with(&env);
+    setup.wait_rows(wave + 1).await;
+    let resumed = restarted.elapsed().as_secs_f64();
+    setup.wait_caught_up().await;
+    kill_9(&mut sink);
+    setup.assert_exactly_once(2 * wave).await;
+    camtrail_testkit::drop_database(&setup.clickhouse).await;
+    resumed
+}
+
+/// Static group membership (issue 19): a sink restarted after `kill -9` under its
+/// `instance_id` gets its partitions back at once; a dynamic member waits for the group to
+/// give up on its dead predecessor (the session timeout, 15 s here; 45 s by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_resumes_within_seconds_of_a_kill_9() {
+    let fixed = resume_after_kill_9("sink_static", Some("sink-1")).await;
+    let dynamic = resume_after_kill_9("sink_dynamic", None).await;
+    eprintln!("resumed after a restart: static member {fixed:.1} s, dynamic {dynamic:.1} s");
+    assert!(
+        fixed < 8.0,
+        "a static member took {fixed:.1} s to resume (dynamic: {dynamic:.1} s)"
+    );
+    assert!(
+        dynamic > 10.0,
+        "the dynamic control resumed in {dynamic:.1} s: the comparison measured nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
