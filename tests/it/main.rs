@@ -15,6 +15,8 @@ mod cli;
 #[cfg(feature = "distributed")]
 mod clickhouse;
 #[cfg(feature = "distributed")]
+mod dashboard;
+#[cfg(feature = "distributed")]
 mod gat1400;
 #[cfg(feature = "distributed")]
 mod ingest;
