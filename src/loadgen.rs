@@ -21,7 +21,9 @@ pub struct LoadgenArgs {
     /// each (Digest-authenticated JSON POSTs of MotorVehicleObjects; only vehicles are sent).
     #[arg(long, value_enum, default_value_t = ProtocolArg::Grpc)]
     pub protocol: ProtocolArg,
-    /// Ingest endpoint (gRPC).
+    /// Ingest endpoint (gRPC); several, comma-separated, spread the gateways' streams over
+    /// the nodes and move a stream to the next one when its node fails (UNAVAILABLE, a broken
+    /// connection), resending what was not acked.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub target: String,
     /// Base URL of the node's GA/T 1400 endpoints (with --protocol gat1400).

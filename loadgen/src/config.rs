@@ -100,7 +100,9 @@ pub enum Throttle {
 pub struct LoadgenConfig {
     /// What the gateways speak.
     pub protocol: Protocol,
-    /// Ingest endpoint of the gRPC mode, e.g. `http://127.0.0.1:50051`.
+    /// Ingest endpoint of the gRPC mode, e.g. `http://127.0.0.1:50051`, or several,
+    /// comma-separated: gateway `i` starts on endpoint `i mod n` and moves to the next when
+    /// its stream fails.
     pub target: String,
     /// The GA/T 1400 mode's endpoint, credentials and zone.
     pub gat1400: Gat1400Settings,
@@ -168,11 +170,28 @@ impl Default for LoadgenConfig {
 }
 
 impl LoadgenConfig {
+    /// The gRPC endpoints of [`Self::target`], in order (empty parts skipped).
+    pub fn targets(&self) -> Vec<&str> {
+        let targets: Vec<&str> = self
+            .target
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        if targets.is_empty() {
+            vec![self.target.as_str()]
+        } else {
+            targets
+        }
+    }
+
     /// Check the values that come from outside; [`crate::run`] calls it first.
     pub fn validate(&self) -> Result<(), LoadgenError> {
         let invalid = |message: String| Err(LoadgenError::InvalidConfig(message));
-        if self.target.parse::<tonic::transport::Uri>().is_err() {
-            return invalid(format!("target is not a URI: {:?}", self.target));
+        for target in self.targets() {
+            if target.parse::<tonic::transport::Uri>().is_err() {
+                return invalid(format!("target is not a URI: {target:?}"));
+            }
         }
         if self.protocol == Protocol::Gat1400 {
             match self.gat1400.url.parse::<hyper::Uri>() {
@@ -330,6 +349,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn several_targets_are_split_on_commas() {
+        let config = LoadgenConfig {
+            target: " http://10.0.0.1:50051, http://10.0.0.2:50051,".into(),
+            ..LoadgenConfig::default()
+        };
+        assert_eq!(
+            config.targets(),
+            ["http://10.0.0.1:50051", "http://10.0.0.2:50051"]
+        );
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            LoadgenConfig::default().targets(),
+            ["http://127.0.0.1:50051"]
+        );
+    }
+
+    #[test]
     fn default_config_is_valid_and_bad_values_are_refused() {
         assert!(LoadgenConfig::default().validate().is_ok());
         let bad = [
@@ -351,6 +387,10 @@ mod tests {
             },
             LoadgenConfig {
                 target: "not a uri at all".into(),
+                ..LoadgenConfig::default()
+            },
+            LoadgenConfig {
+                target: "http://127.0.0.1:50051,not a uri".into(),
                 ..LoadgenConfig::default()
             },
             LoadgenConfig {

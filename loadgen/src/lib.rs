@@ -3,8 +3,8 @@
 //! One gRPC `Publish` stream per gateway; events are routed to the stream of the gateway
 //! that serves their camera, cut into batches, sent within a bounded window of unacked
 //! batches per stream, resent when no ack arrives in time (on a new stream when the old one
-//! broke, reconnecting with capped backoff), and paced at a target rate or as fast as the
-//! node takes them.
+//! broke, reconnecting with capped backoff; with several targets, on the next node at once),
+//! and paced at a target rate or as fast as the node takes them.
 //!
 //! Layout:
 //! - [`config`]: [`LoadgenConfig`], the gateway token file.
@@ -271,21 +271,22 @@ fn spawn_grpc(
     hooks: &RunHooks,
     tasks: &mut GatewayTasks,
 ) -> Result<Vec<mpsc::Sender<Vec<DetectionEvent>>>, LoadgenError> {
-    let endpoint = endpoint(config)?;
+    let endpoints = endpoints(config)?;
     // Check every credential before the first task starts.
     let mut tokens = Vec::with_capacity(routes.gateway_ids.len());
     for gateway_id in &routes.gateway_ids {
         tokens.push(bearer(config, gateway_id)?);
     }
     let mut senders = Vec::with_capacity(routes.gateway_ids.len());
-    for (gateway_id, token) in routes.gateway_ids.iter().zip(tokens) {
+    for (i, (gateway_id, token)) in routes.gateway_ids.iter().zip(tokens).enumerate() {
         // One slot: the gateway's window is the buffer; the dispatcher waits when it is full.
         let (batches_tx, batches_rx) = mpsc::channel(1);
         senders.push(batches_tx);
         let gateway = GatewayStream {
             gateway_id: gateway_id.clone(),
             token,
-            endpoint: endpoint.clone(),
+            endpoints: Arc::clone(&endpoints),
+            current: i % endpoints.len(),
             settings: stream_settings(config),
             batches_rx,
             stats: Arc::clone(stats),
@@ -384,15 +385,21 @@ async fn drain(
     }
 }
 
-fn endpoint(config: &LoadgenConfig) -> Result<Endpoint, LoadgenError> {
-    let endpoint = Endpoint::from_shared(config.target.clone()).map_err(|error| {
-        LoadgenError::InvalidConfig(format!("target {}: {error}", config.target))
-    })?;
-    Ok(endpoint
-        .connect_timeout(config.ack_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(20)))
+fn endpoints(config: &LoadgenConfig) -> Result<Arc<[Endpoint]>, LoadgenError> {
+    config
+        .targets()
+        .into_iter()
+        .map(|target| {
+            let endpoint = Endpoint::from_shared(target.to_string()).map_err(|error| {
+                LoadgenError::InvalidConfig(format!("target {target}: {error}"))
+            })?;
+            Ok(endpoint
+                .connect_timeout(config.ack_timeout)
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(10))
+                .keep_alive_timeout(Duration::from_secs(20)))
+        })
+        .collect()
 }
 
 fn bearer(

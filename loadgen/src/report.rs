@@ -33,6 +33,8 @@ pub struct Counters {
     pub resends: AtomicU64,
     /// Streams opened after the first one, per gateway.
     pub reconnects: AtomicU64,
+    /// Streams moved to another ingest endpoint after a failure.
+    pub failovers: AtomicU64,
 }
 
 impl Counters {
@@ -150,6 +152,8 @@ pub struct LoadReport {
     pub inconsistent_acks: u64,
     /// Streams re-opened after a failure.
     pub reconnects: u64,
+    /// Streams moved to another ingest endpoint after a failure (several targets).
+    pub failovers: u64,
     /// Events the pacer skipped because sending fell more than a second behind schedule.
     pub pacing_forgiven: u64,
     /// Wall time from start to the last ack (or drain timeout), s.
@@ -189,12 +193,13 @@ impl LoadReport {
             self.achieved_rate_eps
         );
         text.push_str(&format!(
-            "batches sent {} acked {}, resends {}, duplicate acks {}, reconnects {}\n",
+            "batches sent {} acked {}, resends {}, duplicate acks {}, reconnects {}, failovers {}\n",
             self.batches_sent,
             self.batches_acked,
             self.resends,
             self.duplicate_acks,
-            self.reconnects
+            self.reconnects,
+            self.failovers
         ));
         let latency = &self.ack_latency;
         text.push_str(&format!(
@@ -331,6 +336,7 @@ impl Stats {
         report.rejected = rejected;
         report.resends = resends;
         report.reconnects = Counters::load(&self.counters.reconnects);
+        report.failovers = Counters::load(&self.counters.failovers);
         let elapsed = now.saturating_duration_since(self.origin).as_secs_f64();
         report.elapsed_s = elapsed;
         report.achieved_rate_eps = if elapsed > 0.0 {

@@ -1,6 +1,9 @@
 //! One gateway: a `Publish` stream that sends batches from a bounded window, matches acks
 //! by `batch_seq`, resends what is not acked in time, and reconnects with capped backoff
-//! when the stream breaks.
+//! when the stream breaks. With several ingest endpoints, any retryable failure moves the
+//! gateway to the next one at once (its unacked batches resent there), backing off only
+//! once every endpoint has failed in a row; only RESOURCE_EXHAUSTED with the node's
+//! `retry-after-ms` hint waits on the same node.
 //!
 //! Retries are a decision ([`classify`]): transport failures, UNAVAILABLE and
 //! RESOURCE_EXHAUSTED are retried (the latter after the node's `retry-after-ms` hint);
@@ -120,7 +123,9 @@ pub(crate) struct GatewayOutcome {
 pub(crate) struct GatewayStream {
     pub gateway_id: String,
     pub token: Option<MetadataValue<tonic::metadata::Ascii>>,
-    pub endpoint: Endpoint,
+    /// The ingest nodes this gateway may use; it starts on `current`.
+    pub endpoints: Arc<[Endpoint]>,
+    pub current: usize,
     pub settings: StreamSettings,
     pub batches_rx: mpsc::Receiver<Vec<DetectionEvent>>,
     pub stats: Arc<Stats>,
@@ -146,8 +151,12 @@ impl GatewayStream {
             ..Window::default()
         };
         let mut backoff = self.settings.backoff_initial;
-        let mut last_open = Instant::now();
+        // When a stream was last alive (opened, or still open when it broke): a gateway
+        // gives up after `give_up_after` without one, however long its last stream lived.
+        let mut last_alive = Instant::now();
         let mut opened_before = false;
+        // Endpoints that failed in a row: the next one is tried at once until each has.
+        let mut failed_in_a_row = 0usize;
         loop {
             if window.input_closed && window.in_flight.is_empty() {
                 return Ok(self.finish(window));
@@ -161,12 +170,13 @@ impl GatewayStream {
                             .fetch_add(1, Ordering::Relaxed);
                     }
                     opened_before = true;
-                    last_open = Instant::now();
                     let acked_before = window.outcome.batches_acked;
                     let end = self.pump(&mut window, out_tx, acks).await;
+                    last_alive = Instant::now();
                     if window.outcome.batches_acked > acked_before {
                         // The stream made progress: the next failure starts a fresh backoff.
                         backoff = self.settings.backoff_initial;
+                        failed_in_a_row = 0;
                     }
                     match end {
                         StreamEnd::Done | StreamEnd::Aborted => return Ok(self.finish(window)),
@@ -181,7 +191,7 @@ impl GatewayStream {
                     Retry::Backoff
                 }
             };
-            if last_open.elapsed() > self.settings.give_up_after {
+            if last_alive.elapsed() > self.settings.give_up_after {
                 return Err(LoadgenError::GaveUp {
                     gateway_id: self.gateway_id.clone(),
                     after: self.settings.give_up_after,
@@ -189,11 +199,28 @@ impl GatewayStream {
             }
             requeue_all(&mut window);
             let delay = match retry {
+                // An overloaded node asks for a pause: wait on it, do not move.
                 Retry::After(hint) => hint,
+                // A node down or a broken connection: the next node at once, until every
+                // one has failed in a row; then the usual backoff.
                 Retry::Backoff | Retry::Fatal => {
-                    let delay = backoff;
-                    backoff = next_backoff(backoff, self.settings.backoff_max);
-                    delay
+                    failed_in_a_row += 1;
+                    if self.endpoints.len() > 1 {
+                        self.current = (self.current + 1) % self.endpoints.len();
+                        self.stats
+                            .counters
+                            .failovers
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(gateway = %self.gateway_id, endpoint = self.current, "moving to the next ingest endpoint");
+                    }
+                    if failed_in_a_row < self.endpoints.len() {
+                        Duration::ZERO
+                    } else {
+                        failed_in_a_row = 0;
+                        let delay = backoff;
+                        backoff = next_backoff(backoff, self.settings.backoff_max);
+                        delay
+                    }
                 }
             };
             tokio::select! {
@@ -233,8 +260,7 @@ impl GatewayStream {
     /// Connect and open a `Publish` stream (queued batches are then sent by `pump`).
     async fn open(&self) -> Result<(mpsc::Sender<EventBatch>, Streaming<BatchAck>), OpenError> {
         let connect = async {
-            let channel = self
-                .endpoint
+            let channel = self.endpoints[self.current % self.endpoints.len()]
                 .connect()
                 .await
                 .map_err(|error| OpenError::Transport(error.to_string()))?;

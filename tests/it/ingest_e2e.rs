@@ -26,7 +26,46 @@ struct IngestProcess {
     env: Vec<(String, String)>,
 }
 
+/// Wait (at most 30 s) until the node at `addr` answers `/healthz`.
+async fn wait_healthy(addr: std::net::SocketAddr) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let healthy = |response: &String| response.split_whitespace().nth(1) == Some("200");
+    while !camtrail_testkit::try_http_get(addr, "/healthz")
+        .await
+        .is_ok_and(|response| healthy(&response))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ingest node at {addr} did not become healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl IngestProcess {
+    /// The node's HTTP address (`/metrics`, `/healthz`).
+    fn http_addr(&self) -> std::net::SocketAddr {
+        self.env
+            .iter()
+            .find(|(key, _)| key == "CAMTRAIL_INGEST__HTTP_ADDR")
+            .and_then(|(_, value)| value.parse().ok())
+            .expect("an HTTP address")
+    }
+
+    /// The same node on other ports (a second node of the same deployment).
+    fn on_ports(&self, grpc_port: u16, http_port: u16) -> Self {
+        let env = self
+            .env
+            .iter()
+            .map(|(key, value)| match key.as_str() {
+                "CAMTRAIL_INGEST__GRPC_ADDR" => (key.clone(), format!("127.0.0.1:{grpc_port}")),
+                "CAMTRAIL_INGEST__HTTP_ADDR" => (key.clone(), format!("127.0.0.1:{http_port}")),
+                _ => (key.clone(), value.clone()),
+            })
+            .collect();
+        Self { env }
+    }
+
     fn spawn(&self, log: &Path) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -171,6 +210,57 @@ impl Setup {
     }
 }
 
+/// A load run under way.
+type Run =
+    tokio::task::JoinHandle<Result<camtrail_loadgen::LoadReport, camtrail_loadgen::LoadgenError>>;
+
+/// A load run of `config` over the setup's traffic, in the background, observed.
+fn start_run(setup: Setup, config: LoadgenConfig) -> (Arc<Setup>, Arc<Mutex<Observed>>, Run) {
+    let observed: Arc<Mutex<Observed>> = Arc::default();
+    let hooks = observe(&observed);
+    let traffic = setup.traffic();
+    let setup = Arc::new(setup);
+    let runner = Arc::clone(&setup);
+    let run = tokio::spawn(async move {
+        let events = Traffic::new(&runner.city, traffic);
+        camtrail_loadgen::run(config, &runner.city.registry, events, hooks).await
+    });
+    (setup, observed, run)
+}
+
+/// Let acks flow for 3 s; how many events were acked by then (some must be).
+async fn acked_after_3_s(observed: &Mutex<Observed>, log: &Path) -> usize {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let acked = observed.lock().expect("lock").acked.len();
+    assert!(
+        acked > 0,
+        "nothing acked in the first 3 s; see {}",
+        log.display()
+    );
+    acked
+}
+
+/// More events were acked than `acked_before`, and every acked one is in the topic.
+fn assert_acked_are_in_kafka(setup: &Setup, observed: &Mutex<Observed>, acked_before: usize) {
+    let acked: HashSet<[u8; 16]> = observed
+        .lock()
+        .expect("lock")
+        .acked
+        .keys()
+        .copied()
+        .collect();
+    assert!(acked.len() > acked_before);
+    let records = setup.read_topic(acked.len());
+    let stored: HashSet<[u8; 16]> = records.iter().map(|d| *d.event_id.as_bytes()).collect();
+    let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acked events are not in Kafka",
+        acked.len()
+    );
+}
+
 /// Every acked event id with how often it was acked, and every rejected id.
 #[derive(Default)]
 struct Observed {
@@ -262,29 +352,65 @@ async fn sigterm_mid_run_drains_exits_cleanly_and_loses_nothing() {
     interrupted_run_loses_no_acked_event("sigterm", Interrupt::Terminate).await;
 }
 
+/// Issue 19, gateways that fail over: the load generator spreads its gateways' streams over
+/// two ingest nodes; one is killed with `kill -9` mid-run and not restarted. Its streams
+/// move to the other node, resend what was unacked, and every acked event is in Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_fail_over_to_the_other_node_and_lose_no_acked_event() {
+    let setup = Setup::new("failover", 1.0).await;
+    let log = setup.log();
+    let second_port = free_port();
+    let second = setup.process.on_ports(second_port, free_port());
+    let mut first = setup.process.spawn(&log);
+    let mut survivor = second.spawn(&log);
+    // Both nodes up before the gateways start, so half of them begin on the first.
+    let first_http = setup.process.http_addr();
+    for addr in [first_http, second.http_addr()] {
+        wait_healthy(addr).await;
+    }
+    let mut config = setup.loadgen_config(4_000.0, 24_000);
+    config.target = format!(
+        "http://127.0.0.1:{},http://127.0.0.1:{second_port}",
+        setup.grpc_port
+    );
+    let (setup, observed, run) = start_run(setup, config);
+    let acked_before = acked_after_3_s(&observed, &log).await;
+    let served = camtrail_testkit::http_get(first_http, "/metrics").await;
+    let accepted_by_first: u64 = served
+        .lines()
+        .find_map(|line| line.strip_prefix("camtrail_ingest_events_accepted_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("the first node's accepted count");
+    assert!(
+        accepted_by_first > 0,
+        "no gateway was on the first node: killing it would test nothing"
+    );
+    first.kill().expect("kill -9");
+    first.wait().expect("reap");
+
+    let report = run.await.expect("join").expect("load run");
+    let _ = survivor.kill();
+    let _ = survivor.wait();
+    eprintln!("after the first node's kill -9:\n{}", report.summary());
+    assert!(
+        report.failovers > 0,
+        "no stream moved to the other node: {report:?}"
+    );
+    assert_eq!(
+        report.unacked, 0,
+        "every batch is acked in the end, by the surviving node: {report:?}"
+    );
+    assert_acked_are_in_kafka(&setup, &observed, acked_before);
+}
+
 async fn interrupted_run_loses_no_acked_event(test: &str, interrupt: Interrupt) {
     let setup = Setup::new(test, 1.0).await;
     let log = setup.log();
     let mut child = setup.process.spawn(&log);
-    let observed: Arc<Mutex<Observed>> = Arc::default();
-    let hooks = observe(&observed);
     let config = setup.loadgen_config(4_000.0, 24_000);
-    let traffic = setup.traffic();
-    let setup = Arc::new(setup);
-    let runner = Arc::clone(&setup);
-    let run = tokio::spawn(async move {
-        let events = Traffic::new(&runner.city, traffic);
-        camtrail_loadgen::run(config, &runner.city.registry, events, hooks).await
-    });
-
+    let (setup, observed, run) = start_run(setup, config);
     // Let acks flow, then stop the node mid-stream.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let acked_before = observed.lock().expect("lock").acked.len();
-    assert!(
-        acked_before > 0,
-        "nothing acked before the interruption; see {}",
-        log.display()
-    );
+    let acked_before = acked_after_3_s(&observed, &log).await;
     match interrupt {
         Interrupt::Kill => {
             child.kill().expect("kill -9");
@@ -325,22 +451,5 @@ async fn interrupted_run_loses_no_acked_event(test: &str, interrupt: Interrupt) 
         report.unacked, 0,
         "every batch is acked in the end: {report:?}"
     );
-    let acked: HashSet<[u8; 16]> = observed
-        .lock()
-        .expect("lock")
-        .acked
-        .keys()
-        .copied()
-        .collect();
-    assert!(acked.len() > acked_before);
-
-    let records = setup.read_topic(acked.len());
-    let stored: HashSet<[u8; 16]> = records.iter().map(|d| *d.event_id.as_bytes()).collect();
-    let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
-    assert_eq!(
-        missing,
-        0,
-        "{missing} of {} acked events are not in Kafka",
-        acked.len()
-    );
+    assert_acked_are_in_kafka(&setup, &observed, acked_before);
 }
