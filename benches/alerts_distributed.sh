@@ -13,6 +13,8 @@
 #   benches/alerts_distributed.sh       # RATE=100000 DURATION=20 ENTRIES=10000 OPEN=10
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/common/run.sh
+. benches/common/run.sh
 RATE="${RATE:-100000}"
 DURATION="${DURATION:-20}"
 ENTRIES="${ENTRIES:-10000}"
@@ -21,22 +23,12 @@ PARTITIONS="${PARTITIONS:-12}"
 OUT="${OUT:-target/bench-alerts-distributed}"
 BIN=target/release/camtrail
 BENCH=target/release/examples/alerts_distributed_bench
-BROKERS=127.0.0.1:9092
 INGEST_GRPC=127.0.0.1:50071 INGEST_HTTP=127.0.0.1:8071
 QUERY_GRPC=127.0.0.1:50072 QUERY_HTTP=127.0.0.1:8072
-CH="clickhouse-client --host 127.0.0.1 --port 9000"
 
 log() { printf '[alerts-distributed] %s\n' "$*" >&2; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
-wait_ready() { # PID URL: wait up to 60 s until URL answers
-    for _ in $(seq 600); do
-        kill -0 "$1" 2>/dev/null || return 1
-        curl -fsS "$2" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 cargo build --release -q -p camtrail
 cargo build --release -q -p camtrail --example alerts_distributed_bench
@@ -44,14 +36,8 @@ deploy/local/services.sh up >&2
 rm -rf "$OUT" && mkdir -p "$OUT"
 chmod 700 "$OUT"
 
-RUN="alertbench$(date +%s)"
-export CAMTRAIL_KAFKA__BROKERS="$BROKERS"
-export CAMTRAIL_KAFKA__DETECTIONS_TOPIC="$RUN.detections.v1"
-export CAMTRAIL_KAFKA__DEAD_LETTER_TOPIC="$RUN.dlq.v1"
-export CAMTRAIL_KAFKA__AUDIT_TOPIC="$RUN.audit.v1"
-export CAMTRAIL_KAFKA__ALERTS_TOPIC="$RUN.alerts.v1"
+use_run alertbench
 export CAMTRAIL_KAFKA__DETECTIONS_PARTITIONS="$PARTITIONS"
-export CAMTRAIL_CLICKHOUSE__DATABASE="$RUN"
 export CAMTRAIL_INGEST__GRPC_ADDR="$INGEST_GRPC" CAMTRAIL_INGEST__HTTP_ADDR="$INGEST_HTTP"
 export CAMTRAIL_INGEST__REGISTRY_PATH="$OUT/cameras.csv"
 export CAMTRAIL_INGEST__GATEWAY_TOKENS_PATH="$OUT/hashes.csv"
@@ -66,9 +52,7 @@ PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    $CH -q "DROP DATABASE IF EXISTS $RUN" >/dev/null 2>&1 || true
-    java -Xmx256m -cp '.local/kafka/libs/*' org.apache.kafka.tools.TopicCommand \
-        --bootstrap-server "$BROKERS" --delete --topic "$RUN.*" >/dev/null 2>&1 || true
+    drop_run
 }
 trap cleanup EXIT
 

@@ -11,6 +11,8 @@
 #   benches/freshness.sh      # RATE=20000 DURATION=30 INTERVAL_MS=500 CAMERAS=140000
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/common/run.sh
+. benches/common/run.sh
 RATE="${RATE:-20000}"
 DURATION="${DURATION:-30}"
 INTERVAL_MS="${INTERVAL_MS:-500}"
@@ -19,21 +21,11 @@ GATEWAYS="${GATEWAYS:-300}"
 OUT="${OUT:-target/bench-freshness}"
 BIN=target/release/camtrail
 PROBE=target/release/examples/freshness_probe
-BROKERS=127.0.0.1:9092
 INGEST_GRPC=127.0.0.1:50181 INGEST_HTTP=127.0.0.1:8181
 QUERY_GRPC=127.0.0.1:50182 QUERY_HTTP=127.0.0.1:8180
 SINK_HTTP=127.0.0.1:8182
-CH="clickhouse-client --host 127.0.0.1 --port 9000"
 
 log() { printf '[freshness] %s\n' "$*" >&2; }
-wait_ready() { # PID URL: wait up to 60 s until URL answers
-    for _ in $(seq 600); do
-        kill -0 "$1" 2>/dev/null || return 1
-        curl -fsS "$2" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 cargo build --release -q -p camtrail
 cargo build --release -q -p camtrail --example freshness_probe
@@ -49,13 +41,7 @@ read -r CAMERA GATEWAY < <(awk -F, 'NR == 2 { print $1, $7 }' "$OUT/city/cameras
 # (Compared as text: awk compares 20-digit ids as numbers, and several would be equal.)
 GATEWAY_TOKEN=$(awk -F, -v g="$GATEWAY" '$1 "" == g "" { print $2 }' "$OUT/tokens/gateway_tokens.csv")
 
-RUN="fresh$(date +%s)"
-export CAMTRAIL_KAFKA__BROKERS="$BROKERS"
-export CAMTRAIL_KAFKA__DETECTIONS_TOPIC="$RUN.detections.v1"
-export CAMTRAIL_KAFKA__DEAD_LETTER_TOPIC="$RUN.dlq.v1"
-export CAMTRAIL_KAFKA__AUDIT_TOPIC="$RUN.audit.v1"
-export CAMTRAIL_KAFKA__ALERTS_TOPIC="$RUN.alerts.v1"
-export CAMTRAIL_CLICKHOUSE__DATABASE="$RUN"
+use_run fresh
 export CAMTRAIL_INGEST__GRPC_ADDR="$INGEST_GRPC" CAMTRAIL_INGEST__HTTP_ADDR="$INGEST_HTTP"
 export CAMTRAIL_INGEST__REGISTRY_PATH="$OUT/city/cameras.csv"
 export CAMTRAIL_INGEST__GATEWAY_TOKENS_PATH="$OUT/tokens/gateway_token_hashes.csv"
@@ -73,9 +59,7 @@ stop_all() {
 }
 cleanup() {
     stop_all
-    $CH -q "DROP DATABASE IF EXISTS $RUN" >/dev/null 2>&1 || true
-    java -Xmx256m -cp '.local/kafka/libs/*' org.apache.kafka.tools.TopicCommand \
-        --bootstrap-server "$BROKERS" --delete --topic "$RUN.*" >/dev/null 2>&1 || true
+    drop_run
 }
 trap cleanup EXIT
 

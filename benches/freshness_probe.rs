@@ -17,6 +17,9 @@ use camtrail_proto::v1;
 use camtrail_proto::v1::ingest_client::IngestClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "common/percent.rs"]
+mod percent;
+
 /// Longest wait for one event before it counts as not seen.
 const GIVE_UP: Duration = Duration::from_secs(60);
 
@@ -32,7 +35,7 @@ impl Probe {
         let now = camtrail_common::now_ms();
         let path = format!(
             "/v1/track?plate={}&from={}&to={}&case={}&reason=freshness%20probe",
-            percent(plate),
+            percent::encode(plate),
             now - 3_600_000,
             now + 60_000,
             self.case
@@ -58,18 +61,6 @@ impl Probe {
         );
         response.contains(event_id)
     }
-}
-
-fn percent(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[tokio::main(flavor = "multi_thread")]

@@ -20,18 +20,9 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+#[path = "common/percent.rs"]
+mod percent;
+use percent::encode;
 
 /// The read the query node makes for an exact track (clickhouse/src/reader.rs).
 fn bare_sql(plate: &str, from_ms: i64, to_ms: i64) -> String {
