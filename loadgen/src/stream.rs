@@ -260,7 +260,7 @@ impl GatewayStream {
     /// Connect and open a `Publish` stream (queued batches are then sent by `pump`).
     async fn open(&self) -> Result<(mpsc::Sender<EventBatch>, Streaming<BatchAck>), OpenError> {
         let connect = async {
-            let channel = self.endpoints[self.current % self.endpoints.len()]
+            let channel = self.endpoints[self.current]
                 .connect()
                 .await
                 .map_err(|error| OpenError::Transport(error.to_string()))?;
