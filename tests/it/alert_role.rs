@@ -254,6 +254,21 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
     publisher.publish(&batch).await.expect("publish");
     let mut role = spawn(&env, &log);
     wait_for(&store, &clickhouse, 4, &log).await;
+    // Every planted hit reaches the live stream at least once (a re-delivered record is
+    // relayed again; the subscriber collapses it by event id). Read before the role stops:
+    // it stores a batch's hits before it relays them, so a kill right after the store is
+    // seen could cut off the relay this waits for.
+    while streamed.len() < 4 {
+        let alert = stream.next_alert().await;
+        streamed.insert(format!(
+            "WL-A/{}",
+            alert["event_id"].as_str().expect("event id")
+        ));
+    }
+    assert_eq!(
+        streamed,
+        BTreeSet::from([hit_id(1), hit_id(2), hit_id(3), hit_id(4)])
+    );
     let _ = role.kill();
     let _ = role.wait();
     // Counted once the role is gone (rows and ids read in two queries must not race it).
@@ -267,19 +282,6 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
     assert_eq!(
         rows, 4,
         "each hit stored once, however often its read was delivered"
-    );
-    // Every planted hit reached the live stream at least once (a re-delivered record is
-    // relayed again; the subscriber collapses it by event id).
-    while streamed.len() < 4 {
-        let alert = stream.next_alert().await;
-        streamed.insert(format!(
-            "WL-A/{}",
-            alert["event_id"].as_str().expect("event id")
-        ));
-    }
-    assert_eq!(
-        streamed,
-        BTreeSet::from([hit_id(1), hit_id(2), hit_id(3), hit_id(4)])
     );
     let _ = stop_node.send(());
     serving.await.expect("join").expect("query node");
