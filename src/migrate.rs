@@ -15,15 +15,29 @@ pub struct MigrateArgs {
     /// Do not touch Kafka (only ClickHouse).
     #[arg(long)]
     pub skip_kafka: bool,
+    /// Create the tables on every server of this ClickHouse cluster (`ON CLUSTER`; a
+    /// `remote_servers` name, ZooKeeper configured): detections sharded by subject key into
+    /// replicated `_local` tables behind `Distributed` ones, the small tables replicated on
+    /// every server. Same as `clickhouse.cluster`.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
 }
 
 /// Run the migration and say what it did.
-pub async fn run(args: MigrateArgs, config: Config) -> anyhow::Result<()> {
+pub async fn run(args: MigrateArgs, mut config: Config) -> anyhow::Result<()> {
+    if let Some(cluster) = args.cluster {
+        config.clickhouse.cluster = cluster;
+        config.clickhouse = config.clickhouse.validate()?;
+    }
     let done =
         camtrail_serve::distributed::migrate(&config, args.cameras.as_deref(), args.skip_kafka)
             .await?;
+    let on = match config.clickhouse.cluster.as_str() {
+        "" => String::new(),
+        cluster => format!(" (cluster {cluster})"),
+    };
     println!(
-        "clickhouse {} database {}: applied {:?}, already applied {:?}",
+        "clickhouse {}{on} database {}: applied {:?}, already applied {:?}",
         config.clickhouse.url,
         config.clickhouse.database,
         done.clickhouse.applied,

@@ -11,6 +11,18 @@ pub async fn load_cameras(
     config: &ClickhouseConfig,
     registry: &CameraRegistry,
 ) -> Result<u64, StoreError> {
+    if !config.cluster.is_empty() {
+        // The staging table's swap creates tables outside the migrations; a replicated
+        // `cameras` would need its own ZooKeeper path per staging copy. The roles read the
+        // registry file; the table is a convenience for ad-hoc SQL on one server.
+        return Err(StoreError::Migration {
+            version: 4,
+            name: "004_cameras.sql",
+            message: "loading the camera table into a cluster is not supported; every role \
+                      reads the registry file (query.registry_path)"
+                .into(),
+        });
+    }
     let client = config.client();
     let run = |sql: &'static str| {
         let client = client.clone();

@@ -2,6 +2,8 @@
 //! (`migrations/`, compiled in), its rows, and every statement that touches it.
 //!
 //! - [`ClickhouseConfig`] ([`config`]): the `[clickhouse]` section and clients.
+//! - [`cluster`]: cluster mode — the DDL rewritten for `ON CLUSTER` (replicated `_local`
+//!   tables, `Distributed` tables under the usual names) and the shard of a subject key.
 //! - [`migrate`]: applies the numbered DDL once each, recorded in `schema_migrations`.
 //! - [`rows`]: `detections`, `snapshots`, `audit_log`, `cameras` rows as sent.
 //! - [`writer`]: [`TableWriter`](writer::TableWriter), one RowBinary insert per table (the
@@ -16,8 +18,10 @@
 
 pub mod cameras;
 pub mod cases;
+pub mod cluster;
 pub mod config;
 pub mod error;
+mod failover;
 pub mod migrate;
 pub mod reader;
 pub mod retention;

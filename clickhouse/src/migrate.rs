@@ -16,6 +16,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{ClickhouseConfig, StoreError};
+use crate::cluster::ClusterStatement;
 
 /// One DDL file.
 #[derive(Debug, Clone, Copy)]
@@ -95,24 +96,43 @@ struct AppliedRow {
     checksum: String,
 }
 
-/// Create the database if needed and apply every migration not yet recorded.
+/// Create the database if needed and apply every migration not yet recorded. With
+/// `config.cluster` set, on every server of that cluster (`ON CLUSTER`, [`crate::cluster`]).
 pub async fn migrate(
     config: &ClickhouseConfig,
     now_ms: i64,
 ) -> Result<MigrationReport, StoreError> {
-    let create_database = format!("CREATE DATABASE IF NOT EXISTS {}", config.database);
+    let cluster = (!config.cluster.is_empty()).then_some(config.cluster.as_str());
+    let create_database = match cluster {
+        Some(cluster) => crate::cluster::create_database(&config.database, cluster),
+        None => format!("CREATE DATABASE IF NOT EXISTS {}", config.database),
+    };
     config
         .server_client()
         .query(&create_database)
         .execute()
         .await
         .map_err(|e| StoreError::clickhouse("create database", e))?;
-    let client = config.client();
-    client
-        .query(CREATE_MIGRATIONS_TABLE)
-        .execute()
-        .await
-        .map_err(|e| StoreError::clickhouse("create schema_migrations", e))?;
+    // A backfill through Distributed tables returns once every shard holds its rows.
+    let client = match cluster {
+        Some(_) => config.client().with_setting("insert_distributed_sync", "1"),
+        None => config.client(),
+    };
+    let forms_of_table =
+        forms(CREATE_MIGRATIONS_TABLE, cluster, &config.database).map_err(|message| {
+            StoreError::Migration {
+                version: 0,
+                name: "schema_migrations",
+                message,
+            }
+        })?;
+    for statement in forms_of_table {
+        client
+            .query(&statement.sql)
+            .execute()
+            .await
+            .map_err(|e| StoreError::clickhouse("create schema_migrations", e))?;
+    }
     let applied: Vec<AppliedRow> = client
         .query("SELECT version, name, checksum FROM schema_migrations FINAL ORDER BY version")
         .fetch_all()
@@ -126,10 +146,25 @@ pub async fn migrate(
             report.already_applied.push(migration.version);
             continue;
         }
-        apply(&client, migration, now_ms).await?;
+        apply(&client, migration, now_ms, cluster, &config.database).await?;
         report.applied.push(migration.version);
     }
     Ok(report)
+}
+
+/// `statement` as run: itself on one server, or its cluster form.
+fn forms(
+    statement: &str,
+    cluster: Option<&str>,
+    database: &str,
+) -> Result<Vec<ClusterStatement>, String> {
+    match cluster {
+        Some(cluster) => crate::cluster::rewrite(statement, cluster, database),
+        None => Ok(vec![ClusterStatement {
+            sql: statement.to_string(),
+            adds_column: added_column(statement).map(|(t, c)| (t.to_string(), c.to_string())),
+        }]),
+    }
 }
 
 fn check_unchanged(migration: &Migration, row: &AppliedRow) -> Result<(), StoreError> {
@@ -151,38 +186,48 @@ async fn apply(
     client: &clickhouse::Client,
     migration: &Migration,
     now_ms: i64,
+    cluster: Option<&str>,
+    database: &str,
 ) -> Result<(), StoreError> {
-    for statement in migration.statements() {
-        if let Some((table, column)) = added_column(&statement)
-            && column_exists(client, table, column).await?
-        {
-            tracing::info!(
-                name = migration.name,
-                table,
-                column,
-                "column already added (a run interrupted before its record)"
-            );
-            continue;
-        }
-        let started = std::time::Instant::now();
-        let backfill = backfill_target(&statement);
-        if let Some(table) = backfill {
-            tracing::info!(
-                name = migration.name,
-                table,
-                "copying the stored rows (reads the whole source table; minutes at 100M rows)"
-            );
-        }
-        client.query(&statement).execute().await.map_err(|e| {
-            StoreError::clickhouse(format!("apply migration {}", migration.name), e)
-        })?;
-        if let Some(table) = backfill {
-            tracing::info!(
-                name = migration.name,
-                table,
-                seconds = started.elapsed().as_secs_f64(),
-                "stored rows copied"
-            );
+    for original in migration.statements() {
+        let backfill = backfill_target(&original);
+        let statements =
+            forms(&original, cluster, database).map_err(|message| StoreError::Migration {
+                version: migration.version,
+                name: migration.name,
+                message,
+            })?;
+        for statement in statements {
+            if let Some((table, column)) = &statement.adds_column
+                && column_exists(client, table, column).await?
+            {
+                tracing::info!(
+                    name = migration.name,
+                    table,
+                    column,
+                    "column already added (a run interrupted before its record)"
+                );
+                continue;
+            }
+            let started = std::time::Instant::now();
+            if let Some(table) = backfill {
+                tracing::info!(
+                    name = migration.name,
+                    table,
+                    "copying the stored rows (reads the whole source table; minutes at 100M rows)"
+                );
+            }
+            client.query(&statement.sql).execute().await.map_err(|e| {
+                StoreError::clickhouse(format!("apply migration {}", migration.name), e)
+            })?;
+            if let Some(table) = backfill {
+                tracing::info!(
+                    name = migration.name,
+                    table,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "stored rows copied"
+                );
+            }
         }
     }
     client

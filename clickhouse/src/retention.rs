@@ -148,6 +148,15 @@ pub async fn plan_retention(
     cutoff_ms: i64,
     held: &BTreeSet<String>,
 ) -> Result<RetentionPlan, StoreError> {
+    if !config.cluster.is_empty() {
+        // system.parts lists one server's parts, and a drop must reach every replica of
+        // every shard (`ALTER TABLE …_local ON CLUSTER`): not built yet. Refuse rather
+        // than plan from one shard's view.
+        return Err(StoreError::Config(format!(
+            "retention on a cluster ({}) is not supported yet; see docs/operations.md",
+            config.cluster
+        )));
+    }
     let client = config.client();
     let held: BTreeSet<String> = held
         .iter()
