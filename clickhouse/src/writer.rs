@@ -25,10 +25,10 @@ impl TableWriter {
 
     /// One RowBinary insert of `rows` into `table`, with `insert_deduplication_token` when
     /// `token` is given (only for servers that know it: [`supports_deduplication_token`]).
-    pub async fn insert_rows<T: RowOwned + RowWrite>(
+    pub async fn insert_rows<'r, T: RowOwned + RowWrite + 'r>(
         &self,
         table: &str,
-        rows: &[T],
+        rows: impl IntoIterator<Item = &'r T>,
         token: Option<String>,
     ) -> Result<(), ClickhouseError> {
         let mut insert = self
@@ -81,8 +81,10 @@ pub fn classify(error: &ClickhouseError) -> &'static str {
 }
 
 /// Server error codes that clear up on their own: TOO_MANY_PARTS (252), MEMORY_LIMIT_EXCEEDED
-/// (241), TOO_MANY_SIMULTANEOUS_QUERIES (202), TIMEOUT_EXCEEDED (159), and the HTTP 5xx
-/// "Code: 210" network errors between servers.
+/// (241), TOO_MANY_SIMULTANEOUS_QUERIES (202), TIMEOUT_EXCEEDED (159), the HTTP 5xx
+/// "Code: 210" network errors between servers, and on a cluster TABLE_IS_READ_ONLY (242:
+/// a replica without its ZooKeeper session), NO_ZOOKEEPER (225), KEEPER_EXCEPTION (999)
+/// and ALL_REPLICAS_ARE_STALE / ALL_CONNECTION_TRIES_FAILED (3, 279).
 fn is_transient_server_error(message: &str) -> bool {
     [
         "Code: 252",
@@ -90,6 +92,11 @@ fn is_transient_server_error(message: &str) -> bool {
         "Code: 202",
         "Code: 159",
         "Code: 210",
+        "Code: 242",
+        "Code: 225",
+        "Code: 999",
+        "Code: 279",
+        "Code: 3,",
     ]
     .iter()
     .any(|code| message.contains(code))
@@ -114,6 +121,12 @@ mod tests {
         assert_eq!(
             classify(&ClickhouseError::BadResponse(
                 "Code: 252, e.displayText() = DB::Exception: Too many parts".into()
+            )),
+            "transient"
+        );
+        assert_eq!(
+            classify(&ClickhouseError::BadResponse(
+                "Code: 242, e.displayText() = DB::Exception: Table is in readonly mode".into()
             )),
             "transient"
         );

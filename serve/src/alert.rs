@@ -111,6 +111,108 @@ pub async fn run(config: &Config, stop: CancellationToken) -> anyhow::Result<Ale
     if let Some(settings) = WebhookSettings::from_config(&config.query.watchlist)? {
         tokio::spawn(webhooks::run(hub.subscribe_matched(), settings));
     }
+    let relay = AlertPublisher::new(&config.kafka)?;
+    tracing::info!(
+        group = %config.alert.group_id,
+        topic = %config.kafka.detections_topic,
+        alerts = %config.kafka.alerts_topic,
+        "alert role consuming"
+    );
+    let mut report = AlertReport::default();
+    let mut every = tokio::time::interval(Duration::from_millis(
+        config.alert.entries_reload_ms.max(100),
+    ));
+    // One consumer until `stop`; a new one when librdkafka declares the last one's error
+    // fatal (the batch borrows from its consumer, so both are made here).
+    let mut consumer;
+    'members: loop {
+        consumer = alert_consumer(config)?;
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let first = tokio::select! {
+                () = stop.cancelled() => break 'members,
+                _ = every.tick() => {
+                    reload(Arc::clone(&hub), store.clone()).await;
+                    continue;
+                }
+                message = consumer.recv() => message,
+            };
+            batch.clear();
+            match first {
+                Ok(message) => batch.push(message),
+                Err(error) => {
+                    if let Some((_, fatal)) = consumer.client().fatal_error() {
+                        // E.g. a static member fenced after the coordinator moved: this consumer
+                        // can do nothing more. What it did not commit is delivered again.
+                        tracing::error!(error = %fatal, "the alert consumer failed fatally; \
+                            joining the group again with a new one");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue 'members;
+                    }
+                    tracing::warn!(%error, "reading the detections topic failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+            // And whatever else the client already holds: one store and publish per batch.
+            while batch.len() < BATCH {
+                match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                    Ok(Ok(message)) => batch.push(message),
+                    Ok(Err(_)) | Err(_) => break,
+                }
+            }
+            report.records += batch.len() as u64;
+            let mut sighted = Vec::with_capacity(batch.len());
+            for message in &batch {
+                match camtrail_proto::record::decode(message.payload().unwrap_or_default()) {
+                    Ok(detection) => sighted.push(Sighted::of(&detection)),
+                    Err(error) => {
+                        report.undecodable += 1;
+                        tracing::debug!(%error, "undecodable detection record skipped");
+                    }
+                }
+            }
+            let alerts = hub.check(&sighted);
+            if !alerts.is_empty() {
+                let hits: Vec<HitRecord> = alerts
+                    .iter()
+                    .map(|alert| HitRecord::new((**alert).clone()))
+                    .collect();
+                // Stored, then relayed, before the offsets move on: a crash re-delivers the
+                // batch (stored hits are not stored again, but relayed again), never loses it.
+                let Some(new) = retry(&stop, "storing hits", || store.put_new_hits(&hits)).await
+                else {
+                    return Ok(report);
+                };
+                report.hits += new as u64;
+                if retry(&stop, "relaying hits", || relay.publish(&alerts))
+                    .await
+                    .is_none()
+                {
+                    return Ok(report);
+                }
+            }
+            for message in &batch {
+                if let Err(error) = consumer.store_offset_from_message(message) {
+                    tracing::warn!(%error, "storing the consumed offset failed");
+                }
+            }
+        }
+    }
+    // Commit what was stored before leaving the group.
+    if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        tracing::debug!(%error, "final commit");
+    }
+    tracing::info!(
+        records = report.records,
+        hits = report.hits,
+        "alert role stopped"
+    );
+    Ok(report)
+}
+
+/// A member of the alert group, subscribed to the detections topic.
+fn alert_consumer(config: &Config) -> anyhow::Result<StreamConsumer> {
     let mut client = ClientConfig::new();
     if let Some(id) = &config.alert.instance_id {
         client.set("group.instance.id", id);
@@ -136,89 +238,7 @@ pub async fn run(config: &Config, stop: CancellationToken) -> anyhow::Result<Ale
     consumer
         .subscribe(&[&config.kafka.detections_topic])
         .context("subscribing to the detections topic")?;
-    let relay = AlertPublisher::new(&config.kafka)?;
-    tracing::info!(
-        group = %config.alert.group_id,
-        topic = %config.kafka.detections_topic,
-        alerts = %config.kafka.alerts_topic,
-        "alert role consuming"
-    );
-    let mut report = AlertReport::default();
-    let mut every = tokio::time::interval(Duration::from_millis(
-        config.alert.entries_reload_ms.max(100),
-    ));
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let first = tokio::select! {
-            () = stop.cancelled() => break,
-            _ = every.tick() => {
-                reload(Arc::clone(&hub), store.clone()).await;
-                continue;
-            }
-            message = consumer.recv() => message,
-        };
-        batch.clear();
-        match first {
-            Ok(message) => batch.push(message),
-            Err(error) => {
-                tracing::warn!(%error, "reading the detections topic failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        }
-        // And whatever else the client already holds: one store and publish per batch.
-        while batch.len() < BATCH {
-            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                Ok(Ok(message)) => batch.push(message),
-                Ok(Err(_)) | Err(_) => break,
-            }
-        }
-        report.records += batch.len() as u64;
-        let mut sighted = Vec::with_capacity(batch.len());
-        for message in &batch {
-            match camtrail_proto::record::decode(message.payload().unwrap_or_default()) {
-                Ok(detection) => sighted.push(Sighted::of(&detection)),
-                Err(error) => {
-                    report.undecodable += 1;
-                    tracing::debug!(%error, "undecodable detection record skipped");
-                }
-            }
-        }
-        let alerts = hub.check(&sighted);
-        if !alerts.is_empty() {
-            let hits: Vec<HitRecord> = alerts
-                .iter()
-                .map(|alert| HitRecord::new((**alert).clone()))
-                .collect();
-            // Stored, then relayed, before the offsets move on: a crash re-delivers the
-            // batch (stored hits are not stored again, but relayed again), never loses it.
-            let Some(new) = retry(&stop, "storing hits", || store.put_new_hits(&hits)).await else {
-                return Ok(report);
-            };
-            report.hits += new as u64;
-            if retry(&stop, "relaying hits", || relay.publish(&alerts))
-                .await
-                .is_none()
-            {
-                return Ok(report);
-            }
-        }
-        for message in &batch {
-            if let Err(error) = consumer.store_offset_from_message(message) {
-                tracing::warn!(%error, "storing the consumed offset failed");
-            }
-        }
-    }
-    // Commit what was stored before leaving the group.
-    if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-        tracing::debug!(%error, "final commit");
-    }
-    tracing::info!(
-        records = report.records,
-        hits = report.hits,
-        "alert role stopped"
-    );
-    Ok(report)
+    Ok(consumer)
 }
 
 /// Run `attempt` until it succeeds, once a second, logging failures; `None` if `stop`

@@ -342,12 +342,23 @@ fn take_ready(
     Ok(())
 }
 
+/// How a run of [`run_loop`] ended.
+pub(crate) enum LoopEnd {
+    /// Shutdown (or a batch abandoned at shutdown).
+    Stopped,
+    /// librdkafka reported a fatal error: this consumer can do nothing more (e.g. a static
+    /// member fenced after the group coordinator moved to another broker). What was read
+    /// and not committed is delivered again to whoever gets the partitions next.
+    Fatal(String),
+}
+
 pub(crate) fn run_loop(
     consumer: &BaseConsumer<SinkContext>,
     config: &SinkConfig,
     audit_topic: &str,
     shutdown: &CancellationToken,
-) -> SinkReport {
+) -> (SinkReport, LoopEnd) {
+    let mut end = LoopEnd::Stopped;
     let max_age = Duration::from_millis(config.max_batch_age_ms);
     let poll_timeout = Duration::from_millis(100).min(max_age);
     while !shutdown.is_cancelled() {
@@ -381,8 +392,14 @@ pub(crate) fn run_loop(
         match polled {
             None => {}
             // Broker unreachable and the like: librdkafka reconnects by itself; we keep
-            // polling (and still hand off by age above).
-            Some(Err(error)) => tracing::warn!(%error, "Kafka consumer error"),
+            // polling (and still hand off by age above). A fatal error it cannot recover.
+            Some(Err(error)) => {
+                if let Some((_, fatal)) = consumer.client().fatal_error() {
+                    end = LoopEnd::Fatal(fatal);
+                    break;
+                }
+                tracing::warn!(%error, "Kafka consumer error");
+            }
             Some(Ok(message)) => {
                 if let Err(abandoned) = state.take(&message, audit_topic) {
                     tracing::warn!(%abandoned, "dead-letter produce abandoned at shutdown");
@@ -403,5 +420,5 @@ pub(crate) fn run_loop(
     if let Err(abandoned) = state.drain(consumer) {
         tracing::warn!(%abandoned, "last batches dropped uncommitted at shutdown");
     }
-    state.report
+    (state.report, end)
 }

@@ -137,8 +137,8 @@ impl SinkNode {
     }
 }
 
-/// Body of the sink thread: its own current-thread runtime, the writer, the dead-letter
-/// producer, the consumer; then the loop until `stop`.
+/// Body of the sink thread: [`run_consumer`] until `stop`, again with a new consumer (and
+/// writer) whenever librdkafka declares the last one's error fatal.
 fn run_thread(
     config: &SinkConfig,
     kafka: &KafkaConfig,
@@ -146,6 +146,34 @@ fn run_thread(
     metrics: SinkMetrics,
     stop: &CancellationToken,
 ) -> anyhow::Result<SinkReport> {
+    let mut total = SinkReport::default();
+    loop {
+        let (report, end) = run_consumer(config, kafka, clickhouse, metrics.clone(), stop)?;
+        total.detections_inserted += report.detections_inserted;
+        total.snapshots_inserted += report.snapshots_inserted;
+        total.audit_inserted += report.audit_inserted;
+        total.dead_letters += report.dead_letters;
+        total.batches += report.batches;
+        match end {
+            consumer::LoopEnd::Fatal(error) if !stop.is_cancelled() => {
+                tracing::error!(%error, "the Kafka consumer failed fatally; joining the group \
+                    again with a new one (uncommitted records are delivered again)");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            _ => return Ok(total),
+        }
+    }
+}
+
+/// Its own current-thread runtime, the writer, the dead-letter producer, the consumer;
+/// then the loop until `stop` or a fatal consumer error.
+fn run_consumer(
+    config: &SinkConfig,
+    kafka: &KafkaConfig,
+    clickhouse: &ClickhouseConfig,
+    metrics: SinkMetrics,
+    stop: &CancellationToken,
+) -> anyhow::Result<(SinkReport, consumer::LoopEnd)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -155,12 +183,21 @@ fn run_thread(
     } else {
         clickhouse::Compression::None
     };
+    let timeout = Duration::from_millis(config.insert_timeout_ms);
     let writer = ClickhouseWriter::new(
         clickhouse.client().with_compression(compression),
-        Duration::from_millis(config.insert_timeout_ms),
+        timeout,
         config.insert_deduplication_token,
         config.backoff(),
         metrics.clone(),
+    )
+    .with_shards(
+        clickhouse
+            .shard_clients()
+            .into_iter()
+            .map(|client| client.with_compression(compression))
+            .collect(),
+        timeout,
     );
     let dead_letters = DeadLetters::new(
         DeadLetterProducer::new(&kafka.brokers, &kafka.dead_letter_topic)
