@@ -5,15 +5,17 @@
 #   deploy/local/test.sh --setup-only                       install + start/stop services, no cargo
 #
 # On a fresh Debian 12 machine with Rust, Java 17, Maven and Python 3 it:
-#   1. installs what is missing: apt clickhouse-server, clickhouse-client, kcat (+ curl and the C
-#      toolchain librdkafka's bundled build needs); pip chdb-core and pytest;
+#   1. installs what is missing: apt clickhouse-server, clickhouse-client, kcat, zookeeper (the
+#      cluster's coordinator; + curl and the C toolchain librdkafka's bundled build needs); pip
+#      chdb-core and pytest;
 #   2. starts Kafka (KRaft, 127.0.0.1:9092) and ClickHouse (127.0.0.1:8123) with
 #      deploy/local/services.sh, remembering whether they were already running;
 #   3. runs cargo fmt --check, cargo clippy -D warnings (the full build and the embedded one,
 #      which must not link librdkafka or the ClickHouse client), cargo test
 #      (CAMTRAIL_KAFKA__BROKERS and CAMTRAIL_CLICKHOUSE__URL exported), then the
-#      modern-ClickHouse schema check (pytest);
-#   4. stops the services it started (also on failure or Ctrl-C).
+#      modern-ClickHouse schema check (pytest), then the cluster's fault test (issue 19:
+#      deploy/cluster/cluster.sh up, `cargo test --test cluster`, a few minutes);
+#   4. stops the services and the cluster it started (also on failure or Ctrl-C).
 #
 # Environment: CAMTRAIL_KEEP_SERVICES=1 leaves services running; CAMTRAIL_SKIP_INSTALL=1 skips
 # step 1; everything services.sh reads (CAMTRAIL_LOCAL_DIR, ...).
@@ -64,6 +66,8 @@ disk_report
 
 STARTED_KAFKA=0
 STARTED_CH=0
+STARTED_CLUSTER=0
+CLUSTER="$CAMTRAIL_REPO/deploy/cluster/cluster.sh"
 on_exit() {
     local rc=$?
     set +e
@@ -71,8 +75,9 @@ on_exit() {
         SUMMARY+=("$(printf '  %-34s FAIL %s' "$CURRENT" "$(elapsed "$T_SECTION")")")
     fi
     if [ "${CAMTRAIL_KEEP_SERVICES:-0}" = 1 ]; then
-        [ $((STARTED_KAFKA + STARTED_CH)) -eq 0 ] || log "CAMTRAIL_KEEP_SERVICES=1: leaving services running"
+        [ $((STARTED_KAFKA + STARTED_CH + STARTED_CLUSTER)) -eq 0 ] || log "CAMTRAIL_KEEP_SERVICES=1: leaving services running"
     else
+        if [ "$STARTED_CLUSTER" = 1 ]; then "$CLUSTER" down; fi
         if [ "$STARTED_CH" = 1 ]; then "$SERVICES" stop-clickhouse; fi
         if [ "$STARTED_KAFKA" = 1 ]; then "$SERVICES" stop-kafka; fi
     fi
@@ -102,6 +107,7 @@ install_missing() {
     have clickhouse-server || [ -x /usr/sbin/clickhouse-server ] || apt+=(clickhouse-server)
     have clickhouse-client || apt+=(clickhouse-client)
     have kcat || apt+=(kcat)
+    [ -f /usr/share/java/zookeeper.jar ] || apt+=(zookeeper)
     have curl || apt+=(curl ca-certificates)
     have setsid || apt+=(util-linux)
     # librdkafka is built from source by rdkafka-sys (configure + make, C and C++).
@@ -200,4 +206,13 @@ section_done
 
 section "schema on a modern ClickHouse (chdb)"
 python3 -m pytest clickhouse/migrations/tests -q -p no:cacheprovider
+section_done
+
+section "cluster fault test (3 brokers, 2x2 ClickHouse, ZooKeeper)"
+# Not part of `cargo test --workspace` (test = false): it needs the whole machine for a few
+# minutes. Its table goes to target/cluster-faults/faults.md.
+cargo clippy --locked --test cluster -- -D warnings
+"$CLUSTER" status >/dev/null 2>&1 || STARTED_CLUSTER=1
+"$CLUSTER" up
+cargo test --locked --test cluster -- --nocapture
 section_done
