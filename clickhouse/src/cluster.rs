@@ -183,7 +183,7 @@ fn create_table(
         .ok_or_else(|| format!("CREATE TABLE {table}: unclosed engine arguments"))?;
     let arguments = engine[open + 1..close].trim();
     let tail = &engine[close + 1..];
-    if !name.ends_with("MergeTree") || name.starts_with("Replicated") {
+    if !name.ends_with("MergeTree") || name.starts_with("Replicated") || tail.contains("SETTINGS") {
         return Err(format!(
             "CREATE TABLE {table}: engine {name} has no cluster form"
         ));
@@ -204,10 +204,19 @@ fn create_table(
     } else {
         format!(", {arguments}")
     };
+    // Replicated tables drop an insert whose block equals one of the last 100 (a retried
+    // insert). A summing table's rows come from a view, and two different inserts can make
+    // the same block there (one sighting of a key on a day): keep every one.
+    let settings = if name == "SummingMergeTree" {
+        " SETTINGS replicated_deduplication_window = 0"
+    } else {
+        ""
+    };
     let mut statements = vec![ClusterStatement::plain(format!(
         "CREATE TABLE IF NOT EXISTS {database}.{stored} {on} {}\
-         ENGINE = Replicated{name}('{path}', '{{replica}}'{arguments}){tail}",
-        columns.trim_start()
+         ENGINE = Replicated{name}('{path}', '{{replica}}'{arguments}){}{settings}",
+        columns.trim_start(),
+        tail.trim_end()
     ))];
     if is_sharded(table) {
         statements.push(distributed(table, cluster, database));

@@ -1,9 +1,12 @@
 //! Connecting to the first of several servers that accepts: the HTTP connector behind a
 //! client configured with `failover_urls` (or a shard's replicas). Requests keep the first
-//! URL's path and `Host`; only the TCP connection goes to another replica, which serves the
-//! same tables. A server that was down is tried first again on every new connection, so
-//! traffic returns to it once it is back (pooled connections to a replica close after 2 s
-//! idle).
+//! URL's path and `Host` (fine for ClickHouse itself; a proxy routing by host name would
+//! misroute); only the TCP connection goes to another replica, which serves the same
+//! tables. A server that was down is tried first again on every *new* connection; pooled
+//! connections to the replica stay in use while busy, so traffic returns to the recovered
+//! server only once they idle out (2 s). It fails over on a refused or timed-out connect
+//! only: a replica that accepts but answers errors (read-only just after a restart) keeps
+//! its traffic, and callers retry those.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -133,6 +133,32 @@ pub async fn migrate(
             .await
             .map_err(|e| StoreError::clickhouse("create schema_migrations", e))?;
     }
+    // A database migrated for one server is not made a cluster's by running again with
+    // --cluster (its tables would stay unsharded), nor the other way round.
+    let engine: String = client
+        .query(
+            "SELECT engine FROM system.tables \
+             WHERE database = currentDatabase() AND name = 'schema_migrations'",
+        )
+        .fetch_one()
+        .await
+        .map_err(|e| StoreError::clickhouse("read the schema_migrations engine", e))?;
+    if engine.starts_with("Replicated") != cluster.is_some() {
+        return Err(StoreError::Migration {
+            version: 0,
+            name: "schema_migrations",
+            message: format!(
+                "database {} was migrated {} (schema_migrations is {engine}); \
+                 use a new database rather than converting it in place",
+                config.database,
+                if cluster.is_some() {
+                    "for one server, not a cluster"
+                } else {
+                    "for a cluster (camtrail migrate --cluster)"
+                }
+            ),
+        });
+    }
     let applied: Vec<AppliedRow> = client
         .query("SELECT version, name, checksum FROM schema_migrations FINAL ORDER BY version")
         .fetch_all()

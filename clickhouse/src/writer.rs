@@ -83,8 +83,9 @@ pub fn classify(error: &ClickhouseError) -> &'static str {
 /// Server error codes that clear up on their own: TOO_MANY_PARTS (252), MEMORY_LIMIT_EXCEEDED
 /// (241), TOO_MANY_SIMULTANEOUS_QUERIES (202), TIMEOUT_EXCEEDED (159), the HTTP 5xx
 /// "Code: 210" network errors between servers, and on a cluster TABLE_IS_READ_ONLY (242:
-/// a replica without its ZooKeeper session), NO_ZOOKEEPER (225), KEEPER_EXCEPTION (999)
-/// and ALL_REPLICAS_ARE_STALE / ALL_CONNECTION_TRIES_FAILED (3, 279).
+/// a replica without its ZooKeeper session), NO_ZOOKEEPER (225), KEEPER_EXCEPTION (999),
+/// ALL_CONNECTION_TRIES_FAILED (279), SOCKET_TIMEOUT (209), UNKNOWN_STATUS_OF_INSERT (319)
+/// and ALL_REPLICAS_ARE_STALE (369).
 fn is_transient_server_error(message: &str) -> bool {
     [
         "Code: 252",
@@ -96,7 +97,9 @@ fn is_transient_server_error(message: &str) -> bool {
         "Code: 225",
         "Code: 999",
         "Code: 279",
-        "Code: 3,",
+        "Code: 209",
+        "Code: 319",
+        "Code: 369",
     ]
     .iter()
     .any(|code| message.contains(code))

@@ -125,10 +125,29 @@ pub async fn run(config: &Config, stop: CancellationToken) -> anyhow::Result<Ale
     // One consumer until `stop`; a new one when librdkafka declares the last one's error
     // fatal (the batch borrows from its consumer, so both are made here).
     let mut consumer;
+    let mut pause = Duration::from_secs(1);
     'members: loop {
         consumer = alert_consumer(config)?;
+        let joined = std::time::Instant::now();
         let mut batch = Vec::with_capacity(BATCH);
         loop {
+            // Asked every round: librdkafka reports a fatal error once, and the batch's
+            // zero-wait reads below may be the ones that swallow it. E.g. a static member
+            // fenced after the coordinator moved: this consumer can do nothing more; what
+            // it did not commit is delivered again to the next one.
+            if let Some((_, fatal)) = consumer.client().fatal_error() {
+                if joined.elapsed() > Duration::from_secs(300) {
+                    pause = Duration::from_secs(1);
+                }
+                tracing::error!(error = %fatal, pause_s = pause.as_secs(), "the alert consumer \
+                    failed fatally; joining the group again with a new one");
+                tokio::select! {
+                    () = stop.cancelled() => break 'members,
+                    () = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(60));
+                continue 'members;
+            }
             let first = tokio::select! {
                 () = stop.cancelled() => break 'members,
                 _ = every.tick() => {
@@ -141,14 +160,6 @@ pub async fn run(config: &Config, stop: CancellationToken) -> anyhow::Result<Ale
             match first {
                 Ok(message) => batch.push(message),
                 Err(error) => {
-                    if let Some((_, fatal)) = consumer.client().fatal_error() {
-                        // E.g. a static member fenced after the coordinator moved: this consumer
-                        // can do nothing more. What it did not commit is delivered again.
-                        tracing::error!(error = %fatal, "the alert consumer failed fatally; \
-                            joining the group again with a new one");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue 'members;
-                    }
                     tracing::warn!(%error, "reading the detections topic failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;

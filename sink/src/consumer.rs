@@ -362,6 +362,12 @@ pub(crate) fn run_loop(
     let max_age = Duration::from_millis(config.max_batch_age_ms);
     let poll_timeout = Duration::from_millis(100).min(max_age);
     while !shutdown.is_cancelled() {
+        // Asked every round, not only where an error is seen: librdkafka reports a fatal
+        // error once, and `take_ready` may be the poll that swallows it.
+        if let Some((_, fatal)) = consumer.client().fatal_error() {
+            end = LoopEnd::Fatal(fatal);
+            break;
+        }
         let paused = {
             let mut state = consumer.context().state();
             // While paused there is nothing to read: wait for the pipeline instead.
@@ -392,14 +398,9 @@ pub(crate) fn run_loop(
         match polled {
             None => {}
             // Broker unreachable and the like: librdkafka reconnects by itself; we keep
-            // polling (and still hand off by age above). A fatal error it cannot recover.
-            Some(Err(error)) => {
-                if let Some((_, fatal)) = consumer.client().fatal_error() {
-                    end = LoopEnd::Fatal(fatal);
-                    break;
-                }
-                tracing::warn!(%error, "Kafka consumer error");
-            }
+            // polling (and still hand off by age above); a fatal error ends the loop at the
+            // top of the next round.
+            Some(Err(error)) => tracing::warn!(%error, "Kafka consumer error"),
             Some(Ok(message)) => {
                 if let Err(abandoned) = state.take(&message, audit_topic) {
                     tracing::warn!(%abandoned, "dead-letter produce abandoned at shutdown");

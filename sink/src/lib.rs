@@ -147,7 +147,11 @@ fn run_thread(
     stop: &CancellationToken,
 ) -> anyhow::Result<SinkReport> {
     let mut total = SinkReport::default();
+    // 1 s after a first fatal error, doubling up to 60 s while they keep coming (two sinks
+    // given the same instance_id fence each other: that must not become a tight loop).
+    let mut pause = Duration::from_secs(1);
     loop {
+        let started = std::time::Instant::now();
         let (report, end) = run_consumer(config, kafka, clickhouse, metrics.clone(), stop)?;
         total.detections_inserted += report.detections_inserted;
         total.snapshots_inserted += report.snapshots_inserted;
@@ -156,9 +160,17 @@ fn run_thread(
         total.batches += report.batches;
         match end {
             consumer::LoopEnd::Fatal(error) if !stop.is_cancelled() => {
-                tracing::error!(%error, "the Kafka consumer failed fatally; joining the group \
-                    again with a new one (uncommitted records are delivered again)");
-                std::thread::sleep(Duration::from_secs(1));
+                if started.elapsed() > Duration::from_secs(300) {
+                    pause = Duration::from_secs(1);
+                }
+                tracing::error!(%error, pause_s = pause.as_secs(), "the Kafka consumer failed \
+                    fatally; joining the group again with a new one (uncommitted records are \
+                    delivered again)");
+                let deadline = std::time::Instant::now() + pause;
+                while std::time::Instant::now() < deadline && !stop.is_cancelled() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                pause = (pause * 2).min(Duration::from_secs(60));
             }
             _ => return Ok(total),
         }
@@ -174,6 +186,14 @@ fn run_consumer(
     metrics: SinkMetrics,
     stop: &CancellationToken,
 ) -> anyhow::Result<(SinkReport, consumer::LoopEnd)> {
+    // On a cluster the Distributed tables would take detections asynchronously and refuse
+    // thumbnails (no sharding key): the sink must write the shards itself.
+    anyhow::ensure!(
+        clickhouse.cluster.is_empty() || !clickhouse.shards.is_empty(),
+        "clickhouse.cluster is set ({}) but clickhouse.shards is not: the sink writes each \
+         shard's replicas itself; list them in the cluster's shard order",
+        clickhouse.cluster
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
