@@ -20,6 +20,7 @@
 #   alert-1  (no port)
 set -euo pipefail
 
+# shellcheck disable=SC2034  # read by lib.sh's log()
 LOG_TAG=roles
 # shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../local/lib.sh"
@@ -30,20 +31,20 @@ CONFIG="$DIR/camtrail.toml"
 ROLES=(ingest-1 ingest-2 sink-1 sink-2 query-1 query-2 alert-1)
 CH=(http://127.0.0.1:18123 http://127.0.0.1:18124 http://127.0.0.1:18125 http://127.0.0.1:18126)
 
-# role_env ROLE: the role's own settings, as environment variables.
+# role_env ROLE: the role's own settings (NAME=VALUE words) into the array ENV.
 role_env() {
     case "$1" in
-    ingest-1) echo CAMTRAIL_INGEST__GRPC_ADDR=127.0.0.1:51051 CAMTRAIL_INGEST__HTTP_ADDR=127.0.0.1:18081 ;;
-    ingest-2) echo CAMTRAIL_INGEST__GRPC_ADDR=127.0.0.1:51052 CAMTRAIL_INGEST__HTTP_ADDR=127.0.0.1:18082 ;;
-    sink-1) echo CAMTRAIL_SINK__HTTP_ADDR=127.0.0.1:18083 CAMTRAIL_SINK__INSTANCE_ID=sink-1 ;;
-    sink-2) echo CAMTRAIL_SINK__HTTP_ADDR=127.0.0.1:18084 CAMTRAIL_SINK__INSTANCE_ID=sink-2 ;;
+    ingest-1) ENV=(CAMTRAIL_INGEST__GRPC_ADDR=127.0.0.1:51051 CAMTRAIL_INGEST__HTTP_ADDR=127.0.0.1:18081) ;;
+    ingest-2) ENV=(CAMTRAIL_INGEST__GRPC_ADDR=127.0.0.1:51052 CAMTRAIL_INGEST__HTTP_ADDR=127.0.0.1:18082) ;;
+    sink-1) ENV=(CAMTRAIL_SINK__HTTP_ADDR=127.0.0.1:18083 CAMTRAIL_SINK__INSTANCE_ID=sink-1) ;;
+    sink-2) ENV=(CAMTRAIL_SINK__HTTP_ADDR=127.0.0.1:18084 CAMTRAIL_SINK__INSTANCE_ID=sink-2) ;;
     # query-2 prefers the second shard's first replica; both fail over to the others.
-    query-1) echo CAMTRAIL_QUERY__HTTP_ADDR=127.0.0.1:18080 CAMTRAIL_QUERY__GRPC_ADDR=127.0.0.1:51061 \
-        CAMTRAIL_QUERY__NODE_NAME=query-1 ;;
-    query-2) echo CAMTRAIL_QUERY__HTTP_ADDR=127.0.0.1:18090 CAMTRAIL_QUERY__GRPC_ADDR=127.0.0.1:51062 \
-        CAMTRAIL_QUERY__NODE_NAME=query-2 "CAMTRAIL_CLICKHOUSE__URL=${CH[2]}" \
-        "CAMTRAIL_CLICKHOUSE__FAILOVER_URLS=[\"${CH[3]}\",\"${CH[0]}\",\"${CH[1]}\"]" ;;
-    alert-1) echo CAMTRAIL_ALERT__INSTANCE_ID=alert-1 ;;
+    query-1) ENV=(CAMTRAIL_QUERY__HTTP_ADDR=127.0.0.1:18080 CAMTRAIL_QUERY__GRPC_ADDR=127.0.0.1:51061
+        CAMTRAIL_QUERY__NODE_NAME=query-1) ;;
+    query-2) ENV=(CAMTRAIL_QUERY__HTTP_ADDR=127.0.0.1:18090 CAMTRAIL_QUERY__GRPC_ADDR=127.0.0.1:51062
+        CAMTRAIL_QUERY__NODE_NAME=query-2 "CAMTRAIL_CLICKHOUSE__URL=${CH[2]}"
+        "CAMTRAIL_CLICKHOUSE__FAILOVER_URLS=[\"${CH[3]}\",\"${CH[0]}\",\"${CH[1]}\"]") ;;
+    alert-1) ENV=(CAMTRAIL_ALERT__INSTANCE_ID=alert-1) ;;
     esac
 }
 
@@ -81,7 +82,9 @@ prepare() {
     [ -x "$BIN" ] || die "$BIN is missing: cargo build --release first"
     mkdir -p "$DIR"
     chmod 700 "$DIR"
-    if [ ! -s "$DIR/city/cameras.csv" ]; then
+    if [ ! -s "$DIR/city/cameras.csv" ] || [ ! -s "$DIR/tokens/gateway_token_hashes.csv" ] ||
+        [ ! -s "$DIR/supervisor.token" ]; then
+        rm -rf "$DIR/city" "$DIR/tokens" "$DIR/users.toml" "$DIR/supervisor.token"
         log "city: 140,000 cameras, 300 gateways; gateway tokens; a supervisor"
         "$BIN" city --seed 7 --cameras 140000 --gateways 300 --out "$DIR/city" >&2
         (umask 077 && "$BIN" gateways issue --registry "$DIR/city/cameras.csv" --out "$DIR/tokens" >&2)
@@ -122,13 +125,22 @@ EOF
 }
 
 start_role() {
-    local role="$1" pid
+    local role="$1" _
     if pid_of "$role" >/dev/null; then return 0; fi
-    # shellcheck disable=SC2046
-    env $(role_env "$role") setsid "$BIN" --config "$CONFIG" "$(command_of "$role")" \
+    local ENV=()
+    role_env "$role"
+    rm -f "$DIR/$role.pid"
+    # The inner shell records its own pid, then execs the role: the pid file names the role
+    # even when setsid has to fork.
+    # shellcheck disable=SC2016
+    nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$DIR/$role.pid" \
+        env "${ENV[@]}" "$BIN" --config "$CONFIG" "$(command_of "$role")" \
         >>"$DIR/$role.log" 2>&1 </dev/null &
-    pid=$!
-    echo "$pid" >"$DIR/$role.pid"
+    for _ in $(seq 50); do
+        [ -s "$DIR/$role.pid" ] && return 0
+        sleep 0.1
+    done
+    die "$role: could not start"
 }
 
 wait_role() {
@@ -197,5 +209,8 @@ up) up ;;
 down) down ;;
 status) status ;;
 load) load "$@" ;;
-*) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; [ -n "$cmd" ] && exit 2 ;;
+*)
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+    [ -z "$cmd" ] || [ "$cmd" = help ] || exit 2
+    ;;
 esac

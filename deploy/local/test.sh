@@ -212,6 +212,15 @@ section "cluster fault test (3 brokers, 2x2 ClickHouse, ZooKeeper)"
 # Not part of `cargo test --workspace` (test = false): it needs the whole machine for a few
 # minutes. Its table goes to target/cluster-faults/faults.md.
 cargo clippy --locked --test cluster -- -D warnings
+# The single node's services are done with: give the cluster the machine.
+if [ "$STARTED_CH" = 1 ] && [ "${CAMTRAIL_KEEP_SERVICES:-0}" != 1 ]; then
+    "$SERVICES" stop-clickhouse
+    STARTED_CH=0
+fi
+if [ "$STARTED_KAFKA" = 1 ] && [ "${CAMTRAIL_KEEP_SERVICES:-0}" != 1 ]; then
+    "$SERVICES" stop-kafka
+    STARTED_KAFKA=0
+fi
 "$CLUSTER" status >/dev/null 2>&1 || STARTED_CLUSTER=1
 "$CLUSTER" up
 cargo test --locked --test cluster -- --nocapture

@@ -61,6 +61,33 @@ fn cluster_sh(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// [`cluster_sh`] off the runtime's two workers (`start` waits up to ~20 s for replicas),
+/// so the load and the queries go on meanwhile.
+async fn cluster(args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cluster_sh(&args)
+    })
+    .await
+    .expect("join")
+}
+
+/// Drops the run's database on the cluster when the test ends, passed or failed.
+struct DropDatabase(String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("clickhouse-client")
+            .args(["--port", "19101", "-q"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} ON CLUSTER camtrail",
+                self.0
+            ))
+            .output();
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -76,6 +103,13 @@ struct Role {
     health: SocketAddr,
     log: PathBuf,
     child: Option<Child>,
+}
+
+impl Drop for Role {
+    /// A failed test leaves no camtrail process behind.
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl Role {
@@ -293,6 +327,7 @@ fn p99(samples: &[Sample]) -> Duration {
 async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
     cluster_sh(&["up"]);
     let run = camtrail_testkit::unique_name("faults");
+    let _drop_database = DropDatabase(run.clone());
     let dir = tempfile::tempdir().expect("tempdir");
     let out = repo().join("target/cluster-faults");
     // The roles' logs (no secrets in them) are kept for a look after the run.
@@ -454,6 +489,28 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
         String::from_utf8_lossy(&opened.stderr)
     );
 
+    // The case is stored through query-1's server and replicated to the others: wait
+    // until every query node can search under it.
+    for addr in &query_addrs {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = camtrail_common::now_ms();
+            let path = format!(
+                "/v1/track?plate={}&from={}&to={now}&case={case}&reason=fault%20test%20ready",
+                percent("粤B12345"),
+                now - 60_000
+            );
+            if matches!(get(*addr, &path, &token).await, Ok((200, _))) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the case never reached the query node at {addr}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     // The load: the city's gateways over both ingest nodes.
     let observed: Arc<Mutex<Observed>> = Arc::default();
     let recorder = Arc::clone(&observed);
@@ -565,15 +622,20 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
     let topic = format!("{run}.detections.v1");
     tokio::time::sleep(Duration::from_secs(10)).await;
     let mut windows: Vec<(String, Instant)> = Vec::new();
-    let leader = busiest_leader(&topic);
+    let leader = {
+        let topic = topic.clone();
+        tokio::task::spawn_blocking(move || busiest_leader(&topic))
+            .await
+            .expect("join")
+    };
     let broker = format!("kafka-{leader}");
     windows.push((
         format!("Kafka broker {leader} (leads most partitions)"),
         Instant::now(),
     ));
-    cluster_sh(&["kill", &broker]);
+    cluster(&["kill", &broker]).await;
     tokio::time::sleep(FAULT).await;
-    cluster_sh(&["start", &broker]);
+    cluster(&["start", &broker]).await;
     tokio::time::sleep(WINDOW - FAULT).await;
 
     windows.push(("ingest node 1".into(), Instant::now()));
@@ -589,15 +651,15 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
     tokio::time::sleep(WINDOW.saturating_sub(windows[2].1.elapsed())).await;
 
     windows.push(("ClickHouse replica ch-1-1".into(), Instant::now()));
-    cluster_sh(&["kill", "ch-1-1"]);
+    cluster(&["kill", "ch-1-1"]).await;
     tokio::time::sleep(FAULT).await;
-    cluster_sh(&["start", "ch-1-1"]);
+    cluster(&["start", "ch-1-1"]).await;
     tokio::time::sleep(WINDOW.saturating_sub(windows[3].1.elapsed())).await;
 
     windows.push(("ZooKeeper".into(), Instant::now()));
-    cluster_sh(&["kill", "zookeeper"]);
+    cluster(&["kill", "zookeeper"]).await;
     tokio::time::sleep(FAULT).await;
-    cluster_sh(&["start", "zookeeper"]);
+    cluster(&["start", "zookeeper"]).await;
     tokio::time::sleep(WINDOW.saturating_sub(windows[4].1.elapsed())).await;
 
     let report = load.await.expect("join").expect("load run");
@@ -621,6 +683,24 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
         left = lag(&format!("{run}-sink"), &[&topic, &audit_topic]);
+    }
+
+    // The sinks' inserts are on one replica of each shard; the check reads any: wait until
+    // every replica has fetched what its shard holds.
+    for url in CLICKHOUSE {
+        let server = camtrail_clickhouse::ClickhouseConfig {
+            url: url.into(),
+            database: run.clone(),
+            ..Default::default()
+        };
+        for table in ["detections_local", "detections_by_hour_local", "audit_log"] {
+            server
+                .client()
+                .query(&format!("SYSTEM SYNC REPLICA {run}.{table}"))
+                .execute()
+                .await
+                .unwrap_or_else(|e| panic!("SYSTEM SYNC REPLICA {table} on {url}: {e}"));
+        }
     }
 
     // Every acked event stored, no rejected one.
@@ -783,15 +863,13 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
             .filter(|s| s.at >= *start && s.at < *start + WINDOW)
             .collect();
         let answered = in_window.iter().filter(|s| s.ok).count();
+        assert!(!in_window.is_empty(), "{name}: no query was sent");
         assert!(
             answered * 2 >= in_window.len(),
             "{name}: only {answered} of {} queries answered",
             in_window.len()
         );
     }
-    let _ = cluster_sh(&["status"]);
-    let drop = format!("DROP DATABASE IF EXISTS {run} ON CLUSTER camtrail");
-    let _ = clickhouse.server_client().query(&drop).execute().await;
 }
 
 /// The event ids of a track answer's sightings (and its second vehicle's), duplicates kept,
