@@ -101,14 +101,28 @@ async fn main() {
             plate_confidence: 0.95,
             ..v1::DetectionEvent::default()
         };
-        let mut request = tonic::Request::new(v1::EventBatch {
-            gateway_id: gateway.clone(),
-            batch_seq: u64::from(i) + 1,
-            events: vec![event],
-        });
-        let bearer = format!("Bearer {token}").parse().expect("token header");
-        request.metadata_mut().insert("authorization", bearer);
-        let ack = client.publish_batch(request).await.expect("publish");
+        // An overloaded node answers RESOURCE_EXHAUSTED with a hint: wait and send again,
+        // as a gateway does (the time counts from the ack that finally comes).
+        let mut attempts = 0;
+        let ack = loop {
+            let mut request = tonic::Request::new(v1::EventBatch {
+                gateway_id: gateway.clone(),
+                batch_seq: u64::from(i) + 1,
+                events: vec![event.clone()],
+            });
+            let bearer = format!("Bearer {token}").parse().expect("token header");
+            request.metadata_mut().insert("authorization", bearer);
+            match client.publish_batch(request).await {
+                Ok(ack) => break ack,
+                Err(status)
+                    if status.code() == tonic::Code::ResourceExhausted && attempts < 100 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(status) => panic!("publish: {status}"),
+            }
+        };
         let acked = Instant::now();
         assert!(
             ack.into_inner().rejections.is_empty(),
