@@ -1,6 +1,6 @@
 //! `camtrail demo`: the command line of the demo (`camtrail_serve::demo` runs it).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use camtrail_serve::Config;
 use camtrail_serve::demo::DemoOptions;
@@ -8,15 +8,25 @@ use camtrail_serve::demo::DemoOptions;
 /// Options of `camtrail demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Output folder (created; a previous demo's files in it are replaced).
+    /// Output folder (created owner-only; a previous demo's files in it are replaced). The
+    /// default is git-ignored in this repository.
     #[arg(long, default_value = "camtrail-demo")]
     pub out: PathBuf,
     /// How long to drive the node with the load generator, seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub duration: f64,
-    /// Target rate in events per second; default: as fast as the node acks.
+    /// Steady rate the gateways send at, events per second (so the ack latency printed is
+    /// the node's, not a queue's).
+    #[arg(long, default_value_t = 20_000.0)]
+    pub rate: f64,
+    /// Send as fast as the node acks instead of at --rate (throughput; the ack latency is
+    /// then mostly the gateways' own queues).
     #[arg(long)]
-    pub rate: Option<f64>,
+    pub open: bool,
+    /// After the scripted run, keep the node serving (until Ctrl-C) and print its address
+    /// and the demo investigator's token.
+    #[arg(long)]
+    pub keep: bool,
     /// City seed.
     #[arg(long, default_value_t = 7)]
     pub city_seed: u64,
@@ -34,12 +44,20 @@ pub struct DemoArgs {
     pub quiet: bool,
 }
 
+/// The demo's log file, `OUT/demo.log`, its folder created owner-only.
+pub fn log_file(out: &Path) -> anyhow::Result<PathBuf> {
+    camtrail_serve::demo::prepare_out(out)?;
+    Ok(out.join("demo.log"))
+}
+
 /// Run the demo.
 pub async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
     let options = DemoOptions {
+        log_file: Some(args.out.join("demo.log")),
         out: args.out,
         duration: args.duration,
-        rate: args.rate,
+        rate: (!args.open).then_some(args.rate),
+        keep: args.keep,
         city_seed: args.city_seed,
         cameras: args.cameras,
         gateways: args.gateways,

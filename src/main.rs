@@ -29,7 +29,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
-    telemetry::init(cli.log_format, cli.verbose)?;
+    // The demo's terminal is for its steps; its log lines go to a file in its folder.
+    let log_file = match &cli.command {
+        cli::Command::Demo(args) => Some(demo::log_file(&args.out)?),
+        _ => None,
+    };
+    telemetry::init(cli.log_format, cli.verbose, log_file.as_deref())?;
     let config = camtrail_serve::Config::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -390,12 +390,21 @@ pub fn track_table(answer: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "track {}  {} → {} ({})",
+        "track {}, searched {} → {} ({})",
         answer["asked"].as_str().unwrap_or("?"),
         answer["from"].as_str().unwrap_or("?"),
         answer["to"].as_str().unwrap_or("?"),
         answer["time_zone"].as_str().unwrap_or("?"),
     );
+    let sightings = answer["sightings"].as_array().cloned().unwrap_or_default();
+    if let (Some(first), Some(last)) = (sightings.first(), sightings.last()) {
+        let _ = writeln!(
+            out,
+            "seen {} → {}",
+            first["time"].as_str().unwrap_or("?"),
+            last["time"].as_str().unwrap_or("?"),
+        );
+    }
     if answer["second_vehicle"].is_object() {
         let _ = writeln!(
             out,
@@ -437,13 +446,27 @@ pub fn track_table(answer: &Value) -> String {
     out
 }
 
+/// `text` padded with spaces to `width` terminal columns (a CJK character takes two), so
+/// columns of plates and names line up; longer text is left as it is.
+fn pad(text: &str, width: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
 /// The sightings table and summary line of one vehicle of a track answer; sighting numbers
 /// get `prefix` (B for a cloned plate's second vehicle).
 fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
     let _ = writeln!(
         out,
-        "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5}  {:<28}  flags",
-        "#", "time", "camera", "district", "plate", "match", "conf", "vehicle"
+        "{:>4}  {:<19}  {:<20}  {}  {}  {:<6}  {:>5}  {}  flags",
+        "#",
+        "time",
+        "camera",
+        pad("district", 14),
+        pad("plate", 10),
+        "match",
+        "conf",
+        pad("vehicle", 28)
     );
     let sightings = vehicle["sightings"].as_array().cloned().unwrap_or_default();
     let links = vehicle["links"].as_array().cloned().unwrap_or_default();
@@ -470,15 +493,19 @@ fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
         }
         let _ = writeln!(
             out,
-            "{:>4}  {:<19}  {:<20}  {:<14}  {:<10}  {:<6}  {:>5.2}  {:<28}  {}",
+            "{:>4}  {:<19}  {:<20}  {}  {}  {:<6}  {:>5.2}  {}  {}",
             format!("{prefix}{}", sighting["n"]),
             sighting["time"].as_str().unwrap_or("?"),
             sighting["camera_id"].as_str().unwrap_or("?"),
-            sighting["district"].as_str().unwrap_or("?"),
-            sighting["plate"].as_str().unwrap_or("?"),
+            pad(sighting["district"].as_str().unwrap_or("?"), 14),
+            // As the plate was asked for: without the display separator.
+            pad(
+                &sighting["plate"].as_str().unwrap_or("?").replace('·', ""),
+                10
+            ),
             sighting["match_kind"].as_str().unwrap_or("?"),
             sighting["match_confidence"].as_f64().unwrap_or(0.0),
-            vehicle_summary(sighting),
+            pad(&vehicle_summary(sighting), 28),
             flags.join(", ")
         );
     }
@@ -607,6 +634,44 @@ mod tests {
         );
         assert!(table.contains("2 dropped in all"), "{table}");
         assert!(table.contains("audit query/1 #7"), "{table}");
+    }
+
+    #[test]
+    fn columns_line_up_with_wide_characters_and_the_plate_is_spelled_as_asked() {
+        let answer = serde_json::json!({
+            "asked": "粤B12310", "from": "2026-01-01 07:00:00", "to": "2026-01-01 09:00:00",
+            "time_zone": "Asia/Shanghai",
+            "sightings": [
+                {"n": 1, "time": "2026-01-01 08:00:00", "camera_id": "cam-a1",
+                 "district": "福田区", "plate": "粤B·12310", "match_kind": "exact",
+                 "match_confidence": 1.0},
+                {"n": 12, "time": "2026-01-01 08:10:00", "camera_id": "cam-a2",
+                 "district": "Futian", "plate": "粤B·12310", "match_kind": "exact",
+                 "match_confidence": 1.0},
+            ],
+            "links": [], "trips": [], "transitions": [], "impossible_hops": 0,
+            "dropped": [], "audit": {"node_id": "q", "seq": 1},
+        });
+        let table = track_table(&answer);
+        assert!(
+            table.contains("seen 2026-01-01 08:00:00 → 2026-01-01 08:10:00"),
+            "{table}"
+        );
+        assert!(!table.contains('·'), "one spelling of the plate:\n{table}");
+        // The match column starts at the same terminal column on every row.
+        let column = |line: &str| {
+            let at = line
+                .find("exact")
+                .or_else(|| line.find("match"))
+                .expect("column");
+            unicode_width::UnicodeWidthStr::width(&line[..at])
+        };
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.contains("exact") || l.contains("match"))
+            .collect();
+        assert_eq!(rows.len(), 3, "{table}");
+        assert!(rows.iter().all(|r| column(r) == column(rows[0])), "{table}");
     }
 
     #[test]

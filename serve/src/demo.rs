@@ -48,6 +48,41 @@ pub struct DemoOptions {
     pub seed: u64,
     /// No progress bar.
     pub quiet: bool,
+    /// Keep the node serving after the scripted run, until Ctrl-C.
+    pub keep: bool,
+    /// Where the process's log lines go (printed for the user), if to a file.
+    pub log_file: Option<PathBuf>,
+}
+
+/// Create the output folder, owner-only (it holds gateway secrets, tokens and tracks).
+pub fn prepare_out(out: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} owner-only", out.display()))?;
+    Ok(())
+}
+
+/// How to name this program in a command the user can paste: its path relative to the
+/// working directory when it lies below it (`target/release/camtrail`), else absolute.
+fn program() -> String {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("camtrail"));
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    relative.unwrap_or(exe).display().to_string()
+}
+
+/// `text` quoted for a POSIX shell when it needs it.
+fn shell_word(text: &str) -> String {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@".contains(&b))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// Minutes of simulated traffic before the start (capture times stay this close to "now").
@@ -66,13 +101,15 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
         gateways: args.gateways,
     };
     city_config.validate().map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    prepare_out(&args.out)?;
     let out = std::fs::canonicalize(&args.out)?;
     println!(
         "camtrail demo: everything in one process, writing to {}",
         out.display()
     );
+    if let Some(log) = &args.log_file {
+        println!("      log lines go to {}", log.display());
+    }
 
     // 1. The city, its gateways' credentials and one investigator.
     let started = Instant::now();
@@ -283,6 +320,31 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
     );
     print!("{}", track_table(&answer));
 
+    if args.keep {
+        // Registered before the address is printed: a Ctrl-C from then on stops the node.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("listening for Ctrl-C")?;
+        let window = format!("--from {} --to {}", track_query.from, track_query.to);
+        println!();
+        println!("the node keeps serving (--keep); Ctrl-C stops it.");
+        println!(
+            "  query API   http://{}  (JSON, GeoJSON, PNG; every search audited)",
+            addrs.query_http
+        );
+        println!("  ingest gRPC {}", addrs.ingest_grpc);
+        println!("  the demo investigator's token (a secret; this run's only): {token}");
+        println!("  ask for the track again:");
+        println!(
+            "    {} track --url http://{} --token {token} --plate {} {window} --case {DEMO_CASE} \\\n      --reason {} --fuzzy",
+            program(),
+            addrs.query_http,
+            shell_word(&chosen.true_plate),
+            shell_word("camtrail demo: a second look"),
+        );
+        interrupt.recv().await;
+        println!("stopping");
+    }
     // Shut down in order (every acked batch is committed already), then sum up.
     stop.cancel();
     serving.await??;
@@ -332,10 +394,11 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
     ] {
         println!("  {:<44} {what}", out.join(file).display());
     }
+    println!("check the audit chain:");
     println!(
-        "check the audit chain: camtrail audit verify --embedded (with \
-         CAMTRAIL_SERVE__DATABASE_PATH={})",
-        database.display()
+        "  CAMTRAIL_SERVE__DATABASE_PATH={} {} audit verify --embedded",
+        shell_word(&database.display().to_string()),
+        program()
     );
     Ok(())
 }

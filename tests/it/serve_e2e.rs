@@ -841,10 +841,115 @@ fn demo_runs_end_to_end_and_leaves_a_readable_map() {
     for file in ["load-chart.png", "cameras.csv", "camtrail.db"] {
         assert!(out.join(file).exists(), "{file} missing");
     }
+    // A newcomer's terminal: steps, not log lines (those are in the folder's demo.log);
+    // secrets and the folder owner-only; commands printed as they can be pasted.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert!(
+        !stdout.contains(" INFO ") && !stdout.contains(" WARN "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("demo.log"), "{stdout}");
+    assert!(
+        std::fs::metadata(out.join("demo.log")).is_ok_and(|m| m.len() > 0),
+        "empty log"
+    );
+    assert_eq!(mode(&out), 0o700);
+    for secret in ["demo.log", "gateway_tokens.csv", "users.toml", "track.json"] {
+        assert_eq!(mode(&out.join(secret)), 0o600, "{secret}");
+    }
+    assert!(
+        stdout.contains("audit verify --embedded")
+            && stdout.contains("CAMTRAIL_SERVE__DATABASE_PATH="),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("events/s for 3 s"),
+        "a steady rate by default: {stdout}"
+    );
     eprintln!(
         "demo_runs_end_to_end_and_leaves_a_readable_map: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// `camtrail demo --keep`: after the scripted run the node keeps serving; the track command
+/// it prints works when pasted into a shell; Ctrl-C (SIGINT) stops it cleanly.
+#[test]
+fn demo_keep_serves_until_interrupted_and_prints_a_command_that_works() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo");
+    let mut child = camtrail()
+        .args(["demo", "--keep", "--out"])
+        .arg(&out)
+        .args([
+            "--duration",
+            "3",
+            "--cameras",
+            "5000",
+            "--gateways",
+            "40",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run camtrail demo --keep");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut printed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // The command is the two lines after "ask for the track again:".
+    let mut command = String::new();
+    while let Some(Ok(line)) = lines.next() {
+        assert!(Instant::now() < deadline, "the demo took over 2 minutes");
+        printed.push(line.clone());
+        if line.contains("ask for the track again:") {
+            for _ in 0..2 {
+                let next = lines.next().expect("command line").expect("read");
+                command.push_str(&next);
+                command.push('\n');
+            }
+            break;
+        }
+    }
+    assert!(
+        !command.is_empty(),
+        "no command printed:\n{}",
+        printed.join("\n")
+    );
+    assert!(
+        printed.iter().any(|l| l.contains("Ctrl-C stops it")),
+        "{printed:?}"
+    );
+    let pasted = Command::new("sh")
+        .args(["-c", &command])
+        .output()
+        .expect("sh");
+    assert!(
+        pasted.status.success(),
+        "the printed command failed:\n{command}\n{}",
+        text(&pasted.stderr)
+    );
+    assert!(
+        text(&pasted.stdout).contains("sightings"),
+        "{}",
+        text(&pasted.stdout)
+    );
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupted.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "the demo did not stop cleanly: {status}");
 }
 
 /// `camtrail <args>` with the embedded database; asserts success and returns stdout.
