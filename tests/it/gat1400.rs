@@ -277,6 +277,11 @@ async fn bad_inputs_get_codes_nothing_rejected_is_stored_and_the_node_keeps_serv
         .post("/VIID/MotorVehicles", vec![b' '; 20 * 1024 * 1024])
         .await;
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        String::from_utf8_lossy(&huge.body).contains("payload_too_large"),
+        "{}",
+        String::from_utf8_lossy(&huge.body)
+    );
 
     // One request mixing every per-object problem with good records.
     let mut ten_mb_image = good(10);

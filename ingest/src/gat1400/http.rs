@@ -139,6 +139,10 @@ impl Gat1400Server {
             .route("/VIID/Tollgates", post(tollgates))
             .route("/VIID/Lanes", post(lanes))
             .layer(DefaultBodyLimit::max(config.max_body_bytes))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                too_large,
+            ))
             .with_state(Arc::clone(&state));
         let listener = TcpListener::bind(config.addr)
             .await
@@ -686,6 +690,54 @@ pub(crate) fn map_with(
         is_camera: &is_camera,
     };
     map_body(body, &context)
+}
+
+/// A declared body at most this large is read and dropped before its 413 goes out.
+const DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// ... within this long.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// 413 for a body declared (`Content-Length`) over `max_body_bytes`, with a GA/T 1400
+/// status. The body is read and dropped first (bounded): a server that answers while the
+/// client is still sending and then closes makes the kernel reset the connection, and the
+/// client sees a broken pipe instead of the code (seen in CI). Bodies without a length are
+/// cut at the limit by `DefaultBodyLimit`.
+async fn too_large(
+    State(state): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = state.config.max_body_bytes as u64;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let Some(length) = declared.filter(|length| *length > limit) else {
+        return next.run(request).await;
+    };
+    let url = request.uri().to_string();
+    if length <= DRAIN_MAX_BYTES {
+        use futures::StreamExt;
+        let mut body = request.into_body().into_data_stream();
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while let Some(Ok(_)) = body.next().await {}
+        })
+        .await;
+    }
+    state.metrics.request("any", "too_large");
+    let mut response = answer(
+        &state,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &url,
+        "",
+        status::OTHER_ERROR,
+        &format!("payload_too_large: the body is {length} bytes, at most {limit} are taken"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// 503 with `Retry-After`: nothing of the request was stored; resend it.
