@@ -158,7 +158,7 @@ node_logs() {
 }
 
 # --------------------------------------------------------------------------- processes
-# pid_of / spawn as in deploy/local/services.sh, plus an alive check that also rejects zombies:
+# pid_of as in deploy/local/services.sh (spawn is lib.sh's), plus an alive check that also rejects zombies:
 # PID 1 here is not necessarily a reaping init, and a killed child can linger as a zombie,
 # which kill -0 still reports as present. A zombie has an empty cmdline, so the marker test
 # fails for it.
@@ -178,24 +178,6 @@ pid_of() {
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     alive "$pid" "$(marker "$1")" || return 1
     echo "$pid"
-}
-
-# spawn PIDFILE OUTFILE CMD...: run CMD detached (own session, no stdin, output to OUTFILE),
-# record its pid in PIDFILE.
-spawn() {
-    local pidfile="$1" out="$2"
-    shift 2
-    rm -f "$pidfile"
-    # The inner shell writes its own pid, then execs CMD, so the pid file holds CMD's pid even
-    # when setsid has to fork.
-    # shellcheck disable=SC2016
-    nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$out" 2>&1 </dev/null &
-    local _
-    for _ in $(seq 1 50); do
-        [ -s "$pidfile" ] && return 0
-        sleep 0.1
-    done
-    die "could not start: $*"
 }
 
 # Refuse to start a node whose port someone else holds (a leftover process whose pid file was

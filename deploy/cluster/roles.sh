@@ -125,22 +125,12 @@ EOF
 }
 
 start_role() {
-    local role="$1" _
+    local role="$1"
     if pid_of "$role" >/dev/null; then return 0; fi
     local ENV=()
     role_env "$role"
-    rm -f "$DIR/$role.pid"
-    # The inner shell records its own pid, then execs the role: the pid file names the role
-    # even when setsid has to fork.
-    # shellcheck disable=SC2016
-    nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$DIR/$role.pid" \
-        env "${ENV[@]}" "$BIN" --config "$CONFIG" "$(command_of "$role")" \
-        >>"$DIR/$role.log" 2>&1 </dev/null &
-    for _ in $(seq 50); do
-        [ -s "$DIR/$role.pid" ] && return 0
-        sleep 0.1
-    done
-    die "$role: could not start"
+    spawn "$DIR/$role.pid" "$DIR/$role.log" \
+        env "${ENV[@]}" "$BIN" --config "$CONFIG" "$(command_of "$role")"
 }
 
 wait_role() {

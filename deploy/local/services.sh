@@ -66,24 +66,6 @@ pid_of() {
     echo "$pid"
 }
 
-# spawn PIDFILE OUTFILE CMD...: run CMD detached (own session, no stdin, output to OUTFILE),
-# record its pid in PIDFILE.
-spawn() {
-    local pidfile="$1" out="$2"
-    shift 2
-    rm -f "$pidfile"
-    # The inner shell writes its own pid, then execs CMD, so the pid file holds CMD's pid even
-    # when setsid has to fork.
-    # shellcheck disable=SC2016
-    nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$out" 2>&1 </dev/null &
-    local _
-    for _ in $(seq 1 50); do
-        [ -s "$pidfile" ] && return 0
-        sleep 0.1
-    done
-    die "could not start: $*"
-}
-
 # stop_pid NAME PIDFILE MARKER: SIGTERM, wait up to STOP_TIMEOUT, then SIGKILL.
 stop_pid() {
     local name="$1" pidfile="$2" marker="$3" pid t0
