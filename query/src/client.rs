@@ -456,6 +456,15 @@ fn pad(text: &str, width: usize) -> String {
 /// The sightings table and summary line of one vehicle of a track answer; sighting numbers
 /// get `prefix` (B for a cloned plate's second vehicle).
 fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
+    let sightings = vehicle["sightings"].as_array().cloned().unwrap_or_default();
+    // The vehicle column as wide as its widest entry, so the flags after it line up.
+    let summaries: Vec<String> = sightings.iter().map(vehicle_summary).collect();
+    let vehicle_width = summaries
+        .iter()
+        .map(|s| unicode_width::UnicodeWidthStr::width(s.as_str()))
+        .max()
+        .unwrap_or(0)
+        .max(7);
     let _ = writeln!(
         out,
         "{:>4}  {:<19}  {:<20}  {}  {}  {:<6}  {:>5}  {}  flags",
@@ -466,9 +475,8 @@ fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
         pad("plate", 10),
         "match",
         "conf",
-        pad("vehicle", 28)
+        pad("vehicle", vehicle_width)
     );
-    let sightings = vehicle["sightings"].as_array().cloned().unwrap_or_default();
     let links = vehicle["links"].as_array().cloned().unwrap_or_default();
     for (index, sighting) in sightings.iter().enumerate() {
         let mut flags = Vec::new();
@@ -505,7 +513,7 @@ fn vehicle_rows(out: &mut String, vehicle: &Value, prefix: &str) {
             ),
             sighting["match_kind"].as_str().unwrap_or("?"),
             sighting["match_confidence"].as_f64().unwrap_or(0.0),
-            pad(&vehicle_summary(sighting), 28),
+            pad(&summaries[index], vehicle_width),
             flags.join(", ")
         );
     }

@@ -54,9 +54,14 @@ pub struct DemoOptions {
     pub log_file: Option<PathBuf>,
 }
 
-/// Create the output folder, owner-only (it holds gateway secrets, tokens and tracks).
+/// Create the output folder owner-only (it holds gateway secrets, tokens and tracks). A
+/// folder that already exists keeps its mode (`--out .` must not lock the user out of
+/// their own directory); every file the demo writes there is owner-only anyway.
 pub fn prepare_out(out: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    if out.is_dir() {
+        return Ok(());
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("making {} owner-only", out.display()))?;
@@ -69,8 +74,16 @@ fn program() -> String {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("camtrail"));
     let relative = std::env::current_dir()
         .ok()
-        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(Path::to_path_buf));
-    relative.unwrap_or(exe).display().to_string()
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        // A bare name would be looked up in PATH: `./camtrail`.
+        .map(|path| {
+            if path.components().count() == 1 {
+                Path::new(".").join(path)
+            } else {
+                path
+            }
+        });
+    shell_word(&relative.unwrap_or(exe).display().to_string())
 }
 
 /// `text` quoted for a POSIX shell when it needs it.
@@ -335,15 +348,19 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
         println!("  ingest gRPC {}", addrs.ingest_grpc);
         println!("  the demo investigator's token (a secret; this run's only): {token}");
         println!("  ask for the track again:");
+        // The token in the environment, not on the command line (where ps shows it).
         println!(
-            "    {} track --url http://{} --token {token} --plate {} {window} --case {DEMO_CASE} \\\n      --reason {} --fuzzy",
+            "    CAMTRAIL_TOKEN={token} {} track --url http://{} --plate {} {window} \\\n      --case {DEMO_CASE} --reason {} --fuzzy",
             program(),
             addrs.query_http,
             shell_word(&chosen.true_plate),
             shell_word("camtrail demo: a second look"),
         );
         interrupt.recv().await;
-        println!("stopping");
+        // Stop first: after Ctrl-C in a pipeline the terminal's reader may be gone.
+        stop.cancel();
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "stopping");
     }
     // Shut down in order (every acked batch is committed already), then sum up.
     stop.cancel();

@@ -88,6 +88,19 @@ impl Drop for DropDatabase {
     }
 }
 
+/// The `camtrail` binary with none of this process's `CAMTRAIL_*` settings: the test
+/// command exports the single node's (`CAMTRAIL_KAFKA__BROKERS=127.0.0.1:9092`, …), and
+/// the environment would win over the cluster's configuration file.
+fn camtrail() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_camtrail"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CAMTRAIL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -138,7 +151,7 @@ impl Role {
             .append(true)
             .open(&self.log)
             .expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_camtrail"))
+        let child = camtrail()
             .arg("--config")
             .arg(config)
             .arg(self.command)
@@ -354,7 +367,7 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
     let hashes_path = dir.path().join("hashes.csv");
     std::fs::write(&hashes_path, hashes).expect("hashes");
     let users = dir.path().join("users.toml");
-    let issued = Command::new(env!("CARGO_BIN_EXE_camtrail"))
+    let issued = camtrail()
         .args([
             "users",
             "issue",
@@ -405,7 +418,7 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
     )
     .expect("config");
 
-    let migrated = Command::new(env!("CARGO_BIN_EXE_camtrail"))
+    let migrated = camtrail()
         .arg("--config")
         .arg(&config)
         .args(["migrate", "--cluster", "camtrail"])
@@ -469,7 +482,7 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
     let query_addrs: Vec<SocketAddr> = queries.iter().map(|q| q.health).collect();
 
     let case = format!("FAULTS-{run}");
-    let opened = Command::new(env!("CARGO_BIN_EXE_camtrail"))
+    let opened = camtrail()
         .args(["cases", "open", "--url"])
         .arg(format!("http://{}", query_addrs[0]))
         .args(["--token", &token, "--case", &case, "--title", "fault test"])
@@ -774,7 +787,7 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
     }
 
     // The audit chains (the query nodes' searches) verify.
-    let verified = Command::new(env!("CARGO_BIN_EXE_camtrail"))
+    let verified = camtrail()
         .arg("--config")
         .arg(&config)
         .args(["audit", "verify"])

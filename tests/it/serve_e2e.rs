@@ -884,50 +884,79 @@ fn demo_runs_end_to_end_and_leaves_a_readable_map() {
 #[test]
 fn demo_keep_serves_until_interrupted_and_prints_a_command_that_works() {
     use std::io::BufRead;
+    /// Kills and reaps the demo however the test ends.
+    struct Demo(Child);
+    impl Drop for Demo {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("demo");
-    let mut child = camtrail()
-        .args(["demo", "--keep", "--out"])
-        .arg(&out)
-        .args([
-            "--duration",
-            "3",
-            "--cameras",
-            "5000",
-            "--gateways",
-            "40",
-            "--quiet",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run camtrail demo --keep");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let mut printed = Vec::new();
+    let mut demo = Demo(
+        camtrail()
+            .args(["demo", "--keep", "--out"])
+            .arg(&out)
+            .args([
+                "--duration",
+                "3",
+                "--cameras",
+                "5000",
+                "--gateways",
+                "40",
+                "--quiet",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run camtrail demo --keep"),
+    );
+    // Lines on a thread, so a stalled demo fails the test at the deadline instead of
+    // hanging it.
+    let stdout = demo.0.stdout.take().expect("stdout");
+    let (sender, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(120);
+    let next = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        lines.recv_timeout(left).ok()
+    };
+    let mut printed = Vec::new();
     // The command is the two lines after "ask for the track again:".
     let mut command = String::new();
-    while let Some(Ok(line)) = lines.next() {
-        assert!(Instant::now() < deadline, "the demo took over 2 minutes");
+    while let Some(line) = next() {
         printed.push(line.clone());
         if line.contains("ask for the track again:") {
             for _ in 0..2 {
-                let next = lines.next().expect("command line").expect("read");
-                command.push_str(&next);
+                command.push_str(&next().expect("the command's lines"));
                 command.push('\n');
             }
             break;
         }
     }
+    let log = std::fs::read_to_string(out.join("demo.log")).unwrap_or_default();
     assert!(
         !command.is_empty(),
-        "no command printed:\n{}",
+        "no command printed within 2 minutes:\n{}\nlog:\n{log}",
         printed.join("\n")
     );
     assert!(
         printed.iter().any(|l| l.contains("Ctrl-C stops it")),
         "{printed:?}"
+    );
+    assert!(
+        !command.contains("--token"),
+        "the token belongs in the environment: {command}"
     );
     let pasted = Command::new("sh")
         .args(["-c", &command])
@@ -944,11 +973,11 @@ fn demo_keep_serves_until_interrupted_and_prints_a_command_that_works() {
         text(&pasted.stdout)
     );
     let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &demo.0.id().to_string()])
         .status()
         .expect("kill -INT");
     assert!(interrupted.success());
-    let status = child.wait().expect("wait");
+    let status = demo.0.wait().expect("wait");
     assert!(status.success(), "the demo did not stop cleanly: {status}");
 }
 

@@ -716,8 +716,14 @@ async fn too_large(
     let Some(length) = declared.filter(|length| *length > limit) else {
         return next.run(request).await;
     };
-    let url = request.uri().to_string();
-    if length <= DRAIN_MAX_BYTES {
+    let url = request.uri().path().to_string();
+    // A client that waits for `100 Continue` (curl does, for large bodies) has sent nothing
+    // yet: answer at once rather than invite the upload.
+    let waits = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if length <= DRAIN_MAX_BYTES && !waits {
         use futures::StreamExt;
         let mut body = request.into_body().into_data_stream();
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
@@ -725,7 +731,7 @@ async fn too_large(
         })
         .await;
     }
-    state.metrics.request("any", "too_large");
+    state.metrics.request("body", "too_large");
     let mut response = answer(
         &state,
         StatusCode::PAYLOAD_TOO_LARGE,
