@@ -21,6 +21,9 @@ use super::schema::{
 use super::writer::Writer;
 use super::{BACKEND, Counters, QUEUE_REQUESTS, Shared, SqliteStore, Tuning, failed, read_lock};
 
+/// How long opening waits for a store of this process that is still closing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl SqliteStore {
     /// Open (or create) the database at `path` with the default [`Tuning`].
     pub fn open(path: &Path) -> Result<Self, StorageError> {
@@ -53,6 +56,13 @@ impl SqliteStore {
             .map_err(|e| {
                 StorageError::unavailable(BACKEND, format_args!("{}: {e}", lock_path.display()))
             })?;
+        // A store of this process dropped a moment ago may still be closing: its threads
+        // hold the lock until their connections are closed (below). Wait for that briefly;
+        // another process's store holds it for as long as it runs.
+        let waited = std::time::Instant::now();
+        while owner.try_lock().is_err() && waited.elapsed() < LOCK_WAIT {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         owner.try_lock().map_err(|_| {
             StorageError::refused(
                 BACKEND,
@@ -135,13 +145,24 @@ impl SqliteStore {
             next_id: Arc::new(AtomicI64::new(next_id)),
         };
         let readers = open_readers(path)?;
+        // The lock is held by every handle and by both threads: it is released only once the
+        // writer and the maintenance thread have finished (their connections closed, no part
+        // half-written), so the next store to open this database never overlaps them.
+        let owner = Arc::new(owner);
+        let (writer_owner, builder_owner) = (Arc::clone(&owner), Arc::clone(&owner));
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer.run(requests))
+            .spawn(move || {
+                writer.run(requests);
+                drop(writer_owner);
+            })
             .map_err(failed)?;
         std::thread::Builder::new()
             .name("sqlite-maintenance".into())
-            .spawn(move || builder.run(job_queue))
+            .spawn(move || {
+                builder.run(job_queue);
+                drop(builder_owner);
+            })
             .map_err(failed)?;
         Ok(Self {
             readers: Arc::new(readers),
@@ -152,7 +173,7 @@ impl SqliteStore {
             counters,
             tuning,
             path: Arc::new(path.to_path_buf()),
-            _owner: Some(Arc::new(owner)),
+            _owner: Some(owner),
         })
     }
 
