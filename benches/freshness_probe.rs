@@ -17,9 +17,6 @@ use camtrail_proto::v1;
 use camtrail_proto::v1::ingest_client::IngestClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[path = "common/percent.rs"]
-mod percent;
-
 /// Longest wait for one event before it counts as not seen.
 const GIVE_UP: Duration = Duration::from_secs(60);
 
@@ -35,7 +32,7 @@ impl Probe {
         let now = camtrail_common::now_ms();
         let path = format!(
             "/v1/track?plate={}&from={}&to={}&case={}&reason=freshness%20probe",
-            percent::encode(plate),
+            camtrail_query::client::encode(plate),
             now - 3_600_000,
             now + 60_000,
             self.case

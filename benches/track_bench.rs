@@ -20,9 +20,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-#[path = "common/percent.rs"]
-mod percent;
-use percent::encode;
+use camtrail_query::client::encode;
 
 /// The read the query node makes for an exact track (clickhouse/src/reader.rs).
 fn bare_sql(plate: &str, from_ms: i64, to_ms: i64) -> String {

@@ -23,6 +23,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 const START_HINT: &str = "start it with `deploy/local/services.sh up` (or run the whole suite \
     with `deploy/local/test.sh`)";
 
+/// A local TCP port free right now (bound, then released): for a process a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free local port")
+}
+
 /// A name unique to this test run: `{prefix}_{12 hex digits}`. Valid as a ClickHouse
 /// database name and as a Kafka topic or group name.
 pub fn unique_name(prefix: &str) -> String {

@@ -3,7 +3,6 @@
 //! other test running in parallel). It runs the same binary and the same config template
 //! as `deploy/local/services.sh`.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,13 +14,6 @@ pub struct PrivateClickhouse {
     dir: tempfile::TempDir,
     http_port: u16,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free local port")
 }
 
 fn server_binary() -> PathBuf {
@@ -41,7 +33,7 @@ impl PrivateClickhouse {
     /// and wait until it answers.
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (http_port, tcp_port) = (free_port(), free_port());
+        let (http_port, tcp_port) = (crate::free_port(), crate::free_port());
         let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/clickhouse");
         let template =
             std::fs::read_to_string(deploy.join("config.xml.in")).expect("config template");

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -101,12 +101,7 @@ fn camtrail() -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
+use camtrail_testkit::free_port;
 
 /// One camtrail process of the deployment.
 struct Role {
@@ -245,18 +240,6 @@ async fn get(addr: SocketAddr, path: &str, token: &str) -> Result<(u16, String),
     tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
         .map_err(|_| "timed out after 10 s".to_string())?
-}
-
-fn percent(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The broker leading most partitions of `topic`.
@@ -510,7 +493,7 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
             let now = camtrail_common::now_ms();
             let path = format!(
                 "/v1/track?plate={}&from={}&to={now}&case={case}&reason=fault%20test%20ready",
-                percent("粤B12345"),
+                camtrail_query::client::encode("粤B12345"),
                 now - 60_000
             );
             if matches!(get(*addr, &path, &token).await, Ok((200, _))) {
@@ -594,7 +577,7 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
                 let path = if n.is_multiple_of(2) {
                     format!(
                         "/v1/track?plate={}&from={}&to={}&case={case}&reason=fault%20test",
-                        percent("粤B12345"),
+                        camtrail_query::client::encode("粤B12345"),
                         now - 3_600_000,
                         now + 60_000
                     )
@@ -602,7 +585,7 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
                     format!(
                         "/v1/passes?cameras={}&from={}&to={}&case={case}&reason=fault%20test\
                          &limit=50",
-                        percent(&camera),
+                        camtrail_query::client::encode(&camera),
                         now - 3_600_000,
                         now + 60_000
                     )
@@ -764,7 +747,7 @@ async fn losing_any_one_process_loses_nothing_and_stops_nothing_for_long() {
         let now = camtrail_common::now_ms();
         let path = format!(
             "/v1/track?plate={}&from={}&to={}&case={case}&reason=fault%20test%20check",
-            percent(plate),
+            camtrail_query::client::encode(plate),
             now - 2 * 3_600_000,
             now + 60_000
         );

@@ -2,7 +2,6 @@
 //! counts that match the load report, and durability across `kill -9` and SIGTERM.
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,12 +14,7 @@ use camtrail_kafka::{KafkaConfig, ensure_topics};
 use camtrail_loadgen::{LoadgenConfig, RunHooks, Throttle};
 use camtrail_model::CameraRegistry;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
+use camtrail_testkit::free_port;
 
 struct IngestProcess {
     env: Vec<(String, String)>,

@@ -4,7 +4,7 @@
 //! leaves behind. Needs neither Kafka nor ClickHouse.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -26,12 +26,7 @@ fn camtrail() -> Command {
     Command::new(env!("CARGO_BIN_EXE_camtrail"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
+use camtrail_testkit::free_port;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -761,6 +756,17 @@ async fn sigterm_turns_health_off_before_the_listeners_close() {
     }
 }
 
+/// The demo's arguments on a small city, short (every demo test uses them).
+const SMALL_DEMO: [&str; 7] = [
+    "--duration",
+    "3",
+    "--cameras",
+    "5000",
+    "--gateways",
+    "40",
+    "--quiet",
+];
+
 /// Run `camtrail demo` into `out` on a small city; the process output.
 fn run_demo(out: &Path) -> Output {
     run_demo_with(out, &[])
@@ -771,15 +777,7 @@ fn run_demo_with(out: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Output {
     let output = camtrail()
         .args(["demo", "--out"])
         .arg(out)
-        .args([
-            "--duration",
-            "3",
-            "--cameras",
-            "5000",
-            "--gateways",
-            "40",
-            "--quiet",
-        ])
+        .args(SMALL_DEMO)
         .envs(env.iter().copied())
         .output()
         .expect("run camtrail demo");
@@ -898,15 +896,7 @@ fn demo_keep_serves_until_interrupted_and_prints_a_command_that_works() {
         camtrail()
             .args(["demo", "--keep", "--out"])
             .arg(&out)
-            .args([
-                "--duration",
-                "3",
-                "--cameras",
-                "5000",
-                "--gateways",
-                "40",
-                "--quiet",
-            ])
+            .args(SMALL_DEMO)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

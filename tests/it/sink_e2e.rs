@@ -3,7 +3,6 @@
 //! seconds mid-run. Both must end with every event exactly once in query results and the
 //! group's lag back at zero. Every wait is bounded.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,12 +16,7 @@ const WAIT: Duration = Duration::from_secs(120);
 /// Subjects the generated events are spread over.
 const SUBJECTS: u64 = 50;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
+use camtrail_testkit::free_port;
 
 fn detection(n: u64) -> Detection {
     let mut id = [0u8; 16];
