@@ -4,16 +4,18 @@
 #   deploy/local/test.sh [extra args for `cargo test`]      e.g. deploy/local/test.sh -- --nocapture
 #   deploy/local/test.sh --setup-only                       install + start/stop services, no cargo
 #
-# On a fresh Debian 12 machine with Rust, Java 17, Maven and Python 3 it:
-#   1. installs what is missing: apt clickhouse-server, clickhouse-client, kcat, zookeeper (the
-#      cluster's coordinator; + curl and the C toolchain librdkafka's bundled build needs); pip
-#      chdb-core and pytest;
+# On a fresh Debian 12 machine with Rust, Java 17, Maven, Python 3 and Node.js 20 it:
+#   1. installs what is missing: apt clickhouse-server, clickhouse-client, kcat, chromium,
+#      zookeeper (the cluster's coordinator; + curl and the C toolchain librdkafka's bundled
+#      build needs); pip chdb-core and pytest;
 #   2. starts Kafka (KRaft, 127.0.0.1:9092) and ClickHouse (127.0.0.1:8123) with
 #      deploy/local/services.sh, remembering whether they were already running;
 #   3. runs cargo fmt --check, cargo clippy -D warnings (the full build and the embedded one,
 #      which must not link librdkafka or the ClickHouse client), cargo test
 #      (CAMTRAIL_KAFKA__BROKERS and CAMTRAIL_CLICKHOUSE__URL exported), then the
-#      modern-ClickHouse schema check (pytest), then the cluster's fault test (issue 19:
+#      workspace's checks (web/dist matches a fresh npm build; Playwright browser tests in
+#      Debian's chromium against `camtrail demo --keep`), the modern-ClickHouse schema
+#      check (pytest), then the cluster's fault test (issue 19:
 #      deploy/cluster/cluster.sh up, `cargo test --test cluster`, a few minutes);
 #   4. stops the services and the cluster it started (also on failure or Ctrl-C).
 #
@@ -110,6 +112,9 @@ install_missing() {
     [ -f /usr/share/java/zookeeper.jar ] || apt+=(zookeeper)
     have curl || apt+=(curl ca-certificates)
     have setsid || apt+=(util-linux)
+    # The workspace's browser tests drive Debian's chromium (Playwright's own browser
+    # download cannot be reached).
+    have chromium || apt+=(chromium)
     # librdkafka is built from source by rdkafka-sys (configure + make, C and C++).
     have cc || apt+=(gcc)
     have c++ || apt+=(g++)
@@ -146,6 +151,8 @@ install_missing() {
     fi
 
     have cargo || die "cargo is not installed (install Rust with rustup)"
+    have node || die "node is not installed (Node.js 20+, for the workspace's browser tests)"
+    have npm || die "npm is not installed (for the workspace's browser tests)"
     have java || die "java is not installed (Java 17+)"
     have mvn || [ -n "$(find "$CAMTRAIL_LOCAL_DIR/kafka/libs" -name 'kafka_2.13-*.jar' 2>/dev/null)" ] ||
         die "mvn is not installed (needed once to fetch the Kafka jars)"
@@ -202,6 +209,18 @@ section_done
 
 section "cargo test"
 cargo test --workspace --locked "$@"
+section_done
+
+section "workspace: bundle matches a fresh build, browser tests (Playwright + chromium)"
+# The bundle in web/dist is committed (compiled into the binary): a fresh `npm ci && npm
+# run build` must give the same bytes.
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+if [ -n "$(git status --porcelain -- web/dist)" ]; then
+    git status --short -- web/dist
+    die "web/dist differs from a fresh build of web/ (run: cd web && npm ci && npm run build, and commit)"
+fi
+(cd web && CAMTRAIL_BIN="$CAMTRAIL_REPO/target/debug/camtrail" npx playwright test)
+log "screenshots of each flow: web/test-results/screens/"
 section_done
 
 section "schema on a modern ClickHouse (chdb)"

@@ -64,6 +64,8 @@ pub struct HttpState<S, A> {
     pub users: Users,
     /// Display time zone.
     pub zone: chrono_tz::Tz,
+    /// The workspace's settings (tile server, page policy).
+    pub web: crate::web::WebSettings,
 }
 
 impl<S: Store, A: AuditLog> HttpState<S, A> {
@@ -217,7 +219,7 @@ pub fn decodes_to_utf8(query: &str) -> bool {
     })
 }
 
-fn caller<S, A>(
+pub(crate) fn caller<S, A>(
     state: &HttpState<S, A>,
     headers: &HeaderMap,
     addr: SocketAddr,
@@ -878,6 +880,7 @@ async fn audit_list<S: Store, A: AuditLog>(
         Ok(answer) => (
             [audit_header(&answer.audit)],
             Json(json!({
+                "chain": chain_status(&answer.records),
                 "records": answer.records,
                 "next_cursor": answer.next.as_ref().map(|c| c.encode()).unwrap_or_default(),
                 "audit": { "node_id": answer.audit.node_id, "seq": answer.audit.seq },
@@ -886,6 +889,37 @@ async fn audit_list<S: Store, A: AuditLog>(
             .into_response(),
         Err(error) => ApiError(error).into_response(),
     }
+}
+
+/// What the node can say about the integrity of a page of records: each record's hash
+/// recomputed from its fields, and each link to the record before it where both are on the
+/// page (the page is newest first). The whole log is checked by `camtrail audit verify`.
+fn chain_status(records: &[AuditRecord]) -> Value {
+    let altered: Vec<String> = records
+        .iter()
+        .filter(|r| r.compute_hash() != r.hash)
+        .map(|r| format!("{}/{}", r.node_id, r.seq))
+        .collect();
+    let mut links = 0;
+    let mut broken_links: Vec<String> = Vec::new();
+    for record in records {
+        let before = records
+            .iter()
+            .find(|r| r.node_id == record.node_id && r.seq + 1 == record.seq);
+        if let Some(before) = before {
+            links += 1;
+            if record.prev_hash != before.hash {
+                broken_links.push(format!("{}/{}", record.node_id, record.seq));
+            }
+        }
+    }
+    json!({
+        "records_checked": records.len(),
+        "links_checked": links,
+        "altered": altered,
+        "broken_links": broken_links,
+        "intact": altered.is_empty() && broken_links.is_empty(),
+    })
 }
 
 async fn camera<S: Store, A: AuditLog>(

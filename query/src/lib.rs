@@ -17,7 +17,8 @@
 //! - [`http`]: the HTTP API over the service, [`grpc`]: the gRPC `Query` service over it;
 //!   [`node`]: binding and running both.
 //! - [`render`]: the PNG map and GeoJSON of a track; [`client`]: the HTTP client of
-//!   `camtrail track`; [`metrics`].
+//!   `camtrail track`; [`metrics`]; [`web`]: the investigator's workspace (the built
+//!   `web/` app) at `/`, with its `whoami` and offline base map endpoints.
 //!
 //! Nothing here knows Kafka, ClickHouse or SQLite: `camtrail-serve` hands the node its
 //! store and audit log.
@@ -35,4 +36,5 @@ pub mod node;
 pub mod render;
 pub mod service;
 pub mod track;
+pub mod web;
 pub mod webhooks;

@@ -73,6 +73,10 @@ pub struct QueryConfig {
     pub cases: CaseConfig,
     /// Watchlists (`[query.watchlist]`).
     pub watchlist: WatchlistConfig,
+    /// An XYZ tile server the workspace draws under its vector layers, e.g. the police
+    /// GIS's `https://pgis.example/tiles/{z}/{x}/{y}.png`; unset: the offline base map only
+    /// (districts, roads and cameras from the registry).
+    pub tile_url: Option<String>,
 }
 
 impl Default for QueryConfig {
@@ -93,6 +97,7 @@ impl Default for QueryConfig {
             audit_checkpoints: None,
             cases: CaseConfig::default(),
             watchlist: WatchlistConfig::default(),
+            tile_url: None,
         }
     }
 }
@@ -129,6 +134,14 @@ impl QueryConfig {
         if !(0..=31 * 86_400_000).contains(&self.watchlist.past_read_ms) {
             return Err(ConfigError::new(
                 "query.watchlist.past_read_ms must be 0 (off) to 31 days",
+            ));
+        }
+        if let Some(url) = &self.tile_url
+            && (crate::web::origin_of(url).is_none()
+                || !["{z}", "{x}", "{y}"].iter().all(|part| url.contains(part)))
+        {
+            return Err(ConfigError::new(
+                "query.tile_url must be an http(s) URL with {z}, {x} and {y}",
             ));
         }
         if !(1..=366).contains(&self.cases.max_days) {
@@ -269,6 +282,7 @@ impl QueryNode {
             map: std::sync::RwLock::new(Arc::new(map)),
             users,
             zone,
+            web: crate::web::WebSettings::new(config.tile_url.clone()),
         });
         let registry_watch = (config.registry_reload_ms > 0).then(|| {
             let watched = Arc::clone(&state);
@@ -279,10 +293,12 @@ impl QueryNode {
             }
         });
         let readiness = Readiness::new();
-        let app = router(Arc::clone(&state)).merge(camtrail_common::http::router(
-            Arc::new(metrics_registry),
-            readiness.clone(),
-        ));
+        let app = router(Arc::clone(&state))
+            .merge(crate::web::router(Arc::clone(&state)))
+            .merge(camtrail_common::http::router(
+                Arc::new(metrics_registry),
+                readiness.clone(),
+            ));
         let grpc = camtrail_common::grpc::health_and_reflection(
             &readiness,
             &[camtrail_proto::FILE_DESCRIPTOR_SET],

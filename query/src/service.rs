@@ -399,6 +399,11 @@ pub struct QueryService<S, A> {
 }
 
 impl<S: Store, A: AuditLog> QueryService<S, A> {
+    /// The bounds in force (the workspace shows them before a search is refused).
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
+    }
+
     /// A service reading `store`, auditing to `audit`.
     pub fn new(
         store: S,

@@ -50,6 +50,8 @@ pub struct DemoOptions {
     pub quiet: bool,
     /// Keep the node serving after the scripted run, until Ctrl-C.
     pub keep: bool,
+    /// Share of events that carry a JPEG snapshot (the workspace's thumbnails).
+    pub snapshot_share: f64,
     /// Where the process's log lines go (printed for the user), if to a file.
     pub log_file: Option<PathBuf>,
 }
@@ -200,6 +202,7 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
         start_ms: started_ms - WINDOW_MINUTES * 60_000,
         span_ms: WINDOW_MINUTES * 60_000,
         vehicles: usize::MAX,
+        snapshot_share: args.snapshot_share,
         ..TrafficConfig::default()
     };
     let load_config = LoadgenConfig {
@@ -342,11 +345,20 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
         println!();
         println!("the node keeps serving (--keep); Ctrl-C stops it.");
         println!(
+            "  workspace   http://{}/  (the map in a browser: sign in with the token below, \
+             case {DEMO_CASE})",
+            addrs.query_http
+        );
+        println!(
             "  query API   http://{}  (JSON, GeoJSON, PNG; every search audited)",
             addrs.query_http
         );
         println!("  ingest gRPC {}", addrs.ingest_grpc);
         println!("  the demo investigator's token (a secret; this run's only): {token}");
+        println!(
+            "  the demo supervisor's token (the audit trail, broad searches): {}",
+            supervisor.token
+        );
         println!("  ask for the track again:");
         // The token in the environment, not on the command line (where ps shows it).
         println!(

@@ -962,6 +962,7 @@ fn demo_keep_serves_until_interrupted_and_prints_a_command_that_works() {
         "{}",
         text(&pasted.stdout)
     );
+    check_workspace(&printed);
     let interrupted = Command::new("kill")
         .args(["-INT", &demo.0.id().to_string()])
         .status()
@@ -969,6 +970,78 @@ fn demo_keep_serves_until_interrupted_and_prints_a_command_that_works() {
     assert!(interrupted.success());
     let status = demo.0.wait().expect("wait");
     assert!(status.success(), "the demo did not stop cleanly: {status}");
+}
+
+/// `curl -sS <args>`'s stdout (asserting curl succeeded).
+fn curl(args: &[&str]) -> String {
+    let output = Command::new("curl")
+        .arg("-sS")
+        .args(args)
+        .output()
+        .expect("curl");
+    assert!(
+        output.status.success(),
+        "curl {args:?}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// The workspace the demo printed: its page comes with a strict policy and no secret; the
+/// base map and `whoami` need the token the demo printed.
+fn check_workspace(printed: &[String]) {
+    let field = |marker: &str| {
+        printed
+            .iter()
+            .find_map(|line| {
+                line.split_once(marker)
+                    .map(|(_, rest)| rest.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {marker:?} in {printed:?}"))
+    };
+    let url = field("workspace")
+        .split_whitespace()
+        .next()
+        .map(str::to_string);
+    let url = url.expect("workspace URL");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
+        "{url}"
+    );
+    let token = field("the demo investigator's token (a secret; this run's only):");
+    let page = curl(&["-D", "-", &url]);
+    let lower = page.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 200"), "{page}");
+    assert!(
+        lower.contains("content-security-policy: default-src 'none'; script-src 'self';"),
+        "{page}"
+    );
+    assert!(
+        page.contains("assets/app.js") && !page.contains("<script>"),
+        "{page}"
+    );
+    let refused = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{url}v1/basemap"),
+    ]);
+    assert_eq!(refused, "401");
+    let bearer = format!("Authorization: Bearer {token}");
+    let basemap = curl(&["--compressed", "-H", &bearer, &format!("{url}v1/basemap")]);
+    let basemap: serde_json::Value = serde_json::from_str(&basemap).expect("basemap JSON");
+    assert_eq!(
+        basemap["cameras"]["ids"].as_array().map(Vec::len),
+        Some(5_000)
+    );
+    assert_eq!(basemap["districts"].as_array().map(Vec::len), Some(30));
+    assert!(basemap["roads"].as_array().is_some_and(|r| r.len() > 10));
+    let me = curl(&["-H", &bearer, &format!("{url}v1/whoami")]);
+    let me: serde_json::Value = serde_json::from_str(&me).expect("whoami JSON");
+    assert_eq!(me["user"], "demo-investigator");
+    assert_eq!(me["role"], "investigator");
+    assert_eq!(me["time_zone"], "Asia/Shanghai");
 }
 
 /// `camtrail <args>` with the embedded database; asserts success and returns stdout.

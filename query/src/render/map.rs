@@ -14,6 +14,7 @@ use camtrail_model::CameraRegistry;
 use camtrail_render::{Canvas, text_size};
 use image::Rgb;
 
+use super::basemap::{BasemapBytes, DistrictShape, RoadLine, basemap_bytes, road_lines};
 use crate::track::{MatchKind, Track};
 
 const MAP_SIZE: u32 = 900;
@@ -21,6 +22,7 @@ const LEGEND_WIDTH: u32 = 340;
 const MARGIN: f64 = 40.0;
 const BACKGROUND: Rgb<u8> = Rgb([250, 250, 247]);
 const CAMERA_DOT: Rgb<u8> = Rgb([200, 200, 200]);
+const ROAD: Rgb<u8> = Rgb([232, 228, 218]);
 const DISTRICT_LINE: Rgb<u8> = Rgb([150, 150, 160]);
 const INK: Rgb<u8> = Rgb([30, 30, 30]);
 const IMPOSSIBLE: Rgb<u8> = Rgb([220, 20, 20]);
@@ -71,12 +73,17 @@ struct DistrictOutline {
     center: (f64, f64),
 }
 
-/// The part of every track map that depends only on the camera registry.
-#[derive(Debug, Clone, Default)]
+/// The part of every track map that depends only on the camera registry; also the
+/// workspace's offline base map.
+#[derive(Debug, Clone)]
 pub struct MapBackground {
     districts: Vec<DistrictOutline>,
     /// Camera positions (lat, lon) by grid cell.
     cells: HashMap<(i64, i64), Vec<(f64, f64)>>,
+    /// The roads as far as the registry knows them.
+    roads: Vec<RoadLine>,
+    /// `/v1/basemap`'s answer, made once per registry.
+    basemap: BasemapBytes,
 }
 
 fn cell_of(lat: f64, lon: f64) -> (i64, i64) {
@@ -102,7 +109,7 @@ impl MapBackground {
                 .or_default()
                 .push(position);
         }
-        let districts = by_district
+        let districts: Vec<DistrictOutline> = by_district
             .into_iter()
             .map(|(name, positions)| {
                 let (sum_lat, sum_lon) = positions
@@ -116,7 +123,27 @@ impl MapBackground {
                 }
             })
             .collect();
-        Self { districts, cells }
+        let roads = road_lines(registry);
+        let shapes: Vec<DistrictShape<'_>> = districts
+            .iter()
+            .map(|d: &DistrictOutline| DistrictShape {
+                name: &d.name,
+                center: d.center,
+                hull: &d.hull,
+            })
+            .collect();
+        let basemap = basemap_bytes(registry, &shapes, &roads);
+        Self {
+            districts,
+            cells,
+            roads,
+            basemap,
+        }
+    }
+
+    /// The offline base map's JSON (districts, roads, cameras).
+    pub fn basemap(&self) -> &BasemapBytes {
+        &self.basemap
     }
 
     /// Cameras (lat, lon) whose grid cell meets `view`'s square.
@@ -241,7 +268,22 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
     }
     let view = View::fit(&all_points);
 
-    // Background: cameras in view, and the outline of every district around its cameras.
+    // Background: the roads, the cameras in view, and the outline of every district around
+    // its cameras.
+    let ((north, west), (south, east)) = view.corners();
+    let in_box =
+        |&(lat, lon): &(f64, f64)| (south..=north).contains(&lat) && (west..=east).contains(&lon);
+    for road in &background.roads {
+        if road.points.iter().any(in_box) {
+            for pair in road.points.windows(2) {
+                let (a, b) = (
+                    view.pixel(pair[0].0, pair[0].1),
+                    view.pixel(pair[1].0, pair[1].1),
+                );
+                canvas.line(a, b, 2.0, ROAD, None);
+            }
+        }
+    }
     for (lat, lon) in background.cameras_in(&view) {
         let pixel = view.pixel(lat, lon);
         if view.inside(pixel) {
