@@ -100,16 +100,31 @@ export function show(answer) {
   const points = sightings.map((s) => [s.lat, s.lon]);
   // Links: one segment each; impossible hops dashed red.
   const arrowEvery = Math.max(1, Math.ceil(answer.links.length / 60));
+  // Consecutive possible links of one colour make one line (a 2,000-sighting track is a
+  // few dozen layers, not 2,000); each impossible hop is its own dashed red line.
+  let run = [];
+  let runColour;
+  const flush = () => {
+    if (run.length > 1) L.polyline(run, { renderer, color: runColour, weight: 3, opacity: 0.85, interactive: false }).addTo(layer);
+    run = [];
+  };
   answer.links.forEach((link, index) => {
     const a = points[link.from_index];
     const b = points[link.to_index];
-    L.polyline([a, b], link.impossible
-      ? { renderer, color: '#dc1414', weight: 3, dashArray: '8 6', className: 'hop-impossible' }
-      : { renderer, color: colours.get(sightings[link.from_index].district), weight: 3, opacity: 0.85 })
-      .bindTooltip(link.impossible ? `${t('legend_impossible')}: ${Math.round(link.implied_speed_kmh ?? 0)} km/h` : `${link.distance_km.toFixed(1)} km`)
-      .addTo(layer);
+    if (link.impossible) {
+      flush();
+      L.polyline([a, b], { renderer, color: '#dc1414', weight: 3, dashArray: '8 6', className: 'hop-impossible' })
+        .bindTooltip(`${t('legend_impossible')}: ${Math.round(link.implied_speed_kmh ?? 0)} km/h, ${link.distance_km.toFixed(1)} km`)
+        .addTo(layer);
+    } else {
+      const colour = colours.get(sightings[link.from_index].district);
+      if (colour !== runColour) { flush(); runColour = colour; }
+      if (!run.length) run.push(a);
+      run.push(b);
+    }
     if (index % arrowEvery === 0 && (a[0] !== b[0] || a[1] !== b[1])) arrow(a, b, link.impossible).addTo(layer);
   });
+  flush();
   // Sightings attributed to a look-alike vehicle: grey crosses.
   const attributed = answer.dropped.filter((d) => d.reason === 'attributed_to_look_alike');
   for (const d of attributed) {
@@ -224,10 +239,15 @@ function li(text) {
   return item;
 }
 
+const TABLE_FIRST = 100;
+const TABLE_CHUNK = 250;
+let tableGeneration = 0;
+
 function fillTable(sightings, colours) {
+  tableGeneration += 1;
   if (snapshots) snapshots.disconnect();
   const body = $('sightings').tBodies[0];
-  const rows = sightings.map((s, index) => {
+  const makeRow = (s, index) => {
     const row = document.createElement('tr');
     row.dataset.index = String(index + 1);
     row.tabIndex = 0;
@@ -260,8 +280,19 @@ function fillTable(sightings, colours) {
     row.addEventListener('click', () => scrubTo(index + 1));
     row.addEventListener('keydown', (event) => { if (event.key === 'Enter') scrubTo(index + 1); });
     return row;
-  });
-  body.replaceChildren(...rows);
+  };
+  const rows = { length: sightings.length, slice: (a, b) => sightings.slice(a, b).map((s, i) => makeRow(s, a + i)) };
+  // The first rows at once, the rest in chunks between frames: a 2,000-row table must not
+  // hold up the map.
+  body.replaceChildren(...rows.slice(0, TABLE_FIRST));
+  const drawn = tableGeneration;
+  const more = (from) => {
+    if (drawn !== tableGeneration || from >= rows.length) return;
+    const chunk = rows.slice(from, from + TABLE_CHUNK);
+    body.append(...chunk);
+    chunk.forEach((row) => snapshots.observe(row));
+    setTimeout(() => more(from + TABLE_CHUNK), 0);
+  };
   // Thumbnails of the rows in view, loaded as they scroll in (each read is audited).
   snapshots = new IntersectionObserver((entries) => {
     for (const entry of entries) {
@@ -274,6 +305,7 @@ function fillTable(sightings, colours) {
     }
   }, { root: document.querySelector('#panel-plate .table-wrap') });
   body.querySelectorAll('tr').forEach((row) => snapshots.observe(row));
+  setTimeout(() => more(TABLE_FIRST), 0);
 }
 
 const thumbs = new Map();
