@@ -1,57 +1,68 @@
 //! PNG chart of a run: events/s (sent and answered) on top, ack latency (p50, p99, max per
-//! second) below. Drawn with the `image` crate and a built-in 5×7 pixel font, so it needs no
-//! font files.
+//! second) below. Drawn with `plotters` (axes, ticks, legends); text in the embedded font
+//! of `camtrail-render` ([`crate::chart_text`]), so it needs no font files on the machine.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use image::{Rgb, RgbImage};
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
 
 use crate::LoadgenError;
+use crate::chart_text::TextFixed;
 use crate::report::{LoadReport, SecondPoint};
-use camtrail_render::font::glyph;
 
 const WIDTH: u32 = 1_000;
 const HEIGHT: u32 = 640;
-const LEFT: i32 = 80;
-const RIGHT: i32 = WIDTH as i32 - 20;
-const TEXT_SCALE: i32 = 2;
 
-const BACKGROUND: Rgb<u8> = Rgb([255, 255, 255]);
-const AXIS: Rgb<u8> = Rgb([60, 60, 60]);
-const GRID: Rgb<u8> = Rgb([225, 225, 225]);
-const BLUE: Rgb<u8> = Rgb([31, 119, 180]);
-const GREEN: Rgb<u8> = Rgb([44, 160, 44]);
-const ORANGE: Rgb<u8> = Rgb([255, 127, 14]);
-const RED: Rgb<u8> = Rgb([214, 39, 40]);
+const BLUE: RGBColor = RGBColor(31, 119, 180);
+const GREEN: RGBColor = RGBColor(44, 160, 44);
+const ORANGE: RGBColor = RGBColor(255, 127, 14);
+const RED: RGBColor = RGBColor(214, 39, 40);
+const FONT: &str = "sans-serif";
 
-/// One plotted line.
+/// One plotted line: `None` values are gaps.
 struct Series<'a> {
     label: &'a str,
-    color: Rgb<u8>,
+    color: RGBColor,
     /// Drawn 3 px wide (else 1 px).
     thick: bool,
     values: Vec<Option<f64>>,
 }
 
-/// A panel's place on the image.
-struct Panel {
-    top: i32,
-    bottom: i32,
-}
-
 /// Render the report's timeline and write it as PNG.
 pub fn write_chart(report: &LoadReport, path: &Path) -> Result<(), LoadgenError> {
-    render_chart(report)
+    let failed = |message: String| LoadgenError::Output {
+        path: path.display().to_string(),
+        message,
+    };
+    try_render_chart(report)
+        .map_err(failed)?
         .save(path)
-        .map_err(|error| LoadgenError::Output {
-            path: path.display().to_string(),
-            message: error.to_string(),
-        })
+        .map_err(|error| failed(error.to_string()))
 }
 
-/// Render the report's timeline.
+/// Render the report's timeline (a blank image if drawing failed, which it does not with
+/// the embedded font).
 pub fn render_chart(report: &LoadReport) -> RgbImage {
-    let mut image = RgbImage::from_pixel(WIDTH, HEIGHT, BACKGROUND);
+    try_render_chart(report)
+        .unwrap_or_else(|_| RgbImage::from_pixel(WIDTH, HEIGHT, Rgb([255, 255, 255])))
+}
+
+/// The embedded font, registered with plotters once.
+fn register() -> Result<(), String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            register_font(FONT, FontStyle::Normal, camtrail_render::font::FONT_BYTES)
+                .map_err(|_| "the embedded font does not load".to_string())
+        })
+        .clone()
+}
+
+fn try_render_chart(report: &LoadReport) -> Result<RgbImage, String> {
+    register()?;
     let points = &report.timeline;
     // The last second is usually partial (the drain): scale it to a rate, or leave it out
     // when it is too short for the rate to mean anything.
@@ -70,52 +81,35 @@ pub fn render_chart(report: &LoadReport) -> RgbImage {
     };
     // Answered first and wide, sent on top and narrow: both stay visible when equal.
     let rates = [
-        series("ACKED", GREEN, points, |p| {
+        series("answered", GREEN, points, |p| {
             per_second(p, p.acked + p.rejected)
         }),
         Series {
             thick: false,
-            ..series("SENT", BLUE, points, |p| per_second(p, p.sent))
+            ..series("sent", BLUE, points, |p| per_second(p, p.sent))
         },
     ];
-    draw_panel(
-        &mut image,
-        &Panel {
-            top: 40,
-            bottom: 280,
-        },
-        "EVENTS/S",
-        &rates,
-        points.len(),
-    );
     let latencies = [
-        series("P50", GREEN, points, |p| p.latency_p50_ms),
-        series("P99", ORANGE, points, |p| p.latency_p99_ms),
-        series("MAX", RED, points, |p| p.latency_max_ms),
+        series("p50", GREEN, points, |p| p.latency_p50_ms),
+        series("p99", ORANGE, points, |p| p.latency_p99_ms),
+        series("max", RED, points, |p| p.latency_max_ms),
     ];
-    draw_panel(
-        &mut image,
-        &Panel {
-            top: 340,
-            bottom: 580,
-        },
-        "ACK LATENCY MS",
-        &latencies,
-        points.len(),
-    );
-    let title = "TIME S";
-    draw_text(
-        &mut image,
-        ((LEFT + RIGHT - text_width(title)) / 2, 612),
-        title,
-        AXIS,
-    );
-    image
+    let mut buffer = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root =
+            TextFixed(BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT))).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (top, bottom) = root.split_vertically(HEIGHT / 2);
+        draw_panel(&top, "events/s", &rates, points.len(), false)?;
+        draw_panel(&bottom, "ack latency, ms", &latencies, points.len(), true)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    RgbImage::from_raw(WIDTH, HEIGHT, buffer).ok_or_else(|| "buffer size".to_string())
 }
 
 fn series<'a>(
     label: &'a str,
-    color: Rgb<u8>,
+    color: RGBColor,
     points: &[SecondPoint],
     value: impl Fn(&SecondPoint) -> Option<f64>,
 ) -> Series<'a> {
@@ -127,83 +121,81 @@ fn series<'a>(
     }
 }
 
-fn draw_panel(
-    image: &mut RgbImage,
-    panel: &Panel,
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     lines: &[Series<'_>],
-    seconds: usize,
-) {
-    let max = lines
-        .iter()
-        .flat_map(|line| line.values.iter().flatten())
-        .fold(0.0f64, |max, &value| max.max(value));
-    let top_value = nice_ceiling(max);
-    draw_text(image, (LEFT, panel.top - 24), title, AXIS);
-    let mut legend_x = LEFT + 20 + text_width(title);
+    span: usize,
+    time_axis: bool,
+) -> Result<(), String> {
+    let error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let top_value = nice_ceiling(
+        lines
+            .iter()
+            .flat_map(|line| line.values.iter().flatten())
+            .fold(0.0_f64, |a, &b| a.max(b)),
+    );
+    let x_end = span.max(1) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 20))
+        .margin(10)
+        .x_label_area_size(if time_axis { 40 } else { 24 })
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..x_end, 0.0..top_value)
+        .map_err(error)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .y_label_formatter(&|v| format_value(*v))
+        .x_labels(span.clamp(1, 12) + 1)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(RGBColor(240, 240, 240));
+    if time_axis {
+        mesh.x_desc("time since the run started, s");
+    }
+    mesh.draw().map_err(error)?;
     for line in lines {
-        fill_rect(image, legend_x, panel.top - 20, 16, 6, line.color);
-        draw_text(image, (legend_x + 22, panel.top - 24), line.label, AXIS);
-        legend_x += 40 + text_width(line.label);
-    }
-    let steps = grid_steps(top_value);
-    for step in 0..=steps {
-        let y = panel.bottom - (panel.bottom - panel.top) * step / steps;
-        draw_line(
-            image,
-            (LEFT, y),
-            (RIGHT, y),
-            if step == 0 { AXIS } else { GRID },
-        );
-        let label = format_value(top_value * f64::from(step) / f64::from(steps));
-        draw_text(image, (LEFT - 8 - text_width(&label), y - 7), &label, AXIS);
-    }
-    draw_line(image, (LEFT, panel.top), (LEFT, panel.bottom), AXIS);
-    let span = seconds.max(2) - 1;
-    let ticks = span.min(5);
-    for step in 0..=ticks {
-        let second = span * step / ticks;
-        let x = x_of(second, span);
-        draw_line(image, (x, panel.bottom), (x, panel.bottom + 4), AXIS);
-        let label = second.to_string();
-        draw_text(
-            image,
-            (x - text_width(&label) / 2, panel.bottom + 8),
-            &label,
-            AXIS,
-        );
-    }
-    for line in lines {
-        plot(image, panel, line, top_value, span);
-    }
-}
-
-fn x_of(second: usize, span: usize) -> i32 {
-    LEFT + ((RIGHT - LEFT) as f64 * second as f64 / span as f64).round() as i32
-}
-
-fn plot(image: &mut RgbImage, panel: &Panel, line: &Series<'_>, top_value: f64, span: usize) {
-    let height = f64::from(panel.bottom - panel.top);
-    let mut previous: Option<(i32, i32)> = None;
-    for (second, value) in line.values.iter().enumerate() {
-        let Some(value) = value else {
-            previous = None;
-            continue;
-        };
-        let point = (
-            x_of(second, span),
-            panel.bottom - (value / top_value * height).round() as i32,
-        );
-        match previous {
-            Some(from) if line.thick => draw_thick_line(image, from, point, line.color),
-            Some(from) => draw_line(image, from, point, line.color),
-            None => fill_rect(image, point.0 - 1, point.1 - 1, 3, 3, line.color),
+        let style = line.color.stroke_width(if line.thick { 3 } else { 1 });
+        // One path per run of known values: a second without acks is a gap, not a zero.
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for (second, value) in line.values.iter().enumerate() {
+            match value {
+                Some(v) => runs
+                    .last_mut()
+                    .expect("one run at least")
+                    .push((second as f64 + 0.5, *v)),
+                None => runs.push(Vec::new()),
+            }
         }
-        previous = Some(point);
+        let mut labelled = false;
+        for run in runs.into_iter().filter(|run| !run.is_empty()) {
+            // A lone second is a dot, so it is not lost.
+            let drawn = if run.len() == 1 {
+                chart.draw_series(run.iter().map(|&p| Circle::new(p, 2, style.filled())))
+            } else {
+                chart.draw_series(LineSeries::new(run, style))
+            }
+            .map_err(error)?;
+            if !labelled {
+                let color = line.color;
+                drawn.label(line.label).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                });
+                labelled = true;
+            }
+        }
     }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(error)
 }
 
-/// The smallest 1, 2 or 5 × 10^k at or above `value` (1 for zero or less).
+/// The smallest 1, 2 or 5 × 10^k at or above `value` (1 for nothing to show).
 pub(crate) fn nice_ceiling(value: f64) -> f64 {
     if value.is_nan() || value <= 0.0 || value.is_infinite() {
         return 1.0;
@@ -215,13 +207,6 @@ pub(crate) fn nice_ceiling(value: f64) -> f64 {
         }
     }
     10.0 * magnitude
-}
-
-/// Gridline count that puts labels on round values: tops of 1 and 5 × 10^k get five
-/// steps, 2 × 10^k four.
-fn grid_steps(top_value: f64) -> i32 {
-    let leading = top_value / 10f64.powf(top_value.log10().floor());
-    if (leading - 2.0).abs() < 1e-9 { 4 } else { 5 }
 }
 
 /// Compact axis label: 950, 1.5K, 12K, 2.5M, 0.25.
@@ -241,75 +226,6 @@ pub(crate) fn format_value(value: f64) -> String {
         format!("{value:.0}")
     } else {
         trim(format!("{value:.2}"))
-    }
-}
-
-fn put(image: &mut RgbImage, x: i32, y: i32, color: Rgb<u8>) {
-    if x >= 0 && y >= 0 && (x as u32) < image.width() && (y as u32) < image.height() {
-        image.put_pixel(x as u32, y as u32, color);
-    }
-}
-
-fn fill_rect(image: &mut RgbImage, x: i32, y: i32, width: i32, height: i32, color: Rgb<u8>) {
-    for dy in 0..height {
-        for dx in 0..width {
-            put(image, x + dx, y + dy, color);
-        }
-    }
-}
-
-/// Bresenham line.
-fn draw_line(image: &mut RgbImage, from: (i32, i32), to: (i32, i32), color: Rgb<u8>) {
-    let (mut x, mut y) = from;
-    let dx = (to.0 - x).abs();
-    let dy = -(to.1 - y).abs();
-    let step_x = if x < to.0 { 1 } else { -1 };
-    let step_y = if y < to.1 { 1 } else { -1 };
-    let mut error = dx + dy;
-    loop {
-        put(image, x, y, color);
-        if x == to.0 && y == to.1 {
-            break;
-        }
-        let doubled = 2 * error;
-        if doubled >= dy {
-            error += dy;
-            x += step_x;
-        }
-        if doubled <= dx {
-            error += dx;
-            y += step_y;
-        }
-    }
-}
-
-fn draw_thick_line(image: &mut RgbImage, from: (i32, i32), to: (i32, i32), color: Rgb<u8>) {
-    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)] {
-        draw_line(
-            image,
-            (from.0 + dx, from.1 + dy),
-            (to.0 + dx, to.1 + dy),
-            color,
-        );
-    }
-}
-
-fn text_width(text: &str) -> i32 {
-    text.chars().count() as i32 * 6 * TEXT_SCALE
-}
-
-fn draw_text(image: &mut RgbImage, at: (i32, i32), text: &str, color: Rgb<u8>) {
-    for (index, character) in text.chars().enumerate() {
-        let origin_x = at.0 + index as i32 * 6 * TEXT_SCALE;
-        for (row, bits) in glyph(character).iter().enumerate() {
-            for column in 0..5 {
-                if bits & (0b10000 >> column) != 0 {
-                    let x = origin_x + column * TEXT_SCALE;
-                    let y = at.1 + row as i32 * TEXT_SCALE;
-                    fill_rect(image, x, y, TEXT_SCALE, TEXT_SCALE, color);
-                }
-            }
-        }
     }
 }
 
@@ -355,11 +271,14 @@ mod tests {
             ..LoadReport::default()
         };
         let image = render_chart(&report);
-        let colored = |top: u32, bottom: u32, color: Rgb<u8>| {
+        let colored = |top: u32, bottom: u32, color: RGBColor| {
+            let color = Rgb([color.0, color.1, color.2]);
             (top..bottom).any(|y| (0..WIDTH).any(|x| *image.get_pixel(x, y) == color))
         };
-        assert!(colored(40, 280, BLUE));
-        assert!(colored(340, 580, RED));
+        assert!(colored(0, HEIGHT / 2, BLUE));
+        assert!(colored(HEIGHT / 2, HEIGHT, RED));
+        let ink = image.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+        assert!(ink > 5_000, "axes, labels and lines drawn: {ink} pixels");
         // An empty report still renders (flat axes).
         let empty = render_chart(&LoadReport::default());
         assert_eq!(empty.dimensions(), (WIDTH, HEIGHT));

@@ -23,6 +23,7 @@
 //! and rejected.
 
 pub mod chart;
+mod chart_text;
 pub mod config;
 pub mod dispatch;
 mod gat1400;

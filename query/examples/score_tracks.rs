@@ -359,7 +359,7 @@ fn write_png(
     use camtrail_query::render::map::{MapBackground, MapText, render_track_map};
     let background = MapBackground::new(&city.registry);
     let text = MapText {
-        title: format!("TRACK {asked}"),
+        title: format!("Track of {asked}"),
         lines: vec!["SCORING EXAMPLE".into()],
         time_label: |ms, _| format!("{:02}:{:02}", ms / 3_600_000 % 24, ms / 60_000 % 60),
         zone: chrono_tz::UTC,

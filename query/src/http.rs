@@ -9,10 +9,12 @@
 //! - `GET /v1/snapshots/{event_id}.jpg?case=&reason=`
 //! - `GET /v1/cameras/{camera_id}` (registry only; any role; not audited)
 //! - `GET /v1/audit?case=|user=[&kind=&from=&to=&limit=&cursor=]` (supervisors: audit
-//!   records newest first, a page at a time; the read is itself audited)
+//!   records newest first, a page at a time, with `chain`: the page's hashes recomputed
+//!   and its links checked; the read is itself audited)
 //! - `POST /v1/scene`, `/v1/series`, `/v1/cotravel` (JSON bodies, see [`analytics`]): who
 //!   passed a scene, who was seen at several, who travelled with a target
-//! - `/metrics`, `/healthz`
+//! - `/metrics`, `/healthz`; the workspace's pages, `/v1/whoami` and `/v1/basemap` are
+//!   [`crate::web`]'s
 //!
 //! Times are unix milliseconds or RFC 3339 (`2025-11-26T08:00:00+08:00`); answers show them
 //! in the configured zone as well.
@@ -536,9 +538,29 @@ async fn track_geojson_handler<S: Store, A: AuditLog>(
     match run_track(&state, &headers, addr, query).await {
         Ok(answer) => {
             let zone = state.zone;
-            let body = track_geojson(&answer.track, &state.service.registry(), |ms| {
+            let mut body = track_geojson(&answer.track, &state.service.registry(), |ms| {
                 format_time(ms, &zone)
             });
+            // What the export was made under (an RFC 7946 foreign member): a file in a
+            // case folder says which case, why, and which audit record released it.
+            if let Value::Object(fields) = &mut body {
+                fields.insert(
+                    "camtrail".into(),
+                    json!({
+                        "case": answer.audit.entry.case_id,
+                        "reason": answer.audit.entry.reason,
+                        "audit": {
+                            "node_id": answer.audit.node_id,
+                            "seq": answer.audit.seq,
+                            "hash": answer.audit.hash,
+                        },
+                        "asked": answer.asked,
+                        "from": format_time(answer.from_ms, &zone),
+                        "to": format_time(answer.to_ms, &zone),
+                        "time_zone": zone.name(),
+                    }),
+                );
+            }
             (
                 [
                     audit_header(&answer.audit),
@@ -555,6 +577,14 @@ async fn track_geojson_handler<S: Store, A: AuditLog>(
     }
 }
 
+/// `text` cut to `most` characters, with an ellipsis when cut.
+fn shorten(text: &str, most: usize) -> String {
+    match text.char_indices().nth(most) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// The PNG map of a track answer.
 pub fn track_png_bytes(
     answer: &TrackAnswer,
@@ -563,12 +593,17 @@ pub fn track_png_bytes(
     zone: chrono_tz::Tz,
 ) -> Result<Vec<u8>, image::ImageError> {
     let text = MapText {
-        title: format!("TRACK {}", answer.asked),
+        title: format!("Track of {}", answer.asked),
         lines: vec![
-            format!("FROM {}", format_time(answer.from_ms, &zone)),
-            format!("TO   {}", format_time(answer.to_ms, &zone)),
-            format!("TIMES IN {}", zone.name()),
-            format!("AUDIT {} #{}", answer.audit.node_id, answer.audit.seq),
+            format!("From {}", format_time(answer.from_ms, &zone)),
+            format!("To {}", format_time(answer.to_ms, &zone)),
+            format!("Times in {}", zone.name()),
+            format!(
+                "Audit record {} #{}",
+                answer.audit.node_id, answer.audit.seq
+            ),
+            format!("Case {}", answer.audit.entry.case_id),
+            format!("Reason: {}", shorten(&answer.audit.entry.reason, 40)),
         ],
         time_label: clock_time,
         zone,

@@ -427,3 +427,24 @@ impl QueryNode {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tile_server_must_be_an_http_url_with_its_three_placeholders() {
+        let with = |url: &str| {
+            QueryConfig {
+                tile_url: Some(url.into()),
+                ..QueryConfig::default()
+            }
+            .validate()
+        };
+        assert!(with("https://pgis.example/tiles/{z}/{x}/{y}.png").is_ok());
+        assert!(with("https://pgis.example/tiles/{z}/{x}.png").is_err());
+        assert!(with("file:///tiles/{z}/{x}/{y}.png").is_err());
+        assert!(with("https://pgis.example'; script-src */{z}/{x}/{y}").is_err());
+        assert!(QueryConfig::default().validate().is_ok());
+    }
+}

@@ -1,5 +1,5 @@
-//! Drawing primitives on an RGB image: clipped pixels, lines, discs, rings and text in the
-//! 5×7 font. Coordinates are `f64` pixels; everything outside the image is ignored.
+//! Drawing primitives on an RGB image: clipped pixels, lines, discs, rings and
+//! anti-aliased text in the embedded font ([`font`]). Coordinates are `f64` pixels; everything outside the image is ignored.
 
 use image::{Rgb, RgbImage};
 
@@ -107,43 +107,40 @@ impl Canvas {
         }
     }
 
-    /// Text with its top-left corner at `at`, each font pixel drawn `scale`×`scale`.
+    /// Text with its top-left corner at `at` (the top of the line's ascent), in the
+    /// embedded font at `scale` ([`font::px`]), anti-aliased.
     pub fn text(&mut self, at: (i64, i64), text: &str, scale: i64, color: Rgb<u8>) {
-        let mut x = at.0;
-        for character in text.chars() {
-            let rows = font::glyph(character);
-            for (row, bits) in rows.iter().enumerate() {
-                for column in 0..font::WIDTH {
-                    if bits & (0x10 >> column) != 0 {
-                        self.fill_rect(
-                            x + i64::from(column) * scale,
-                            at.1 + row as i64 * scale,
-                            scale,
-                            scale,
-                            color,
-                        );
-                    }
-                }
+        let size = font::px(scale);
+        let (placed, _, ascent, _) = font::layout(text, size);
+        let baseline = at.1 as f32 + ascent;
+        let mut plot = |x: i64, y: i64, coverage: f32| {
+            if coverage > 0.02 {
+                self.blend(x, y, color, coverage.min(1.0));
             }
-            x += i64::from(font::ADVANCE) * scale;
+        };
+        for glyph in placed {
+            font::draw_char(
+                glyph.character,
+                at.0 as f32 + glyph.x,
+                baseline,
+                size,
+                &mut plot,
+            );
         }
     }
 
     /// Text on a filled box (a label readable over the map).
     pub fn label(&mut self, at: (i64, i64), text: &str, scale: i64, color: Rgb<u8>, fill: Rgb<u8>) {
         let (width, height) = text_size(text, scale);
-        self.fill_rect(at.0 - 2, at.1 - 2, width + 4, height + 4, fill);
+        self.fill_rect(at.0 - 2, at.1 - 1, width + 4, height + 2, fill);
         self.text(at, text, scale, color);
     }
 }
 
-/// Width and height of `text` drawn at `scale`.
+/// Width and height of `text` drawn at `scale` (height: ascent + descent), px.
 pub fn text_size(text: &str, scale: i64) -> (i64, i64) {
-    let characters = text.chars().count() as i64;
-    (
-        (characters * i64::from(font::ADVANCE) - 1).max(0) * scale,
-        i64::from(font::HEIGHT) * scale,
-    )
+    let (_, width, ascent, descent) = font::layout(text, font::px(scale));
+    (width.ceil() as i64, (ascent + descent).ceil() as i64)
 }
 
 #[cfg(test)]
@@ -181,14 +178,16 @@ mod tests {
         let mut canvas = Canvas::new(200, 40, WHITE);
         canvas.text((0, 0), "12:34", 2, BLACK);
         let (width, height) = text_size("12:34", 2);
-        let right = canvas
+        let inked: Vec<(i64, i64)> = canvas
             .image
             .enumerate_pixels()
-            .filter(|(_, _, p)| **p == BLACK)
-            .map(|(x, _, _)| i64::from(x))
-            .max()
-            .expect("ink");
-        assert!(right < width);
-        assert_eq!(height, 14);
+            .filter(|(_, _, p)| **p != WHITE)
+            .map(|(x, y, _)| (i64::from(x), i64::from(y)))
+            .collect();
+        let right = inked.iter().map(|p| p.0).max().expect("ink");
+        let bottom = inked.iter().map(|p| p.1).max().expect("ink");
+        assert!(right <= width && right > width / 2, "{right} of {width}");
+        assert!(bottom <= height, "{bottom} of {height}");
+        assert_eq!(height, text_size("粤B", 2).1, "one line height per scale");
     }
 }

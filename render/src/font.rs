@@ -1,74 +1,104 @@
-//! A 5×7 pixel font for map labels: digits, A–Z (lower case drawn as upper case) and the
-//! punctuation times, ids and legends need. Characters outside it (e.g. Chinese plate
-//! prefixes) are drawn as a small box, so a label never silently loses a character.
+//! Text for the pictures: an embedded subset of Noto Sans CJK SC (`fonts/`, SIL Open Font
+//! License) rasterised with `ab_glyph` — Latin, digits and punctuation, and the Chinese
+//! characters plates carry (the 31 province abbreviations, 学 警 挂 港 澳 使 领 …), so a
+//! plate such as `粤B·12345` prints as written, on any machine, with no font installed.
+//! Characters outside the subset are drawn as a box, so a label never silently loses one.
 
-/// Glyph width and height in pixels (before scaling), and the advance between characters.
-pub const WIDTH: i32 = 5;
-/// Glyph height.
-pub const HEIGHT: i32 = 7;
-/// Horizontal advance per character.
-pub const ADVANCE: i32 = 6;
+use std::sync::OnceLock;
 
-/// The 5×7 bitmap of `character` (one byte per row, low five bits, leftmost pixel first).
-pub fn glyph(character: char) -> [u8; 7] {
-    match character.to_ascii_uppercase() {
-        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
-        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
-        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
-        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
-        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
-        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
-        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
-        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
-        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
-        'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
-        'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
-        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
-        'D' => [0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C],
-        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
-        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
-        'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
-        'H' => [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
-        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        'J' => [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
-        'K' => [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
-        'L' => [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
-        'M' => [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11],
-        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
-        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
-        'Q' => [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D],
-        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
-        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
-        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
-        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
-        'W' => [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A],
-        'X' => [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
-        'Y' => [0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04],
-        'Z' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
-        ' ' => [0; 7],
-        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
-        ',' => [0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08],
-        ':' => [0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00],
-        '/' => [0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00],
-        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
-        '+' => [0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00],
-        '=' => [0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00],
-        '>' => [0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08],
-        '<' => [0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02],
-        '(' => [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02],
-        ')' => [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
-        '!' => [0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04],
-        '?' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04],
-        '#' => [0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A],
-        '%' => [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03],
-        '*' => [0x00, 0x04, 0x15, 0x0E, 0x15, 0x04, 0x00],
-        '_' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F],
-        '\'' => [0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00],
-        '·' => [0x00, 0x00, 0x00, 0x0C, 0x0C, 0x00, 0x00],
-        _ => [0x00, 0x1F, 0x11, 0x11, 0x11, 0x1F, 0x00],
+use ab_glyph::{Font, FontRef, GlyphId, PxScale, ScaleFont, point};
+
+/// The embedded font file (also registered with `plotters` for the charts).
+pub static FONT_BYTES: &[u8] = include_bytes!("../fonts/NotoSansSC-camtrail-subset.otf");
+
+/// The parsed embedded font.
+pub fn font() -> &'static FontRef<'static> {
+    static FONT: OnceLock<FontRef<'static>> = OnceLock::new();
+    FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).expect("the embedded font parses"))
+}
+
+/// Pixel size of text drawn at `scale` (1: labels, 2: titles, 3: headlines).
+pub fn px(scale: i64) -> f32 {
+    match scale {
+        ..=1 => 13.0,
+        2 => 20.0,
+        s => 10.0 * s as f32,
+    }
+}
+
+/// Whether the embedded font has a glyph for `character`.
+pub fn covers(character: char) -> bool {
+    font().glyph_id(character) != GlyphId(0) || character == ' '
+}
+
+/// One positioned character of a laid-out line.
+pub struct Placed {
+    /// The character.
+    pub character: char,
+    /// Its pen position (left edge on the baseline), px from the line's start.
+    pub x: f32,
+    /// Its advance, px.
+    pub advance: f32,
+}
+
+/// Lay `text` out on one line at `size` px: each character's position (with kerning), the
+/// line's width, and its ascent and descent (positive), px.
+pub fn layout(text: &str, size: f32) -> (Vec<Placed>, f32, f32, f32) {
+    let scaled = font().as_scaled(PxScale::from(size));
+    let mut placed = Vec::with_capacity(text.len());
+    let mut x = 0.0;
+    let mut previous: Option<GlyphId> = None;
+    for character in text.chars() {
+        let id = scaled.glyph_id(character);
+        if let Some(before) = previous {
+            x += scaled.kern(before, id);
+        }
+        let advance = if covers(character) {
+            scaled.h_advance(id)
+        } else {
+            scaled.height() * 0.6
+        };
+        placed.push(Placed {
+            character,
+            x,
+            advance,
+        });
+        x += advance;
+        previous = Some(id);
+    }
+    (placed, x, scaled.ascent(), -scaled.descent())
+}
+
+/// Rasterise `character` at `size` px with its pen at (`x`, `baseline`), calling
+/// `plot(x, y, coverage)`.
+pub fn draw_char(
+    character: char,
+    x: f32,
+    baseline: f32,
+    size: f32,
+    plot: &mut impl FnMut(i64, i64, f32),
+) {
+    if !covers(character) {
+        // A box as tall as a capital, so the missing character is visible.
+        let (left, top) = (x.round() as i64 + 1, (baseline - size * 0.7).round() as i64);
+        let (width, height) = ((size * 0.45) as i64, (size * 0.7) as i64);
+        for dx in 0..width {
+            plot(left + dx, top, 1.0);
+            plot(left + dx, top + height - 1, 1.0);
+        }
+        for dy in 0..height {
+            plot(left, top + dy, 1.0);
+            plot(left + width - 1, top + dy, 1.0);
+        }
+        return;
+    }
+    let glyph = font()
+        .glyph_id(character)
+        .with_scale_and_position(PxScale::from(size), point(x, baseline));
+    if let Some(outline) = font().outline_glyph(glyph) {
+        let bounds = outline.px_bounds();
+        let (left, top) = (bounds.min.x as i64, bounds.min.y as i64);
+        outline.draw(|gx, gy, coverage| plot(left + i64::from(gx), top + i64::from(gy), coverage));
     }
 }
 
@@ -77,11 +107,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_printable_ascii_letter_and_digit_has_ink_and_unknowns_are_boxes() {
-        for character in ('0'..='9').chain('A'..='Z').chain('a'..='z') {
-            assert!(glyph(character).iter().any(|row| *row != 0), "{character}");
+    fn plates_and_latin_are_covered() {
+        for character in "粤京沪学警挂港澳使领·ABCxyz0123456789:-→".chars() {
+            assert!(covers(character), "{character}");
         }
-        assert_eq!(glyph('粤'), glyph('\u{1}'));
-        assert_ne!(glyph('粤'), glyph(' '));
+        assert!(!covers('龍'), "outside the subset");
+    }
+
+    #[test]
+    fn lines_grow_with_text_and_scale() {
+        let (_, short, ascent, descent) = layout("12", px(1));
+        let (_, long, _, _) = layout("12:34:56", px(1));
+        let (_, big, _, _) = layout("12", px(2));
+        assert!(short > 0.0 && long > short * 3.0 && big > short * 1.4);
+        assert!(ascent > 8.0 && descent > 1.0);
     }
 }

@@ -1,7 +1,9 @@
-//! Drawing for camtrail's pictures, with nothing but the `image` crate: a [`Canvas`]
-//! (clipped pixels, lines, discs, rings, labels) and a 5×7 bitmap [`font`], so PNGs need no
-//! font files. The track map (`camtrail-query`) and the load chart (`camtrail-loadgen`) draw
-//! with it; neither needs the other's stack.
+//! Drawing for camtrail's pictures: a [`Canvas`] (clipped pixels, lines, discs, rings,
+//! labels) over the `image` crate, and text in an embedded subset of Noto Sans CJK SC
+//! ([`font`], rasterised by `ab_glyph`), so PNGs need no font files on the machine and
+//! plates print with their Chinese characters. The track map (`camtrail-query`) draws with
+//! the canvas; the load chart (`camtrail-loadgen`) is drawn by `plotters` with the same
+//! font.
 
 pub mod canvas;
 pub mod font;

@@ -29,8 +29,11 @@ export class ApiError extends Error {
   /** What a person reads: a sentence by code, the node's own words as detail. */
   sentence() {
     const key = `err_${this.code}`;
-    const known = t(key, { detail: this.message });
-    return known === key ? t('err_other', { detail: this.message || this.code }) : known;
+    // The node's own words, as a sentence of their own.
+    const text = (this.message || this.code).trim();
+    const detail = `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}`;
+    const known = t(key, { detail });
+    return known === key ? t('err_other', { detail }) : known;
   }
 }
 

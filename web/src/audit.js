@@ -2,9 +2,8 @@
 // can verify of the chain on each page.
 import { getJson, queryString } from './api.js';
 import { t } from './i18n.js';
-import { format } from './time.js';
-import { fromInput } from './time.js';
-import { showError, status } from './ui.js';
+import { format, fromInput } from './time.js';
+import { setLive, showError, status } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 let filter;
@@ -23,7 +22,8 @@ export function initAudit() {
       limit: 50,
     };
     if (!filter.case && !filter.user) {
-      showError('audit-status', new Error(t('audit_need_filter')));
+      status('audit-status', () => t('audit_need_filter'));
+      $('audit-status').classList.add('error');
       return;
     }
     await load(undefined);
@@ -32,7 +32,7 @@ export function initAudit() {
 }
 
 async function load(cursor) {
-  status('audit-status', t('searching'));
+  status('audit-status', () => t('searching'));
   try {
     const answer = await getJson(`v1/audit?${queryString({ ...filter, cursor }, false)}`, { audited: true });
     const body = $('audit-table').tBodies[0];
@@ -49,14 +49,15 @@ async function load(cursor) {
     });
     if (cursor) body.append(...rows);
     else body.replaceChildren(...rows);
-    status('audit-status', answer.records.length || cursor
-      ? t('audit_summary', { n: body.rows.length, audit: `${answer.audit.node_id} #${answer.audit.seq}` })
-      : t('audit_empty'));
+    const rowsShown = body.rows.length;
+    status('audit-status', () => (answer.records.length || cursor
+      ? t('audit_summary', { n: rowsShown, audit: `${answer.audit.node_id} #${answer.audit.seq}` })
+      : t('audit_empty')));
     const chain = answer.chain;
     const line = $('chain-status');
-    line.textContent = chain.intact
+    setLive('chain-status', () => (chain.intact
       ? t('chain_ok', { records: chain.records_checked, links: chain.links_checked })
-      : t('chain_bad', { altered: chain.altered.join(', ') || '-', links: chain.broken_links.join(', ') || '-' });
+      : t('chain_bad', { altered: chain.altered.join(', ') || '-', links: chain.broken_links.join(', ') || '-' })));
     line.classList.toggle('error', !chain.intact);
     $('audit-next').hidden = !answer.next_cursor;
     $('audit-next').dataset.cursor = answer.next_cursor || '';

@@ -9,7 +9,7 @@ import { loadBasemap, theMap } from './map.js';
 import { initScene, setSceneActive } from './scene.js';
 import { setZone, toInput } from './time.js';
 import { firstSighting, initTrack, show } from './track.js';
-import { setWhoami, showError, status } from './ui.js';
+import { relabel, setWhoami, showError, status } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 // What tests and the benchmark read: audited requests made, when the map became usable.
@@ -25,7 +25,11 @@ function mark(name) {
 async function start() {
   $('lang').value = language();
   applyTo(document);
-  $('lang').addEventListener('change', () => { setLanguage($('lang').value); refreshHeader(); });
+  $('lang').addEventListener('change', () => {
+    setLanguage($('lang').value);
+    refreshHeader();
+    relabel();
+  });
   $('signin-form').addEventListener('submit', signIn);
   $('purpose-form').addEventListener('submit', setPurpose);
   $('sign-out').addEventListener('click', () => { sessionStorage.clear(); window.location.reload(); });
@@ -120,11 +124,11 @@ async function enter() {
   initTrack();
   initScene(me.limits);
   initAudit();
-  status('map-note', t('loading_map'));
+  status('map-note', () => t('loading_map'));
   mark('mapShown');
   try {
     const counts = await loadBasemap(me.tile_url);
-    status('map-note', t('map_ready', counts));
+    status('map-note', () => t('map_ready', counts));
     mark('mapReady');
   } catch (error) {
     showError('map-note', error);

@@ -6,7 +6,7 @@ import { t } from './i18n.js';
 import { theMap } from './map.js';
 import { fromInput } from './time.js';
 import { search as trackSearch } from './track.js';
-import { showError, status, whoami } from './ui.js';
+import { onRelabel, setLive, showError, status, whoami } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 let active = false;
@@ -18,6 +18,7 @@ let limits = {};
 
 export function initScene(nodeLimits) {
   limits = nodeLimits || {};
+  onRelabel(hint);
   const m = theMap();
   shapeLayer = L.layerGroup().addTo(m);
   m.on('click', (event) => {
@@ -32,7 +33,7 @@ export function initScene(nodeLimits) {
   $('scene-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const area = currentArea();
-    if (!area) { showError('scene-status', new Error(t('scene_need_area'))); return; }
+    if (!area) { status('scene-status', () => t('scene_need_area')); $('scene-status').classList.add('error'); return; }
     lastRequest = { area, from: fromInput($('scene-from').value), to: fromInput($('scene-to').value), limit: 100 };
     await run(lastRequest, false);
   });
@@ -84,7 +85,7 @@ function currentArea() {
 }
 
 async function run(request, append) {
-  status('scene-status', t('searching'));
+  status('scene-status', () => t('searching'));
   if (!append) $('scene-result').hidden = true;
   try {
     const { next, ...body } = request;
@@ -125,8 +126,8 @@ function showAnswer(answer, append) {
   if (append) body.append(...rows);
   else body.replaceChildren(...rows);
   const shown = body.rows.length;
-  $('scene-summary').textContent = answer.total_vehicles === 0
+  setLive('scene-summary', () => (answer.total_vehicles === 0
     ? t('scene_empty')
-    : t('scene_summary', { total: answer.total_vehicles, shown, cameras: answer.cameras, audit: `${answer.audit.node_id} #${answer.audit.seq}` });
+    : t('scene_summary', { total: answer.total_vehicles, shown, cameras: answer.cameras, audit: `${answer.audit.node_id} #${answer.audit.seq}` })));
   $('scene-next').hidden = !answer.next;
 }

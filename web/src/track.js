@@ -7,7 +7,7 @@ import { download, getBlob, getJson, queryString, session } from './api.js';
 import { t } from './i18n.js';
 import { PALETTE, cameraPosition, canvasRenderer, theMap } from './map.js';
 import { format, fromInput, zoneName } from './time.js';
-import { showError, status, whoami } from './ui.js';
+import { onRelabel, setLive, showError, status, whoami } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 let layer;
@@ -31,6 +31,10 @@ function trackParams(form) {
 }
 
 export function initTrack() {
+  onRelabel(() => {
+    if (current?.shown) fillPanels(current.answer, current.shown.colours, current.shown.attributed);
+    if (!playing) $('play').textContent = t('play');
+  });
   $('plate-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const params = trackParams(event.target);
@@ -61,7 +65,7 @@ export function firstSighting() {
 export async function search(params) {
   stopPlay();
   $('track-result').hidden = true;
-  status('plate-status', t('searching'));
+  status('plate-status', () => t('searching'));
   try {
     const answer = await getJson(`v1/track?${queryString(apiParams(params), true)}`, { audited: true });
     current = { params, answer };
@@ -174,6 +178,7 @@ export function show(answer) {
     const all = points.concat(answer.second_vehicle ? answer.second_vehicle.sightings.map((s) => [s.lat, s.lon]) : []);
     m.fitBounds(L.latLngBounds(all).pad(0.15), { animate: false, maxZoom: 16 });
   }
+  if (current?.answer === answer) current.shown = { colours, attributed: attributed.length };
   fillPanels(answer, colours, attributed.length);
   const drawnMs = performance.now() - started;
   document.body.dataset.trackPoints = String(sightings.length);
@@ -204,17 +209,19 @@ function fillPanels(answer, colours, attributedCount) {
   $('track-result').hidden = false;
   const districts = new Set(sightings.map((s) => s.district));
   const fuzzy = sightings.filter((s) => s.match_kind === 'fuzzy').length;
-  const summary = sightings.length === 0
-    ? t('no_sightings', { plate: answer.asked, from: answer.from, to: answer.to })
-    : t('track_summary', {
-      n: sightings.length, asked: answer.asked, from: answer.from, to: answer.to, zone: answer.time_zone,
-      districts: districts.size, impossible: answer.impossible_hops, fuzzy, attributed: attributedCount,
-      audit: `${answer.audit.node_id} #${answer.audit.seq}`,
-    });
-  const extra = [];
-  if (answer.second_vehicle) extra.push(t('second_vehicle', { n: answer.second_vehicle.sightings.length }));
-  if (answer.truncated) extra.push(t('truncated'));
-  $('track-summary').textContent = [summary, ...extra].join(' ');
+  setLive('track-summary', () => {
+    const summary = sightings.length === 0
+      ? t('no_sightings', { plate: answer.asked, from: answer.from, to: answer.to })
+      : t('track_summary', {
+        n: sightings.length, asked: answer.asked, from: answer.from, to: answer.to, zone: answer.time_zone,
+        districts: districts.size, impossible: answer.impossible_hops, fuzzy, attributed: attributedCount,
+        audit: `${answer.audit.node_id} #${answer.audit.seq}`,
+      });
+    const extra = [];
+    if (answer.second_vehicle) extra.push(t('second_vehicle', { n: answer.second_vehicle.sightings.length }));
+    if (answer.truncated) extra.push(t('truncated'));
+    return [summary, ...extra].join(' ');
+  });
   $('scrub').max = String(Math.max(1, sightings.length));
   $('scrub').value = '1';
   $('scrub').disabled = sightings.length === 0;
@@ -387,7 +394,7 @@ async function exportFile(kind) {
     const blob = await getBlob(`${path}?${queryString(apiParams(current.params), true)}`);
     const name = `${fileBase()}.${kind}`;
     download(blob, name);
-    status('plate-status', t('exported', { file: name }));
+    status('plate-status', () => t('exported', { file: name }));
   } catch (error) {
     showError('plate-status', error);
   }
@@ -414,7 +421,7 @@ function exportCsv() {
   const text = `${lines.map((line) => line.map(csvField).join(',')).join('\r\n')}\r\n`;
   const name = `${fileBase()}.csv`;
   download(new Blob([text], { type: 'text/csv;charset=utf-8' }), name);
-  status('plate-status', t('exported', { file: name }));
+  status('plate-status', () => t('exported', { file: name }));
 }
 
 /** A one-page report for the case file: fetched map, parameters, the table; then print. */

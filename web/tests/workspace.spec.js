@@ -113,6 +113,8 @@ test.describe.serial('an investigator', () => {
     expect(downloads.png.subarray(1, 4).toString()).toBe('PNG');
     const geojson = JSON.parse(downloads.geojson.toString());
     expect(geojson.type).toBe('FeatureCollection');
+    expect(geojson.camtrail.case).toBe(CASE);
+    expect(geojson.camtrail.reason).toBe(REASON);
     const csv = downloads.csv.toString();
     expect(csv).toContain(`# case,${CASE}`);
     expect(csv).toContain(`# reason,${REASON}`);
@@ -160,6 +162,9 @@ test.describe.serial('an investigator', () => {
     await page.selectOption('#lang', 'zh-CN');
     await expect(page.locator('#tab-plate')).toHaveText('号牌');
     await expect(page.locator('#purpose-badge')).toContainText(`案件 ${CASE}`);
+    // What was already on screen follows: the tier note and the refusal of the scene.
+    await expect(page.locator('#tier-note')).toContainText('需要主管权限');
+    await expect(page.locator('#scene-status')).toContainText('您的角色无权执行此操作');
     await shot(page, '09-zh-CN');
     await page.selectOption('#lang', 'en');
   });

@@ -258,8 +258,6 @@ fn convex_hull(mut points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 
 /// Render the map of `track` over `background` (the registry's cameras and districts).
 pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapText) -> Canvas {
-    let width = MAP_SIZE + LEGEND_WIDTH;
-    let mut canvas = Canvas::new(width, MAP_SIZE, BACKGROUND);
     let points: Vec<(f64, f64)> = track.sightings.iter().map(|s| (s.lat, s.lon)).collect();
     let second = track.second_vehicle.as_deref();
     let mut all_points = points.clone();
@@ -267,6 +265,28 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
         all_points.extend(second.sightings.iter().map(|s| (s.lat, s.lon)));
     }
     let view = View::fit(&all_points);
+    let pixels: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(lat, lon)| view.pixel(*lat, *lon))
+        .collect();
+    // Labels never overlap each other or a point: each tries eight places around its point
+    // and is left out where none is free. A few points carry their time on the map; a
+    // crowded track has numbers on the map and its times in a column beside the legend.
+    let n = track.sightings.len();
+    let mut occupied: Vec<Rect> = pixels.iter().map(|p| Rect::around(*p, 8.0)).collect();
+    let timed = |index: usize| {
+        format!(
+            "{} {}",
+            index + 1,
+            (text.time_label)(track.sightings[index].captured_at_ms, &text.zone)
+        )
+    };
+    let with_times = n <= TIMED_LABELS_MAX
+        && place_labels(&pixels, &occupied, timed)
+            .iter()
+            .all(Option::is_some);
+    let times_column = if with_times || n == 0 { 0 } else { TIMES_WIDTH };
+    let mut canvas = Canvas::new(MAP_SIZE + LEGEND_WIDTH + times_column, MAP_SIZE, BACKGROUND);
 
     // Background: the roads, the cameras in view, and the outline of every district around
     // its cameras.
@@ -325,10 +345,6 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
         colors.push((district.to_string(), color));
         color
     };
-    let pixels: Vec<(f64, f64)> = points
-        .iter()
-        .map(|(lat, lon)| view.pixel(*lat, *lon))
-        .collect();
     let point_colors: Vec<Rgb<u8>> = track
         .sightings
         .iter()
@@ -382,12 +398,7 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
         }
     }
 
-    // Points, numbered from 1, with their time. Dense tracks label every k-th point; labels
-    // of points at the same place stack downwards instead of covering each other.
-    let n = track.sightings.len();
-    let every = (n / 40).max(1);
-    let mut labels_at: std::collections::HashMap<(i64, i64), i64> =
-        std::collections::HashMap::new();
+    // Points, numbered from 1, then their labels.
     for (index, sighting) in track.sightings.iter().enumerate() {
         let pixel = pixels[index];
         let color = point_colors[index];
@@ -398,19 +409,34 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
             canvas.disc(pixel, 7.0, color);
             canvas.ring(pixel, 7.5, 1.0, INK);
         }
-        if index % every == 0 || index + 1 == n {
-            let label = format!(
-                "{} {}",
-                index + 1,
-                (text.time_label)(sighting.captured_at_ms, &text.zone)
+    }
+    let labels: Vec<String> = (0..n)
+        .map(|i| {
+            if with_times {
+                timed(i)
+            } else {
+                (i + 1).to_string()
+            }
+        })
+        .collect();
+    for (index, place) in place_labels(&pixels, &occupied, |i| labels[i].clone())
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(rect) = place {
+            canvas.label(
+                (rect.x0 + 2, rect.y0 + 1),
+                &labels[index],
+                1,
+                INK,
+                LABEL_FILL,
             );
-            let stacked = labels_at
-                .entry((pixel.0.round() as i64, pixel.1.round() as i64))
-                .or_insert(0);
-            let y = pixel.1 as i64 - 4 + *stacked * 12;
-            *stacked += 1;
-            canvas.label((pixel.0 as i64 + 10, y), &label, 1, INK, LABEL_FILL);
+            occupied.push(rect);
         }
+    }
+    draw_scale_and_north(&mut canvas, &view);
+    if times_column > 0 {
+        draw_times(&mut canvas, track, text, &point_colors);
     }
 
     draw_legend(&mut canvas, track, text, &colors);
@@ -419,6 +445,7 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
 
 fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(String, Rgb<u8>)]) {
     let left = i64::from(MAP_SIZE) + 16;
+    let bottom = i64::from(MAP_SIZE) - 12;
     canvas.fill_rect(
         i64::from(MAP_SIZE),
         0,
@@ -433,12 +460,14 @@ fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(St
         i64::from(MAP_SIZE),
         DISTRICT_LINE,
     );
-    let mut y = 20;
+    let (_, line) = text_size("0", 1);
+    let step = line + 3;
+    let mut y = 16;
     canvas.text((left, y), &text.title, 2, INK);
-    y += 26;
-    for line in &text.lines {
-        canvas.text((left, y), line, 1, INK);
-        y += 14;
+    y += text_size(&text.title, 2).1 + 8;
+    for text_line in &text.lines {
+        canvas.text((left, y), text_line, 1, INK);
+        y += step;
     }
     y += 8;
     let fuzzy = track
@@ -446,82 +475,251 @@ fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(St
         .iter()
         .filter(|s| s.match_kind == MatchKind::Fuzzy)
         .count();
-    for line in [
-        format!("SIGHTINGS {}", track.sightings.len()),
-        format!("TRIPS {}", track.trips.len()),
-        format!("DISTRICT CHANGES {}", track.transitions.len()),
-        format!("IMPOSSIBLE HOPS {}", track.impossible_hops()),
-        format!("MISREAD MATCHES {fuzzy}"),
-        format!("ATTRIBUTED TO LOOK-ALIKES {}", text.attributed.len()),
+    for text_line in [
+        format!("Sightings: {}", track.sightings.len()),
+        format!("Trips: {}", track.trips.len()),
+        format!("District changes: {}", track.transitions.len()),
+        format!("Impossible hops: {}", track.impossible_hops()),
+        format!("Misread matches: {fuzzy}"),
+        format!("Attributed to look-alikes: {}", text.attributed.len()),
         match &track.second_vehicle {
             Some(second) => format!(
-                "CLONED PLATE: 2ND VEHICLE {} SIGHTINGS",
+                "Cloned plate: a 2nd vehicle, {} sightings",
                 second.sightings.len()
             ),
-            None => "ONE VEHICLE".to_string(),
+            None => "One vehicle".to_string(),
         },
     ] {
-        canvas.text((left, y), &line, 1, INK);
-        y += 14;
+        canvas.text((left, y), &text_line, 1, INK);
+        y += step;
     }
+    // The symbols, from the bottom up, so the district list above gets what is left.
+    let symbols = 7;
+    let symbols_top = bottom - symbols * (step + 2);
+    let mut sy = symbols_top;
+    let mut symbol = |canvas: &mut Canvas, label: &str, draw: &dyn Fn(&mut Canvas, (f64, f64))| {
+        draw(canvas, ((left + 6) as f64, (sy + line / 2) as f64));
+        canvas.text((left + 20, sy), label, 1, INK);
+        sy += step + 2;
+    };
+    symbol(canvas, "Sighting n (colour: district)", &|c, at| {
+        c.disc(at, 5.0, PALETTE[0]);
+    });
+    symbol(canvas, "Misread match (lower confidence)", &|c, at| {
+        c.disc(at, 5.0, LABEL_FILL);
+        c.ring(at, 4.5, 2.0, PALETTE[0]);
+    });
+    symbol(canvas, "Impossible hop (misread or clone?)", &|c, at| {
+        c.line(
+            (at.0 - 6.0, at.1),
+            (at.0 + 6.0, at.1),
+            3.0,
+            IMPOSSIBLE,
+            Some((4.0, 3.0)),
+        );
+    });
+    symbol(canvas, "B n: second vehicle, same plate", &|c, at| {
+        c.disc(at, 5.0, LABEL_FILL);
+        c.ring(at, 4.5, 2.0, SECOND_VEHICLE);
+    });
+    symbol(canvas, "Read here, attributed to a look-alike", &|c, at| {
+        cross(c, at, 4.0, 1.5, ATTRIBUTED);
+    });
+    symbol(canvas, "Camera", &|c, at| {
+        c.fill_rect(at.0 as i64 - 1, at.1 as i64 - 1, 2, 2, CAMERA_DOT);
+    });
+    symbol(canvas, "Road (from the registry)", &|c, at| {
+        c.line((at.0 - 6.0, at.1), (at.0 + 6.0, at.1), 2.0, ROAD, None);
+    });
     y += 10;
-    canvas.text((left, y), "DISTRICTS (POINT COLOUR)", 1, INK);
-    y += 16;
-    for (district, color) in colors.iter().take(24) {
-        canvas.disc(((left + 6) as f64, (y + 3) as f64), 5.0, *color);
-        canvas.text((left + 18, y), district, 1, INK);
-        y += 14;
+    canvas.text((left, y), "Districts (point colour)", 1, INK);
+    y += step + 2;
+    let room = ((symbols_top - 12 - y) / step).max(0) as usize;
+    let shown = if colors.len() > room {
+        room.saturating_sub(1)
+    } else {
+        colors.len()
+    };
+    for (district, color) in colors.iter().take(shown) {
+        canvas.disc(((left + 6) as f64, (y + line / 2) as f64), 5.0, *color);
+        canvas.text((left + 20, y), district, 1, INK);
+        y += step;
     }
-    y += 10;
-    canvas.disc(((left + 6) as f64, (y + 3) as f64), 5.0, PALETTE[0]);
-    canvas.text((left + 18, y), "SIGHTING: N TIME", 1, INK);
-    y += 16;
-    canvas.disc(((left + 6) as f64, (y + 3) as f64), 5.0, LABEL_FILL);
-    canvas.ring(((left + 6) as f64, (y + 3) as f64), 4.5, 2.0, PALETTE[0]);
-    canvas.text((left + 18, y), "MISREAD MATCH (LOWER CONFIDENCE)", 1, INK);
-    y += 16;
-    canvas.line(
-        (left as f64, (y + 3) as f64),
-        ((left + 12) as f64, (y + 3) as f64),
-        3.0,
-        IMPOSSIBLE,
-        Some((4.0, 3.0)),
+    if shown < colors.len() {
+        canvas.text(
+            (left + 20, y),
+            &format!("… and {} more", colors.len() - shown),
+            1,
+            INK,
+        );
+    }
+}
+
+/// Most points whose labels may carry their time on the map.
+const TIMED_LABELS_MAX: usize = 15;
+/// Width of the column of times of a crowded track.
+const TIMES_WIDTH: u32 = 250;
+
+/// A label's box on the canvas, px (inclusive-exclusive).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rect {
+    x0: i64,
+    y0: i64,
+    x1: i64,
+    y1: i64,
+}
+
+impl Rect {
+    fn around((x, y): (f64, f64), half: f64) -> Self {
+        Self {
+            x0: (x - half) as i64,
+            y0: (y - half) as i64,
+            x1: (x + half) as i64,
+            y1: (y + half) as i64,
+        }
+    }
+
+    fn overlaps(&self, other: &Rect) -> bool {
+        self.x0 < other.x1 && other.x0 < self.x1 && self.y0 < other.y1 && other.y0 < self.y1
+    }
+
+    fn inside_map(&self) -> bool {
+        let size = i64::from(MAP_SIZE);
+        self.x0 >= 0 && self.y0 >= 0 && self.x1 <= size && self.y1 <= size
+    }
+}
+
+/// A place for each point's label (its text from `label`) that overlaps no point, no
+/// label placed before it and nothing in `occupied`; `None` where the eight candidate
+/// places around the point are all taken. Points are placed in order.
+fn place_labels(
+    pixels: &[(f64, f64)],
+    occupied: &[Rect],
+    label: impl Fn(usize) -> String,
+) -> Vec<Option<Rect>> {
+    let mut taken: Vec<Rect> = occupied.to_vec();
+    let mut places = Vec::with_capacity(pixels.len());
+    for (index, &(x, y)) in pixels.iter().enumerate() {
+        let (width, height) = text_size(&label(index), 1);
+        let (w, h) = (width + 4, height + 2);
+        let (x, y) = (x as i64, y as i64);
+        let gap = 10;
+        let candidates = [
+            (x + gap, y - h / 2),
+            (x - gap - w, y - h / 2),
+            (x - w / 2, y - gap - h),
+            (x - w / 2, y + gap),
+            (x + gap - 2, y - gap - h + 2),
+            (x - gap - w + 2, y - gap - h + 2),
+            (x + gap - 2, y + gap - 2),
+            (x - gap - w + 2, y + gap - 2),
+        ];
+        let place = candidates
+            .iter()
+            .map(|&(x0, y0)| Rect {
+                x0,
+                y0,
+                x1: x0 + w,
+                y1: y0 + h,
+            })
+            .find(|rect| rect.inside_map() && !taken.iter().any(|t| t.overlaps(rect)));
+        if let Some(rect) = place {
+            taken.push(rect);
+        }
+        places.push(place);
+    }
+    places
+}
+
+/// A scale bar (bottom left) and a north arrow (top left) on the map square.
+fn draw_scale_and_north(canvas: &mut Canvas, view: &View) {
+    const KM_PER_DEGREE: f64 = 111.195;
+    let px_per_m = view.scale / KM_PER_DEGREE / 1_000.0;
+    // The longest round length (1, 2 or 5 × 10^k m) up to 160 px.
+    let mut metres = 10.0_f64;
+    for exponent in 1..6 {
+        for factor in [1.0, 2.0, 5.0] {
+            let candidate = factor * 10f64.powi(exponent);
+            if candidate * px_per_m <= 160.0 {
+                metres = candidate;
+            }
+        }
+    }
+    let length = metres * px_per_m;
+    let (x, y) = (20.0, f64::from(MAP_SIZE) - 24.0);
+    let label = if metres >= 1_000.0 {
+        format!("{} km", metres / 1_000.0)
+    } else {
+        format!("{metres} m")
+    };
+    let (width, height) = text_size(&label, 1);
+    canvas.fill_rect(
+        x as i64 - 6,
+        y as i64 - height - 10,
+        (length as i64 + 12).max(width + 12),
+        height + 20,
+        LABEL_FILL,
     );
-    canvas.text((left + 18, y), "IMPOSSIBLE HOP (MISREAD/CLONE?)", 1, INK);
-    y += 16;
-    canvas.disc(((left + 6) as f64, (y + 3) as f64), 5.0, LABEL_FILL);
-    canvas.ring(
-        ((left + 6) as f64, (y + 3) as f64),
-        4.5,
-        2.0,
-        SECOND_VEHICLE,
+    canvas.line((x, y), (x + length, y), 2.0, INK, None);
+    for tick in [x, x + length] {
+        canvas.line((tick, y - 5.0), (tick, y + 3.0), 2.0, INK, None);
+    }
+    canvas.text((x as i64, y as i64 - height - 7), &label, 1, INK);
+    // North: the map's up (an equirectangular view, north at the top).
+    let (nx, ny) = (34.0, 30.0);
+    for row in 0..22 {
+        let half = f64::from(row) * 0.4;
+        let yy = ny + f64::from(row);
+        canvas.line((nx - half, yy), (nx, yy), 1.0, INK, None);
+        canvas.line((nx, yy), (nx + half, yy), 1.0, CAMERA_DOT, None);
+    }
+    canvas.ring((nx, ny + 11.0), 16.0, 1.0, INK);
+    let (nw, _) = text_size("N", 1);
+    canvas.text((nx as i64 - nw / 2, ny as i64 + 26), "N", 1, INK);
+}
+
+/// The column of times of a crowded track: "n  hh:mm:ss  district", as many as fit.
+fn draw_times(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[Rgb<u8>]) {
+    let left = i64::from(MAP_SIZE + LEGEND_WIDTH);
+    canvas.fill_rect(
+        left,
+        0,
+        i64::from(TIMES_WIDTH),
+        i64::from(MAP_SIZE),
+        LABEL_FILL,
     );
-    canvas.text((left + 18, y), "B N: SECOND VEHICLE, SAME PLATE", 1, INK);
-    y += 16;
-    let cross = ((left + 6) as f64, (y + 3) as f64);
-    canvas.line(
-        (cross.0 - 4.0, cross.1 - 4.0),
-        (cross.0 + 4.0, cross.1 + 4.0),
-        1.5,
-        ATTRIBUTED,
-        None,
-    );
-    canvas.line(
-        (cross.0 - 4.0, cross.1 + 4.0),
-        (cross.0 + 4.0, cross.1 - 4.0),
-        1.5,
-        ATTRIBUTED,
-        None,
-    );
-    canvas.text(
-        (left + 18, y),
-        "READ HERE, ATTRIBUTED TO A LOOK-ALIKE",
-        1,
-        INK,
-    );
-    y += 16;
-    canvas.fill_rect(left + 5, y + 3, 2, 2, CAMERA_DOT);
-    canvas.text((left + 18, y), "CAMERA", 1, INK);
+    canvas.fill_rect(left, 0, 1, i64::from(MAP_SIZE), DISTRICT_LINE);
+    let (_, line) = text_size("0", 1);
+    let step = line + 3;
+    let mut y = 20;
+    canvas.text((left + 12, y), "Sightings (n, time, district)", 1, INK);
+    y += step + 6;
+    let room = ((i64::from(MAP_SIZE) - y - 20) / step).max(1) as usize;
+    let n = track.sightings.len();
+    let shown = if n > room { room - 1 } else { n };
+    for (index, sighting) in track.sightings.iter().take(shown).enumerate() {
+        canvas.disc(
+            ((left + 16) as f64, (y + line / 2) as f64),
+            4.0,
+            colors[index],
+        );
+        let row = format!(
+            "{:>3}  {}  {}",
+            index + 1,
+            (text.time_label)(sighting.captured_at_ms, &text.zone),
+            sighting.district
+        );
+        canvas.text((left + 26, y), &row, 1, INK);
+        y += step;
+    }
+    if shown < n {
+        canvas.text(
+            (left + 26, y),
+            &format!("… {} more in the table", n - shown),
+            1,
+            INK,
+        );
+    }
 }
 
 /// An × of half-size `half` centred on `at`.
@@ -603,6 +801,42 @@ mod tests {
             .count();
         assert!(expected > 0);
         assert_eq!(listed.iter().filter(|p| inside(p)).count(), expected);
+    }
+
+    #[test]
+    fn labels_never_cover_a_point_or_each_other() {
+        // A dense knot of 60 points 12 px apart: some labels must be left out.
+        let pixels: Vec<(f64, f64)> = (0..60)
+            .map(|i| {
+                (
+                    400.0 + f64::from(i % 6) * 12.0,
+                    400.0 + f64::from(i / 6) * 12.0,
+                )
+            })
+            .collect();
+        let occupied: Vec<Rect> = pixels.iter().map(|p| Rect::around(*p, 8.0)).collect();
+        let places = place_labels(&pixels, &occupied, |i| format!("{} 12:34:56", i + 1));
+        let placed: Vec<Rect> = places.iter().flatten().copied().collect();
+        assert!(
+            !placed.is_empty() && placed.len() < pixels.len(),
+            "{}",
+            placed.len()
+        );
+        for (i, a) in placed.iter().enumerate() {
+            assert!(a.inside_map());
+            assert!(placed[i + 1..].iter().all(|b| !a.overlaps(b)));
+            assert!(occupied.iter().all(|o| !a.overlaps(o)));
+        }
+        // Points far apart all get a label.
+        let apart: Vec<(f64, f64)> = (0..10)
+            .map(|i| (100.0 + f64::from(i) * 70.0, 300.0))
+            .collect();
+        let free: Vec<Rect> = apart.iter().map(|p| Rect::around(*p, 8.0)).collect();
+        assert!(
+            place_labels(&apart, &free, |i| (i + 1).to_string())
+                .iter()
+                .all(Option::is_some)
+        );
     }
 
     #[test]
