@@ -214,12 +214,18 @@ section_done
 section "workspace: bundle matches a fresh build, browser tests (Playwright + chromium)"
 # The bundle in web/dist is committed (compiled into the binary): a fresh `npm ci && npm
 # run build` must give the same bytes.
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
+    die "the web/dist check compares with git: run the tests from a git checkout"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
-if [ -n "$(git status --porcelain -- web/dist)" ]; then
+if ! git diff --quiet -- web/dist || [ -n "$(git ls-files --others --exclude-standard -- web/dist)" ]; then
     git status --short -- web/dist
     die "web/dist differs from a fresh build of web/ (run: cd web && npm ci && npm run build, and commit)"
 fi
-(cd web && CAMTRAIL_BIN="$CAMTRAIL_REPO/target/debug/camtrail" npx playwright test)
+# The binary the browser tests start: the full build, with the bundle just checked.
+cargo build -p camtrail --locked
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$CAMTRAIL_REPO/$target_dir" ;; esac
+(cd web && CAMTRAIL_BIN="$target_dir/debug/camtrail" npx playwright test)
 log "screenshots of each flow: web/test-results/screens/"
 section_done
 

@@ -108,6 +108,24 @@ fn clock_time(ms: i64, zone: &chrono_tz::Tz) -> String {
     }
 }
 
+/// `11-26 16:00:00` in `zone` (labels of a track over several days).
+fn date_clock_time(ms: i64, zone: &chrono_tz::Tz) -> String {
+    match zone.timestamp_millis_opt(ms).single() {
+        Some(time) => time.format("%m-%d %H:%M:%S").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+/// Whether two instants fall on the same day in `zone`.
+fn same_day(a_ms: i64, b_ms: i64, zone: &chrono_tz::Tz) -> bool {
+    let day = |ms| {
+        zone.timestamp_millis_opt(ms)
+            .single()
+            .map(|t| t.date_naive())
+    };
+    day(a_ms).is_some() && day(a_ms) == day(b_ms)
+}
+
 /// Unix ms, or RFC 3339.
 pub fn parse_time(name: &'static str, text: Option<&str>) -> Result<i64, QueryError> {
     let text = text
@@ -577,14 +595,6 @@ async fn track_geojson_handler<S: Store, A: AuditLog>(
     }
 }
 
-/// `text` cut to `most` characters, with an ellipsis when cut.
-fn shorten(text: &str, most: usize) -> String {
-    match text.char_indices().nth(most) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
-    }
-}
-
 /// The PNG map of a track answer.
 pub fn track_png_bytes(
     answer: &TrackAnswer,
@@ -603,9 +613,26 @@ pub fn track_png_bytes(
                 answer.audit.node_id, answer.audit.seq
             ),
             format!("Case {}", answer.audit.entry.case_id),
-            format!("Reason: {}", shorten(&answer.audit.entry.reason, 40)),
+            format!("Reason: {}", answer.audit.entry.reason),
         ],
-        time_label: clock_time,
+        // A track over several days needs the date on its times.
+        time_label: if same_day(
+            answer
+                .track
+                .sightings
+                .first()
+                .map_or(answer.from_ms, |s| s.captured_at_ms),
+            answer
+                .track
+                .sightings
+                .last()
+                .map_or(answer.from_ms, |s| s.captured_at_ms),
+            &zone,
+        ) {
+            clock_time
+        } else {
+            date_clock_time
+        },
         zone,
         attributed: answer
             .track

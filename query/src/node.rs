@@ -213,7 +213,14 @@ impl RegistryWatch {
                 Ok(Ok(registry)) => {
                     tracing::info!(cameras = registry.len(), path = %self.path.display(),
                         "camera registry reloaded");
-                    (self.replace)(Arc::new(registry));
+                    // The map background and the base map are built from it: seconds
+                    // of CPU for a city, off the runtime's workers.
+                    let replace = Arc::clone(&self.replace);
+                    let registry = Arc::new(registry);
+                    if let Err(error) = tokio::task::spawn_blocking(move || replace(registry)).await
+                    {
+                        tracing::warn!(%error, "camera registry replacement failed");
+                    }
                 }
                 Ok(Err(error)) => tracing::warn!(%error, path = %self.path.display(),
                     "camera registry changed but does not load; keeping the one in force"),

@@ -72,6 +72,26 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
+/// Whether an `Accept-Encoding` value accepts gzip: `gzip` or `*` with a q-value above 0
+/// (`gzip;q=0` refuses it; an explicit `gzip` entry overrides `*`).
+pub fn accepts_gzip(accept: &str) -> bool {
+    let mut star = None;
+    for entry in accept.split(',') {
+        let mut parts = entry.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => return q > 0.0,
+            "*" => star = Some(q > 0.0),
+            _ => {}
+        }
+    }
+    star.unwrap_or(false)
+}
+
 /// The workspace's routes, merged into the query node's router.
 pub fn router<S: Store, A: AuditLog>(state: Arc<HttpState<S, A>>) -> Router {
     Router::new()
@@ -195,7 +215,7 @@ async fn basemap<S: Store, A: AuditLog>(
     let gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+        .is_some_and(accepts_gzip);
     let bytes = map.basemap();
     let mut response = if gzip {
         (
@@ -229,6 +249,17 @@ mod tests {
         assert_eq!(origin_of("javascript:alert(1)"), None);
         assert_eq!(origin_of("https://a'; script-src *"), None);
         assert_eq!(origin_of("ftp://x/{z}"), None);
+    }
+
+    #[test]
+    fn gzip_is_sent_only_when_accepted() {
+        assert!(accepts_gzip("gzip, deflate, br"));
+        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("gzip;q=0, *"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip(""));
     }
 
     #[test]

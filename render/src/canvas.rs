@@ -137,6 +137,22 @@ impl Canvas {
     }
 }
 
+/// `text` cut (with an ellipsis) to fit `max_width` px at `scale`.
+pub fn fit_width(text: &str, scale: i64, max_width: i64) -> String {
+    if text_size(text, scale).0 <= max_width {
+        return text.to_string();
+    }
+    let mut cut: String = text.to_string();
+    while !cut.is_empty() {
+        cut.pop();
+        let candidate = format!("{}…", cut.trim_end());
+        if text_size(&candidate, scale).0 <= max_width {
+            return candidate;
+        }
+    }
+    String::new()
+}
+
 /// Width and height of `text` drawn at `scale` (height: ascent + descent), px.
 pub fn text_size(text: &str, scale: i64) -> (i64, i64) {
     let (_, width, ascent, descent) = font::layout(text, font::px(scale));
@@ -171,6 +187,15 @@ mod tests {
         dashed.line((0.0, 5.0), (99.0, 5.0), 1.0, BLACK, Some((4.0, 4.0)));
         assert!(ink(&dashed) < ink(&solid));
         assert!(ink(&dashed) > ink(&solid) / 3);
+    }
+
+    #[test]
+    fn long_text_is_cut_to_fit() {
+        let reason = "事由：跟踪一辆在福田区多次出现的车辆，核实其行驶路线和停留地点";
+        let fitted = fit_width(reason, 1, 200);
+        assert!(text_size(&fitted, 1).0 <= 200);
+        assert!(fitted.ends_with('…') && fitted.len() < reason.len());
+        assert_eq!(fit_width("short", 1, 200), "short");
     }
 
     #[test]

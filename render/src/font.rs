@@ -1,7 +1,9 @@
 //! Text for the pictures: an embedded subset of Noto Sans CJK SC (`fonts/`, SIL Open Font
-//! License) rasterised with `ab_glyph` — Latin, digits and punctuation, and the Chinese
-//! characters plates carry (the 31 province abbreviations, 学 警 挂 港 澳 使 领 …), so a
-//! plate such as `粤B·12345` prints as written, on any machine, with no font installed.
+//! License) rasterised with `ab_glyph` — Latin, digits and punctuation, the Chinese
+//! characters plates carry (the 31 province abbreviations, 学 警 挂 港 澳 使 领 …) and the
+//! 3,755 common hanzi of GB2312 level 1 (district and road names, reasons written in
+//! Chinese; `fonts/SUBSET.txt`), so a plate such as `粤B·12345` prints as written, on any
+//! machine, with no font installed.
 //! Characters outside the subset are drawn as a box, so a label never silently loses one.
 
 use std::sync::OnceLock;
@@ -108,7 +110,8 @@ mod tests {
 
     #[test]
     fn plates_and_latin_are_covered() {
-        for character in "粤京沪学警挂港澳使领·ABCxyz0123456789:-→".chars() {
+        for character in "粤京沪学警挂港澳使领·ABCxyz0123456789:-→福田区深南大道，。".chars()
+        {
             assert!(covers(character), "{character}");
         }
         assert!(!covers('龍'), "outside the subset");

@@ -8,4 +8,4 @@
 pub mod canvas;
 pub mod font;
 
-pub use canvas::{Canvas, text_size};
+pub use canvas::{Canvas, fit_width, text_size};

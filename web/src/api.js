@@ -41,15 +41,20 @@ export class ApiError extends Error {
 const auditedListeners = [];
 export function onAudited(listener) { auditedListeners.push(listener); }
 
-/** `?a=1&b=2` of `params` plus the session's case and reason when `purpose`. */
+/**
+ * `a=1&b=2` of `params`, plus a case and reason when `purpose` is given: `true` for the
+ * working session's, or `{caseId, reason}` (what an earlier search ran under: its exports
+ * and snapshots are asked under the same case).
+ */
 export function queryString(params, purpose) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
     if (value !== undefined && value !== null && value !== '') search.set(name, String(value));
   }
   if (purpose) {
-    search.set('case', session.caseId);
-    search.set('reason', session.reason);
+    const { caseId, reason } = purpose === true ? session : purpose;
+    search.set('case', caseId);
+    search.set('reason', reason);
   }
   return search.toString();
 }

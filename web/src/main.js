@@ -8,7 +8,7 @@ import { applyTo, language, roleName, setLanguage, t } from './i18n.js';
 import { loadBasemap, theMap } from './map.js';
 import { initScene, setSceneActive } from './scene.js';
 import { setZone, toInput } from './time.js';
-import { firstSighting, initTrack, show } from './track.js';
+import { firstSighting, forgetTrack, initTrack, show } from './track.js';
 import { relabel, setWhoami, showError, status } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
@@ -34,9 +34,12 @@ async function start() {
   $('purpose-form').addEventListener('submit', setPurpose);
   $('sign-out').addEventListener('click', () => { sessionStorage.clear(); window.location.reload(); });
   $('change-purpose').addEventListener('click', askPurpose);
+  // A token refused mid-session: start over (whoever signs in next must not inherit this
+  // session's case, results or role).
   window.addEventListener('camtrail:unauthenticated', () => {
-    session.token = '';
-    askToken(t('err_unauthenticated'));
+    if (!me) return;
+    sessionStorage.clear();
+    window.location.reload();
   });
   // Escape would close the dialogs without an answer: they are the way in.
   for (const id of ['signin-dialog', 'purpose-dialog']) {
@@ -90,6 +93,7 @@ function setPurpose(event) {
   const reason = $('reason').value.trim();
   if (!/^[A-Za-z0-9\-_./:]{1,64}$/.test(caseId)) { $('purpose-error').textContent = t('err_invalid_case'); return; }
   if (!reason) { $('purpose-error').textContent = t('err_missing_reason'); return; }
+  if (entered && (caseId !== session.caseId || reason !== session.reason)) forgetTrack();
   session.caseId = caseId;
   session.reason = reason;
   $('purpose-dialog').close();

@@ -5,6 +5,7 @@ import L from 'leaflet';
 import Supercluster from 'supercluster';
 import { getJson } from './api.js';
 import { t } from './i18n.js';
+import { textElement } from './ui.js';
 
 export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2',
   '#17becf', '#bcbd22', '#7f7f7f', '#d62728'];
@@ -69,13 +70,12 @@ export async function loadBasemap(tileUrl) {
     }).addTo(m);
     bounds.extend(polygon.getBounds());
     L.tooltip({ permanent: true, direction: 'center', className: 'district-label', interactive: false })
-      .setLatLng(district.center).setContent(district.name).addTo(m);
+      .setLatLng(district.center).setContent(textElement(district.name)).addTo(m);
   });
   const roadRenderer = L.canvas({ pane: 'roads', padding: 0.3 });
   const roads = L.layerGroup();
   for (const road of basemap.roads) {
-    L.polyline(road.points, { renderer: roadRenderer, color: '#d8d2c4', weight: 2, interactive: false })
-      .bindTooltip(road.name).addTo(roads);
+    L.polyline(road.points, { renderer: roadRenderer, color: '#d8d2c4', weight: 2, interactive: false }).addTo(roads);
   }
   const showRoads = () => {
     if (m.getZoom() >= 12) roads.addTo(m);
@@ -126,7 +126,7 @@ function drawCameras(cameraRenderer) {
     } else {
       const id = basemap.cameras.ids[item.properties.i];
       L.circleMarker([lat, lon], { renderer: cameraRenderer, radius: 3, color: '#777', weight: 1, fillColor: '#bbb', fillOpacity: 1 })
-        .bindTooltip(`${t('camera')} ${id}`).addTo(cameraLayer);
+        .bindTooltip(textElement(`${t('camera')} ${id}`)).addTo(cameraLayer);
     }
   }
   m.getContainer().dataset.cameraItems = String(items.length);

@@ -117,7 +117,9 @@ function showAnswer(answer, append) {
       $('plate').value = v.plate || v.key;
       $('plate-from').value = $('scene-from').value;
       $('plate-to').value = $('scene-to').value;
-      trackSearch({ plate: v.plate || v.key, from: fromInput($('scene-from').value), to: fromInput($('scene-to').value), mode: 'exact' });
+      // A vehicle without a read plate is tracked by its key, not by a made-up plate.
+      const subject = v.plate ? { plate: v.plate } : { subjectKey: v.key, plate: v.key };
+      trackSearch({ ...subject, from: fromInput($('scene-from').value), to: fromInput($('scene-to').value), mode: 'exact' });
     });
     cell.append(button);
     row.append(cell);

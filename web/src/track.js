@@ -7,7 +7,7 @@ import { download, getBlob, getJson, queryString, session } from './api.js';
 import { t } from './i18n.js';
 import { PALETTE, cameraPosition, canvasRenderer, theMap } from './map.js';
 import { format, fromInput, zoneName } from './time.js';
-import { onRelabel, setLive, showError, status, whoami } from './ui.js';
+import { onRelabel, setLive, showError, status, textElement, whoami } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 let layer;
@@ -31,6 +31,7 @@ function trackParams(form) {
 }
 
 export function initTrack() {
+  theMap().on('zoomend', declutter);
   onRelabel(() => {
     if (current?.shown) fillPanels(current.answer, current.shown.colours, current.shown.attributed);
     if (!playing) $('play').textContent = t('play');
@@ -52,7 +53,8 @@ export function initTrack() {
 }
 
 function apiParams(params) {
-  return { plate: params.plate, from: params.from, to: params.to, fuzzy: params.fuzzy };
+  const subject = params.subjectKey ? { subject_key: params.subjectKey } : { plate: params.plate };
+  return { ...subject, from: params.from, to: params.to, fuzzy: params.fuzzy };
 }
 
 /** [lat, lon] of the shown track's first sighting (tests centre a scene on it). */
@@ -67,8 +69,12 @@ export async function search(params) {
   $('track-result').hidden = true;
   status('plate-status', () => t('searching'));
   try {
-    const answer = await getJson(`v1/track?${queryString(apiParams(params), true)}`, { audited: true });
-    current = { params, answer };
+    // Everything shown from this answer (snapshots, exports, the report) is asked and
+    // printed under the case and reason it was searched under.
+    const purpose = { caseId: session.caseId, reason: session.reason };
+    const answer = await getJson(`v1/track?${queryString(apiParams(params), purpose)}`, { audited: true });
+    forgetSnapshots();
+    current = { params, answer, purpose };
     status('plate-status', '');
     show(answer);
   } catch (error) {
@@ -81,6 +87,21 @@ export async function search(params) {
 function clearLayer() {
   if (layer) layer.remove();
   layer = undefined;
+  numberMarkers = [];
+  theMap().getPane('cameras')?.classList.remove('faded');
+}
+
+let numberMarkers = [];
+/** Hide the number labels that would overlap an earlier shown one at this zoom. */
+function declutter() {
+  const m = theMap();
+  const kept = [];
+  for (const marker of numberMarkers) {
+    const at = m.latLngToLayerPoint(marker.getLatLng());
+    const free = kept.every((p) => Math.abs(p.x - at.x) > 22 || Math.abs(p.y - at.y) > 14);
+    if (free) kept.push(at);
+    marker.getElement()?.classList.toggle('crowded', !free);
+  }
 }
 
 /** Colours by district, in order of first appearance (as on the PNG map). */
@@ -118,7 +139,7 @@ export function show(answer) {
     if (link.impossible) {
       flush();
       L.polyline([a, b], { renderer, color: '#dc1414', weight: 3, dashArray: '8 6', className: 'hop-impossible' })
-        .bindTooltip(`${t('legend_impossible')}: ${Math.round(link.implied_speed_kmh ?? 0)} km/h, ${link.distance_km.toFixed(1)} km`)
+        .bindTooltip(textElement(`${t('legend_impossible')}: ${Math.round(link.implied_speed_kmh ?? 0)} km/h, ${link.distance_km.toFixed(1)} km`))
         .addTo(layer);
     } else {
       const colour = colours.get(sightings[link.from_index].district);
@@ -135,7 +156,7 @@ export function show(answer) {
     const at = cameraPosition(d.camera_id);
     if (at) {
       L.marker(at, { keyboard: false, icon: L.divIcon({ className: 'attributed', html: '×', iconSize: [14, 14] }) })
-        .bindTooltip(`${t('legend_attributed')} (${d.attributed_to ?? '?'}) ${d.time}`).addTo(layer);
+        .bindTooltip(textElement(`${t('legend_attributed')} (${d.attributed_to ?? '?'}) ${d.time}`)).addTo(layer);
     }
   }
   // A cloned plate's second vehicle.
@@ -144,11 +165,13 @@ export function show(answer) {
     L.polyline(second, { renderer, color: '#5a288c', weight: 3, dashArray: '10 4' }).addTo(layer);
     answer.second_vehicle.sightings.forEach((s) => {
       L.circleMarker([s.lat, s.lon], { renderer, radius: 6, color: '#5a288c', weight: 2.5, fillColor: '#fff', fillOpacity: 1 })
-        .bindTooltip(`B${s.n} ${s.time} · ${s.camera_id}`).addTo(layer);
+        .bindTooltip(textElement(`B${s.n} ${s.time} · ${s.camera_id}`)).addTo(layer);
     });
   }
-  // Points, numbered: labels on the map while few, in tooltips when crowded.
+  // Points, numbered: labels on the map while few (those that would cover an earlier one
+  // at the current zoom are hidden until zoomed in), in tooltips when crowded.
   const labelled = sightings.length <= 150;
+  numberMarkers = [];
   sightings.forEach((s, index) => {
     const colour = colours.get(s.district);
     const fuzzy = s.match_kind === 'fuzzy';
@@ -160,15 +183,15 @@ export function show(answer) {
       fillColor: fuzzy ? '#ffffff' : colour,
       fillOpacity: 1,
       className: 'sighting',
-    }).bindTooltip(t('point', { n: s.n, time: s.time, camera: s.camera_id, district: s.district }));
+    }).bindTooltip(textElement(t('point', { n: s.n, time: s.time, camera: s.camera_id, district: s.district })));
     marker.on('click', () => scrubTo(index + 1));
     marker.addTo(layer);
     if (labelled) {
-      L.marker(points[index], {
+      numberMarkers.push(L.marker(points[index], {
         keyboard: false,
         interactive: false,
         icon: L.divIcon({ className: 'point-number', html: String(s.n), iconSize: null }),
-      }).addTo(layer);
+      }).addTo(layer));
     }
   });
   progress = L.polyline([], { renderer, color: '#111', weight: 6, opacity: 0.35, interactive: false }).addTo(layer);
@@ -178,6 +201,8 @@ export function show(answer) {
     const all = points.concat(answer.second_vehicle ? answer.second_vehicle.sightings.map((s) => [s.lat, s.lon]) : []);
     m.fitBounds(L.latLngBounds(all).pad(0.15), { animate: false, maxZoom: 16 });
   }
+  declutter();
+  m.getPane('cameras')?.classList.add('faded');
   if (current?.answer === answer) current.shown = { colours, attributed: attributed.length };
   fillPanels(answer, colours, attributed.length);
   const drawnMs = performance.now() - started;
@@ -315,10 +340,25 @@ function fillTable(sightings, colours) {
   setTimeout(() => more(TABLE_FIRST), 0);
 }
 
+// Snapshots of the answer on screen (blob URLs), dropped with it.
 const thumbs = new Map();
+function forgetSnapshots() {
+  for (const url of thumbs.values()) url.then((u) => URL.revokeObjectURL(u)).catch(() => {});
+  thumbs.clear();
+}
+
+/** The working session's case changed: what was found under the old one goes. */
+export function forgetTrack() {
+  stopPlay();
+  forgetSnapshots();
+  current = undefined;
+  clearLayer();
+  $('track-result').hidden = true;
+  status('plate-status', '');
+}
 async function snapshotUrl(s) {
   if (!thumbs.has(s.event_id)) {
-    thumbs.set(s.event_id, getBlob(`v1/snapshots/${s.event_id}.jpg?${queryString({}, true)}`)
+    thumbs.set(s.event_id, getBlob(`v1/snapshots/${s.event_id}.jpg?${queryString({}, current.purpose)}`)
       .then((blob) => URL.createObjectURL(blob))
       .catch((error) => { thumbs.delete(s.event_id); throw error; }));
   }
@@ -384,14 +424,14 @@ function stopPlay() {
 
 function fileBase() {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
-  return `track-${session.caseId.replace(/[^A-Za-z0-9_-]/g, '_')}-${stamp}`;
+  return `track-${current.purpose.caseId.replace(/[^A-Za-z0-9_-]/g, '_')}-${stamp}`;
 }
 
 async function exportFile(kind) {
   if (!current) return;
   try {
     const path = kind === 'png' ? 'v1/track.png' : 'v1/track.geojson';
-    const blob = await getBlob(`${path}?${queryString(apiParams(current.params), true)}`);
+    const blob = await getBlob(`${path}?${queryString(apiParams(current.params), current.purpose)}`);
     const name = `${fileBase()}.${kind}`;
     download(blob, name);
     status('plate-status', () => t('exported', { file: name }));
@@ -402,17 +442,18 @@ async function exportFile(kind) {
 
 function csvField(value) {
   const text = String(value ?? '');
-  // A leading = + - @ would be a formula in a spreadsheet: quote it as text.
-  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  // Text starting with = + - @ would be a formula in a spreadsheet: marked as text.
+  // Numbers (a western longitude is negative) stay numbers.
+  const safe = typeof value === 'string' && /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
 /** The sightings as CSV, headed by the case, reason and audit record (no new request). */
 function exportCsv() {
   if (!current) return;
-  const { answer, params } = current;
+  const { answer, params, purpose } = current;
   const lines = [
-    ['# case', session.caseId], ['# reason', session.reason],
+    ['# case', purpose.caseId], ['# reason', purpose.reason],
     ['# audit record', `${answer.audit.node_id}/${answer.audit.seq}`, answer.audit.hash],
     ['# query', answer.asked, `from ${answer.from}`, `to ${answer.to}`, params.fuzzy ? 'fuzzy' : params.mode, `times in ${answer.time_zone}`],
     ['n', 'time', 'captured_at_ms', 'camera_id', 'district', 'road', 'lat', 'lon', 'plate', 'match_kind', 'match_confidence', 'event_id'],
@@ -427,10 +468,10 @@ function exportCsv() {
 /** A one-page report for the case file: fetched map, parameters, the table; then print. */
 async function printReport() {
   if (!current) return;
-  const { answer, params } = current;
+  const { answer, params, purpose } = current;
   let mapUrl;
   try {
-    mapUrl = URL.createObjectURL(await getBlob(`v1/track.png?${queryString(apiParams(params), true)}`));
+    mapUrl = URL.createObjectURL(await getBlob(`v1/track.png?${queryString(apiParams(params), purpose)}`));
   } catch (error) {
     showError('plate-status', error);
     return;
@@ -445,8 +486,8 @@ async function printReport() {
   };
   const facts = element('dl');
   for (const [label, value] of [
-    [t('report_case'), session.caseId],
-    [t('report_reason'), session.reason],
+    [t('report_case'), purpose.caseId],
+    [t('report_reason'), purpose.reason],
     [t('report_audit'), `${answer.audit.node_id} #${answer.audit.seq} (${answer.audit.hash.slice(0, 16)}…)`],
     [t('report_query'), `${answer.asked} · ${answer.from} – ${answer.to} (${answer.time_zone}) · ${params.fuzzy ? t('fuzzy') : t(params.mode)}`],
     [t('report_by'), `${me.user} (${me.role})`],

@@ -41,3 +41,13 @@ export function showError(id, error) {
   line.dataset.code = error instanceof ApiError ? error.code : 'client';
   line.dataset.status = error instanceof ApiError ? String(error.status) : '';
 }
+
+/**
+ * An element holding `text` as text. Leaflet puts a string tooltip in as HTML, so every
+ * tooltip whose words come from the node (plates, cameras, districts, roads) is one of these.
+ */
+export function textElement(text) {
+  const span = document.createElement('span');
+  span.textContent = text;
+  return span;
+}

@@ -37,9 +37,11 @@ test.describe.serial('an investigator', () => {
   let page;
   let problems;
 
+  const urls = [];
   test.beforeAll(async ({ browser }) => {
     page = await browser.newPage();
     problems = watch(page);
+    page.on('request', (request) => urls.push(request.url()));
   });
   test.afterAll(async () => { await page.close(); });
 
@@ -62,7 +64,7 @@ test.describe.serial('an investigator', () => {
     await expect(page.locator('body[data-map-ready]')).toHaveCount(1, { timeout: 30_000 });
     await expect(page.locator('#map-note')).toContainText('5000 cameras');
     await expect(page.locator('#tab-audit')).toBeHidden();
-    // The token is never in the address bar nor in any request's URL.
+    // The token is never in the address bar.
     expect(page.url()).not.toContain(demo.investigator);
   });
 
@@ -77,6 +79,8 @@ test.describe.serial('an investigator', () => {
     await expect(page.locator('#sightings tbody tr')).toHaveCount(n);
     await expect(page.locator('#track-summary')).toContainText(`${n} sightings of ${demo.plate}`);
     await expect(page.locator('#track-summary')).toContainText(/Audit record \S+ #\d+/);
+    // On the map: one number label per sighting (a track this short is labelled).
+    await expect(page.locator('.point-number')).toHaveCount(n);
     await page.waitForTimeout(500);
     await shot(page, '03-plate-track');
   });
@@ -169,14 +173,25 @@ test.describe.serial('an investigator', () => {
     await page.selectOption('#lang', 'en');
   });
 
-  test('no policy violation or script error happened', async () => {
+  test('no policy violation or script error happened, and the token was in no URL', async () => {
     expect(problems).toEqual([]);
+    expect(urls.length).toBeGreaterThan(10);
+    expect(urls.filter((url) => url.includes(demo.investigator))).toEqual([]);
   });
 
   test('every search the page made is exactly one audit record, seen by a supervisor', async ({ browser }) => {
+    // Nothing still in flight (a thumbnail), then what the page asked, by kind.
+    await page.waitForLoadState('networkidle');
     const made = await page.evaluate(() => window.camtrail.audited);
     const answered = made.filter((r) => r.status < 400);
-    expect(answered.length).toBeGreaterThanOrEqual(6);
+    const kindOf = (path) => (/v1\/snapshots\//.test(path) ? 'snapshot'
+      : /v1\/track/.test(path) ? 'track' : /v1\/scene/.test(path) ? 'scene' : path);
+    const asked = {};
+    for (const r of answered) asked[kindOf(r.path)] = (asked[kindOf(r.path)] || 0) + 1;
+    // A plate search, three track exports (PNG, GeoJSON, the report's map), snapshots, a scene.
+    expect(asked.track).toBe(4);
+    expect(asked.scene).toBe(1);
+    expect(asked.snapshot).toBeGreaterThanOrEqual(1);
     const supervisor = await browser.newPage();
     const supervisorProblems = watch(supervisor);
     await signIn(supervisor, demo.supervisor, 'reviewing the browser test');
@@ -186,6 +201,8 @@ test.describe.serial('an investigator', () => {
     await supervisor.fill('#audit-user', 'demo-investigator');
     await supervisor.click('#audit-form button[type=submit]');
     await expect(supervisor.locator('#chain-status')).toContainText('verified');
+    const links = Number(/(\d+) links verified/.exec(await supervisor.locator('#chain-status').textContent())?.[1]);
+    expect(links).toBeGreaterThan(0);
     // Every page of records, then the ones with this test's reason.
     for (;;) {
       const next = supervisor.locator('#audit-next');
@@ -194,8 +211,13 @@ test.describe.serial('an investigator', () => {
       await next.click();
       await expect.poll(() => supervisor.locator('#audit-table tbody tr').count()).toBeGreaterThan(before);
     }
-    const reasons = await supervisor.locator('#audit-table tbody tr td:nth-child(6)').allTextContents();
-    expect(reasons.filter((r) => r === REASON).length).toBe(answered.length);
+    // Exactly one record per request the node answered, of the same kind.
+    const rows = await supervisor.locator('#audit-table tbody tr').evaluateAll((trs) => trs.map((tr) => ({
+      kind: tr.cells[3].textContent, reason: tr.cells[5].textContent,
+    })));
+    const recorded = {};
+    for (const r of rows.filter((row) => row.reason === REASON)) recorded[r.kind] = (recorded[r.kind] || 0) + 1;
+    expect(recorded).toEqual(asked);
     await shot(supervisor, '10-audit');
     expect(supervisorProblems).toEqual([]);
     await supervisor.close();

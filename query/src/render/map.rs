@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use camtrail_model::CameraRegistry;
-use camtrail_render::{Canvas, text_size};
+use camtrail_render::{Canvas, fit_width, text_size};
 use image::Rgb;
 
 use super::basemap::{BasemapBytes, DistrictShape, RoadLine, basemap_bytes, road_lines};
@@ -273,7 +273,39 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
     // and is left out where none is free. A few points carry their time on the map; a
     // crowded track has numbers on the map and its times in a column beside the legend.
     let n = track.sightings.len();
-    let mut occupied: Vec<Rect> = pixels.iter().map(|p| Rect::around(*p, 8.0)).collect();
+    let second_pixels: Vec<(f64, f64)> = second
+        .map(|second| {
+            second
+                .sightings
+                .iter()
+                .map(|s| view.pixel(s.lat, s.lon))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Nothing drawn may be covered: both vehicles' points, the crosses of impossible hops
+    // and of sightings attributed to look-alikes.
+    let impossible_marks = track
+        .links
+        .iter()
+        .filter(|link| link.impossible)
+        .map(|link| {
+            let (a, b) = (pixels[link.from_index], pixels[link.to_index]);
+            ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)
+        });
+    let attributed_marks = text
+        .attributed
+        .iter()
+        .map(|&(lat, lon)| view.pixel(lat, lon));
+    let mut occupied: Vec<Rect> = pixels
+        .iter()
+        .chain(&second_pixels)
+        .map(|p| Rect::around(*p, 8.0))
+        .chain(
+            impossible_marks
+                .chain(attributed_marks)
+                .map(|p| Rect::around(p, 7.0)),
+        )
+        .collect();
     let timed = |index: usize| {
         format!(
             "{} {}",
@@ -372,29 +404,13 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
     }
     // A cloned plate's second vehicle: its own dashed path, hollow points labelled B1, B2…
     if let Some(second) = second {
-        let pixels: Vec<(f64, f64)> = second
-            .sightings
-            .iter()
-            .map(|s| view.pixel(s.lat, s.lon))
-            .collect();
         for link in &second.links {
-            let (a, b) = (pixels[link.from_index], pixels[link.to_index]);
+            let (a, b) = (second_pixels[link.from_index], second_pixels[link.to_index]);
             canvas.line(a, b, 3.0, SECOND_VEHICLE, Some((10.0, 4.0)));
         }
-        let every = (pixels.len() / 20).max(1);
-        for (index, pixel) in pixels.iter().enumerate() {
+        for pixel in &second_pixels {
             canvas.disc(*pixel, 6.0, LABEL_FILL);
             canvas.ring(*pixel, 6.0, 2.5, SECOND_VEHICLE);
-            if index % every == 0 || index + 1 == pixels.len() {
-                let label = format!("B{}", index + 1);
-                canvas.label(
-                    (pixel.0 as i64 + 9, pixel.1 as i64 + 6),
-                    &label,
-                    1,
-                    SECOND_VEHICLE,
-                    LABEL_FILL,
-                );
-            }
         }
     }
 
@@ -434,6 +450,20 @@ pub fn render_track_map(track: &Track, background: &MapBackground, text: &MapTex
             occupied.push(rect);
         }
     }
+    // The second vehicle's labels (B1, B2…) where there is room after the first's.
+    let second_labels = place_labels(&second_pixels, &occupied, |i| format!("B{}", i + 1));
+    for (index, place) in second_labels.into_iter().enumerate() {
+        if let Some(rect) = place {
+            let label = format!("B{}", index + 1);
+            canvas.label(
+                (rect.x0 + 2, rect.y0 + 1),
+                &label,
+                1,
+                SECOND_VEHICLE,
+                LABEL_FILL,
+            );
+        }
+    }
     draw_scale_and_north(&mut canvas, &view);
     if times_column > 0 {
         draw_times(&mut canvas, track, text, &point_colors);
@@ -462,11 +492,12 @@ fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(St
     );
     let (_, line) = text_size("0", 1);
     let step = line + 3;
+    let line_room = i64::from(LEGEND_WIDTH) - 32;
     let mut y = 16;
-    canvas.text((left, y), &text.title, 2, INK);
+    canvas.text((left, y), &fit_width(&text.title, 2, line_room), 2, INK);
     y += text_size(&text.title, 2).1 + 8;
     for text_line in &text.lines {
-        canvas.text((left, y), text_line, 1, INK);
+        canvas.text((left, y), &fit_width(text_line, 1, line_room), 1, INK);
         y += step;
     }
     y += 8;
@@ -542,7 +573,12 @@ fn draw_legend(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[(St
     };
     for (district, color) in colors.iter().take(shown) {
         canvas.disc(((left + 6) as f64, (y + line / 2) as f64), 5.0, *color);
-        canvas.text((left + 20, y), district, 1, INK);
+        canvas.text(
+            (left + 20, y),
+            &fit_width(district, 1, line_room - 20),
+            1,
+            INK,
+        );
         y += step;
     }
     if shown < colors.len() {
@@ -589,6 +625,43 @@ impl Rect {
     }
 }
 
+/// Rectangles by the 64-px grid cells they meet, so checking a label against thousands of
+/// points and labels looks at its neighbours only (a 10,000-sighting track stays linear).
+#[derive(Default)]
+struct RectIndex {
+    cells: HashMap<(i64, i64), Vec<Rect>>,
+}
+
+impl RectIndex {
+    const CELL: i64 = 64;
+
+    fn cells_of(rect: &Rect) -> impl Iterator<Item = (i64, i64)> {
+        let (x0, x1) = (
+            rect.x0.div_euclid(Self::CELL),
+            rect.x1.div_euclid(Self::CELL),
+        );
+        let (y0, y1) = (
+            rect.y0.div_euclid(Self::CELL),
+            rect.y1.div_euclid(Self::CELL),
+        );
+        (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
+    }
+
+    fn insert(&mut self, rect: Rect) {
+        for cell in Self::cells_of(&rect) {
+            self.cells.entry(cell).or_default().push(rect);
+        }
+    }
+
+    fn overlaps(&self, rect: &Rect) -> bool {
+        Self::cells_of(rect).any(|cell| {
+            self.cells
+                .get(&cell)
+                .is_some_and(|rects| rects.iter().any(|r| r.overlaps(rect)))
+        })
+    }
+}
+
 /// A place for each point's label (its text from `label`) that overlaps no point, no
 /// label placed before it and nothing in `occupied`; `None` where the eight candidate
 /// places around the point are all taken. Points are placed in order.
@@ -597,7 +670,10 @@ fn place_labels(
     occupied: &[Rect],
     label: impl Fn(usize) -> String,
 ) -> Vec<Option<Rect>> {
-    let mut taken: Vec<Rect> = occupied.to_vec();
+    let mut taken = RectIndex::default();
+    for rect in occupied {
+        taken.insert(*rect);
+    }
     let mut places = Vec::with_capacity(pixels.len());
     for (index, &(x, y)) in pixels.iter().enumerate() {
         let (width, height) = text_size(&label(index), 1);
@@ -622,9 +698,9 @@ fn place_labels(
                 x1: x0 + w,
                 y1: y0 + h,
             })
-            .find(|rect| rect.inside_map() && !taken.iter().any(|t| t.overlaps(rect)));
+            .find(|rect| rect.inside_map() && !taken.overlaps(rect));
         if let Some(rect) = place {
-            taken.push(rect);
+            taken.insert(rect);
         }
         places.push(place);
     }
@@ -709,7 +785,12 @@ fn draw_times(canvas: &mut Canvas, track: &Track, text: &MapText, colors: &[Rgb<
             (text.time_label)(sighting.captured_at_ms, &text.zone),
             sighting.district
         );
-        canvas.text((left + 26, y), &row, 1, INK);
+        canvas.text(
+            (left + 26, y),
+            &fit_width(&row, 1, i64::from(TIMES_WIDTH) - 36),
+            1,
+            INK,
+        );
         y += step;
     }
     if shown < n {
