@@ -346,8 +346,8 @@ pub async fn run(args: DemoOptions, config: Config) -> anyhow::Result<()> {
         println!("the node keeps serving (--keep); Ctrl-C stops it.");
         println!(
             "  workspace   http://{}/  (the map in a browser: sign in with the token below, \
-             case {DEMO_CASE})",
-            addrs.query_http
+             case {DEMO_CASE}, then search plate {} with \"Also misreads\")",
+            addrs.query_http, chosen.true_plate
         );
         println!(
             "  query API   http://{}  (JSON, GeoJSON, PNG; every search audited)",
