@@ -238,6 +238,59 @@ pub fn verify_all(mut records: Vec<AuditRecord>) -> VerifyReport {
     report
 }
 
+/// What can be checked of records that are not a whole chain (a page of an audit listing,
+/// filtered and newest first): each record's hash against its content, and each record's
+/// link to its predecessor where both are present. `camtrail audit verify` checks whole
+/// chains ([`verify_all`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PageCheck {
+    /// Records whose hash was recomputed.
+    pub records_checked: usize,
+    /// Links checked (a record and its predecessor both present).
+    pub links_checked: usize,
+    /// `node/seq` of records whose content does not match their hash.
+    pub altered: Vec<String>,
+    /// `node/seq` of records whose `prev_hash` is not their predecessor's hash.
+    pub broken_links: Vec<String>,
+    /// Nothing altered, no link broken.
+    pub intact: bool,
+}
+
+/// Check `records` in any order (see [`PageCheck`]).
+pub fn check_page(records: &[AuditRecord]) -> PageCheck {
+    let name = |r: &AuditRecord| format!("{}/{}", r.node_id, r.seq);
+    let by_position: std::collections::HashMap<(&str, u64), &AuditRecord> = records
+        .iter()
+        .map(|r| ((r.node_id.as_str(), r.seq), r))
+        .collect();
+    let altered: Vec<String> = records
+        .iter()
+        .filter(|r| r.compute_hash() != r.hash)
+        .map(name)
+        .collect();
+    let mut links_checked = 0;
+    let mut broken_links = Vec::new();
+    for record in records {
+        let before = record
+            .seq
+            .checked_sub(1)
+            .and_then(|seq| by_position.get(&(record.node_id.as_str(), seq)));
+        if let Some(before) = before {
+            links_checked += 1;
+            if record.prev_hash != before.hash {
+                broken_links.push(name(record));
+            }
+        }
+    }
+    PageCheck {
+        records_checked: records.len(),
+        links_checked,
+        intact: altered.is_empty() && broken_links.is_empty(),
+        altered,
+        broken_links,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +318,26 @@ mod tests {
                 record
             })
             .collect()
+    }
+
+    #[test]
+    fn a_page_checks_its_hashes_and_the_links_it_holds() {
+        // A filtered page, newest first, with a gap: records 9, 8, 7, 5.
+        let chain = chain_of(10);
+        let mut page: Vec<AuditRecord> = [8, 7, 6, 4].iter().map(|&i| chain[i].clone()).collect();
+        let check = check_page(&page);
+        assert!(check.intact, "{check:?}");
+        assert_eq!((check.records_checked, check.links_checked), (4, 2));
+        // Record 8 edited; record 9 re-pointed (its hash covers prev_hash: altered too).
+        page[1].entry.reason = "edited".into();
+        page[0].prev_hash = "0".repeat(64);
+        let check = check_page(&page);
+        assert!(!check.intact);
+        assert_eq!(
+            check.altered,
+            vec!["query-1/9".to_string(), "query-1/8".to_string()]
+        );
+        assert_eq!(check.broken_links, vec!["query-1/9".to_string()]);
     }
 
     #[test]

@@ -94,26 +94,25 @@ impl<S: Store, A: AuditLog> HttpState<S, A> {
 
 /// `2025-11-26 16:00:00` in `zone`.
 pub fn format_time(ms: i64, zone: &chrono_tz::Tz) -> String {
+    format_in(ms, zone, "%Y-%m-%d %H:%M:%S")
+}
+
+/// `ms` in `zone` by `pattern` (chrono's), or the number when the zone cannot place it.
+fn format_in(ms: i64, zone: &chrono_tz::Tz, pattern: &str) -> String {
     match zone.timestamp_millis_opt(ms).single() {
-        Some(time) => time.format("%Y-%m-%d %H:%M:%S").to_string(),
+        Some(time) => time.format(pattern).to_string(),
         None => ms.to_string(),
     }
 }
 
 /// `16:00:00` in `zone` (map labels).
 fn clock_time(ms: i64, zone: &chrono_tz::Tz) -> String {
-    match zone.timestamp_millis_opt(ms).single() {
-        Some(time) => time.format("%H:%M:%S").to_string(),
-        None => ms.to_string(),
-    }
+    format_in(ms, zone, "%H:%M:%S")
 }
 
 /// `11-26 16:00:00` in `zone` (labels of a track over several days).
 fn date_clock_time(ms: i64, zone: &chrono_tz::Tz) -> String {
-    match zone.timestamp_millis_opt(ms).single() {
-        Some(time) => time.format("%m-%d %H:%M:%S").to_string(),
-        None => ms.to_string(),
-    }
+    format_in(ms, zone, "%m-%d %H:%M:%S")
 }
 
 /// Whether two instants fall on the same day in `zone`.
@@ -942,7 +941,8 @@ async fn audit_list<S: Store, A: AuditLog>(
         Ok(answer) => (
             [audit_header(&answer.audit)],
             Json(json!({
-                "chain": chain_status(&answer.records),
+                // The page's hashes recomputed and its links checked.
+                "chain": camtrail_model::audit::check_page(&answer.records),
                 "records": answer.records,
                 "next_cursor": answer.next.as_ref().map(|c| c.encode()).unwrap_or_default(),
                 "audit": { "node_id": answer.audit.node_id, "seq": answer.audit.seq },
@@ -951,37 +951,6 @@ async fn audit_list<S: Store, A: AuditLog>(
             .into_response(),
         Err(error) => ApiError(error).into_response(),
     }
-}
-
-/// What the node can say about the integrity of a page of records: each record's hash
-/// recomputed from its fields, and each link to the record before it where both are on the
-/// page (the page is newest first). The whole log is checked by `camtrail audit verify`.
-fn chain_status(records: &[AuditRecord]) -> Value {
-    let altered: Vec<String> = records
-        .iter()
-        .filter(|r| r.compute_hash() != r.hash)
-        .map(|r| format!("{}/{}", r.node_id, r.seq))
-        .collect();
-    let mut links = 0;
-    let mut broken_links: Vec<String> = Vec::new();
-    for record in records {
-        let before = records
-            .iter()
-            .find(|r| r.node_id == record.node_id && r.seq + 1 == record.seq);
-        if let Some(before) = before {
-            links += 1;
-            if record.prev_hash != before.hash {
-                broken_links.push(format!("{}/{}", record.node_id, record.seq));
-            }
-        }
-    }
-    json!({
-        "records_checked": records.len(),
-        "links_checked": links,
-        "altered": altered,
-        "broken_links": broken_links,
-        "intact": altered.is_empty() && broken_links.is_empty(),
-    })
 }
 
 async fn camera<S: Store, A: AuditLog>(
