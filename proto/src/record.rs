@@ -116,6 +116,146 @@ pub fn decode(bytes: &[u8]) -> Result<Detection, RecordError> {
     })
 }
 
+/// The normalised subject key of a `StoredDetection` record value, read in place: only the
+/// record's top-level fields are walked (the event is skipped whole) and only the key is
+/// checked for UTF-8. The alert role asks this of every record and reads further
+/// ([`decode_for_matching`], then [`decode`]) only for the few whose key may match; where
+/// [`decode`] accepts a record, both give the same key.
+pub fn subject_key(bytes: &[u8]) -> Result<&str, RecordError> {
+    use prost::encoding::WireType;
+    let mut buf = bytes;
+    let mut key = "";
+    while !buf.is_empty() {
+        match wire_key(&mut buf)? {
+            (5, WireType::LengthDelimited) => key = wire_str(&mut buf)?,
+            (5, _) => return Err(wire_type(5)),
+            (tag, wire) => wire_skip(wire, tag, &mut buf)?,
+        }
+    }
+    Ok(key)
+}
+
+/// What matching a record against the watchlist needs, read in place from its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchView<'a> {
+    /// The event's id (the 16 bytes).
+    pub event_id: &'a [u8],
+    /// Camera device id.
+    pub camera_id: &'a str,
+    /// Normalised subject key.
+    pub subject_key: &'a str,
+    /// Capture instant, unix ms.
+    pub captured_at_ms: i64,
+    /// Whether a snapshot came with it.
+    pub has_snapshot: bool,
+}
+
+/// Read the fields matching needs from a `StoredDetection` record value without decoding
+/// the rest: no allocation, the strings borrowed from `bytes`. The alert role reads every
+/// record of the detections topic and matches nearly none, so this is its per-record cost.
+///
+/// It walks every field (a truncated or mis-framed record is refused), checks the version,
+/// the event's presence, the id's length, a non-empty camera and UTF-8 in the two strings,
+/// and takes the last occurrence of a field as protobuf does (an `event` given twice is
+/// merged field by field). It does not check the fields it skips (object class, plate…),
+/// so it may accept a record [`decode`] refuses, never the reverse, and where both accept a
+/// record they agree: a caller acting on a match confirms it with [`decode`].
+pub fn decode_for_matching(bytes: &[u8]) -> Result<MatchView<'_>, RecordError> {
+    use prost::encoding::WireType;
+    let mut buf = bytes;
+    let mut version = 0u64;
+    let mut event = None::<(&[u8], &str, i64, bool)>;
+    let mut subject_key = "";
+    while !buf.is_empty() {
+        let (tag, wire) = wire_key(&mut buf)?;
+        match (tag, wire) {
+            (1, WireType::Varint) => version = wire_varint(&mut buf)?,
+            (2, WireType::LengthDelimited) => {
+                let (mut id, mut camera, mut at, mut snapshot) = event.unwrap_or_default();
+                let mut inner = wire_delimited(&mut buf)?;
+                while !inner.is_empty() {
+                    let (tag, wire) = wire_key(&mut inner)?;
+                    match (tag, wire) {
+                        (1, WireType::LengthDelimited) => id = wire_delimited(&mut inner)?,
+                        (2, WireType::LengthDelimited) => camera = wire_str(&mut inner)?,
+                        // int64: the varint's two's complement, as prost reads it.
+                        (3, WireType::Varint) => at = wire_varint(&mut inner)? as i64,
+                        (11, WireType::LengthDelimited) => {
+                            snapshot = !wire_delimited(&mut inner)?.is_empty();
+                        }
+                        (1..=3 | 11, _) => return Err(wire_type(tag)),
+                        _ => wire_skip(wire, tag, &mut inner)?,
+                    }
+                }
+                event = Some((id, camera, at, snapshot));
+            }
+            (5, WireType::LengthDelimited) => subject_key = wire_str(&mut buf)?,
+            (1 | 2 | 5, _) => return Err(wire_type(tag)),
+            _ => wire_skip(wire, tag, &mut buf)?,
+        }
+    }
+    // `decode` reads the version as a u32 (prost truncates the varint).
+    if version as u32 != RECORD_VERSION {
+        return Err(RecordError::Version(version as u32));
+    }
+    let (event_id, camera_id, captured_at_ms, has_snapshot) =
+        event.ok_or_else(|| field("event", "missing"))?;
+    if EventId::from_slice(event_id).is_none() {
+        return Err(field("event_id", "not 16 bytes"));
+    }
+    if camera_id.is_empty() {
+        return Err(field("camera_id", "empty"));
+    }
+    Ok(MatchView {
+        event_id,
+        camera_id,
+        subject_key,
+        captured_at_ms,
+        has_snapshot,
+    })
+}
+
+fn wire_error(error: prost::DecodeError) -> RecordError {
+    RecordError::Decode(error.to_string())
+}
+
+fn wire_type(tag: u32) -> RecordError {
+    RecordError::Decode(format!("field {tag} has the wrong wire type"))
+}
+
+fn wire_key(buf: &mut &[u8]) -> Result<(u32, prost::encoding::WireType), RecordError> {
+    prost::encoding::decode_key(buf).map_err(wire_error)
+}
+
+fn wire_varint(buf: &mut &[u8]) -> Result<u64, RecordError> {
+    prost::encoding::decode_varint(buf).map_err(wire_error)
+}
+
+fn wire_skip(
+    wire: prost::encoding::WireType,
+    tag: u32,
+    buf: &mut &[u8],
+) -> Result<(), RecordError> {
+    prost::encoding::skip_field(wire, tag, buf, prost::encoding::DecodeContext::default())
+        .map_err(wire_error)
+}
+
+fn wire_delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], RecordError> {
+    let len = wire_varint(buf)?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&len| len <= buf.len())
+        .ok_or_else(|| RecordError::Decode("a length-delimited field runs past the end".into()))?;
+    let (head, tail) = buf.split_at(len);
+    *buf = tail;
+    Ok(head)
+}
+
+fn wire_str<'a>(buf: &mut &'a [u8]) -> Result<&'a str, RecordError> {
+    std::str::from_utf8(wire_delimited(buf)?)
+        .map_err(|_| RecordError::Decode("a string field is not UTF-8".into()))
+}
+
 /// Encode an audit record as its `camtrail.audit.v1` record value (protobuf `AuditRecord`).
 pub fn encode_audit(record: &AuditRecord) -> Vec<u8> {
     let entry = &record.entry;
@@ -256,10 +396,181 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_matching_view_reads_what_decode_reads() {
+        let detection = sample();
+        let bytes = encode(&detection);
+        let view = decode_for_matching(&bytes).expect("view");
+        assert_eq!(view.event_id, detection.event_id.as_bytes());
+        assert_eq!(view.camera_id, detection.camera_id);
+        assert_eq!(view.subject_key, detection.subject_key);
+        assert_eq!(view.captured_at_ms, detection.captured_at_ms);
+        assert!(view.has_snapshot);
+        assert_eq!(subject_key(&bytes), Ok("粤S12345"));
+        assert!(subject_key(&bytes[..bytes.len() - 1]).is_err());
+        let mut no_snapshot = detection;
+        no_snapshot.thumbnail_jpeg = None;
+        no_snapshot.captured_at_ms = -5;
+        let bytes = encode(&no_snapshot);
+        let view = decode_for_matching(&bytes).expect("view");
+        assert!(!view.has_snapshot);
+        assert_eq!(view.captured_at_ms, -5);
+    }
+
+    #[test]
+    fn the_matching_view_refuses_what_decode_refuses_for_its_fields() {
+        let mut record = v1::StoredDetection::decode(encode(&sample()).as_slice()).expect("ok");
+        record.record_version = 2;
+        assert_eq!(
+            decode_for_matching(&record.encode_to_vec()),
+            Err(RecordError::Version(2))
+        );
+        record.record_version = RECORD_VERSION;
+        let event = record.event.take();
+        assert!(matches!(
+            decode_for_matching(&record.encode_to_vec()),
+            Err(RecordError::Field { field: "event", .. })
+        ));
+        record.event = event;
+        if let Some(event) = record.event.as_mut() {
+            event.camera_id.clear();
+        }
+        assert!(matches!(
+            decode_for_matching(&record.encode_to_vec()),
+            Err(RecordError::Field {
+                field: "camera_id",
+                ..
+            })
+        ));
+        let bytes = encode(&sample());
+        assert!(decode_for_matching(&bytes[..bytes.len() - 1]).is_err());
+        // subject_key (field 5) as a varint: the wrong wire type.
+        let mut wrong = bytes.clone();
+        wrong.extend_from_slice(&[5 << 3, 1]);
+        assert!(decode(&wrong).is_err());
+        assert!(decode_for_matching(&wrong).is_err());
+    }
+
+    #[test]
+    fn an_event_given_twice_is_merged_as_protobuf_does() {
+        // A second `event` carrying only a camera: protobuf merges it into the first.
+        let mut bytes = encode(&sample());
+        let second = v1::StoredDetection {
+            event: Some(v1::DetectionEvent {
+                camera_id: "44030000001310000002".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        bytes.extend_from_slice(&second);
+        let full = decode(&bytes).expect("decode");
+        let view = decode_for_matching(&bytes).expect("view");
+        assert_eq!(full.camera_id, "44030000001310000002");
+        assert_eq!(view.camera_id, full.camera_id);
+        assert_eq!(view.event_id, full.event_id.as_bytes());
+        assert_eq!(view.captured_at_ms, full.captured_at_ms);
+    }
+
+    fn detections() -> impl Strategy<Value = Detection> {
+        (
+            any::<[u8; 16]>(),
+            "[0-9]{0,20}",
+            any::<i64>(),
+            "\\PC{0,9}",
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8)),
+            "\\PC{0,4}",
+        )
+            .prop_map(|(id, camera, at, key, thumbnail, gateway)| Detection {
+                event_id: EventId(id),
+                camera_id: camera,
+                captured_at_ms: at,
+                subject_key: key.clone(),
+                plate: key,
+                thumbnail_jpeg: thumbnail,
+                gateway_id: gateway,
+                ..sample()
+            })
+    }
+
+    /// A byte-level edit of a record: overwrite, cut or insert at a position.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Set(usize, u8),
+        Cut(usize, usize),
+        Insert(usize, Vec<u8>),
+    }
+
+    fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        let edit = prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Edit::Set(at, byte)),
+            (any::<usize>(), 1..8usize).prop_map(|(at, len)| Edit::Cut(at, len)),
+            (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..6))
+                .prop_map(|(at, bytes)| Edit::Insert(at, bytes)),
+        ];
+        proptest::collection::vec(edit, 0..4)
+    }
+
+    fn apply(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
+        for edit in edits {
+            let at = |i: usize| {
+                if bytes.is_empty() {
+                    0
+                } else {
+                    i % (bytes.len() + 1)
+                }
+            };
+            match edit {
+                Edit::Set(i, byte) => {
+                    if !bytes.is_empty() {
+                        let i = i % bytes.len();
+                        bytes[i] = *byte;
+                    }
+                }
+                Edit::Cut(i, len) => {
+                    let start = at(*i).min(bytes.len());
+                    let end = (start + len).min(bytes.len());
+                    bytes.drain(start..end);
+                }
+                Edit::Insert(i, more) => {
+                    let start = at(*i);
+                    bytes.splice(start..start, more.iter().copied());
+                }
+            }
+        }
+        bytes
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode(&bytes);
+            let _ = decode_for_matching(&bytes);
+            let _ = subject_key(&bytes);
+        }
+
+        /// The view against the full decoder on records and damaged records: whatever
+        /// `decode` accepts the view accepts with the same fields (so the alert role's
+        /// matching misses nothing the sink stores).
+        #[test]
+        fn the_view_agrees_with_decode(detection in detections(), edits in edits()) {
+            let bytes = apply(encode(&detection), &edits);
+            let view = decode_for_matching(&bytes);
+            if let Ok(full) = decode(&bytes) {
+                let view = view.expect("decode accepted it, so must the view");
+                prop_assert_eq!(view.event_id, full.event_id.as_bytes());
+                prop_assert_eq!(view.camera_id, full.camera_id.as_str());
+                prop_assert_eq!(view.subject_key, full.subject_key.as_str());
+                prop_assert_eq!(view.captured_at_ms, full.captured_at_ms);
+                prop_assert_eq!(view.has_snapshot, full.thumbnail_jpeg.is_some());
+                prop_assert_eq!(subject_key(&bytes), Ok(full.subject_key.as_str()));
+            } else if edits.is_empty() {
+                // An undamaged record the decoder refuses (an all-zero id, no camera):
+                // the view refuses it too.
+                prop_assert!(view.is_err());
+            }
         }
     }
 }
