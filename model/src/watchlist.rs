@@ -299,6 +299,12 @@ impl Matcher {
         self.entries.is_empty()
     }
 
+    /// Whether an entry might match a read of `key`: its key is listed, or a pattern is in
+    /// force. One look-up, before the caller finds the read's district for [`Self::matches`].
+    pub fn may_match(&self, key: &str) -> bool {
+        !key.is_empty() && (!self.patterns.is_empty() || self.keys.contains_key(key))
+    }
+
     /// The entries active at `now_ms` whose window holds `captured_at_ms` that the
     /// normalised plate `key`, read at `camera_id` in `district`, matches; pushed onto
     /// `hits` (cleared first), at most one hit per entry (exact before fuzzy before
@@ -530,6 +536,11 @@ mod tests {
             captured_at_ms: at,
         };
         matcher.matches(&read, at, &mut hits);
+        // The pre-check never turns away a read that hits.
+        assert!(
+            hits.is_empty() || matcher.may_match(key),
+            "may_match({key})"
+        );
         hits.iter()
             .map(|h| (h.entry.entry_id.clone(), h.kind))
             .collect()
@@ -619,6 +630,12 @@ mod tests {
             kinds(&matcher, "粤S12345", NOW + 1).is_empty(),
             "out of its district"
         );
+        // With patterns in force any read may match; without, only listed keys.
+        assert!(matcher.may_match("粤Z00000"));
+        let plain = Matcher::new([approved("粤B12345")], NOW);
+        assert!(plain.may_match("粤B12345"));
+        assert!(!plain.may_match("粤B12346"));
+        assert!(!plain.may_match(""));
     }
 
     proptest! {

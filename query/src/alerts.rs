@@ -17,7 +17,7 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use camtrail_model::watchlist::{Alert, Entry, MatchKind, Matcher, Read};
+use camtrail_model::watchlist::{Alert, Entry, Hit, MatchKind, Matcher, Read};
 use camtrail_model::{CameraRegistry, Detection};
 use tokio::sync::broadcast;
 
@@ -143,38 +143,99 @@ impl Alerts {
     /// Match durable `detections` (their keys, cameras and times), send the hits and
     /// return them (for storing).
     pub fn check(&self, detections: &[Sighted]) -> Vec<Arc<Alert>> {
-        let matcher = self.matcher();
-        if matcher.is_empty() {
-            return Vec::new();
-        }
-        let registry = Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner));
-        let now = (self.clock)();
-        let mut hits = Vec::new();
+        let round = self.round();
         let mut sent = Vec::new();
+        if round.is_empty() {
+            return sent;
+        }
         for detection in detections {
-            let camera = registry.get(&detection.camera_id);
-            let district = camera.map_or("", |c| c.district.as_str());
-            let read = Read {
-                key: &detection.subject_key,
-                camera_id: &detection.camera_id,
-                district,
-                captured_at_ms: detection.captured_at_ms,
-            };
-            matcher.matches(&read, now, &mut hits);
-            for hit in &hits {
-                let alert = Arc::new(alert(
-                    hit.entry,
-                    hit.kind,
-                    hit.confidence,
-                    detection,
-                    camera,
-                    now,
-                ));
-                self.send(&alert);
-                sent.push(alert);
-            }
+            round.alert(self, detection, &mut sent);
         }
         sent
+    }
+
+    /// The entries, cameras and "now" to match one batch with.
+    pub fn round(&self) -> Round {
+        Round {
+            matcher: self.matcher(),
+            registry: Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner)),
+            now: (self.clock)(),
+        }
+    }
+}
+
+/// One batch's matching: the entries in force and the registry as they were when it began,
+/// and its "now".
+#[derive(Debug, Clone)]
+pub struct Round {
+    matcher: Arc<Matcher>,
+    registry: Arc<CameraRegistry>,
+    now: i64,
+}
+
+impl Round {
+    /// Whether no entry can match.
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_empty()
+    }
+
+    /// Whether an entry might match a read of `key` (one look-up; see
+    /// [`Matcher::may_match`]).
+    pub fn may_match(&self, key: &str) -> bool {
+        self.matcher.may_match(key)
+    }
+
+    /// Whether a read of `key` at `camera_id` at `captured_at_ms` hits any entry. Nothing
+    /// is allocated: callers test every read with this and build a [`Sighted`] for
+    /// [`Round::alert`] only for the few that hit.
+    pub fn hits_any(&self, key: &str, camera_id: &str, captured_at_ms: i64) -> bool {
+        if !self.matcher.may_match(key) {
+            return false;
+        }
+        let mut hits = Vec::new();
+        self.hits(key, camera_id, captured_at_ms, &mut hits);
+        !hits.is_empty()
+    }
+
+    fn hits<'m>(
+        &'m self,
+        key: &str,
+        camera_id: &str,
+        captured_at_ms: i64,
+        hits: &mut Vec<Hit<'m>>,
+    ) -> Option<&'m camtrail_model::Camera> {
+        let camera = self.registry.get(camera_id);
+        let read = Read {
+            key,
+            camera_id,
+            district: camera.map_or("", |c| c.district.as_str()),
+            captured_at_ms,
+        };
+        self.matcher.matches(&read, self.now, hits);
+        camera
+    }
+
+    /// Match `sighted`, send its hits to `hub`'s subscribers and append them to `sent`.
+    pub fn alert(&self, hub: &Alerts, sighted: &Sighted, sent: &mut Vec<Arc<Alert>>) {
+        let mut hits = Vec::new();
+        let camera = self.hits(
+            &sighted.subject_key,
+            &sighted.camera_id,
+            sighted.captured_at_ms,
+            &mut hits,
+        );
+        for hit in &hits {
+            let alert = Arc::new(alert(
+                hit.entry,
+                hit.kind,
+                hit.confidence,
+                sighted,
+                camera,
+                self.now,
+            ));
+            hub.send(&alert);
+            sent.push(alert);
+        }
     }
 }
 
