@@ -1,18 +1,21 @@
 //! `camtrail alert`: the distributed mode's watchlist role. A member of a Kafka consumer
-//! group (`[alert] group_id`) on the detections topic: it takes what the client holds (up
-//! to a batch), decodes each record, matches it against the entries in force (read from
-//! ClickHouse, again every `entries_reload_ms`), stores the batch's hits in ClickHouse
-//! `watchlist_hits` (one lookup, one insert), publishes them to the alerts topic
-//! (`acks=all`), and only then marks the records' offsets for commit. After a crash the
-//! group re-delivers what was not committed: at least once, and a hit delivered twice is one
-//! stored hit (its id is `{entry}/{event}`) and one more relayed copy, which subscribers
-//! collapse by event id. Query nodes read the alerts topic ([`start_relay`]) and hand the
-//! hits to their live streams (`/v1/alerts/stream`, gRPC `SubscribeAlerts`). Webhooks go
-//! out from this role's hub, outside that guarantee: a delivery cut short by a crash, or
-//! dropped because the sender fell behind, leaves the hit in the store only (the stored hits
-//! are the record; webhooks are a notification). It scales by partitions like the sink.
+//! group (`[alert] group_id`) on the detections topic: on a thread of its own it takes what
+//! the client holds (up to a batch; once the batch has a hit, what arrives for 250 ms
+//! more), matches each record against the entries in force (read from ClickHouse, again
+//! every `entries_reload_ms`) as it is read — its key first, the whole record only for a
+//! hit — stores the batch's hits in ClickHouse `watchlist_hits` (one lookup, one insert),
+//! publishes them to the alerts topic (`acks=all`), and only then marks the records'
+//! offsets for commit. After a crash the group re-delivers what was not committed: at least
+//! once, and a hit delivered twice is one stored hit (its id is `{entry}/{event}`) and one
+//! more relayed copy, which subscribers collapse by event id. Query nodes read the alerts
+//! topic ([`start_relay`]) and hand the hits to their live streams (`/v1/alerts/stream`,
+//! gRPC `SubscribeAlerts`). Webhooks go out from this role's hub, outside that guarantee: a
+//! delivery cut short by a crash, or dropped because the sender fell behind, leaves the hit
+//! in the store only (the stored hits are the record; webhooks are a notification). It
+//! scales by partitions like the sink. Records come from librdkafka in batches through a
+//! queue of the role's own (`alert/fetch.rs`).
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use camtrail_clickhouse::ClickhouseStore;
@@ -20,10 +23,11 @@ use camtrail_kafka::KafkaConfig;
 use camtrail_model::CameraRegistry;
 use camtrail_model::watchlist::Alert;
 use camtrail_model::watchlist::HitRecord;
-use camtrail_query::alerts::{Alerts, Sighted};
+use camtrail_query::alerts::{Alerts, Round, Sighted};
 use camtrail_query::webhooks::{self, WebhookSettings};
+use camtrail_sink::offsets::BatchOffsets;
 use camtrail_storage::WatchlistStore;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 use serde::{Deserialize, Serialize};
@@ -31,10 +35,24 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
+mod fetch;
+
 /// Records matched, stored and relayed as one batch at most: at open throttle, whole
 /// fetches (at 430k events/s, about 9 stores a second in ClickHouse where batches of 5,000
 /// made 86).
-const BATCH: usize = 50_000;
+const BATCH: u64 = 50_000;
+
+/// How long a batch with a hit goes on reading before its hits are stored and relayed: at
+/// open throttle the client holds a fetch's worth of records at a time, and a store per
+/// fetch (about 27 a second at 370k events/s) cost ClickHouse more CPU than the role's own
+/// matching. At most this much is added to a hit's delivery.
+const GATHER: Duration = Duration::from_millis(250);
+
+/// How long a gathering batch sleeps between reads.
+const GATHER_STEP: Duration = Duration::from_millis(10);
+
+/// Records taken from librdkafka per call (see [`fetch`]).
+const TAKE: usize = 4_096;
 
 /// `[alert]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +96,10 @@ pub struct AlertReport {
     pub undecodable: u64,
     /// Hits stored (re-deliveries of a stored hit not counted).
     pub hits: u64,
+    /// Batches read (each matched together, its hits stored in one go).
+    pub batches: u64,
+    /// Batches that had hits to store and relay.
+    pub stores: u64,
 }
 
 /// Run the role until `stop` is cancelled.
@@ -92,143 +114,345 @@ pub async fn run(config: &Config, stop: CancellationToken) -> anyhow::Result<Ale
         })?;
     let hub = Arc::new(Alerts::default());
     hub.set_registry(Arc::new(registry));
-    let reload = |hub: Arc<Alerts>, store: ClickhouseStore| async move {
-        match camtrail_storage::watchlist::entries_in_force(&store).await {
-            Ok(entries) => {
-                hub.replace_entries(entries);
-                true
-            }
-            Err(error) => {
-                tracing::warn!(%error, "watchlist entries not reloaded; the previous ones stay");
-                false
-            }
-        }
-    };
     anyhow::ensure!(
-        reload(Arc::clone(&hub), store.clone()).await,
+        reload(&hub, &store).await,
         "the watchlist entries could not be read from ClickHouse"
     );
     if let Some(settings) = WebhookSettings::from_config(&config.query.watchlist)? {
         tokio::spawn(webhooks::run(hub.subscribe_matched(), settings));
     }
-    let relay = AlertPublisher::new(&config.kafka)?;
+    let role = Role {
+        config: config.clone(),
+        relay: AlertPublisher::new(&config.kafka)?,
+        store,
+        hub,
+        stop,
+        runtime: tokio::runtime::Handle::current(),
+    };
     tracing::info!(
         group = %config.alert.group_id,
         topic = %config.kafka.detections_topic,
         alerts = %config.kafka.alerts_topic,
         "alert role consuming"
     );
-    let mut report = AlertReport::default();
-    let mut every = tokio::time::interval(Duration::from_millis(
-        config.alert.entries_reload_ms.max(100),
-    ));
-    // One consumer until `stop`; a new one when librdkafka declares the last one's error
-    // fatal (the batch borrows from its consumer, so both are made here).
-    let mut consumer;
-    let mut pause = Duration::from_secs(1);
-    'members: loop {
-        consumer = alert_consumer(config)?;
-        let joined = std::time::Instant::now();
-        let mut batch = Vec::with_capacity(BATCH);
-        loop {
-            // Asked every round: librdkafka reports a fatal error once, and the batch's
-            // zero-wait reads below may be the ones that swallow it. E.g. a static member
-            // fenced after the coordinator moved: this consumer can do nothing more; what
-            // it did not commit is delivered again to the next one.
-            if let Some((_, fatal)) = consumer.client().fatal_error() {
-                if joined.elapsed() > Duration::from_secs(300) {
-                    pause = Duration::from_secs(1);
-                }
-                tracing::error!(error = %fatal, pause_s = pause.as_secs(), "the alert consumer \
-                    failed fatally; joining the group again with a new one");
-                tokio::select! {
-                    () = stop.cancelled() => break 'members,
-                    () = tokio::time::sleep(pause) => {}
-                }
-                pause = (pause * 2).min(Duration::from_secs(60));
-                continue 'members;
+    // The consumer polls on a thread of its own: at open throttle it reads hundreds of
+    // thousands of records a second, one librdkafka poll each, and a poll is cheaper from
+    // a plain loop than as a future woken by the runtime.
+    tokio::task::spawn_blocking(move || role.consume())
+        .await
+        .context("the alert consumer thread failed")?
+}
+
+/// Read the entries in force into `hub`; `false` (the previous ones kept) if ClickHouse
+/// did not answer.
+async fn reload(hub: &Alerts, store: &ClickhouseStore) -> bool {
+    match camtrail_storage::watchlist::entries_in_force(store).await {
+        Ok(entries) => {
+            hub.replace_entries(entries);
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "watchlist entries not reloaded; the previous ones stay");
+            false
+        }
+    }
+}
+
+/// The role's consuming side, on a blocking thread; the stores and publishes it waits for
+/// run on `runtime`.
+struct Role {
+    config: Config,
+    relay: AlertPublisher,
+    store: ClickhouseStore,
+    hub: Arc<Alerts>,
+    stop: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
+/// One batch's records, matched as they were read.
+#[derive(Default)]
+struct Batch {
+    records: u64,
+    undecodable: u64,
+    alerts: Vec<Arc<Alert>>,
+    offsets: BatchOffsets,
+}
+
+impl Role {
+    /// The detections topic's partitions forwarded to a queue of the role's own (see
+    /// [`fetch`]), before the consumer's first poll can assign it any.
+    fn partitions<'c>(&self, consumer: &'c BaseConsumer) -> anyhow::Result<fetch::Partitions<'c>> {
+        let topic = &self.config.kafka.detections_topic;
+        let count = match consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) {
+            Ok(metadata) => metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic.as_str())
+                .map_or(0, |t| t.partitions().len()),
+            Err(error) => {
+                // The records still arrive, one poll each, on the consumer's own queue.
+                tracing::warn!(%error, "the detections topic's partitions are unknown; \
+                    reading it record by record");
+                0
             }
-            let first = tokio::select! {
-                () = stop.cancelled() => break 'members,
-                _ = every.tick() => {
-                    reload(Arc::clone(&hub), store.clone()).await;
-                    continue;
-                }
-                message = consumer.recv() => message,
-            };
-            batch.clear();
-            match first {
-                Ok(message) => batch.push(message),
-                Err(error) => {
-                    tracing::warn!(%error, "reading the detections topic failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            }
-            // And whatever else the client already holds: one store and publish per batch.
-            while batch.len() < BATCH {
-                match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                    Ok(Ok(message)) => batch.push(message),
-                    Ok(Err(_)) | Err(_) => break,
-                }
-            }
-            report.records += batch.len() as u64;
-            let mut sighted = Vec::with_capacity(batch.len());
-            for message in &batch {
-                match camtrail_proto::record::decode(message.payload().unwrap_or_default()) {
-                    Ok(detection) => sighted.push(Sighted::of(&detection)),
-                    Err(error) => {
-                        report.undecodable += 1;
-                        tracing::debug!(%error, "undecodable detection record skipped");
+        };
+        fetch::Partitions::forward(consumer, topic, i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
+    fn consume(self) -> anyhow::Result<AlertReport> {
+        let mut report = AlertReport::default();
+        let every = Duration::from_millis(self.config.alert.entries_reload_ms.max(100));
+        let mut reloaded = Instant::now();
+        let mut pause = Duration::from_secs(1);
+        // One consumer until `stop`; a new one when librdkafka declares the last one's error
+        // fatal.
+        'members: loop {
+            let consumer = alert_consumer(&self.config)?;
+            let mut partitions = self.partitions(&consumer)?;
+            let joined = Instant::now();
+            let mut batch = Batch::default();
+            loop {
+                if self.stop.is_cancelled() {
+                    // Commit what was stored before leaving the group.
+                    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+                        tracing::debug!(%error, "final commit");
                     }
+                    break 'members;
+                }
+                // Asked every round: librdkafka reports a fatal error once, and a batch's
+                // polls may be the ones that swallow it. E.g. a static member fenced after
+                // the coordinator moved: this consumer can do nothing more; what it did not
+                // commit is delivered again to the next one.
+                if let Some((_, fatal)) = consumer.client().fatal_error() {
+                    if joined.elapsed() > Duration::from_secs(300) {
+                        pause = Duration::from_secs(1);
+                    }
+                    tracing::error!(error = %fatal, pause_s = pause.as_secs(), "the alert \
+                        consumer failed fatally; joining the group again with a new one");
+                    let stop = self.stop.clone();
+                    self.runtime.block_on(async move {
+                        tokio::select! {
+                            () = stop.cancelled() => {}
+                            () = tokio::time::sleep(pause) => {}
+                        }
+                    });
+                    pause = (pause * 2).min(Duration::from_secs(60));
+                    continue 'members;
+                }
+                if reloaded.elapsed() >= every {
+                    self.runtime.block_on(reload(&self.hub, &self.store));
+                    reloaded = Instant::now();
+                }
+                self.fill(
+                    &consumer,
+                    &mut partitions,
+                    &mut batch,
+                    every.saturating_sub(reloaded.elapsed()),
+                );
+                if batch.records == 0 {
+                    continue;
+                }
+                report.records += batch.records;
+                report.undecodable += batch.undecodable;
+                report.batches += 1;
+                if !batch.alerts.is_empty() {
+                    // Stored, then relayed, before the offsets move on: a crash re-delivers
+                    // the batch (stored hits are not stored again, but relayed again), never
+                    // loses it.
+                    let Some(new) = self.runtime.block_on(self.store_and_relay(&batch.alerts))
+                    else {
+                        return Ok(report);
+                    };
+                    report.hits += new;
+                    report.stores += 1;
+                }
+                match batch.offsets.commit_list() {
+                    Ok(list) => {
+                        if let Err(error) = consumer.store_offsets(&list) {
+                            // E.g. a partition revoked meanwhile: its next owner reads the
+                            // batch's records again (at least once).
+                            tracing::warn!(%error, "storing the consumed offsets failed");
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "listing the consumed offsets failed"),
+                }
+                batch = Batch::default();
+            }
+        }
+        tracing::info!(
+            records = report.records,
+            batches = report.batches,
+            stores = report.stores,
+            hits = report.hits,
+            "alert role stopped"
+        );
+        Ok(report)
+    }
+
+    /// Read into `batch`: wait up to `wait` (at most 100 ms, so that a stop or a reload is
+    /// not held up) for a first record, then take what the client already holds, up to
+    /// [`BATCH`] records; once the batch has a hit, go on reading what arrives for up to
+    /// [`GATHER`] after it, so that the hits of several fetches share one store. Each record
+    /// is matched as it is read and dropped: only the hits, confirmed by the full decoder,
+    /// and the offsets are kept.
+    fn fill(
+        &self,
+        consumer: &BaseConsumer,
+        partitions: &mut fetch::Partitions<'_>,
+        batch: &mut Batch,
+        wait: Duration,
+    ) {
+        let round = self.hub.round();
+        let mut first_hit = None::<Instant>;
+        let mut wait = wait.min(Duration::from_millis(100));
+        while batch.records < BATCH {
+            // The consumer's own queue: rebalances and errors are served here, and the
+            // records of a partition not forwarded (one added to the topic since the role
+            // started, or all of them if their number was unknown) come out here. It is the
+            // one to wait on when nothing is forwarded.
+            let mut taken = self.drain(
+                consumer,
+                &round,
+                batch,
+                &mut first_hit,
+                if partitions.is_empty() {
+                    wait
+                } else {
+                    Duration::ZERO
+                },
+            );
+            if !partitions.is_empty() && batch.records < BATCH {
+                let max =
+                    usize::try_from(BATCH - batch.records).map_or(TAKE, |left| left.min(TAKE));
+                let mut failed = None;
+                taken += partitions.take(wait, max, |record| match record {
+                    Ok(record) => self.read_one(&round, batch, &mut first_hit, record),
+                    Err(code) => failed = Some(code),
+                });
+                if let Some(code) = failed {
+                    tracing::warn!(error = %code,
+                        "a partition of the detections topic reported an error");
                 }
             }
-            let alerts = hub.check(&sighted);
-            if !alerts.is_empty() {
-                let hits: Vec<HitRecord> = alerts
-                    .iter()
-                    .map(|alert| HitRecord::new((**alert).clone()))
-                    .collect();
-                // Stored, then relayed, before the offsets move on: a crash re-delivers the
-                // batch (stored hits are not stored again, but relayed again), never loses it.
-                let Some(new) = retry(&stop, "storing hits", || store.put_new_hits(&hits)).await
-                else {
-                    return Ok(report);
-                };
-                report.hits += new as u64;
-                if retry(&stop, "relaying hits", || relay.publish(&alerts))
-                    .await
-                    .is_none()
-                {
-                    return Ok(report);
-                }
+            if taken > 0 {
+                wait = Duration::ZERO;
+                continue;
             }
-            for message in &batch {
-                if let Err(error) = consumer.store_offset_from_message(message) {
-                    tracing::warn!(%error, "storing the consumed offset failed");
-                }
+            // Gathering: let the next fetches arrive rather than wake for each partition's
+            // (a blocking wait returns with the first one).
+            match first_hit.map(|at| GATHER.saturating_sub(at.elapsed())) {
+                Some(left) if !left.is_zero() => std::thread::sleep(left.min(GATHER_STEP)),
+                _ => return,
             }
         }
     }
-    // Commit what was stored before leaving the group.
-    if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-        tracing::debug!(%error, "final commit");
+
+    /// Read what the consumer's own queue holds (waiting up to `wait` for the first) into
+    /// `batch`; how many records.
+    fn drain(
+        &self,
+        consumer: &BaseConsumer,
+        round: &Round,
+        batch: &mut Batch,
+        first_hit: &mut Option<Instant>,
+        mut wait: Duration,
+    ) -> usize {
+        let mut taken = 0;
+        while batch.records < BATCH {
+            match consumer.poll(wait) {
+                None => break,
+                Some(Ok(message)) => {
+                    taken += 1;
+                    self.read_one(
+                        round,
+                        batch,
+                        first_hit,
+                        fetch::Record {
+                            partition: message.partition(),
+                            offset: message.offset(),
+                            payload: message.payload().unwrap_or_default(),
+                        },
+                    );
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "reading the detections topic failed; retrying");
+                    if taken == 0 {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    break;
+                }
+            }
+            wait = Duration::ZERO;
+        }
+        taken
     }
-    tracing::info!(
-        records = report.records,
-        hits = report.hits,
-        "alert role stopped"
-    );
-    Ok(report)
+
+    /// Match one record into `batch`. The key first (the top-level fields only); the
+    /// event's fields only when an entry may match that key; the whole record only for a
+    /// hit.
+    fn read_one(
+        &self,
+        round: &Round,
+        batch: &mut Batch,
+        first_hit: &mut Option<Instant>,
+        record: fetch::Record<'_>,
+    ) {
+        batch.records += 1;
+        // The one topic this consumer subscribes to (not asked of each record).
+        let topic = &self.config.kafka.detections_topic;
+        batch.offsets.record(topic, record.partition, record.offset);
+        let payload = record.payload;
+        let read = camtrail_proto::record::subject_key(payload).and_then(|key| {
+            if round.may_match(key) {
+                camtrail_proto::record::decode_for_matching(payload).map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        let undecodable = match read {
+            Ok(None) => return,
+            Ok(Some(read)) => {
+                if !round.hits_any(read.subject_key, read.camera_id, read.captured_at_ms) {
+                    return;
+                }
+                match camtrail_proto::record::decode(payload) {
+                    Ok(detection) => {
+                        round.alert(&self.hub, &Sighted::of(&detection), &mut batch.alerts);
+                        first_hit.get_or_insert_with(Instant::now);
+                        return;
+                    }
+                    Err(error) => error,
+                }
+            }
+            Err(error) => error,
+        };
+        batch.undecodable += 1;
+        tracing::debug!(error = %undecodable, "undecodable detection record skipped");
+    }
+
+    /// Store the hits, then publish them; the number newly stored, or `None` if `stop`
+    /// came first.
+    async fn store_and_relay(&self, alerts: &[Arc<Alert>]) -> Option<u64> {
+        let hits: Vec<HitRecord> = alerts
+            .iter()
+            .map(|alert| HitRecord::new((**alert).clone()))
+            .collect();
+        let new = retry(&self.stop, "storing hits", || {
+            self.store.put_new_hits(&hits)
+        })
+        .await?;
+        retry(&self.stop, "relaying hits", || self.relay.publish(alerts)).await?;
+        Some(new as u64)
+    }
 }
 
 /// A member of the alert group, subscribed to the detections topic.
-fn alert_consumer(config: &Config) -> anyhow::Result<StreamConsumer> {
+fn alert_consumer(config: &Config) -> anyhow::Result<BaseConsumer> {
     let mut client = ClientConfig::new();
     if let Some(id) = &config.alert.instance_id {
         client.set("group.instance.id", id);
     }
-    let consumer: StreamConsumer = client
+    let consumer: BaseConsumer = client
         .set("bootstrap.servers", &config.kafka.brokers)
         .set("group.id", &config.alert.group_id)
         .set("enable.auto.commit", "true")

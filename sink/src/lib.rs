@@ -23,7 +23,7 @@ pub mod config;
 mod consumer;
 mod dlq;
 pub mod metrics;
-mod offsets;
+pub mod offsets;
 mod pipeline;
 pub mod writer;
 

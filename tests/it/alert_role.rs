@@ -3,7 +3,7 @@
 //! and reach a distributed query node's live stream (relayed over the alerts topic); after
 //! `kill -9` mid-stream and a restart no planted hit is missing, in the store or on the
 //! stream, and a hit delivered more than once (a resent read, a re-delivered record) is
-//! stored once.
+//! stored once; a second member joining the group and the first leaving lose nothing.
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -269,18 +269,44 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
         streamed,
         BTreeSet::from([hit_id(1), hit_id(2), hit_id(3), hit_id(4)])
     );
+
+    // Phase 3: a second member joins the group (the partitions are shared out), then the
+    // first leaves (they all move to the second): planted reads from cameras spread over
+    // every partition, before and after each change, are all stored.
+    let spread = |n: u32| {
+        let mut planted = detection(n, "粤B12345");
+        planted.camera_id = format!("440300000013100{n:05}");
+        planted
+    };
+    let log_b = dir.path().join("alert-b.log");
+    let mut role_b = spawn(&env, &log_b);
+    let mut batch: Vec<Detection> = ordinary(4_000).collect();
+    batch.extend((10..16).map(spread));
+    publisher.publish(&batch).await.expect("publish");
+    wait_for(&store, &clickhouse, 10, &log_b).await;
     let _ = role.kill();
     let _ = role.wait();
-    // Counted once the role is gone (rows and ids read in two queries must not race it).
+    let mut batch: Vec<Detection> = ordinary(5_000).collect();
+    batch.extend((16..22).map(spread));
+    publisher.publish(&batch).await.expect("publish");
+    let (_, ids) = wait_for(&store, &clickhouse, 16, &log_b).await;
+    let _ = role_b.kill();
+    let _ = role_b.wait();
+    let want: Vec<String> = [1, 2, 3, 4]
+        .into_iter()
+        .chain(10..22)
+        .map(hit_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(ids, want, "two members, then one: every planted hit stored");
+
+    // Counted once the roles are gone (rows and ids read in two queries must not race them).
     let (rows, ids) = stored(&store, &clickhouse).await;
     // 粤B12375: 4 read as 7? No: not a confusion of 粤B12345, so not a hit.
+    assert_eq!(ids, want, "every planted hit, none lost across kill -9");
     assert_eq!(
-        ids,
-        [hit_id(1), hit_id(2), hit_id(3), hit_id(4)],
-        "every planted hit, none lost across kill -9"
-    );
-    assert_eq!(
-        rows, 4,
+        rows, 16,
         "each hit stored once, however often its read was delivered"
     );
     let _ = stop_node.send(());
