@@ -5,7 +5,10 @@
 #       ENTRIES approved entries (1% fuzzy): `camtrail ingest` acks, `camtrail alert`
 #       (a consumer group on the detections topic) matches, stores the hits in ClickHouse
 #       and relays them on the alerts topic, `camtrail query` streams them;
-#   (b) ingest at open throttle with the alert role (and query node) running, then without.
+#   (b) ingest at open throttle without the alert role (and query node), before they start;
+#       with them running; and without again after they stop (the change is against the
+#       mean of the two runs without, so a drift over the bench does not count for or
+#       against the role).
 # Client side: benches/alerts_distributed_bench.rs. CPU seconds of each process during (a).
 # Fresh topics (12 partitions) and database per run, dropped at the end; appends the table
 # to BENCHMARKS.md.
@@ -45,7 +48,9 @@ export CAMTRAIL_QUERY__GRPC_ADDR="$QUERY_GRPC" CAMTRAIL_QUERY__HTTP_ADDR="$QUERY
 export CAMTRAIL_QUERY__REGISTRY_PATH="$OUT/cameras.csv"
 export CAMTRAIL_QUERY__USERS_PATH="$OUT/users.toml"
 export CAMTRAIL_ALERT__GROUP_ID="$RUN-alert"
-export CAMTRAIL_ALERT__AUTO_OFFSET_RESET=earliest
+# From the end of the topic: the records of the first run without the role are not its
+# backlog (the warm-up of (a) covers the group's first assignment).
+export CAMTRAIL_ALERT__AUTO_OFFSET_RESET=latest
 export RUST_LOG=info
 
 PIDS=()
@@ -64,19 +69,10 @@ log "preparing $ENTRIES approved entries in $RUN"
 INGEST_PID=$!
 PIDS+=("$INGEST_PID")
 wait_ready "$INGEST_PID" "http://$INGEST_HTTP/healthz" || { tail -20 "$OUT/ingest.log" >&2; exit 1; }
-"$BIN" query 2>"$OUT/query.log" &
-QUERY_PID=$!
-PIDS+=("$QUERY_PID")
-wait_ready "$QUERY_PID" "http://$QUERY_HTTP/healthz" || { tail -20 "$OUT/query.log" >&2; exit 1; }
-"$BIN" alert 2>"$OUT/alert.log" &
-ALERT_PID=$!
-PIDS+=("$ALERT_PID")
-KAFKA_PID=$(cat .local/kafka/kafka.pid)
-CH_PID=$(cat .local/clickhouse/clickhouse.pid)
-
-log "(a) ack → SSE at $RATE events/s for $DURATION s"
+# Read through ${!pid} in cpu_of.
+# shellcheck disable=SC2034
+KAFKA_PID=$(cat .local/kafka/kafka.pid) CH_PID=$(cat .local/clickhouse/clickhouse.pid)
 # cpu_of CMD...: run CMD; CPU_OF is then the CPU seconds each of PROCS used meanwhile.
-PROCS=(INGEST ALERT QUERY KAFKA CH)
 cpu_of() {
     local -A before
     local p pid
@@ -89,8 +85,24 @@ cpu_of() {
     done
     CPU_OF="${CPU_OF% / }"
 }
-latency() { "$BENCH" latency "$OUT" "$INGEST_GRPC" "$QUERY_HTTP" "$RATE" "$DURATION" >"$OUT/a.txt"; }
 open_throttle() { "$BENCH" open "$OUT" "$INGEST_GRPC" "$OPEN" | awk '{ print $2 }' >"$OUT/$1.txt"; }
+
+log "(b) open throttle for $OPEN s without the alert role, before it starts"
+PROCS=(INGEST KAFKA CH)
+cpu_of open_throttle before
+CPU_BEFORE="$CPU_OF" BEFORE=$(cat "$OUT/before.txt")
+
+"$BIN" query 2>"$OUT/query.log" &
+QUERY_PID=$!
+PIDS+=("$QUERY_PID")
+wait_ready "$QUERY_PID" "http://$QUERY_HTTP/healthz" || { tail -20 "$OUT/query.log" >&2; exit 1; }
+"$BIN" alert 2>"$OUT/alert.log" &
+ALERT_PID=$!
+PIDS+=("$ALERT_PID")
+
+log "(a) ack → SSE at $RATE events/s for $DURATION s"
+latency() { "$BENCH" latency "$OUT" "$INGEST_GRPC" "$QUERY_HTTP" "$RATE" "$DURATION" >"$OUT/a.txt"; }
+PROCS=(INGEST ALERT QUERY KAFKA CH)
 cpu_of latency
 CPU_A="$CPU_OF"
 kill -0 "$ALERT_PID" || { tail -20 "$OUT/alert.log" >&2; exit 1; }
@@ -103,9 +115,10 @@ HITS=$($CH -q "SELECT uniqExact(hit_id) FROM $RUN.watchlist_hits")
 for pid in "$ALERT_PID" "$QUERY_PID"; do kill -TERM "$pid"; wait "$pid" || true; done
 PIDS=("$INGEST_PID")
 PROCS=(INGEST KAFKA CH)
-log "(b) open throttle for $OPEN s without"
-cpu_of open_throttle without
-CPU_WITHOUT="$CPU_OF" WITHOUT=$(cat "$OUT/without.txt")
+log "(b) open throttle for $OPEN s without the alert role, after it stopped"
+cpu_of open_throttle after
+CPU_AFTER="$CPU_OF" AFTER=$(cat "$OUT/after.txt")
+CHANGE=$(awk -v w="$WITH" -v b="$BEFORE" -v a="$AFTER" 'BEGIN { printf "%+.1f%%", (w / ((b + a) / 2) - 1) * 100 }')
 
 TABLE=$(cat <<EOF
 | figure | value |
@@ -114,8 +127,11 @@ TABLE=$(cat <<EOF
 | (a) planted reads acked / hits received on the SSE stream | $(get planted) / $(get received) |
 | (a) ack → hit on the query node's SSE stream, p50 / p99 / max (ms), $ENTRIES entries (1% fuzzy) | $(get p50) / $(get p99) / $(get max) |
 | (a) CPU s over the run: ingest / alert role / query node / Kafka / ClickHouse | $CPU_A |
-| (b) ingest at open throttle for $OPEN s, alert role and query node running / not (events/s) | $WITH / $WITHOUT ($(awk -v a="$WITH" -v b="$WITHOUT" 'BEGIN { printf "%+.1f%%", (a / b - 1) * 100 }')) |
-| (b) CPU s with: ingest / alert role / query node / Kafka / ClickHouse; without: ingest / Kafka / ClickHouse | $CPU_WITH; $CPU_WITHOUT |
+| (b) ingest at open throttle for $OPEN s: without the alert role and query node (before they start) / with them / without (after they stop) (events/s) | $BEFORE / $WITH / $AFTER |
+| (b) with the role against the mean of the two runs without | $CHANGE |
+| (b) CPU s without (before): ingest / Kafka / ClickHouse | $CPU_BEFORE |
+| (b) CPU s with: ingest / alert role / query node / Kafka / ClickHouse | $CPU_WITH |
+| (b) CPU s without (after): ingest / Kafka / ClickHouse | $CPU_AFTER |
 | hits stored in ClickHouse by the end of (b), distinct | $HITS |
 EOF
 )
