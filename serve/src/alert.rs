@@ -45,7 +45,8 @@ const BATCH: u64 = 50_000;
 /// How long a batch with a hit goes on reading before its hits are stored and relayed: at
 /// open throttle the client holds a fetch's worth of records at a time, and a store per
 /// fetch (about 27 a second at 370k events/s) cost ClickHouse more CPU than the role's own
-/// matching. At most this much is added to a hit's delivery.
+/// matching. The batch ends at its first empty read after this (or at [`BATCH`] records):
+/// about this much is added to a hit's delivery while records arrive in fetches.
 const GATHER: Duration = Duration::from_millis(250);
 
 /// How long a gathering batch sleeps between reads.
@@ -92,7 +93,9 @@ impl Default for AlertConfig {
 pub struct AlertReport {
     /// Records read.
     pub records: u64,
-    /// Records that could not be decoded (skipped; the sink dead-letters them).
+    /// Records found undecodable (skipped; the sink dead-letters them): those whose key
+    /// cannot be read, and those whose key may match that do not decode. A record is read
+    /// no further than its key when no entry may match it.
     pub undecodable: u64,
     /// Hits stored (re-deliveries of a stored hit not counted).
     pub hits: u64,
@@ -179,26 +182,6 @@ struct Batch {
 }
 
 impl Role {
-    /// The detections topic's partitions forwarded to a queue of the role's own (see
-    /// [`fetch`]), before the consumer's first poll can assign it any.
-    fn partitions<'c>(&self, consumer: &'c BaseConsumer) -> anyhow::Result<fetch::Partitions<'c>> {
-        let topic = &self.config.kafka.detections_topic;
-        let count = match consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) {
-            Ok(metadata) => metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic.as_str())
-                .map_or(0, |t| t.partitions().len()),
-            Err(error) => {
-                // The records still arrive, one poll each, on the consumer's own queue.
-                tracing::warn!(%error, "the detections topic's partitions are unknown; \
-                    reading it record by record");
-                0
-            }
-        };
-        fetch::Partitions::forward(consumer, topic, i32::try_from(count).unwrap_or(i32::MAX))
-    }
-
     fn consume(self) -> anyhow::Result<AlertReport> {
         let mut report = AlertReport::default();
         let every = Duration::from_millis(self.config.alert.entries_reload_ms.max(100));
@@ -208,7 +191,7 @@ impl Role {
         // fatal.
         'members: loop {
             let consumer = alert_consumer(&self.config)?;
-            let mut partitions = self.partitions(&consumer)?;
+            let mut partitions = fetch::Partitions::new(&consumer)?;
             let joined = Instant::now();
             let mut batch = Batch::default();
             loop {
@@ -237,6 +220,9 @@ impl Role {
                         }
                     });
                     pause = (pause * 2).min(Duration::from_secs(60));
+                    if self.stop.is_cancelled() {
+                        break 'members;
+                    }
                     continue 'members;
                 }
                 if reloaded.elapsed() >= every {
@@ -297,7 +283,7 @@ impl Role {
     /// and the offsets are kept.
     fn fill(
         &self,
-        consumer: &BaseConsumer,
+        consumer: &BaseConsumer<fetch::Forwarding>,
         partitions: &mut fetch::Partitions<'_>,
         batch: &mut Batch,
         wait: Duration,
@@ -306,22 +292,11 @@ impl Role {
         let mut first_hit = None::<Instant>;
         let mut wait = wait.min(Duration::from_millis(100));
         while batch.records < BATCH {
-            // The consumer's own queue: rebalances and errors are served here, and the
-            // records of a partition not forwarded (one added to the topic since the role
-            // started, or all of them if their number was unknown) come out here. It is the
-            // one to wait on when nothing is forwarded.
-            let mut taken = self.drain(
-                consumer,
-                &round,
-                batch,
-                &mut first_hit,
-                if partitions.is_empty() {
-                    wait
-                } else {
-                    Duration::ZERO
-                },
-            );
-            if !partitions.is_empty() && batch.records < BATCH {
+            // The consumer's own queue: rebalances (and with them the forwarding of the
+            // partitions assigned) and errors are served here, and the records of a
+            // partition that could not be forwarded come out here.
+            let mut taken = self.drain(consumer, &round, batch, &mut first_hit);
+            if batch.records < BATCH {
                 let max =
                     usize::try_from(BATCH - batch.records).map_or(TAKE, |left| left.min(TAKE));
                 let mut failed = None;
@@ -347,19 +322,17 @@ impl Role {
         }
     }
 
-    /// Read what the consumer's own queue holds (waiting up to `wait` for the first) into
-    /// `batch`; how many records.
+    /// Read what the consumer's own queue holds into `batch`; how many records.
     fn drain(
         &self,
-        consumer: &BaseConsumer,
+        consumer: &BaseConsumer<fetch::Forwarding>,
         round: &Round,
         batch: &mut Batch,
         first_hit: &mut Option<Instant>,
-        mut wait: Duration,
     ) -> usize {
         let mut taken = 0;
         while batch.records < BATCH {
-            match consumer.poll(wait) {
+            match consumer.poll(Duration::ZERO) {
                 None => break,
                 Some(Ok(message)) => {
                     taken += 1;
@@ -382,7 +355,6 @@ impl Role {
                     break;
                 }
             }
-            wait = Duration::ZERO;
         }
         taken
     }
@@ -447,12 +419,12 @@ impl Role {
 }
 
 /// A member of the alert group, subscribed to the detections topic.
-fn alert_consumer(config: &Config) -> anyhow::Result<BaseConsumer> {
+fn alert_consumer(config: &Config) -> anyhow::Result<BaseConsumer<fetch::Forwarding>> {
     let mut client = ClientConfig::new();
     if let Some(id) = &config.alert.instance_id {
         client.set("group.instance.id", id);
     }
-    let consumer: BaseConsumer = client
+    let consumer: BaseConsumer<fetch::Forwarding> = client
         .set("bootstrap.servers", &config.kafka.brokers)
         .set("group.id", &config.alert.group_id)
         .set("enable.auto.commit", "true")
@@ -468,7 +440,7 @@ fn alert_consumer(config: &Config) -> anyhow::Result<BaseConsumer> {
             "session.timeout.ms",
             config.alert.session_timeout_ms.to_string(),
         )
-        .create()
+        .create_with_context(fetch::Forwarding::new(&config.kafka.detections_topic))
         .context("creating the alert consumer")?;
     consumer
         .subscribe(&[&config.kafka.detections_topic])

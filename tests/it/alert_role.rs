@@ -99,6 +99,26 @@ async fn wait_for(
     }
 }
 
+/// What the role logs each time it is assigned partitions.
+const ASSIGNED: &str = "alert consumer assigned partitions";
+
+/// Wait until `log` holds `needle` at least `times` times.
+async fn wait_log(log: &std::path::Path, needle: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.matches(needle).count() >= times {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not {times} times in {}:\n{text}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_hits_survive_kill_9_and_are_stored_once() {
     let brokers = camtrail_testkit::require_kafka();
@@ -222,6 +242,7 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
         ("CAMTRAIL_ALERT__GROUP_ID", format!("{prefix}-alert")),
         ("CAMTRAIL_ALERT__AUTO_OFFSET_RESET", "earliest".to_string()),
         ("CAMTRAIL_ALERT__ENTRIES_RELOAD_MS", "500".to_string()),
+        ("RUST_LOG", "info".to_string()),
     ];
     let mut role = spawn(&env, &log);
     let (_, ids) = wait_for(&store, &clickhouse, 2, &log).await;
@@ -278,14 +299,21 @@ async fn planted_hits_survive_kill_9_and_are_stored_once() {
         planted.camera_id = format!("440300000013100{n:05}");
         planted
     };
+    // Each member keeps some partitions across these rebalances, and librdkafka drops a
+    // partition's forwarding to the role's own queue when it is revoked: the role must
+    // forward it again on every assignment, or the partition is never read again.
     let log_b = dir.path().join("alert-b.log");
     let mut role_b = spawn(&env, &log_b);
+    wait_log(&log_b, ASSIGNED, 1).await;
+    wait_log(&log, ASSIGNED, 2).await;
     let mut batch: Vec<Detection> = ordinary(4_000).collect();
     batch.extend((10..16).map(spread));
     publisher.publish(&batch).await.expect("publish");
     wait_for(&store, &clickhouse, 10, &log_b).await;
     let _ = role.kill();
     let _ = role.wait();
+    // B is given every partition once the group gives up on A (its session timeout).
+    wait_log(&log_b, ASSIGNED, 2).await;
     let mut batch: Vec<Detection> = ordinary(5_000).collect();
     batch.extend((16..22).map(spread));
     publisher.publish(&batch).await.expect("publish");

@@ -7,21 +7,25 @@
 //! the role's CPU at 400k records/s, measured with `perf`). librdkafka's own batch call,
 //! `rd_kafka_consume_batch_queue`, returns up to N records for one clock reading, but on
 //! the consumer's queue it would also serve the group's rebalance events, which `rdkafka`
-//! handles itself. So the role gives the topic's partitions a queue of their own: each
-//! partition's fetch queue is forwarded to it (librdkafka keeps an application's
-//! forwarding when the partition is assigned), its records are taken from it in batches,
-//! and everything else (rebalances, errors, commits) stays on the consumer's queue, which
-//! the role still polls. `rdkafka` has no safe call for this, hence the `unsafe` blocks,
-//! each on librdkafka's documented contract; nothing here outlives the consumer.
+//! handles itself. So the role gives the topic's partitions a queue of their own: as each
+//! partition is assigned ([`Forwarding`], just before `rd_kafka_assign`), its fetch queue
+//! is forwarded to that queue, whose records are taken in batches ([`Partitions`]), and
+//! everything else (rebalances, errors, commits) stays on the consumer's queue, which the
+//! role still polls. librdkafka drops a partition's forwarding when the partition is
+//! revoked and does not restore an application's on the next assignment, hence forwarding
+//! at every assignment rather than once. `rdkafka` has no safe call for any of this, hence
+//! the `unsafe` blocks, each on librdkafka's documented contract; nothing here outlives the
+//! consumer.
 #![allow(unsafe_code)]
 
+use std::collections::BTreeSet;
 use std::ffi::CString;
-use std::marker::PhantomData;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use rdkafka::ClientContext;
 use rdkafka::bindings as rd;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::RDKafkaErrorCode;
 
 /// One record as librdkafka holds it, borrowed for one call of [`Partitions::take`]'s
@@ -36,66 +40,122 @@ pub struct Record<'a> {
     pub payload: &'a [u8],
 }
 
-/// The role's queue that the partitions of one topic forward their records to.
+/// The role's queue while it lives.
+struct Queue(*mut rd::rd_kafka_queue_t);
+
+// SAFETY: librdkafka's queues may be used from any thread; the pointer is only handed to
+// librdkafka calls.
+unsafe impl Send for Queue {}
+
+/// The alert consumer's context: forwards each assigned partition of `topic` to the
+/// role's queue, if there is one yet.
+pub struct Forwarding {
+    topic: String,
+    queue: Mutex<Option<Queue>>,
+    /// Partitions forwarded so far (un-forwarded when the queue goes).
+    forwarded: Mutex<BTreeSet<i32>>,
+}
+
+impl Forwarding {
+    /// A context for a consumer of `topic`.
+    pub fn new(topic: &str) -> Self {
+        Self {
+            topic: topic.to_string(),
+            queue: Mutex::new(None),
+            forwarded: Mutex::new(BTreeSet::new()),
+        }
+    }
+}
+
+impl ClientContext for Forwarding {}
+
+impl ConsumerContext for Forwarding {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut forwarded = self
+                    .forwarded
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let mut partitions = 0;
+                for element in list.elements_for_topic(&self.topic) {
+                    partitions += 1;
+                    if let Some(queue) = queue.as_ref() {
+                        if forward(consumer, &self.topic, element.partition(), queue.0) {
+                            forwarded.insert(element.partition());
+                        } else {
+                            tracing::warn!(
+                                partition = element.partition(),
+                                "a partition could not be forwarded; it is read record by record"
+                            );
+                        }
+                    }
+                }
+                tracing::info!(partitions, "alert consumer assigned partitions");
+            }
+            Rebalance::Revoke(list) => {
+                tracing::info!(
+                    partitions = list.count(),
+                    "alert consumer's partitions revoked"
+                );
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "alert consumer rebalance failed"),
+        }
+    }
+}
+
+/// Point `partition`'s fetch queue of `topic` at `to` (null: back to none). `false` if
+/// librdkafka has no such partition handle.
+fn forward<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    to: *mut rd::rd_kafka_queue_t,
+) -> bool {
+    let Ok(topic) = CString::new(topic) else {
+        return false;
+    };
+    let client = consumer.client().native_ptr();
+    // SAFETY: the client is live (borrowed); the topic is a NUL-terminated string; the
+    // partition queue handle returned is released right after forwarding (the forwarding
+    // stays with the partition, and holds its own reference to `to`).
+    unsafe {
+        let fetch = rd::rd_kafka_queue_get_partition(client, topic.as_ptr(), partition);
+        if fetch.is_null() {
+            return false;
+        }
+        rd::rd_kafka_queue_forward(fetch, to);
+        rd::rd_kafka_queue_destroy(fetch);
+    }
+    true
+}
+
+/// The role's queue that the assigned partitions forward their records to.
 pub struct Partitions<'c> {
+    consumer: &'c BaseConsumer<Forwarding>,
     queue: *mut rd::rd_kafka_queue_t,
-    client: *mut rd::rd_kafka_t,
-    topic: CString,
-    forwarded: Vec<i32>,
     taken: Vec<*mut rd::rd_kafka_message_t>,
-    consumer: PhantomData<&'c BaseConsumer>,
 }
 
 impl<'c> Partitions<'c> {
-    /// Forward partitions `0..count` of `topic` of `consumer` to a new queue. Call it before
-    /// the consumer is assigned any of them (records fetched before would stay on the
-    /// consumer's queue; [`super`] reads those too).
-    pub fn forward(consumer: &'c BaseConsumer, topic: &str, count: i32) -> anyhow::Result<Self> {
-        let topic = CString::new(topic).context("a topic name with a NUL byte")?;
-        let client = consumer.client().native_ptr();
-        // SAFETY: `client` is the live consumer's handle (borrowed for 'c); the new queue is
-        // owned here and destroyed in `drop`, before the consumer can be.
-        let queue = unsafe { rd::rd_kafka_queue_new(client) };
+    /// A queue for `consumer`'s partitions, forwarded to as they are assigned. Make it
+    /// before the consumer's first poll (the first assignment is served in a poll).
+    pub fn new(consumer: &'c BaseConsumer<Forwarding>) -> anyhow::Result<Self> {
+        // SAFETY: the consumer's handle is live (borrowed for 'c); the new queue is owned
+        // here and destroyed in `drop`, before the consumer can be.
+        let queue = unsafe { rd::rd_kafka_queue_new(consumer.client().native_ptr()) };
         anyhow::ensure!(!queue.is_null(), "librdkafka made no queue");
-        let mut partitions = Self {
+        *consumer
+            .context()
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Queue(queue));
+        Ok(Self {
+            consumer,
             queue,
-            client,
-            topic,
-            forwarded: Vec::new(),
             taken: Vec::new(),
-            consumer: PhantomData,
-        };
-        for partition in 0..count {
-            anyhow::ensure!(
-                partitions.forward_one(partition, queue),
-                "partition {partition} has no fetch queue"
-            );
-            partitions.forwarded.push(partition);
-        }
-        Ok(partitions)
-    }
-
-    /// Whether no partition is forwarded (the records all stay on the consumer's queue).
-    pub fn is_empty(&self) -> bool {
-        self.forwarded.is_empty()
-    }
-
-    /// Point `partition`'s fetch queue at `to` (null: back to none). `false` if librdkafka
-    /// has no such partition handle.
-    fn forward_one(&self, partition: i32, to: *mut rd::rd_kafka_queue_t) -> bool {
-        // SAFETY: the client is live; the topic is a NUL-terminated string; the partition
-        // queue handle returned is released right after forwarding (the forwarding stays
-        // with the partition, and holds its own reference to `to`).
-        unsafe {
-            let fetch =
-                rd::rd_kafka_queue_get_partition(self.client, self.topic.as_ptr(), partition);
-            if fetch.is_null() {
-                return false;
-            }
-            rd::rd_kafka_queue_forward(fetch, to);
-            rd::rd_kafka_queue_destroy(fetch);
-        }
-        true
+        })
     }
 
     /// Wait up to `wait` for records, then hand each of those waiting (up to `max`) to
@@ -158,11 +218,30 @@ impl<'c> Partitions<'c> {
 impl Drop for Partitions<'_> {
     fn drop(&mut self) {
         self.release();
-        for &partition in &self.forwarded {
-            self.forward_one(partition, std::ptr::null_mut());
+        let context = self.consumer.context();
+        // No assignment forwards to the queue from now on...
+        context
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // ... and none forwards to it any more.
+        let forwarded = std::mem::take(
+            &mut *context
+                .forwarded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for partition in forwarded {
+            forward(
+                self.consumer,
+                &context.topic,
+                partition,
+                std::ptr::null_mut(),
+            );
         }
-        // SAFETY: the queue was made in `forward`, no partition forwards to it any more,
-        // and it is destroyed once, while the consumer (borrowed for 'c) still lives.
+        // SAFETY: the queue was made in `new`, no partition forwards to it any more, and it
+        // is destroyed once, while the consumer (borrowed for 'c) still lives.
         unsafe { rd::rd_kafka_queue_destroy(self.queue) };
     }
 }
