@@ -138,56 +138,49 @@ pub fn subject_key(bytes: &[u8]) -> Result<&str, RecordError> {
 /// What matching a record against the watchlist needs, read in place from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatchView<'a> {
-    /// The event's id (the 16 bytes).
-    pub event_id: &'a [u8],
-    /// Camera device id.
+    /// Camera device id (its district decides an entry's scope).
     pub camera_id: &'a str,
     /// Normalised subject key.
     pub subject_key: &'a str,
-    /// Capture instant, unix ms.
+    /// Capture instant, unix ms (an entry's window).
     pub captured_at_ms: i64,
-    /// Whether a snapshot came with it.
-    pub has_snapshot: bool,
 }
 
 /// Read the fields matching needs from a `StoredDetection` record value without decoding
-/// the rest: no allocation, the strings borrowed from `bytes`. The alert role reads every
-/// record of the detections topic and matches nearly none, so this is its per-record cost.
+/// the rest: no allocation, the strings borrowed from `bytes`. The alert role asks this of
+/// the records whose key [`subject_key`] says may match (a pattern in force makes that every
+/// record) and decodes in full only those that hit.
 ///
 /// It walks every field (a truncated or mis-framed record is refused), checks the version,
-/// the event's presence, the id's length, a non-empty camera and UTF-8 in the two strings,
-/// and takes the last occurrence of a field as protobuf does (an `event` given twice is
-/// merged field by field). It does not check the fields it skips (object class, plate…),
-/// so it may accept a record [`decode`] refuses, never the reverse, and where both accept a
-/// record they agree: a caller acting on a match confirms it with [`decode`].
+/// the event's presence, a non-empty camera and UTF-8 in the two strings, and takes the last
+/// occurrence of a field as protobuf does (an `event` given twice is merged field by field).
+/// It does not check the fields it skips (event id, object class, plate…), so it may accept
+/// a record [`decode`] refuses, never the reverse, and where both accept a record they agree:
+/// a caller acting on a match confirms it with [`decode`].
 pub fn decode_for_matching(bytes: &[u8]) -> Result<MatchView<'_>, RecordError> {
     use prost::encoding::WireType;
     let mut buf = bytes;
     let mut version = 0u64;
-    let mut event = None::<(&[u8], &str, i64, bool)>;
+    let mut event = None::<(&str, i64)>;
     let mut subject_key = "";
     while !buf.is_empty() {
         let (tag, wire) = wire_key(&mut buf)?;
         match (tag, wire) {
             (1, WireType::Varint) => version = wire_varint(&mut buf)?,
             (2, WireType::LengthDelimited) => {
-                let (mut id, mut camera, mut at, mut snapshot) = event.unwrap_or_default();
+                let (mut camera, mut at) = event.unwrap_or_default();
                 let mut inner = wire_delimited(&mut buf)?;
                 while !inner.is_empty() {
                     let (tag, wire) = wire_key(&mut inner)?;
                     match (tag, wire) {
-                        (1, WireType::LengthDelimited) => id = wire_delimited(&mut inner)?,
                         (2, WireType::LengthDelimited) => camera = wire_str(&mut inner)?,
                         // int64: the varint's two's complement, as prost reads it.
                         (3, WireType::Varint) => at = wire_varint(&mut inner)? as i64,
-                        (11, WireType::LengthDelimited) => {
-                            snapshot = !wire_delimited(&mut inner)?.is_empty();
-                        }
-                        (1..=3 | 11, _) => return Err(wire_type(tag)),
+                        (2 | 3, _) => return Err(wire_type(tag)),
                         _ => wire_skip(wire, tag, &mut inner)?,
                     }
                 }
-                event = Some((id, camera, at, snapshot));
+                event = Some((camera, at));
             }
             (5, WireType::LengthDelimited) => subject_key = wire_str(&mut buf)?,
             (1 | 2 | 5, _) => return Err(wire_type(tag)),
@@ -198,20 +191,14 @@ pub fn decode_for_matching(bytes: &[u8]) -> Result<MatchView<'_>, RecordError> {
     if version as u32 != RECORD_VERSION {
         return Err(RecordError::Version(version as u32));
     }
-    let (event_id, camera_id, captured_at_ms, has_snapshot) =
-        event.ok_or_else(|| field("event", "missing"))?;
-    if EventId::from_slice(event_id).is_none() {
-        return Err(field("event_id", "not 16 bytes"));
-    }
+    let (camera_id, captured_at_ms) = event.ok_or_else(|| field("event", "missing"))?;
     if camera_id.is_empty() {
         return Err(field("camera_id", "empty"));
     }
     Ok(MatchView {
-        event_id,
         camera_id,
         subject_key,
         captured_at_ms,
-        has_snapshot,
     })
 }
 
@@ -401,19 +388,15 @@ mod tests {
         let detection = sample();
         let bytes = encode(&detection);
         let view = decode_for_matching(&bytes).expect("view");
-        assert_eq!(view.event_id, detection.event_id.as_bytes());
         assert_eq!(view.camera_id, detection.camera_id);
         assert_eq!(view.subject_key, detection.subject_key);
         assert_eq!(view.captured_at_ms, detection.captured_at_ms);
-        assert!(view.has_snapshot);
         assert_eq!(subject_key(&bytes), Ok("粤S12345"));
         assert!(subject_key(&bytes[..bytes.len() - 1]).is_err());
-        let mut no_snapshot = detection;
-        no_snapshot.thumbnail_jpeg = None;
-        no_snapshot.captured_at_ms = -5;
-        let bytes = encode(&no_snapshot);
+        let mut before_1970 = detection;
+        before_1970.captured_at_ms = -5;
+        let bytes = encode(&before_1970);
         let view = decode_for_matching(&bytes).expect("view");
-        assert!(!view.has_snapshot);
         assert_eq!(view.captured_at_ms, -5);
     }
 
@@ -468,7 +451,6 @@ mod tests {
         let view = decode_for_matching(&bytes).expect("view");
         assert_eq!(full.camera_id, "44030000001310000002");
         assert_eq!(view.camera_id, full.camera_id);
-        assert_eq!(view.event_id, full.event_id.as_bytes());
         assert_eq!(view.captured_at_ms, full.captured_at_ms);
     }
 
@@ -560,15 +542,13 @@ mod tests {
             let view = decode_for_matching(&bytes);
             if let Ok(full) = decode(&bytes) {
                 let view = view.expect("decode accepted it, so must the view");
-                prop_assert_eq!(view.event_id, full.event_id.as_bytes());
                 prop_assert_eq!(view.camera_id, full.camera_id.as_str());
                 prop_assert_eq!(view.subject_key, full.subject_key.as_str());
                 prop_assert_eq!(view.captured_at_ms, full.captured_at_ms);
-                prop_assert_eq!(view.has_snapshot, full.thumbnail_jpeg.is_some());
                 prop_assert_eq!(subject_key(&bytes), Ok(full.subject_key.as_str()));
-            } else if edits.is_empty() {
-                // An undamaged record the decoder refuses (an all-zero id, no camera):
-                // the view refuses it too.
+            } else if edits.is_empty() && detection.camera_id.is_empty() {
+                // An undamaged record the decoder refuses for a field the view reads (no
+                // camera): the view refuses it too.
                 prop_assert!(view.is_err());
             }
         }
